@@ -1,0 +1,17 @@
+//! vectrove: HNSW vector search with the vectors behind a storage trait.
+//!
+//! This crate is what Rust applications depend on. It re-exports
+//! [`vectrove_core`] and adds the native storage backends.
+//!
+//! ```
+//! use vectrove::{Hnsw, Metric};
+//!
+//! let mut index = Hnsw::builder(2, Metric::L2).seed(7).build().unwrap();
+//! index.insert(10, &[0.0, 0.0]).unwrap();
+//! index.insert(11, &[1.0, 1.0]).unwrap();
+//! let hits = index.search(&[0.9, 0.8], 1, 16).unwrap();
+//! assert_eq!(hits[0].id, 11);
+//! ```
+#![warn(missing_docs)]
+
+pub use vectrove_core::*;
