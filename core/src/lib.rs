@@ -3,7 +3,7 @@
 //! HNSW. It has no `std::fs`, no mmap and no dependency on wasm-bindgen, and
 //! compiles unchanged to `wasm32-unknown-unknown`.
 //!
-//! ```ignore
+//! ```
 //! use vectrove_core::{Hnsw, Metric};
 //!
 //! let mut index = Hnsw::builder(3, Metric::Cosine).m(16).ef_construction(100).seed(42).build()?;
@@ -13,13 +13,13 @@
 //! let hits = index.search(&[1.0, 0.05, 0.0], 2, 32)?;
 //! assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [1, 3]);
 //! # Ok::<(), vectrove_core::Error>(())
-//! ```ignore
+//! ```
 #![warn(missing_docs)]
 
 pub mod cache;
 pub mod distance;
 mod error;
-// pub mod hnsw;
+pub mod hnsw;
 pub mod rng;
 pub mod simd;
 pub mod store;
@@ -27,5 +27,5 @@ pub mod store;
 pub use cache::{CacheStats, PageCache};
 pub use distance::{Dist, Element, Metric};
 pub use error::{Error, Result};
-// pub use hnsw::{Hnsw, HnswBuilder, Neighbor, Params};
+pub use hnsw::{Hnsw, HnswBuilder, Neighbor, Params};
 pub use store::{Access, FeatureStore, FeatureStoreMut, MemoryStore};

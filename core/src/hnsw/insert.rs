@@ -1,0 +1,317 @@
+//! Insertion: find neighbours level by level with the shared search, choose
+//! them with the diversity heuristic (Malkov & Yashunin, Algorithm 4), and
+//! link both ways, pruning lists that overflow.
+//!
+//! An insert first plans every list it will change, reading vectors as it
+//! goes, and only then writes them; a failed read therefore leaves the index
+//! as it was.
+
+use std::collections::{HashMap, HashSet};
+
+use super::search::{Cand, SearchState, Step};
+use super::{Hnsw, MAX_LEVEL};
+use crate::distance::Dist;
+use crate::error::{Error, Result};
+use crate::store::{Access, FeatureStore, FeatureStoreMut};
+
+/// The lists one insert will write.
+struct Plan {
+    slot: u32,
+    level: usize,
+    /// The new node's neighbours, level 0 first.
+    own: Vec<Vec<u32>>,
+    /// Replaced lists of existing nodes: (node, level, new list).
+    updates: Vec<(u32, usize, Vec<u32>)>,
+}
+
+fn ready<R>(a: Access<R>) -> Result<R> {
+    match a {
+        Access::Ready(r) => Ok(r),
+        Access::Missing => Err(Error::NotResident { count: 1 }),
+    }
+}
+
+impl<S: FeatureStore> Hnsw<S> {
+    /// Distance between two stored vectors.
+    fn slot_distance(&self, a: u32, b: u32) -> Result<f32> {
+        let dist = self.dist;
+        ready(self.store.with_vector(a, |va| {
+            self.store.with_vector(b, |vb| dist(va, vb)).and_then(ready)
+        })?)?
+    }
+
+    /// Algorithm 4 without extension or kept pruned links (as hnswlib): walk
+    /// the candidates nearest first and keep one unless an already kept
+    /// neighbour is nearer to it than the base is.
+    fn select_neighbors(&self, cands: &[Cand], bound: usize, out: &mut Vec<Cand>) -> Result<()> {
+        out.clear();
+        if cands.len() <= bound {
+            out.extend_from_slice(cands);
+            return Ok(());
+        }
+        let dist = self.dist;
+        for c in cands {
+            if out.len() >= bound {
+                break;
+            }
+            let keep = ready(self.store.with_vector(c.node, |vc| -> Result<bool> {
+                for r in out.iter() {
+                    let d = ready(self.store.with_vector(r.node, |vr| dist(vc, vr))?)?;
+                    if Dist(d) < c.dist {
+                        return Ok(false);
+                    }
+                }
+                Ok(true)
+            })?)??;
+            if keep {
+                out.push(*c);
+            }
+        }
+        Ok(())
+    }
+
+    fn random_level(&mut self) -> usize {
+        // P(level >= l) = m^-l, the paper's mL = 1/ln(m), drawn with integer
+        // comparisons so every target gets the same levels.
+        let threshold = (1u64 << 32) / self.params.m as u64;
+        let mut level = 0;
+        while level < MAX_LEVEL && u64::from(self.rng.next_u32()) < threshold {
+            level += 1;
+        }
+        level
+    }
+
+    /// Run a construction search to the end; stores must be resident.
+    fn run_sync(&self, state: &mut SearchState<S::Elem>) -> Result<()> {
+        match state.advance(self, &|_| true)? {
+            Step::Done => Ok(()),
+            Step::Missing => Err(Error::NotResident {
+                count: state.missing().len(),
+            }),
+        }
+    }
+
+    fn plan(&self, slot: u32, level: usize, query: Vec<S::Elem>) -> Result<Plan> {
+        let mut plan = Plan {
+            slot,
+            level,
+            own: vec![Vec::new(); level + 1],
+            updates: Vec::new(),
+        };
+        let Some(entry) = self.entry else {
+            return Ok(plan);
+        };
+        let n = self.graph.len();
+        let ef = self.params.ef_construction;
+        let mut state = SearchState::new(query, ef, ef, self.take_visited());
+        let top = level.min(self.max_level);
+        state.begin(entry, self.max_level, top, n);
+        // Level-0 in-degree changes planned so far, so pruning can tell which
+        // targets would be left without any incoming edge.
+        let mut delta: HashMap<u32, i64> = HashMap::new();
+        let mut selected = Vec::new();
+        let mut pruned = Vec::new();
+        let mut cands = Vec::new();
+        let result = (|| -> Result<()> {
+            for l in (0..=top).rev() {
+                self.run_sync(&mut state)?;
+                let found = state.layer_results();
+                self.select_neighbors(&found, self.params.m, &mut selected)?;
+                plan.own[l] = selected.iter().map(|c| c.node).collect();
+                if l == 0 {
+                    for c in &selected {
+                        *delta.entry(c.node).or_default() += 1;
+                    }
+                }
+                let bound = self.graph.max_degree(l);
+                for s in &selected {
+                    let old = self.graph.neighbors(s.node, l);
+                    if old.len() < bound {
+                        let mut list = old.to_vec();
+                        list.push(slot);
+                        if l == 0 {
+                            *delta.entry(slot).or_default() += 1;
+                        }
+                        plan.updates.push((s.node, l, list));
+                        continue;
+                    }
+                    cands.clear();
+                    cands.push(Cand { dist: s.dist, node: slot });
+                    for &nb in old {
+                        let d = self.slot_distance(s.node, nb)?;
+                        cands.push(Cand { dist: Dist(d), node: nb });
+                    }
+                    cands.sort_unstable();
+                    self.select_neighbors(&cands, bound, &mut pruned)?;
+                    let mut list: Vec<u32> = pruned.iter().map(|c| c.node).collect();
+                    if l == 0 {
+                        self.keep_in_edges(slot, old, &cands, bound, &delta, &mut list);
+                        let before: HashSet<u32> = old.iter().copied().collect();
+                        for &x in &list {
+                            if !before.contains(&x) {
+                                *delta.entry(x).or_default() += 1;
+                            }
+                        }
+                        for &x in old {
+                            if !list.contains(&x) {
+                                *delta.entry(x).or_default() -= 1;
+                            }
+                        }
+                    }
+                    plan.updates.push((s.node, l, list));
+                }
+                if l > 0 {
+                    state.next_layer(n);
+                }
+            }
+            Ok(())
+        })();
+        let (_, visited) = state.into_parts();
+        self.return_visited(visited);
+        result.map(|()| plan)
+    }
+
+    /// After pruning a full level-0 list, put back any dropped target that
+    /// would otherwise have no incoming edge, displacing the farthest kept
+    /// target that has another one. This is what keeps every node reachable.
+    fn keep_in_edges(
+        &self,
+        slot: u32,
+        old: &[u32],
+        cands: &[Cand],
+        bound: usize,
+        delta: &HashMap<u32, i64>,
+        list: &mut Vec<u32>,
+    ) {
+        let in_deg = |x: u32| {
+            let base = self.in_degree.get(x as usize).copied().unwrap_or(0);
+            i64::from(base) + delta.get(&x).copied().unwrap_or(0)
+        };
+        // In-degree of x if this list does not point at it.
+        let without = |x: u32| if old.contains(&x) { in_deg(x) - 1 } else { in_deg(x) };
+        for c in cands {
+            let x = c.node;
+            if list.contains(&x) || without(x) > 0 {
+                continue;
+            }
+            if list.len() < bound {
+                list.push(x);
+                continue;
+            }
+            if let Some(pos) = list.iter().rposition(|&y| y != slot && without(y) > 0)
+                .or_else(|| list.iter().rposition(|&y| without(y) > 0))
+            {
+                list[pos] = x;
+            }
+        }
+    }
+
+    fn apply(&mut self, plan: Plan) {
+        let slot = self.graph.push(plan.level);
+        debug_assert_eq!(slot, plan.slot);
+        self.in_degree.push(0);
+        for (l, list) in plan.own.iter().enumerate() {
+            self.graph.set_neighbors(slot, l, list);
+        }
+        for &x in &plan.own[0] {
+            self.in_degree[x as usize] += 1;
+        }
+        for (node, l, list) in &plan.updates {
+            if *l == 0 {
+                for &x in self.graph.neighbors(*node, 0) {
+                    self.in_degree[x as usize] -= 1;
+                }
+                for &x in list {
+                    self.in_degree[x as usize] += 1;
+                }
+            }
+            self.graph.set_neighbors(*node, *l, list);
+        }
+        if self.entry.is_none() || plan.level > self.max_level {
+            self.entry = Some(slot);
+            self.max_level = plan.level;
+        }
+    }
+}
+
+impl<S: FeatureStoreMut> Hnsw<S> {
+    /// Insert `vector` under the user id `id`. A wrong dimension, a
+    /// non-finite value or an id already present is an error and changes nothing.
+    pub fn insert(&mut self, id: u64, vector: &[S::Elem]) -> Result<()> {
+        if self.slots.contains_key(&id) {
+            return Err(Error::DuplicateId { id });
+        }
+        let prepared = self.prepare(vector)?;
+        self.insert_prepared(id, prepared)
+    }
+
+    /// Insert many points: `vectors` holds `ids.len()` vectors back to back.
+    /// Everything is checked before anything is inserted, so bad input leaves
+    /// the index unchanged.
+    pub fn insert_many(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
+        let dim = self.dim();
+        if vectors.len() != ids.len() * dim {
+            return Err(Error::DimensionMismatch {
+                expected: ids.len() * dim,
+                got: vectors.len(),
+            });
+        }
+        let mut seen = HashSet::with_capacity(ids.len());
+        for &id in ids {
+            if self.slots.contains_key(&id) || !seen.insert(id) {
+                return Err(Error::DuplicateId { id });
+            }
+        }
+        let mut prepared = Vec::with_capacity(ids.len());
+        for v in vectors.chunks_exact(dim) {
+            prepared.push(self.prepare(v)?);
+        }
+        self.store.reserve(ids.len());
+        self.graph.reserve(ids.len());
+        for (&id, v) in ids.iter().zip(prepared) {
+            self.insert_prepared(id, v)?;
+        }
+        Ok(())
+    }
+
+    fn insert_prepared(&mut self, id: u64, v: Vec<S::Elem>) -> Result<()> {
+        if self.graph.len() >= u32::MAX as usize {
+            return Err(Error::StoreFull {
+                reason: "the index holds 2^32 - 1 points".into(),
+            });
+        }
+        let rng = self.rng.clone();
+        let level = self.random_level();
+        let slot = match self.store.push(&v) {
+            Ok(s) => s,
+            Err(e) => {
+                self.rng = rng;
+                return Err(e);
+            }
+        };
+        if slot as usize != self.graph.len() {
+            let _ = self.store.truncate(self.graph.len());
+            self.rng = rng;
+            return Err(Error::InvalidParameter {
+                name: "store",
+                reason: "the store and the graph disagree on the number of vectors".into(),
+            });
+        }
+        match self.plan(slot, level, v) {
+            Ok(plan) => {
+                self.apply(plan);
+                self.ids.push(id);
+                self.slots.insert(id, slot);
+                if self.deleted.len() * 64 < self.ids.len() {
+                    self.deleted.push(0);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.store.truncate(slot as usize);
+                self.rng = rng;
+                Err(e)
+            }
+        }
+    }
+}

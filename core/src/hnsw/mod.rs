@@ -1,0 +1,342 @@
+//! Hierarchical navigable small world graphs (Malkov & Yashunin, 2016).
+//!
+//! [`Hnsw`] owns a [`FeatureStore`] of vectors (in memory by default) and a
+//! compact `u32` graph. Users address points by their own `u64` ids; the
+//! index maps them to dense internal slots.
+
+mod graph;
+mod insert;
+mod search;
+mod visited;
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+pub use search::{Fetcher, SearchState, SearchStats, Step};
+
+use crate::distance::{DistanceFn, Element, Metric};
+use crate::error::{Error, Result};
+use crate::rng::SplitMix64;
+use crate::store::{Access, FeatureStore, MemoryStore, copy_vector};
+use graph::Graph;
+use visited::Visited;
+
+/// Levels are capped so a level fits a byte; with `m >= 2` a level above 24
+/// has a probability below 2^-24 per node.
+const MAX_LEVEL: usize = 24;
+
+/// Construction parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Params {
+    /// Neighbour bound on the upper levels (and the number of links a new
+    /// node makes on each level).
+    pub m: usize,
+    /// Neighbour bound on level 0 (usually `2 * m`).
+    pub m0: usize,
+    /// Beam width while inserting.
+    pub ef_construction: usize,
+    /// Seed of the level generator: the same seed and inserts give the same graph.
+    pub seed: u64,
+}
+
+impl Default for Params {
+    fn default() -> Self {
+        Self {
+            m: 16,
+            m0: 32,
+            ef_construction: 200,
+            seed: 0x5EED,
+        }
+    }
+}
+
+impl Params {
+    fn validate(&self) -> Result<()> {
+        let bad = |name, reason: &str| {
+            Err(Error::InvalidParameter {
+                name,
+                reason: reason.into(),
+            })
+        };
+        if !(2..=1024).contains(&self.m) {
+            return bad("m", "must be between 2 and 1024");
+        }
+        if !(self.m..=2048).contains(&self.m0) {
+            return bad("m0", "must be between m and 2048");
+        }
+        if self.ef_construction == 0 {
+            return bad("ef_construction", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+/// A search result: the user id and its distance to the query.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Neighbor {
+    /// The id the point was inserted with.
+    pub id: u64,
+    /// Its distance to the query (smaller is nearer; see [`Metric`]).
+    pub distance: f32,
+}
+
+/// Builds an [`Hnsw`]; start with [`Hnsw::builder`].
+#[derive(Clone, Debug)]
+pub struct HnswBuilder {
+    dim: usize,
+    metric: Metric,
+    params: Params,
+}
+
+impl HnswBuilder {
+    /// Neighbour bound on the upper levels; also sets `m0 = 2 * m`.
+    pub fn m(mut self, m: usize) -> Self {
+        self.params.m = m;
+        self.params.m0 = m.saturating_mul(2);
+        self
+    }
+
+    /// Neighbour bound on level 0 (call after [`m`](Self::m)).
+    pub fn m0(mut self, m0: usize) -> Self {
+        self.params.m0 = m0;
+        self
+    }
+
+    /// Beam width while inserting (default 200).
+    pub fn ef_construction(mut self, ef: usize) -> Self {
+        self.params.ef_construction = ef;
+        self
+    }
+
+    /// Seed of the level generator.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.params.seed = seed;
+        self
+    }
+
+    /// All parameters at once.
+    pub fn params(mut self, params: Params) -> Self {
+        self.params = params;
+        self
+    }
+
+    /// An empty index of `f32` vectors in memory.
+    pub fn build(self) -> Result<Hnsw<MemoryStore<f32>>> {
+        let store = MemoryStore::new(self.dim)?;
+        self.build_with_store(store)
+    }
+
+    /// An empty index over `store`, which must be empty and of the builder's
+    /// dimension (for example `MemoryStore::<u8>` for Hamming codes).
+    pub fn build_with_store<S: FeatureStore>(self, store: S) -> Result<Hnsw<S>> {
+        self.params.validate()?;
+        if store.dim() != self.dim {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim,
+                got: store.dim(),
+            });
+        }
+        if !store.is_empty() {
+            return Err(Error::InvalidParameter {
+                name: "store",
+                reason: "a new index needs an empty store".into(),
+            });
+        }
+        let dist = S::Elem::distance_fn(self.metric)?;
+        Ok(Hnsw {
+            params: self.params,
+            metric: self.metric,
+            dist,
+            store,
+            graph: Graph::new(self.params.m, self.params.m0),
+            in_degree: Vec::new(),
+            ids: Vec::new(),
+            slots: HashMap::new(),
+            deleted: Vec::new(),
+            n_deleted: 0,
+            entry: None,
+            max_level: 0,
+            rng: SplitMix64::new(self.params.seed),
+            visited_pool: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+/// An HNSW index over the vectors of a [`FeatureStore`].
+pub struct Hnsw<S: FeatureStore = MemoryStore<f32>> {
+    params: Params,
+    metric: Metric,
+    dist: DistanceFn<S::Elem>,
+    store: S,
+    graph: Graph,
+    /// Level-0 in-degree of every node, kept so pruning never orphans a node.
+    in_degree: Vec<u32>,
+    /// User id of every slot.
+    ids: Vec<u64>,
+    /// Slot of every live user id.
+    slots: HashMap<u64, u32>,
+    /// Tombstones, one bit a slot.
+    deleted: Vec<u64>,
+    n_deleted: usize,
+    entry: Option<u32>,
+    max_level: usize,
+    rng: SplitMix64,
+    visited_pool: Mutex<Vec<Visited>>,
+}
+
+impl<S: FeatureStore> std::fmt::Debug for Hnsw<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hnsw")
+            .field("dim", &self.dim())
+            .field("metric", &self.metric)
+            .field("params", &self.params)
+            .field("len", &self.len())
+            .field("max_level", &self.max_level)
+            .finish()
+    }
+}
+
+impl Hnsw<MemoryStore<f32>> {
+    /// Start building an index of `dim`-dimensional vectors compared with `metric`.
+    pub fn builder(dim: usize, metric: Metric) -> HnswBuilder {
+        HnswBuilder {
+            dim,
+            metric,
+            params: Params::default(),
+        }
+    }
+}
+
+impl<S: FeatureStore> Hnsw<S> {
+    /// Elements per vector.
+    pub fn dim(&self) -> usize {
+        self.store.dim()
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        self.metric
+    }
+
+    /// The construction parameters.
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// Number of live (not deleted) points.
+    pub fn len(&self) -> usize {
+        self.ids.len() - self.n_deleted
+    }
+
+    /// Whether the index has no live point.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `id` is a live point.
+    pub fn contains(&self, id: u64) -> bool {
+        self.slots.contains_key(&id)
+    }
+
+    /// The store holding the vectors.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The stored vector of `id` (normalised if the metric is cosine).
+    pub fn get(&self, id: u64) -> Result<Vec<S::Elem>> {
+        let slot = *self.slots.get(&id).ok_or(Error::UnknownId { id })?;
+        let mut out = Vec::with_capacity(self.dim());
+        match copy_vector(&self.store, slot, &mut out)? {
+            Access::Ready(()) => Ok(out),
+            Access::Missing => Err(Error::NotResident { count: 1 }),
+        }
+    }
+
+    /// Delete `id`: it is never returned again, but its node keeps serving as
+    /// a waypoint so the graph stays navigable. The id may be inserted again.
+    pub fn delete(&mut self, id: u64) -> Result<()> {
+        let slot = self.slots.remove(&id).ok_or(Error::UnknownId { id })?;
+        self.deleted[slot as usize / 64] |= 1 << (slot % 64);
+        self.n_deleted += 1;
+        Ok(())
+    }
+
+    /// Number of internal slots, deleted ones included.
+    pub fn slot_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The user id stored in `slot`.
+    pub fn slot_id(&self, slot: u32) -> Option<u64> {
+        self.ids.get(slot as usize).copied()
+    }
+
+    /// Whether `slot` holds a deleted point.
+    pub fn is_deleted(&self, slot: u32) -> bool {
+        self.deleted
+            .get(slot as usize / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+
+    /// The entry point's slot (`None` when nothing was ever inserted).
+    pub fn entry_point(&self) -> Option<u32> {
+        self.entry
+    }
+
+    /// The highest level of the graph.
+    pub fn max_level(&self) -> usize {
+        self.max_level
+    }
+
+    /// The level of `slot`'s node.
+    pub fn node_level(&self, slot: u32) -> Option<usize> {
+        ((slot as usize) < self.graph.len()).then(|| self.graph.level(slot))
+    }
+
+    /// The neighbours of `slot` on `level`, if the node has that level.
+    pub fn neighbors(&self, slot: u32, level: usize) -> Option<&[u32]> {
+        let has = self.node_level(slot).is_some_and(|l| l >= level);
+        has.then(|| self.graph.neighbors(slot, level))
+    }
+
+    /// Check the graph's invariants: no list over its bound, no edge to a
+    /// missing node or a level the target lacks, no self-loop or repeated edge.
+    pub fn verify(&self) -> Result<()> {
+        self.graph.validate()
+    }
+
+    /// Approximate heap bytes of the graph and id maps (not the store).
+    pub fn graph_bytes(&self) -> usize {
+        self.graph.heap_bytes()
+            + self.in_degree.capacity() * 4
+            + self.ids.capacity() * 8
+            + self.slots.capacity() * 16
+            + self.deleted.capacity() * 8
+    }
+
+    /// Check a vector's length and values and put it in stored form.
+    fn prepare(&self, v: &[S::Elem]) -> Result<Vec<S::Elem>> {
+        if v.len() != self.dim() {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim(),
+                got: v.len(),
+            });
+        }
+        let mut out = Vec::with_capacity(v.len());
+        S::Elem::prepare(self.metric, v, &mut out)?;
+        Ok(out)
+    }
+
+    fn take_visited(&self) -> Visited {
+        let mut pool = self.visited_pool.lock().unwrap_or_else(|e| e.into_inner());
+        pool.pop().unwrap_or_default()
+    }
+
+    fn return_visited(&self, v: Visited) {
+        let mut pool = self.visited_pool.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < 64 {
+            pool.push(v);
+        }
+    }
+}

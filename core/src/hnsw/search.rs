@@ -1,0 +1,391 @@
+//! The one HNSW search, written as an explicit, resumable state.
+//!
+//! A search is a sequence of expansion steps: take a node, gather its
+//! unvisited neighbours, compute their distances, update the candidate and
+//! result heaps. If the store cannot produce some of a step's vectors, the
+//! step stops with those slots in [`SearchState::missing`]; the caller fetches
+//! them all at once and calls [`Hnsw::resume`] again, which finishes the same
+//! step. The synchronous driver ([`Hnsw::search`]) never sees a miss with an
+//! in-memory or blocking store; the asynchronous driver
+//! ([`Hnsw::search_async`]) awaits one batched fetch per incomplete step.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::future::Future;
+
+use super::visited::Visited;
+use super::{Hnsw, Neighbor};
+use crate::distance::{Dist, DistanceFn, Element};
+use crate::error::{Error, Result};
+use crate::store::{Access, FeatureStore};
+
+/// A candidate: distance first, then slot, so ties order the same everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Cand {
+    pub(crate) dist: Dist,
+    pub(crate) node: u32,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// Distance to the entry point.
+    Entry,
+    /// Greedy descent (one closest node) on the levels above `layer_level`.
+    Greedy,
+    /// Beam search with `ef` on `level == layer_level`.
+    Layer,
+    /// Finished.
+    Done,
+}
+
+/// What [`Hnsw::resume`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Step {
+    /// The search is complete; take the results with [`SearchState::into_neighbors`].
+    Done,
+    /// The store lacks the vectors in [`SearchState::missing`]; fetch them
+    /// all, then resume.
+    Missing,
+}
+
+/// Counters of one search.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SearchStats {
+    /// Nodes whose neighbour lists were expanded.
+    pub expansions: u32,
+    /// Distances computed.
+    pub distances: u32,
+    /// Times the search stopped for missing vectors.
+    pub misses: u32,
+}
+
+/// A search in progress: candidate heap, result heap, visited set and the
+/// step it is in. Create it with [`Hnsw::start_search`].
+#[derive(Debug)]
+pub struct SearchState<T: Element> {
+    query: Vec<T>,
+    k: usize,
+    ef: usize,
+    level: usize,
+    layer_level: usize,
+    stage: Stage,
+    cur: Cand,
+    candidates: BinaryHeap<Reverse<Cand>>,
+    results: BinaryHeap<Cand>,
+    visited: Visited,
+    pending: Vec<(u32, Option<f32>)>,
+    missing: Vec<u32>,
+    retrying: bool,
+    stats: SearchStats,
+}
+
+impl<T: Element> SearchState<T> {
+    pub(crate) fn new(query: Vec<T>, k: usize, ef: usize, visited: Visited) -> Self {
+        Self {
+            query,
+            k,
+            ef: ef.max(k).max(1),
+            level: 0,
+            layer_level: 0,
+            stage: Stage::Done,
+            cur: Cand {
+                dist: Dist(f32::INFINITY),
+                node: 0,
+            },
+            candidates: BinaryHeap::new(),
+            results: BinaryHeap::new(),
+            visited,
+            pending: Vec::new(),
+            missing: Vec::new(),
+            retrying: false,
+            stats: SearchStats::default(),
+        }
+    }
+
+    /// Begin at `entry` on `top`, descending greedily to `layer_level`.
+    pub(crate) fn begin(&mut self, entry: u32, top: usize, layer_level: usize, n: usize) {
+        self.level = top;
+        self.layer_level = layer_level.min(top);
+        self.visited.reset(n);
+        self.candidates.clear();
+        self.results.clear();
+        self.pending.clear();
+        self.pending.push((entry, None));
+        self.stage = Stage::Entry;
+    }
+
+    /// The slots the current step lacks (after [`Step::Missing`]).
+    pub fn missing(&self) -> &[u32] {
+        &self.missing
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SearchStats {
+        self.stats
+    }
+
+
+    /// The results of the finished layer, nearest first.
+    pub(crate) fn layer_results(&self) -> Vec<Cand> {
+        let mut r = self.results.clone().into_vec();
+        r.sort_unstable();
+        r
+    }
+
+    /// Continue from the finished layer's results to a beam search one level down.
+    pub(crate) fn next_layer(&mut self, n: usize) {
+        debug_assert!(self.stage == Stage::Done && self.layer_level > 0);
+        self.layer_level -= 1;
+        self.level = self.layer_level;
+        self.visited.reset(n);
+        self.candidates.clear();
+        for c in self.results.iter() {
+            self.visited.insert(c.node);
+            self.candidates.push(Reverse(*c));
+        }
+        self.stage = Stage::Layer;
+    }
+
+    pub(crate) fn into_parts(self) -> (Vec<Cand>, Visited) {
+        let mut r = self.results.into_vec();
+        r.sort_unstable();
+        r.truncate(self.k);
+        (r, self.visited)
+    }
+
+    fn worst(&self) -> Option<Dist> {
+        if self.results.len() >= self.ef {
+            self.results.peek().map(|c| c.dist)
+        } else {
+            None
+        }
+    }
+
+    /// Compute the distances of the pending slots the store can provide.
+    /// Returns false if some are missing (listed in `self.missing`).
+    fn evaluate<S: FeatureStore<Elem = T>>(&mut self, store: &S, dist: DistanceFn<T>) -> Result<bool> {
+        self.missing.clear();
+        let mut computed = 0u32;
+        let q = &self.query[..];
+        for (node, d) in self.pending.iter_mut().filter(|(_, d)| d.is_none()) {
+            match store.with_vector(*node, |v| dist(q, v))? {
+                Access::Ready(x) => {
+                    *d = Some(x);
+                    computed += 1;
+                }
+                Access::Missing => self.missing.push(*node),
+            }
+        }
+        self.stats.distances += computed;
+        if self.missing.is_empty() {
+            self.retrying = false;
+            return Ok(true);
+        }
+        if self.retrying && computed == 0 {
+            return Err(Error::FetchIncomplete {
+                count: self.missing.len(),
+            });
+        }
+        self.retrying = true;
+        self.stats.misses += 1;
+        Ok(false)
+    }
+
+    fn start_layer(&mut self, accept: &impl Fn(u32) -> bool) {
+        self.level = self.layer_level;
+        self.visited.insert(self.cur.node);
+        self.candidates.push(Reverse(self.cur));
+        if accept(self.cur.node) {
+            self.results.push(self.cur);
+        }
+        self.stage = Stage::Layer;
+    }
+
+    /// Run until done or until a step lacks vectors.
+    pub(crate) fn advance<S: FeatureStore<Elem = T>>(
+        &mut self,
+        index: &Hnsw<S>,
+        accept: &impl Fn(u32) -> bool,
+    ) -> Result<Step> {
+        let graph = &index.graph;
+        let store = &index.store;
+        loop {
+            match self.stage {
+                Stage::Done => return Ok(Step::Done),
+                Stage::Entry => {
+                    if !self.evaluate(store, index.dist)? {
+                        return Ok(Step::Missing);
+                    }
+                    let (node, d) = self.pending[0];
+                    self.pending.clear();
+                    self.cur = Cand {
+                        dist: Dist(d.unwrap_or(f32::INFINITY)),
+                        node,
+                    };
+                    if self.level > self.layer_level {
+                        self.stage = Stage::Greedy;
+                    } else {
+                        self.start_layer(accept);
+                    }
+                }
+                Stage::Greedy => {
+                    if self.pending.is_empty() {
+                        let nbrs = graph.neighbors(self.cur.node, self.level);
+                        self.pending.extend(nbrs.iter().map(|&n| (n, None)));
+                        store.prefetch(nbrs);
+                        self.stats.expansions += 1;
+                    }
+                    if !self.evaluate(store, index.dist)? {
+                        return Ok(Step::Missing);
+                    }
+                    let mut changed = false;
+                    for &(node, d) in &self.pending {
+                        let dist = Dist(d.unwrap_or(f32::INFINITY));
+                        if dist < self.cur.dist {
+                            self.cur = Cand { dist, node };
+                            changed = true;
+                        }
+                    }
+                    self.pending.clear();
+                    if !changed {
+                        self.level -= 1;
+                        if self.level == self.layer_level {
+                            self.start_layer(accept);
+                        }
+                    }
+                }
+                Stage::Layer => {
+                    if self.pending.is_empty() {
+                        let Some(Reverse(c)) = self.candidates.pop() else {
+                            self.stage = Stage::Done;
+                            continue;
+                        };
+                        if self.worst().is_some_and(|w| c.dist > w) {
+                            self.stage = Stage::Done;
+                            continue;
+                        }
+                        let nbrs = graph.neighbors(c.node, self.level);
+                        for &nb in nbrs {
+                            if self.visited.insert(nb) {
+                                self.pending.push((nb, None));
+                            }
+                        }
+                        if self.pending.is_empty() {
+                            continue;
+                        }
+                        self.stats.expansions += 1;
+                        let first = self.pending.len().min(4);
+                        let ids: [u32; 4] = std::array::from_fn(|i| self.pending[i.min(first - 1)].0);
+                        store.prefetch(&ids[..first]);
+                    }
+                    if !self.evaluate(store, index.dist)? {
+                        return Ok(Step::Missing);
+                    }
+                    for i in 0..self.pending.len() {
+                        let (node, d) = self.pending[i];
+                        let dist = Dist(d.unwrap_or(f32::INFINITY));
+                        if self.worst().is_none_or(|w| dist < w) {
+                            let c = Cand { dist, node };
+                            self.candidates.push(Reverse(c));
+                            if accept(node) {
+                                self.results.push(c);
+                                if self.results.len() > self.ef {
+                                    self.results.pop();
+                                }
+                            }
+                        }
+                    }
+                    self.pending.clear();
+                }
+            }
+        }
+    }
+}
+
+/// Fetches vectors for an asynchronous store: called with every slot one
+/// search step lacks, it loads them (in one transaction, one batch of reads)
+/// so that the store has them when the search resumes.
+pub trait Fetcher {
+    /// Make `slots` resident in the store.
+    fn fetch(&mut self, slots: &[u32]) -> impl Future<Output = Result<()>>;
+}
+
+impl<S: FeatureStore> Hnsw<S> {
+    /// Start a resumable search for the `k` nearest neighbours of `query`
+    /// with beam width `ef`. Drive it with [`resume`](Self::resume), or use
+    /// [`search`](Self::search) / [`search_async`](Self::search_async) which do.
+    pub fn start_search(&self, query: &[S::Elem], k: usize, ef: usize) -> Result<SearchState<S::Elem>> {
+        let q = self.prepare(query)?;
+        let mut state = SearchState::new(q, k, ef, self.take_visited());
+        if let Some(entry) = self.entry {
+            state.begin(entry, self.max_level, 0, self.graph.len());
+        }
+        Ok(state)
+    }
+
+    /// Advance `state` until it is done or a step lacks vectors. `filter`
+    /// sees user ids; only ids it accepts are returned, but every node is
+    /// still used to navigate. Deleted ids are never returned.
+    pub fn resume(&self, state: &mut SearchState<S::Elem>, filter: impl Fn(u64) -> bool) -> Result<Step> {
+        let accept = |node: u32| !self.is_deleted(node) && filter(self.ids[node as usize]);
+        state.advance(self, &accept)
+    }
+
+    /// The results of a finished search, nearest first, and its scratch
+    /// memory returned to the index.
+    pub fn finish_search(&self, state: SearchState<S::Elem>) -> Vec<Neighbor> {
+        let (results, visited) = state.into_parts();
+        self.return_visited(visited);
+        results
+            .into_iter()
+            .map(|c| Neighbor {
+                id: self.ids[c.node as usize],
+                distance: c.dist.0,
+            })
+            .collect()
+    }
+
+    /// The `k` nearest neighbours of `query`, nearest first, searching with
+    /// beam width `ef` (raised to `k` if smaller). Returns fewer than `k` when
+    /// the index holds fewer; an empty index gives an empty list.
+    pub fn search(&self, query: &[S::Elem], k: usize, ef: usize) -> Result<Vec<Neighbor>> {
+        self.search_filtered(query, k, ef, |_| true)
+    }
+
+    /// Like [`search`](Self::search), returning only ids that `filter` accepts.
+    pub fn search_filtered(
+        &self,
+        query: &[S::Elem],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Neighbor>> {
+        let mut state = self.start_search(query, k, ef)?;
+        match self.resume(&mut state, filter)? {
+            Step::Done => Ok(self.finish_search(state)),
+            Step::Missing => Err(Error::NotResident {
+                count: state.missing().len(),
+            }),
+        }
+    }
+
+    /// The search for stores that load asynchronously: whenever a step lacks
+    /// vectors, awaits one `fetcher.fetch` of all of them, then resumes the
+    /// same search. Returns the results and the number of fetches.
+    pub async fn search_async<F: Fetcher>(
+        &self,
+        query: &[S::Elem],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(u64) -> bool,
+        fetcher: &mut F,
+    ) -> Result<(Vec<Neighbor>, SearchStats)> {
+        let mut state = self.start_search(query, k, ef)?;
+        while let Step::Missing = self.resume(&mut state, &filter)? {
+            fetcher.fetch(state.missing()).await?;
+        }
+        let stats = state.stats();
+        Ok((self.finish_search(state), stats))
+    }
+}

@@ -1,0 +1,35 @@
+//! Recall and self-recall on real sentence embeddings (debian-384).
+
+use std::time::Instant;
+
+use vectrove_core::{Hnsw, Metric};
+use vectrove_tests::{Debian, recall};
+
+const N_BASE: usize = 10_000;
+const SEED: u64 = 0x00C0_FFEE;
+
+fn build(data: &Debian) -> Hnsw {
+    let mut index = Hnsw::builder(data.dim, Metric::Cosine)
+        .m(16)
+        .ef_construction(200)
+        .seed(SEED)
+        .build()
+        .unwrap();
+    let ids: Vec<u64> = (0..data.n_base() as u64).collect();
+    let t = Instant::now();
+    index.insert_many(&ids, &data.base).unwrap();
+    eprintln!("built {} points in {:.2?}", data.n_base(), t.elapsed());
+    index
+}
+
+#[test]
+fn recall_at_10_with_ef_64() {
+    let Some(data) = Debian::load(N_BASE, 1000, 10) else { return };
+    let index = build(&data);
+    let results: Vec<Vec<u64>> = (0..data.queries.len() / data.dim)
+        .map(|i| index.search(data.query(i), 10, 64).unwrap().iter().map(|n| n.id).collect())
+        .collect();
+    let r = recall(&results, &data.truth, 10);
+    eprintln!("recall@10 = {r:.4} (debian-384 {N_BASE} base, M=16, ef_construction=200, ef=64, seed {SEED:#x})");
+    assert!(r >= 0.95, "recall@10 {r:.4} below 0.95 (seed {SEED:#x})");
+}
