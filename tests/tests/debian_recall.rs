@@ -33,3 +33,20 @@ fn recall_at_10_with_ef_64() {
     eprintln!("recall@10 = {r:.4} (debian-384 {N_BASE} base, M=16, ef_construction=200, ef=64, seed {SEED:#x})");
     assert!(r >= 0.95, "recall@10 {r:.4} below 0.95 (seed {SEED:#x})");
 }
+
+#[test]
+fn every_point_finds_itself() {
+    let Some(data) = Debian::load(N_BASE, 0, 10) else { return };
+    let index = build(&data);
+    let mut lost = Vec::new();
+    for (i, v) in data.base.chunks_exact(data.dim).enumerate() {
+        let hits = index.search(v, 1, 64).unwrap();
+        // An exact duplicate at distance zero is as good an answer as the point itself.
+        if hits[0].id != i as u64 && hits[0].distance > 1e-6 {
+            lost.push(i);
+        }
+    }
+    let rate = 1.0 - lost.len() as f64 / data.n_base() as f64;
+    eprintln!("self-recall = {rate:.4} over {} points (ef=64, seed {SEED:#x})", data.n_base());
+    assert!(lost.is_empty(), "points not found by their own vector: {lost:?}");
+}

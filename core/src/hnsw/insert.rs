@@ -6,10 +6,10 @@
 //! goes, and only then writes them; a failed read therefore leaves the index
 //! as it was.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::search::{Cand, SearchState, Step};
-use super::{Hnsw, MAX_LEVEL};
+use super::{Hnsw, MAX_LEVEL, NO_PARENT};
 use crate::distance::Dist;
 use crate::error::{Error, Result};
 use crate::store::{Access, FeatureStore, FeatureStoreMut};
@@ -18,6 +18,8 @@ use crate::store::{Access, FeatureStore, FeatureStoreMut};
 struct Plan {
     slot: u32,
     level: usize,
+    /// The node whose protected edge will reach the new node.
+    parent: u32,
     /// The new node's neighbours, level 0 first.
     own: Vec<Vec<u32>>,
     /// Replaced lists of existing nodes: (node, level, new list).
@@ -91,10 +93,18 @@ impl<S: FeatureStore> Hnsw<S> {
         }
     }
 
+    /// Whether the level-0 edge `from -> to` is part of the reachability
+    /// skeleton: the tree edge by which `to` was first linked, or the link
+    /// from an entry point to the entry point it replaced.
+    fn is_protected(&self, from: u32, to: u32) -> bool {
+        self.parent.get(to as usize) == Some(&from) || self.entry_links.contains(&(from, to))
+    }
+
     fn plan(&self, slot: u32, level: usize, query: Vec<S::Elem>) -> Result<Plan> {
         let mut plan = Plan {
             slot,
             level,
+            parent: NO_PARENT,
             own: vec![Vec::new(); level + 1],
             updates: Vec::new(),
         };
@@ -102,63 +112,60 @@ impl<S: FeatureStore> Hnsw<S> {
             return Ok(plan);
         };
         let n = self.graph.len();
-        let ef = self.params.ef_construction;
+        let ef = self.params.ef_construction.max(self.params.m);
         let mut state = SearchState::new(query, ef, ef, self.take_visited());
         let top = level.min(self.max_level);
         state.begin(entry, self.max_level, top, n);
-        // Level-0 in-degree changes planned so far, so pruning can tell which
-        // targets would be left without any incoming edge.
-        let mut delta: HashMap<u32, i64> = HashMap::new();
-        let mut selected = Vec::new();
-        let mut pruned = Vec::new();
-        let mut cands = Vec::new();
         let result = (|| -> Result<()> {
+            let mut selected = Vec::new();
+            let mut pruned = Vec::new();
+            let mut cands = Vec::new();
             for l in (0..=top).rev() {
                 self.run_sync(&mut state)?;
                 let found = state.layer_results();
                 self.select_neighbors(&found, self.params.m, &mut selected)?;
                 plan.own[l] = selected.iter().map(|c| c.node).collect();
-                if l == 0 {
-                    for c in &selected {
-                        *delta.entry(c.node).or_default() += 1;
-                    }
-                }
                 let bound = self.graph.max_degree(l);
                 for s in &selected {
                     let old = self.graph.neighbors(s.node, l);
-                    if old.len() < bound {
+                    let list = if old.len() < bound {
                         let mut list = old.to_vec();
                         list.push(slot);
+                        list
+                    } else {
+                        cands.clear();
+                        cands.push(Cand { dist: s.dist, node: slot });
+                        for &nb in old {
+                            let d = self.slot_distance(s.node, nb)?;
+                            cands.push(Cand { dist: Dist(d), node: nb });
+                        }
+                        cands.sort_unstable();
+                        self.select_neighbors(&cands, bound, &mut pruned)?;
+                        let mut list: Vec<u32> = pruned.iter().map(|c| c.node).collect();
                         if l == 0 {
-                            *delta.entry(slot).or_default() += 1;
-                        }
-                        plan.updates.push((s.node, l, list));
-                        continue;
-                    }
-                    cands.clear();
-                    cands.push(Cand { dist: s.dist, node: slot });
-                    for &nb in old {
-                        let d = self.slot_distance(s.node, nb)?;
-                        cands.push(Cand { dist: Dist(d), node: nb });
-                    }
-                    cands.sort_unstable();
-                    self.select_neighbors(&cands, bound, &mut pruned)?;
-                    let mut list: Vec<u32> = pruned.iter().map(|c| c.node).collect();
-                    if l == 0 {
-                        self.keep_in_edges(slot, old, &cands, bound, &delta, &mut list);
-                        let before: HashSet<u32> = old.iter().copied().collect();
-                        for &x in &list {
-                            if !before.contains(&x) {
-                                *delta.entry(x).or_default() += 1;
+                            // Protected edges survive pruning, displacing the
+                            // farthest unprotected choices.
+                            for &y in old {
+                                if !self.is_protected(s.node, y) || list.contains(&y) {
+                                    continue;
+                                }
+                                // At most `bound` protected edges exist, so a
+                                // full list has an unprotected one to give up.
+                                match list.iter().rposition(|&z| !self.is_protected(s.node, z)) {
+                                    Some(pos) if list.len() >= bound => list[pos] = y,
+                                    _ => list.push(y),
+                                }
                             }
                         }
-                        for &x in old {
-                            if !list.contains(&x) {
-                                *delta.entry(x).or_default() -= 1;
-                            }
-                        }
+                        list
+                    };
+                    if l == 0 && plan.parent == NO_PARENT && list.contains(&slot) {
+                        plan.parent = s.node;
                     }
                     plan.updates.push((s.node, l, list));
+                }
+                if l == 0 && plan.parent == NO_PARENT {
+                    self.adopt(slot, &found, &mut plan);
                 }
                 if l > 0 {
                     state.next_layer(n);
@@ -168,66 +175,62 @@ impl<S: FeatureStore> Hnsw<S> {
         })();
         let (_, visited) = state.into_parts();
         self.return_visited(visited);
-        result.map(|()| plan)
+        result?;
+        if level > self.max_level && !plan.own[0].contains(&entry) {
+            // The new entry point links to the old one, so everything stays
+            // reachable from the top.
+            if plan.own[0].len() >= self.graph.max_degree(0) {
+                plan.own[0].pop();
+            }
+            plan.own[0].push(entry);
+        }
+        Ok(plan)
     }
 
-    /// After pruning a full level-0 list, put back any dropped target that
-    /// would otherwise have no incoming edge, displacing the farthest kept
-    /// target that has another one. This is what keeps every node reachable.
-    fn keep_in_edges(
-        &self,
-        slot: u32,
-        old: &[u32],
-        cands: &[Cand],
-        bound: usize,
-        delta: &HashMap<u32, i64>,
-        list: &mut Vec<u32>,
-    ) {
-        let in_deg = |x: u32| {
-            let base = self.in_degree.get(x as usize).copied().unwrap_or(0);
-            i64::from(base) + delta.get(&x).copied().unwrap_or(0)
-        };
-        // In-degree of x if this list does not point at it.
-        let without = |x: u32| if old.contains(&x) { in_deg(x) - 1 } else { in_deg(x) };
-        for c in cands {
-            let x = c.node;
-            if list.contains(&x) || without(x) > 0 {
-                continue;
-            }
+    /// Give the new node a parent when every chosen neighbour pruned it: the
+    /// nearest node (of the search's results, else of the whole graph) whose
+    /// list is not all protected edges takes it in. One always exists, since
+    /// protected edges number fewer than 2 per node and every list holds at least 2.
+    fn adopt(&self, slot: u32, found: &[Cand], plan: &mut Plan) {
+        let bound = self.graph.max_degree(0);
+        let nearest = found.iter().map(|c| c.node);
+        for q in nearest.chain(0..self.graph.len() as u32) {
+            let at = plan.updates.iter().position(|(node, l, _)| *node == q && *l == 0);
+            let mut list = match at {
+                Some(i) => plan.updates[i].2.clone(),
+                None => self.graph.neighbors(q, 0).to_vec(),
+            };
             if list.len() < bound {
-                list.push(x);
+                list.push(slot);
+            } else if let Some(pos) = list.iter().rposition(|&z| !self.is_protected(q, z)) {
+                list[pos] = slot;
+            } else {
                 continue;
             }
-            if let Some(pos) = list.iter().rposition(|&y| y != slot && without(y) > 0)
-                .or_else(|| list.iter().rposition(|&y| without(y) > 0))
-            {
-                list[pos] = x;
+            plan.parent = q;
+            match at {
+                Some(i) => plan.updates[i].2 = list,
+                None => plan.updates.push((q, 0, list)),
             }
+            return;
         }
     }
 
     fn apply(&mut self, plan: Plan) {
+        let old_entry = self.entry;
         let slot = self.graph.push(plan.level);
         debug_assert_eq!(slot, plan.slot);
-        self.in_degree.push(0);
+        self.parent.push(plan.parent);
         for (l, list) in plan.own.iter().enumerate() {
             self.graph.set_neighbors(slot, l, list);
         }
-        for &x in &plan.own[0] {
-            self.in_degree[x as usize] += 1;
-        }
         for (node, l, list) in &plan.updates {
-            if *l == 0 {
-                for &x in self.graph.neighbors(*node, 0) {
-                    self.in_degree[x as usize] -= 1;
-                }
-                for &x in list {
-                    self.in_degree[x as usize] += 1;
-                }
-            }
             self.graph.set_neighbors(*node, *l, list);
         }
-        if self.entry.is_none() || plan.level > self.max_level {
+        if old_entry.is_none() || plan.level > self.max_level {
+            if let Some(old) = old_entry {
+                self.entry_links.push((slot, old));
+            }
             self.entry = Some(slot);
             self.max_level = plan.level;
         }

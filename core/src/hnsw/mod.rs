@@ -25,6 +25,9 @@ use visited::Visited;
 /// has a probability below 2^-24 per node.
 const MAX_LEVEL: usize = 24;
 
+/// The parent of the first node.
+const NO_PARENT: u32 = u32::MAX;
+
 /// Construction parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Params {
@@ -149,7 +152,8 @@ impl HnswBuilder {
             dist,
             store,
             graph: Graph::new(self.params.m, self.params.m0),
-            in_degree: Vec::new(),
+            parent: Vec::new(),
+            entry_links: Vec::new(),
             ids: Vec::new(),
             slots: HashMap::new(),
             deleted: Vec::new(),
@@ -169,8 +173,12 @@ pub struct Hnsw<S: FeatureStore = MemoryStore<f32>> {
     dist: DistanceFn<S::Elem>,
     store: S,
     graph: Graph,
-    /// Level-0 in-degree of every node, kept so pruning never orphans a node.
-    in_degree: Vec<u32>,
+    /// For every node, the node whose level-0 edge first reached it. These
+    /// edges form a spanning tree that pruning never cuts, which (with
+    /// `entry_links`) keeps every node reachable from the entry point.
+    parent: Vec<u32>,
+    /// Level-0 edges from each entry point to the one it replaced, also never pruned.
+    entry_links: Vec<(u32, u32)>,
     /// User id of every slot.
     ids: Vec<u64>,
     /// Slot of every live user id.
@@ -309,7 +317,7 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Approximate heap bytes of the graph and id maps (not the store).
     pub fn graph_bytes(&self) -> usize {
         self.graph.heap_bytes()
-            + self.in_degree.capacity() * 4
+            + self.parent.capacity() * 4
             + self.ids.capacity() * 8
             + self.slots.capacity() * 16
             + self.deleted.capacity() * 8

@@ -1,0 +1,97 @@
+//! Property tests of the graph's invariants over random data, parameters,
+//! duplicates and deletions.
+
+use proptest::prelude::*;
+use vectrove_core::rng::SplitMix64;
+use vectrove_core::{Hnsw, Metric};
+
+/// Slots reachable from the entry point on level 0.
+fn reachable(index: &Hnsw) -> Vec<bool> {
+    let n = index.slot_count();
+    let mut seen = vec![false; n];
+    let Some(entry) = index.entry_point() else { return seen };
+    let mut stack = vec![entry];
+    seen[entry as usize] = true;
+    while let Some(s) = stack.pop() {
+        for &nb in index.neighbors(s, 0).unwrap() {
+            if !seen[nb as usize] {
+                seen[nb as usize] = true;
+                stack.push(nb);
+            }
+        }
+    }
+    seen
+}
+
+fn random_points(n: usize, dim: usize, distinct: usize, seed: u64) -> Vec<f32> {
+    // `distinct` < n forces exact duplicates.
+    let mut rng = SplitMix64::new(seed);
+    let pool: Vec<f32> = (0..distinct * dim).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
+    (0..n)
+        .flat_map(|_| {
+            let i = rng.below(distinct as u64) as usize;
+            pool[i * dim..(i + 1) * dim].to_vec()
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn invariants_hold(
+        n in 1usize..400,
+        dim in 1usize..10,
+        m in 2usize..12,
+        ef in 1usize..64,
+        dup in prop::bool::ANY,
+        seed in any::<u64>(),
+        metric in prop::sample::select(vec![Metric::L2, Metric::Cosine, Metric::InnerProduct]),
+    ) {
+        let distinct = if dup { (n / 4).max(1) } else { n };
+        let data = random_points(n, dim, distinct, seed);
+        let mut index = Hnsw::builder(dim, metric).m(m).ef_construction(ef).seed(seed).build().unwrap();
+        let ids: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9E37_79B9)).collect();
+        index.insert_many(&ids, &data).unwrap();
+        prop_assert_eq!(index.len(), n);
+
+        // Bounds, edges to existing nodes with the level, no self-loops.
+        index.verify().unwrap();
+        for slot in 0..n as u32 {
+            let level = index.node_level(slot).unwrap();
+            prop_assert!(level <= index.max_level());
+            prop_assert!(index.neighbors(slot, 0).unwrap().len() <= 2 * m);
+            for l in 1..=level {
+                prop_assert!(index.neighbors(slot, l).unwrap().len() <= m);
+            }
+        }
+
+        // Every node is reachable from the entry point on level 0.
+        let seen = reachable(&index);
+        let lost: Vec<usize> = (0..n).filter(|&i| !seen[i]).collect();
+        prop_assert!(lost.is_empty(), "unreachable slots {:?}", lost);
+
+        // Every point finds itself (or an exact duplicate) at distance zero.
+        if metric == Metric::L2 {
+            for (i, v) in data.chunks_exact(dim).enumerate() {
+                let hits = index.search(v, 1, 64.max(ef)).unwrap();
+                prop_assert_eq!(hits[0].distance, 0.0, "point {} lost", i);
+            }
+        }
+
+        // Deleting half keeps the graph valid and the rest findable.
+        for (i, id) in ids.iter().enumerate() {
+            if i % 2 == 0 {
+                index.delete(*id).unwrap();
+            }
+        }
+        index.verify().unwrap();
+        for (i, v) in data.chunks_exact(dim).enumerate().take(50) {
+            let hits = index.search(v, 3, 64).unwrap();
+            prop_assert!(hits.iter().all(|h| index.contains(h.id)));
+            if i % 2 == 1 && metric == Metric::L2 {
+                prop_assert_eq!(hits[0].distance, 0.0);
+            }
+        }
+    }
+}
