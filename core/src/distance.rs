@@ -148,7 +148,11 @@ impl Element for u8 {
 /// Scale `v` to unit length in place; a zero vector is an error.
 pub fn normalize(v: &mut [f32]) -> Result<()> {
     // Accumulate in f64 so the norm does not depend on the kernel's summation order.
-    let norm = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum::<f64>().sqrt();
+    let norm = v
+        .iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt();
     if norm == 0.0 || !norm.is_finite() {
         return Err(Error::ZeroVector);
     }
@@ -209,7 +213,7 @@ mod tests {
 
     #[test]
     fn negative_distances_order_correctly() {
-        let mut d = vec![Dist(-3.0), Dist(2.0), Dist(-0.5), Dist(0.0), Dist(-10.0)];
+        let mut d = [Dist(-3.0), Dist(2.0), Dist(-0.5), Dist(0.0), Dist(-10.0)];
         d.sort();
         let v: Vec<f32> = d.iter().map(|x| x.0).collect();
         assert_eq!(v, vec![-10.0, -3.0, -0.5, 0.0, 2.0]);
@@ -249,7 +253,12 @@ mod tests {
 
     #[test]
     fn parse_metric() {
-        for m in [Metric::L2, Metric::Cosine, Metric::InnerProduct, Metric::Hamming] {
+        for m in [
+            Metric::L2,
+            Metric::Cosine,
+            Metric::InnerProduct,
+            Metric::Hamming,
+        ] {
             assert_eq!(m.name().parse::<Metric>().unwrap(), m);
         }
         assert!("euclid".parse::<Metric>().is_err());

@@ -12,9 +12,11 @@ use vectrove_core::distance;
 /// skips the real-data tests visibly. With `VECTROVE_REQUIRE_DATA=1` (CI) a
 /// missing data set is a failure instead.
 pub fn debian_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("VECTROVE_DATA").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/debian-384")
-    });
+    let dir = std::env::var_os("VECTROVE_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/debian-384")
+        });
     if dir.join("base.fvecs").is_file() {
         return Some(dir);
     }
@@ -37,7 +39,11 @@ pub fn read_fvecs(path: &std::path::Path, limit: usize) -> (usize, Vec<f32>) {
     let n = (bytes.len() / rec).min(limit);
     let mut out = Vec::with_capacity(n * dim);
     for r in bytes.chunks_exact(rec).take(n) {
-        out.extend(r[4..].chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())));
+        out.extend(
+            r[4..]
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap())),
+        );
     }
     (dim, out)
 }
@@ -135,7 +141,11 @@ pub fn recall(results: &[Vec<u64>], truth: &[Vec<u32>], k: usize) -> f64 {
     let mut hit = 0usize;
     for (r, t) in results.iter().zip(truth) {
         let t = &t[..k.min(t.len())];
-        hit += r.iter().take(k).filter(|id| t.contains(&(**id as u32))).count();
+        hit += r
+            .iter()
+            .take(k)
+            .filter(|id| t.contains(&(**id as u32)))
+            .count();
     }
     hit as f64 / (k * truth.len()) as f64
 }

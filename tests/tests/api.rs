@@ -5,7 +5,12 @@ use vectrove_core::rng::SplitMix64;
 use vectrove_core::{Error, Hnsw, MemoryStore, Metric};
 
 fn small_index(n: u64, dim: usize, metric: Metric) -> Hnsw {
-    let mut index = Hnsw::builder(dim, metric).m(8).ef_construction(64).seed(3).build().unwrap();
+    let mut index = Hnsw::builder(dim, metric)
+        .m(8)
+        .ef_construction(64)
+        .seed(3)
+        .build()
+        .unwrap();
     let mut rng = SplitMix64::new(9);
     for id in 0..n {
         let v: Vec<f32> = (0..dim).map(|_| rng.next_f64() as f32 - 0.5).collect();
@@ -42,7 +47,10 @@ fn bad_input_is_an_error_and_changes_nothing() {
     let before: Vec<_> = index.search(&[0.1; 4], 20, 32).unwrap();
     assert!(matches!(
         index.insert(100, &[1.0; 3]),
-        Err(Error::DimensionMismatch { expected: 4, got: 3 })
+        Err(Error::DimensionMismatch {
+            expected: 4,
+            got: 3
+        })
     ));
     assert!(matches!(
         index.insert(100, &[1.0, f32::NAN, 0.0, 0.0]),
@@ -52,7 +60,10 @@ fn bad_input_is_an_error_and_changes_nothing() {
         index.insert(100, &[1.0, 0.0, f32::NEG_INFINITY, 0.0]),
         Err(Error::NonFinite { position: 2 })
     ));
-    assert!(matches!(index.insert(7, &[0.0; 4]), Err(Error::DuplicateId { id: 7 })));
+    assert!(matches!(
+        index.insert(7, &[0.0; 4]),
+        Err(Error::DuplicateId { id: 7 })
+    ));
     // A batch with one bad vector inserts none of them.
     let mut batch = vec![0.5f32; 12];
     batch[9] = f32::NAN;
@@ -77,7 +88,12 @@ fn bad_parameters_are_errors() {
     assert!(Hnsw::builder(0, Metric::L2).build().is_err());
     assert!(Hnsw::builder(4, Metric::L2).m(1).build().is_err());
     assert!(Hnsw::builder(4, Metric::L2).m(8).m0(4).build().is_err());
-    assert!(Hnsw::builder(4, Metric::L2).ef_construction(0).build().is_err());
+    assert!(
+        Hnsw::builder(4, Metric::L2)
+            .ef_construction(0)
+            .build()
+            .is_err()
+    );
     assert!(matches!(
         Hnsw::builder(4, Metric::Hamming).build(),
         Err(Error::UnsupportedMetric { .. })
@@ -100,7 +116,7 @@ fn deleted_points_are_never_returned() {
         let q: Vec<f32> = (0..6).map(|_| rng.next_f64() as f32 - 0.5).collect();
         let hits = index.search(&q, 10, 64).unwrap();
         assert_eq!(hits.len(), 10);
-        assert!(hits.iter().all(|h| h.id % 3 != 0));
+        assert!(hits.iter().all(|h| !h.id.is_multiple_of(3)));
     }
     // Everything deleted: searches come back empty.
     for id in 0..300 {
@@ -118,16 +134,26 @@ fn deleted_points_are_never_returned() {
 fn filters_apply_during_traversal() {
     let index = small_index(500, 5, Metric::L2);
     let q = [0.1, -0.2, 0.3, 0.0, 0.1];
-    let hits = index.search_filtered(&q, 10, 64, |id| id % 7 == 0).unwrap();
+    let hits = index
+        .search_filtered(&q, 10, 64, |id| id.is_multiple_of(7))
+        .unwrap();
     assert_eq!(hits.len(), 10);
-    assert!(hits.iter().all(|h| h.id % 7 == 0));
+    assert!(hits.iter().all(|h| h.id.is_multiple_of(7)));
     // Compared with brute force over the accepted points.
     let mut exact: Vec<(f32, u64)> = (0..500)
-        .filter(|id| id % 7 == 0)
-        .map(|id| (vectrove_core::distance::l2_squared(&q, &index.get(id).unwrap()), id))
+        .filter(|id: &u64| id.is_multiple_of(7))
+        .map(|id| {
+            (
+                vectrove_core::distance::l2_squared(&q, &index.get(id).unwrap()),
+                id,
+            )
+        })
         .collect();
     exact.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let found = hits.iter().filter(|h| exact[..10].iter().any(|e| e.1 == h.id)).count();
+    let found = hits
+        .iter()
+        .filter(|h| exact[..10].iter().any(|e| e.1 == h.id))
+        .count();
     assert!(found >= 9, "filtered recall {found}/10");
     assert_eq!(index.search_filtered(&q, 10, 64, |_| false).unwrap(), []);
 }
@@ -162,7 +188,10 @@ fn cosine_stores_unit_vectors() {
 #[test]
 fn hamming_on_packed_bits() {
     let store = MemoryStore::<u8>::new(4).unwrap();
-    let mut index = Hnsw::builder(4, Metric::Hamming).m(4).build_with_store(store).unwrap();
+    let mut index = Hnsw::builder(4, Metric::Hamming)
+        .m(4)
+        .build_with_store(store)
+        .unwrap();
     let mut rng = SplitMix64::new(2);
     let codes: Vec<[u8; 4]> = (0..300).map(|_| rng.next_u32().to_le_bytes()).collect();
     for (i, c) in codes.iter().enumerate() {
@@ -178,7 +207,11 @@ fn hamming_on_packed_bits() {
         assert!(d <= 2.0);
     }
     // An f32 store cannot use Hamming, and u8 cannot use L2.
-    assert!(Hnsw::builder(4, Metric::L2).build_with_store(MemoryStore::<u8>::new(4).unwrap()).is_err());
+    assert!(
+        Hnsw::builder(4, Metric::L2)
+            .build_with_store(MemoryStore::<u8>::new(4).unwrap())
+            .is_err()
+    );
 }
 
 #[test]

@@ -24,13 +24,24 @@ fn build(data: &Debian) -> Hnsw {
 
 #[test]
 fn recall_at_10_with_ef_64() {
-    let Some(data) = Debian::load(N_BASE, 1000, 10) else { return };
+    let Some(data) = Debian::load(N_BASE, 1000, 10) else {
+        return;
+    };
     let index = build(&data);
     let results: Vec<Vec<u64>> = (0..data.queries.len() / data.dim)
-        .map(|i| index.search(data.query(i), 10, 64).unwrap().iter().map(|n| n.id).collect())
+        .map(|i| {
+            index
+                .search(data.query(i), 10, 64)
+                .unwrap()
+                .iter()
+                .map(|n| n.id)
+                .collect()
+        })
         .collect();
     let r = recall(&results, &data.truth, 10);
-    eprintln!("recall@10 = {r:.4} (debian-384 {N_BASE} base, M=16, ef_construction=200, ef=64, seed {SEED:#x})");
+    eprintln!(
+        "recall@10 = {r:.4} (debian-384 {N_BASE} base, M=16, ef_construction=200, ef=64, seed {SEED:#x})"
+    );
     assert!(r >= 0.95, "recall@10 {r:.4} below 0.95 (seed {SEED:#x})");
 }
 
@@ -40,7 +51,9 @@ fn recall_at_10_with_ef_64() {
 /// test reports that figure and requires all of them at ef=256.
 #[test]
 fn every_point_finds_itself() {
-    let Some(data) = Debian::load(N_BASE, 0, 10) else { return };
+    let Some(data) = Debian::load(N_BASE, 0, 10) else {
+        return;
+    };
     let index = build(&data);
     let lost_at = |ef: usize| -> Vec<usize> {
         let mut lost = Vec::new();
@@ -55,9 +68,18 @@ fn every_point_finds_itself() {
     };
     let n = data.n_base() as f64;
     let at64 = lost_at(64);
-    eprintln!("self-recall at ef=64: {:.4} (missed {at64:?})", 1.0 - at64.len() as f64 / n);
+    eprintln!(
+        "self-recall at ef=64: {:.4} (missed {at64:?})",
+        1.0 - at64.len() as f64 / n
+    );
     let lost = lost_at(256);
-    eprintln!("self-recall at ef=256: {:.4} over {n} points (seed {SEED:#x})", 1.0 - lost.len() as f64 / n);
-    assert!(lost.is_empty(), "points not found by their own vector: {lost:?}");
+    eprintln!(
+        "self-recall at ef=256: {:.4} over {n} points (seed {SEED:#x})",
+        1.0 - lost.len() as f64 / n
+    );
+    assert!(
+        lost.is_empty(),
+        "points not found by their own vector: {lost:?}"
+    );
     assert!(at64.len() <= 5, "{} points missed at ef=64", at64.len());
 }

@@ -9,7 +9,9 @@ use vectrove_core::{Hnsw, Metric};
 fn reachable(index: &Hnsw) -> Vec<bool> {
     let n = index.slot_count();
     let mut seen = vec![false; n];
-    let Some(entry) = index.entry_point() else { return seen };
+    let Some(entry) = index.entry_point() else {
+        return seen;
+    };
     let mut stack = vec![entry];
     seen[entry as usize] = true;
     while let Some(s) = stack.pop() {
@@ -26,7 +28,9 @@ fn reachable(index: &Hnsw) -> Vec<bool> {
 fn random_points(n: usize, dim: usize, distinct: usize, seed: u64) -> Vec<f32> {
     // `distinct` < n forces exact duplicates.
     let mut rng = SplitMix64::new(seed);
-    let pool: Vec<f32> = (0..distinct * dim).map(|_| rng.next_f64() as f32 * 2.0 - 1.0).collect();
+    let pool: Vec<f32> = (0..distinct * dim)
+        .map(|_| rng.next_f64() as f32 * 2.0 - 1.0)
+        .collect();
     (0..n)
         .flat_map(|_| {
             let i = rng.below(distinct as u64) as usize;

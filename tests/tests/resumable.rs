@@ -29,7 +29,10 @@ impl LazyStore {
     }
 
     fn evict_all(&self) {
-        self.resident.borrow_mut().iter_mut().for_each(|r| *r = false);
+        self.resident
+            .borrow_mut()
+            .iter_mut()
+            .for_each(|r| *r = false);
     }
 }
 
@@ -116,8 +119,14 @@ fn build(n: usize, dim: usize) -> (Hnsw<LazyStore>, Hnsw, Vec<f32>) {
     let mut rng = SplitMix64::new(11);
     let data: Vec<f32> = (0..n * dim).map(|_| gaussian(&mut rng)).collect();
     let ids: Vec<u64> = (0..n as u64).map(|i| i * 3 + 1).collect();
-    let builder = Hnsw::builder(dim, Metric::L2).m(8).ef_construction(64).seed(5);
-    let mut lazy = builder.clone().build_with_store(LazyStore::new(dim)).unwrap();
+    let builder = Hnsw::builder(dim, Metric::L2)
+        .m(8)
+        .ef_construction(64)
+        .seed(5);
+    let mut lazy = builder
+        .clone()
+        .build_with_store(LazyStore::new(dim))
+        .unwrap();
     let mut eager = builder.build().unwrap();
     lazy.insert_many(&ids, &data).unwrap();
     eager.insert_many(&ids, &data).unwrap();
@@ -165,7 +174,7 @@ fn async_driver_matches_sync_search_with_one_batch_per_step() {
 fn filtered_async_search_matches_sync() {
     let dim = 8;
     let (lazy, eager, queries) = build(1_000, dim);
-    let filter = |id: u64| id % 2 == 0;
+    let filter = |id: u64| id.is_multiple_of(2);
     for q in queries.chunks_exact(dim).take(20) {
         let expected = eager.search_filtered(q, 5, 32, filter).unwrap();
         assert!(expected.iter().all(|n| filter(n.id)));

@@ -47,7 +47,6 @@ impl Graph {
         id
     }
 
-
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.levels.reserve(additional);
         self.base.reserve(additional * (1 + self.m0));
@@ -106,7 +105,10 @@ impl Graph {
             for level in 0..=self.level(node) {
                 let list = self.list(node, level);
                 if list[0] as usize > self.max_degree(level) {
-                    return Err(bad(format!("node {node} level {level}: {} neighbours", list[0])));
+                    return Err(bad(format!(
+                        "node {node} level {level}: {} neighbours",
+                        list[0]
+                    )));
                 }
                 let nbrs = self.neighbors(node, level);
                 for (i, &nb) in nbrs.iter().enumerate() {
@@ -114,7 +116,9 @@ impl Graph {
                         return Err(bad(format!("node {node} level {level}: bad edge to {nb}")));
                     }
                     if nbrs[..i].contains(&nb) {
-                        return Err(bad(format!("node {node} level {level}: repeated edge {nb}")));
+                        return Err(bad(format!(
+                            "node {node} level {level}: repeated edge {nb}"
+                        )));
                     }
                 }
             }

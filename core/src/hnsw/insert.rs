@@ -134,10 +134,16 @@ impl<S: FeatureStore> Hnsw<S> {
                         list
                     } else {
                         cands.clear();
-                        cands.push(Cand { dist: s.dist, node: slot });
+                        cands.push(Cand {
+                            dist: s.dist,
+                            node: slot,
+                        });
                         for &nb in old {
                             let d = self.slot_distance(s.node, nb)?;
-                            cands.push(Cand { dist: Dist(d), node: nb });
+                            cands.push(Cand {
+                                dist: Dist(d),
+                                node: nb,
+                            });
                         }
                         cands.sort_unstable();
                         self.select_neighbors(&cands, bound, &mut pruned)?;
@@ -195,7 +201,10 @@ impl<S: FeatureStore> Hnsw<S> {
         let bound = self.graph.max_degree(0);
         let nearest = found.iter().map(|c| c.node);
         for q in nearest.chain(0..self.graph.len() as u32) {
-            let at = plan.updates.iter().position(|(node, l, _)| *node == q && *l == 0);
+            let at = plan
+                .updates
+                .iter()
+                .position(|(node, l, _)| *node == q && *l == 0);
             let mut list = match at {
                 Some(i) => plan.updates[i].2.clone(),
                 None => self.graph.neighbors(q, 0).to_vec(),

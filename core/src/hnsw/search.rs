@@ -125,7 +125,6 @@ impl<T: Element> SearchState<T> {
         self.stats
     }
 
-
     /// The results of the finished layer, nearest first.
     pub(crate) fn layer_results(&self) -> Vec<Cand> {
         let mut r = self.results.clone().into_vec();
@@ -164,7 +163,11 @@ impl<T: Element> SearchState<T> {
 
     /// Compute the distances of the pending slots the store can provide.
     /// Returns false if some are missing (listed in `self.missing`).
-    fn evaluate<S: FeatureStore<Elem = T>>(&mut self, store: &S, dist: DistanceFn<T>) -> Result<bool> {
+    fn evaluate<S: FeatureStore<Elem = T>>(
+        &mut self,
+        store: &S,
+        dist: DistanceFn<T>,
+    ) -> Result<bool> {
         self.missing.clear();
         let mut computed = 0u32;
         let q = &self.query[..];
@@ -276,7 +279,8 @@ impl<T: Element> SearchState<T> {
                         }
                         self.stats.expansions += 1;
                         let first = self.pending.len().min(4);
-                        let ids: [u32; 4] = std::array::from_fn(|i| self.pending[i.min(first - 1)].0);
+                        let ids: [u32; 4] =
+                            std::array::from_fn(|i| self.pending[i.min(first - 1)].0);
                         store.prefetch(&ids[..first]);
                     }
                     if !self.evaluate(store, index.dist)? {
@@ -315,7 +319,12 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Start a resumable search for the `k` nearest neighbours of `query`
     /// with beam width `ef`. Drive it with [`resume`](Self::resume), or use
     /// [`search`](Self::search) / [`search_async`](Self::search_async) which do.
-    pub fn start_search(&self, query: &[S::Elem], k: usize, ef: usize) -> Result<SearchState<S::Elem>> {
+    pub fn start_search(
+        &self,
+        query: &[S::Elem],
+        k: usize,
+        ef: usize,
+    ) -> Result<SearchState<S::Elem>> {
         let q = self.prepare(query)?;
         let mut state = SearchState::new(q, k, ef, self.take_visited());
         if let Some(entry) = self.entry {
@@ -327,7 +336,11 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Advance `state` until it is done or a step lacks vectors. `filter`
     /// sees user ids; only ids it accepts are returned, but every node is
     /// still used to navigate. Deleted ids are never returned.
-    pub fn resume(&self, state: &mut SearchState<S::Elem>, filter: impl Fn(u64) -> bool) -> Result<Step> {
+    pub fn resume(
+        &self,
+        state: &mut SearchState<S::Elem>,
+        filter: impl Fn(u64) -> bool,
+    ) -> Result<Step> {
         let accept = |node: u32| !self.is_deleted(node) && filter(self.ids[node as usize]);
         state.advance(self, &accept)
     }

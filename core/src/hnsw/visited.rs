@@ -19,7 +19,6 @@ impl Visited {
         }
     }
 
-
     /// Mark `node`; true if it was not marked yet.
     #[inline]
     pub(crate) fn insert(&mut self, node: u32) -> bool {

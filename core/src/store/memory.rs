@@ -131,7 +131,7 @@ impl<T: Element> FeatureStore for MemoryStore<T> {
             if let Some(v) = self.get(s) {
                 // The first lines are enough to start the hardware prefetcher.
                 simd::prefetch(v.as_ptr());
-                if v.len() * std::mem::size_of::<T>() > 64 {
+                if std::mem::size_of_val(v) > 64 {
                     simd::prefetch(v.as_ptr().wrapping_add(64 / std::mem::size_of::<T>()));
                 }
             }
@@ -191,11 +191,17 @@ mod tests {
         assert_eq!(s.as_flat().as_ptr() as usize % 64, 0);
         assert!(matches!(
             s.with_vector(100, |_| ()),
-            Err(Error::SlotOutOfRange { slot: 100, len: 100 })
+            Err(Error::SlotOutOfRange {
+                slot: 100,
+                len: 100
+            })
         ));
         assert!(matches!(
             s.push(&[1.0]),
-            Err(Error::DimensionMismatch { expected: 3, got: 1 })
+            Err(Error::DimensionMismatch {
+                expected: 3,
+                got: 1
+            })
         ));
         s.truncate(10).unwrap();
         assert_eq!(s.len(), 10);
