@@ -42,7 +42,7 @@ enum Stage {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use]
 pub enum Step {
-    /// The search is complete; take the results with [`SearchState::into_neighbors`].
+    /// The search is complete; take the results with [`Hnsw::finish_search`].
     Done,
     /// The store lacks the vectors in [`SearchState::missing`]; fetch them
     /// all, then resume.

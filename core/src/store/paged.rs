@@ -1,7 +1,31 @@
-//! A store over any byte-addressed source, read through the page cache.
-// (interface stub; implementation lands with its tests)
+//! A store over any byte-addressed source, read through a [`PageCache`].
+//!
+//! The source holds `len` vectors of `dim` elements starting at a byte
+//! offset, one every `stride` bytes. The store cuts them into pages of whole
+//! vectors, so a vector never straddles two pages and a page is one
+//! `read_at`. A page starts at a vector and ends with the last byte of its
+//! last vector, so the trailing padding of the final vector is never read.
+//!
+//! A synchronous source (a file) is read on a miss inside
+//! [`with_vector`](FeatureStore::with_vector). An asynchronous one (IndexedDB)
+//! answers [`SourceRead::Pending`]; the store then reports the vector
+//! [`Access::Missing`], and the driver asks [`PagedStore::pages_for`] which
+//! pages a search step lacks, fetches them in one go and hands them back with
+//! [`PagedStore::fill_page`].
 
-use crate::error::Result;
+use std::borrow::Cow;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use super::{Access, FeatureStore};
+use crate::cache::{CacheStats, Page, PageCache};
+use crate::distance::Element;
+use crate::error::{Error, Result};
+
+/// The page size [`PagedStore::new`] aims for: big enough that a read's fixed
+/// cost is small next to its transfer, small enough not to drag in much that
+/// a graph walk never touches.
+pub const DEFAULT_PAGE_BYTES: usize = 64 << 10;
 
 /// The outcome of a read from a [`ByteSource`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -16,23 +40,629 @@ pub enum SourceRead {
 pub trait ByteSource {
     /// Total length in bytes.
     fn len(&self) -> u64;
+
     /// Whether the source is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
-    /// Fill `buf` from `offset`.
+
+    /// Fill all of `buf` with the bytes from `offset`, or answer
+    /// [`SourceRead::Pending`] if they cannot be had synchronously. A read
+    /// that cannot fill the buffer is an error, never a short read.
     fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<SourceRead>;
+
+    /// Whether [`read_at`](Self::read_at) can answer [`SourceRead::Pending`].
+    fn is_async(&self) -> bool {
+        false
+    }
 }
 
-/// Vectors in a byte source.
+/// Lets several stores (or a store and its writer) share one source.
+impl<S: ByteSource + ?Sized> ByteSource for Arc<S> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<SourceRead> {
+        (**self).read_at(offset, buf)
+    }
+    fn is_async(&self) -> bool {
+        (**self).is_async()
+    }
+}
+
+/// Where the vectors are in a [`ByteSource`]: vector `i` starts at byte
+/// `base_offset + i * stride`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VectorLayout {
+    /// Elements per vector.
+    pub dim: usize,
+    /// Number of vectors.
+    pub len: usize,
+    /// Byte offset of vector 0 in the source.
+    pub base_offset: u64,
+    /// Bytes from the start of one vector to the next; `None` packs them
+    /// back to back (`dim * size_of::<T>()`).
+    pub stride: Option<usize>,
+}
+
+impl VectorLayout {
+    /// `len` packed vectors of `dim` elements at the start of the source.
+    pub fn new(dim: usize, len: usize) -> Self {
+        Self {
+            dim,
+            len,
+            base_offset: 0,
+            stride: None,
+        }
+    }
+
+    /// The same layout with vector 0 at byte `base_offset` (after a header).
+    pub fn with_offset(self, base_offset: u64) -> Self {
+        Self {
+            base_offset,
+            ..self
+        }
+    }
+
+    /// The same layout with one vector every `stride` bytes (padded rows).
+    pub fn with_stride(self, stride: usize) -> Self {
+        Self {
+            stride: Some(stride),
+            ..self
+        }
+    }
+}
+
+/// A page a store needs and does not hold: read `len` bytes at `offset` of
+/// the source and pass them to [`PagedStore::fill_page`] as page `page_no`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The page's number within its store.
+    pub page_no: u64,
+    /// Byte offset of the page in the source.
+    pub offset: u64,
+    /// Length of the page in bytes.
+    pub len: usize,
+}
+
+/// Vectors in a byte source, read a page at a time through a shared
+/// [`PageCache`]. Several stores may share one cache, and so one memory
+/// budget; each takes its own range of the cache's page numbers.
 #[derive(Debug)]
-pub struct PagedStore<B> {
+pub struct PagedStore<B, T = f32> {
     source: B,
+    cache: Arc<PageCache>,
+    dim: usize,
+    len: usize,
+    base_offset: u64,
+    stride: usize,
+    vector_bytes: usize,
+    per_page: usize,
+    pages: u64,
+    /// This store's page `p` is the cache's page `first_key + p`.
+    first_key: u64,
+    _elem: PhantomData<T>,
 }
 
-impl<B: ByteSource> PagedStore<B> {
+fn invalid(name: &'static str, reason: String) -> Error {
+    Error::InvalidParameter { name, reason }
+}
+
+impl<B: ByteSource, T: Element> PagedStore<B, T> {
+    /// A store over `source` with a cache of its own holding at most
+    /// `cache_budget_bytes`, cut into pages of about `DEFAULT_PAGE_BYTES`
+    /// (smaller if the budget is).
+    pub fn new(source: B, layout: VectorLayout, cache_budget_bytes: usize) -> Result<Self> {
+        let page_size = DEFAULT_PAGE_BYTES.min(cache_budget_bytes);
+        let cache = PageCache::new(page_size, cache_budget_bytes)?;
+        Self::with_cache(source, layout, Arc::new(cache))
+    }
+
+    /// A store over `source` reading through `cache`, which may be shared
+    /// with other stores. Pages hold as many whole vectors as fit in the
+    /// cache's page size, and at least one.
+    pub fn with_cache(source: B, layout: VectorLayout, cache: Arc<PageCache>) -> Result<Self> {
+        let VectorLayout {
+            dim,
+            len,
+            base_offset,
+            stride,
+        } = layout;
+        let size = std::mem::size_of::<T>();
+        let vector_bytes = match dim.checked_mul(size) {
+            Some(0) | None => return Err(invalid("dim", format!("{dim} is not a dimension"))),
+            Some(n) => n,
+        };
+        let stride = stride.unwrap_or(vector_bytes);
+        // Pages are aligned buffers, so only the stride matters for casting;
+        // an aligned offset also keeps the vectors aligned in the source, which
+        // a backend that views the source in place relies on.
+        let align = std::mem::align_of::<T>();
+        if stride < vector_bytes || stride % align != 0 || base_offset % align as u64 != 0 {
+            let why =
+                format!("need stride >= {vector_bytes}, stride and offset multiples of {align}");
+            return Err(invalid("layout", why));
+        }
+        if len as u64 > u64::from(u32::MAX) + 1 {
+            return Err(invalid(
+                "len",
+                format!("{len} vectors exceed the u32 slots"),
+            ));
+        }
+        let end = (len as u64)
+            .saturating_sub(1)
+            .checked_mul(stride as u64)
+            .and_then(|x| x.checked_add(vector_bytes as u64))
+            .and_then(|x| x.checked_add(base_offset));
+        if len > 0 && end.is_none_or(|end| end > source.len()) {
+            let why = format!(
+                "{len} vectors at {base_offset} overrun a {}-byte source",
+                source.len()
+            );
+            return Err(invalid("layout", why));
+        }
+        let per_page = (cache.page_size() / stride).clamp(1, len.max(1));
+        // Cannot overflow: with several vectors a page is at most
+        // per_page * stride <= page_size bytes, with one it is vector_bytes.
+        let page_bytes = (per_page - 1) * stride + vector_bytes;
+        if page_bytes > cache.budget() {
+            let why = format!(
+                "{} bytes cannot hold a {page_bytes}-byte page",
+                cache.budget()
+            );
+            return Err(invalid("cache_budget_bytes", why));
+        }
+        let pages = len.div_ceil(per_page) as u64;
+        let first_key = cache.reserve_page_numbers(pages)?;
+        Ok(Self {
+            source,
+            cache,
+            dim,
+            len,
+            base_offset,
+            stride,
+            vector_bytes,
+            per_page,
+            pages,
+            first_key,
+            _elem: PhantomData,
+        })
+    }
+
     /// The source.
     pub fn source(&self) -> &B {
         &self.source
+    }
+
+    /// The cache, possibly shared with other stores.
+    pub fn cache(&self) -> &Arc<PageCache> {
+        &self.cache
+    }
+
+    /// The cache's counters; for a shared cache they cover every store on it.
+    pub fn stats(&self) -> CacheStats {
+        self.cache.stats()
+    }
+
+    /// Vectors per page (the last page may hold fewer).
+    pub fn vectors_per_page(&self) -> usize {
+        self.per_page
+    }
+
+    /// Number of pages.
+    pub fn page_count(&self) -> u64 {
+        self.pages
+    }
+
+    /// Where page `page_no` is in the source, or `None` past the last page.
+    pub fn page_request(&self, page_no: u64) -> Option<PageRequest> {
+        (page_no < self.pages).then(|| self.extent(page_no))
+    }
+
+    /// Where page `page_no` (which must exist) is in the source. Within the
+    /// layout validated at construction, so nothing overflows.
+    fn extent(&self, page_no: u64) -> PageRequest {
+        let first = page_no * self.per_page as u64;
+        let count = (self.len as u64 - first).min(self.per_page as u64) as usize;
+        PageRequest {
+            page_no,
+            offset: self.base_offset + first * self.stride as u64,
+            len: (count - 1) * self.stride + self.vector_bytes,
+        }
+    }
+
+    /// The distinct pages that `slots` need and the cache does not hold, in
+    /// ascending order: what an asynchronous driver fetches before it resumes
+    /// a search. Slots out of range are skipped (reading them is the error).
+    pub fn pages_for(&self, slots: &[u32]) -> Vec<PageRequest> {
+        let mut pages: Vec<u64> = slots
+            .iter()
+            .filter(|&&s| (s as usize) < self.len)
+            .map(|&s| self.locate(s).0)
+            .collect();
+        pages.sort_unstable();
+        pages.dedup();
+        pages
+            .into_iter()
+            .filter(|&p| !self.cache.contains(self.first_key + p))
+            .map(|p| self.extent(p))
+            .collect()
+    }
+
+    /// Cache `bytes`, fetched from the source, as page `page_no`. Their
+    /// length must be the page's, as given by [`pages_for`](Self::pages_for).
+    pub fn fill_page(&self, page_no: u64, bytes: &[u8]) -> Result<()> {
+        let Some(req) = self.page_request(page_no) else {
+            return Err(invalid(
+                "page_no",
+                format!("no page {page_no} of {}", self.pages),
+            ));
+        };
+        if bytes.len() != req.len {
+            let why = format!("page {page_no} is {} bytes, got {}", req.len, bytes.len());
+            return Err(invalid("bytes", why));
+        }
+        let key = self.first_key + page_no;
+        if !self.cache.contains(key) {
+            self.cache.insert(key, Page::from_bytes(bytes));
+        }
+        Ok(())
+    }
+
+    fn check(&self, slot: u32) -> Result<()> {
+        let len = self.len;
+        if (slot as usize) < len {
+            Ok(())
+        } else {
+            Err(Error::SlotOutOfRange { slot, len })
+        }
+    }
+
+    /// The page holding `slot` and the slot's index within it.
+    fn locate(&self, slot: u32) -> (u64, usize) {
+        let slot = slot as usize;
+        ((slot / self.per_page) as u64, slot % self.per_page)
+    }
+
+    /// Page `page_no` from the cache, read from the source on a miss; `None`
+    /// if the source cannot read it now.
+    fn page(&self, page_no: u64) -> Result<Option<Page>> {
+        let req = self.extent(page_no);
+        self.cache
+            .get_or_load(self.first_key + page_no, req.len, |buf| {
+                Ok(self.source.read_at(req.offset, buf)? == SourceRead::Done)
+            })
+    }
+
+    /// Vector `index` of `page`, borrowed from the page when it is aligned
+    /// for `T` (always, as pages are 64-byte aligned and the stride a
+    /// multiple of `T`'s alignment) and copied otherwise.
+    fn vector<'p>(&self, page: &'p Page, index: usize) -> Result<Cow<'p, [T]>> {
+        let start = index * self.stride;
+        let bytes = page
+            .get(start..start + self.vector_bytes)
+            .ok_or_else(|| Error::Storage {
+                message: format!("a cached page of {} bytes is too short", page.len()),
+            })?;
+        Ok(match bytemuck::try_cast_slice(bytes) {
+            Ok(v) => Cow::Borrowed(v),
+            Err(_) => {
+                let mut v = vec![T::zeroed(); self.dim];
+                bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
+                Cow::Owned(v)
+            }
+        })
+    }
+}
+
+impl<B: ByteSource, T: Element> FeatureStore for PagedStore<B, T> {
+    type Elem = T;
+
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn with_vector<R>(&self, slot: u32, f: impl FnOnce(&[T]) -> R) -> Result<Access<R>> {
+        self.check(slot)?;
+        let (page_no, index) = self.locate(slot);
+        match self.page(page_no)? {
+            Some(page) => Ok(Access::Ready(f(&self.vector(&page, index)?))),
+            None => Ok(Access::Missing),
+        }
+    }
+
+    /// Looks each page up once however many of `slots` it holds. Every page
+    /// the batch touches is kept alive until the call ends, so a batch wider
+    /// than the cache budget still reads correctly (for a synchronous source).
+    fn with_vectors(
+        &self,
+        slots: &[u32],
+        mut f: impl FnMut(u32, &[T]),
+        missing: &mut Vec<u32>,
+    ) -> Result<()> {
+        for &slot in slots {
+            self.check(slot)?;
+        }
+        let mut page_nos: Vec<u64> = slots.iter().map(|&s| self.locate(s).0).collect();
+        page_nos.sort_unstable();
+        page_nos.dedup();
+        let mut pages = Vec::with_capacity(page_nos.len());
+        for &p in &page_nos {
+            pages.push(self.page(p)?);
+        }
+        for &slot in slots {
+            let (page_no, index) = self.locate(slot);
+            let page = page_nos
+                .binary_search(&page_no)
+                .ok()
+                .and_then(|i| pages[i].as_ref());
+            match page {
+                Some(page) => f(slot, &self.vector(page, index)?),
+                None => missing.push(slot),
+            }
+        }
+        Ok(())
+    }
+
+    fn may_miss(&self) -> bool {
+        self.source.is_async()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::SplitMix64;
+    use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+    /// Bytes in memory, answering like a file (`Ok`), like IndexedDB
+    /// (`Pending`) or like a failing disk, and counting the reads it serves.
+    struct Bytes(Vec<u8>, Result<(), bool>, AtomicUsize);
+
+    impl ByteSource for Bytes {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<SourceRead> {
+            match self.1 {
+                Err(true) => return Ok(SourceRead::Pending),
+                Err(false) => return Err(std::io::Error::other("disk on fire").into()),
+                Ok(()) => self.2.fetch_add(1, Relaxed),
+            };
+            buf.copy_from_slice(&self.0[offset as usize..][..buf.len()]);
+            Ok(SourceRead::Done)
+        }
+        fn is_async(&self) -> bool {
+            self.1 == Err(true)
+        }
+    }
+
+    /// `vectors` every `stride` bytes after a `header`, with junk in the
+    /// header and the padding so a misplaced read shows.
+    fn bytes<T: Element>(
+        vectors: &[Vec<T>],
+        header: usize,
+        stride: usize,
+        mode: Result<(), bool>,
+    ) -> Bytes {
+        let mut b = vec![0xA5; header + vectors.len() * stride];
+        for (i, v) in vectors.iter().enumerate() {
+            let raw: &[u8] = bytemuck::cast_slice(v);
+            b[header + i * stride..][..raw.len()].copy_from_slice(raw);
+        }
+        Bytes(b, mode, AtomicUsize::new(0))
+    }
+
+    fn vectors(n: usize, dim: usize) -> Vec<Vec<f32>> {
+        let mut rng = SplitMix64::new(5);
+        (0..n)
+            .map(|_| (0..dim).map(|_| rng.next_f64() as f32).collect())
+            .collect()
+    }
+
+    fn store<T: Element>(
+        src: Bytes,
+        layout: VectorLayout,
+        page: usize,
+        budget: usize,
+    ) -> Result<PagedStore<Bytes, T>> {
+        PagedStore::with_cache(src, layout, Arc::new(PageCache::new(page, budget)?))
+    }
+
+    fn read<S: FeatureStore>(s: &S, slot: u32) -> Option<Vec<S::Elem>> {
+        s.with_vector(slot, <[S::Elem]>::to_vec).unwrap().ready()
+    }
+
+    #[test]
+    fn f32_and_u8_vectors_read_back_exactly() {
+        let data = vectors(300, 5);
+        let layout = VectorLayout::new(5, 300).with_offset(16).with_stride(24);
+        let s = store::<f32>(bytes(&data, 16, 24, Ok(())), layout, 256, 1024).unwrap();
+        assert_eq!(
+            (s.dim(), s.len(), s.vectors_per_page(), s.may_miss()),
+            (5, 300, 10, false)
+        );
+        for (i, v) in data.iter().enumerate() {
+            assert_eq!(read(&s, i as u32).as_ref(), Some(v));
+        }
+        // A batch reads each of its pages once, however many slots share one.
+        s.cache().clear();
+        let (slots, mut seen, mut missing) = ([250, 3, 251, 4, 299, 252, 0], vec![], vec![]);
+        s.with_vectors(&slots, |i, v| seen.push((i, v.to_vec())), &mut missing)
+            .unwrap();
+        let want: Vec<_> = slots
+            .iter()
+            .map(|&i| (i, data[i as usize].clone()))
+            .collect();
+        assert_eq!(
+            (seen, missing.len(), s.source().2.load(Relaxed)),
+            (want, 0, 30 + 3)
+        );
+
+        let mut rng = SplitMix64::new(9);
+        let data: Vec<Vec<u8>> = (0..200)
+            .map(|_| (0..7).map(|_| rng.next_u32() as u8).collect())
+            .collect();
+        let s = PagedStore::<_, u8>::new(
+            bytes(&data, 3, 7, Ok(())),
+            VectorLayout::new(7, 200).with_offset(3),
+            1 << 20,
+        )
+        .unwrap();
+        assert_eq!(s.page_count(), 1);
+        for (i, v) in data.iter().enumerate() {
+            assert_eq!(read(&s, i as u32).as_ref(), Some(v));
+        }
+    }
+
+    #[test]
+    fn bad_slots_and_layouts_are_errors_not_panics() {
+        let data = vectors(10, 4);
+        let make = |l: VectorLayout| store::<f32>(bytes(&data, 0, 16, Ok(())), l, 64, 4096);
+        let s = make(VectorLayout::new(4, 10)).unwrap();
+        let err = s.with_vector(10, |_| ());
+        assert!(matches!(
+            err,
+            Err(Error::SlotOutOfRange { slot: 10, len: 10 })
+        ));
+        assert!(
+            s.with_vectors(&[1, u32::MAX], |_, _| (), &mut vec![])
+                .is_err()
+        );
+        assert!(s.pages_for(&[u32::MAX]).is_empty());
+        assert!(make(VectorLayout::new(4, 0)).is_ok());
+        for layout in [
+            VectorLayout::new(4, 11),
+            VectorLayout::new(4, 10).with_offset(4),
+            VectorLayout::new(0, 10),
+            VectorLayout::new(usize::MAX, 1),
+            VectorLayout::new(usize::MAX / 4, 2),
+            VectorLayout::new(4, usize::MAX),
+            VectorLayout::new(4, u32::MAX as usize),
+            VectorLayout::new(4, 2).with_stride(usize::MAX - 3),
+            VectorLayout::new(4, 1).with_offset(u64::MAX - 3),
+            VectorLayout::new(4, 2).with_stride(8),
+            VectorLayout::new(3, 2).with_stride(13),
+            VectorLayout::new(4, 2).with_offset(2),
+        ] {
+            assert!(
+                matches!(make(layout), Err(Error::InvalidParameter { .. })),
+                "{layout:?}"
+            );
+        }
+        // A vector larger than the whole budget could never be cached.
+        let big = bytes(&vectors(2, 2048), 0, 8192, Ok(()));
+        assert!(PagedStore::<_, f32>::new(big, VectorLayout::new(2048, 2), 4096).is_err());
+        let src = bytes(&data, 0, 16, Ok(()));
+        assert!(PagedStore::<_, f32>::new(src, VectorLayout::new(4, 10), 0).is_err());
+    }
+
+    #[test]
+    fn two_page_budget_over_a_hundred_pages() {
+        let data = vectors(1000, 8);
+        let s = store::<f32>(
+            bytes(&data, 0, 32, Ok(())),
+            VectorLayout::new(8, 1000),
+            320,
+            640,
+        )
+        .unwrap();
+        assert_eq!(s.page_count(), 100);
+        let mut rng = SplitMix64::new(1);
+        for round in 0..3000 {
+            let i = if round < 1000 {
+                round
+            } else {
+                rng.below(1000) as usize
+            };
+            assert_eq!(read(&s, i as u32).as_ref(), Some(&data[i]));
+            assert!(s.stats().resident_bytes <= 640);
+        }
+        let (slots, mut n, mut missing): (Vec<u32>, _, _) =
+            ((0..1000).step_by(7).collect(), 0, vec![]);
+        let check = |i: u32, v: &[f32]| {
+            assert_eq!(v, &data[i as usize][..]);
+            n += 1;
+        };
+        s.with_vectors(&slots, check, &mut missing).unwrap();
+        assert_eq!((n, missing.len()), (slots.len(), 0));
+        let st = s.stats();
+        assert!(st.resident_pages <= 2 && st.evictions > 0 && st.hits > 0);
+    }
+
+    #[test]
+    fn pending_pages_are_filled_by_the_driver() {
+        let data = vectors(100, 4);
+        let s = store::<f32>(
+            bytes(&data, 8, 16, Err(true)),
+            VectorLayout::new(4, 100).with_offset(8),
+            160,
+            1600,
+        )
+        .unwrap();
+        assert!(s.may_miss());
+        let (slots, mut missing) = ([42, 45, 3, 99, 41, 7], vec![]);
+        assert_eq!(read(&s, 42), None);
+        s.with_vectors(&slots, |_, _| panic!("nothing is resident"), &mut missing)
+            .unwrap();
+        assert_eq!(missing, slots);
+        let reqs = s.pages_for(&slots);
+        let nos: Vec<u64> = reqs.iter().map(|r| r.page_no).collect();
+        assert_eq!(
+            (nos, reqs[0]),
+            (
+                vec![0, 4, 9],
+                PageRequest {
+                    page_no: 0,
+                    offset: 8,
+                    len: 160
+                }
+            )
+        );
+        for r in &reqs {
+            let page = &s.source().0[r.offset as usize..][..r.len];
+            assert!(s.fill_page(r.page_no, &page[1..]).is_err());
+            s.fill_page(r.page_no, page).unwrap();
+        }
+        assert!(s.fill_page(10, &[]).is_err());
+        assert!(s.pages_for(&slots).is_empty());
+        for &i in &slots {
+            assert_eq!(read(&s, i).as_ref(), Some(&data[i as usize]));
+        }
+        missing.clear();
+        s.with_vectors(&[44, 50], |_, _| (), &mut missing).unwrap();
+        assert_eq!(missing, [50]);
+    }
+
+    #[test]
+    fn shared_cache_keeps_stores_apart_and_io_errors_surface() {
+        let a = vectors(50, 4);
+        let b: Vec<Vec<f32>> = a
+            .iter()
+            .map(|v| v.iter().map(|x| x + 10.0).collect())
+            .collect();
+        let cache = Arc::new(PageCache::new(64, 6400).unwrap());
+        let layout = VectorLayout::new(4, 50);
+        let sa = PagedStore::<_, f32>::with_cache(bytes(&a, 0, 16, Ok(())), layout, cache.clone())
+            .unwrap();
+        let sb = PagedStore::<_, f32>::with_cache(bytes(&b, 0, 16, Ok(())), layout, cache.clone())
+            .unwrap();
+        for i in 0..50 {
+            assert_eq!(read(&sa, i).as_ref(), Some(&a[i as usize]));
+            assert_eq!(read(&sb, i).as_ref(), Some(&b[i as usize]));
+        }
+        assert_eq!(cache.stats().resident_pages, 26);
+
+        let s = PagedStore::<_, f32>::new(bytes(&a, 0, 16, Err(false)), layout, 4096).unwrap();
+        assert!(matches!(s.with_vector(0, |_| ()), Err(Error::Io(_))));
+        assert!(matches!(
+            s.with_vectors(&[1], |_, _| (), &mut vec![]),
+            Err(Error::Io(_))
+        ));
+        assert_eq!(s.stats().resident_pages, 0);
     }
 }
