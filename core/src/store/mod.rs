@@ -12,7 +12,9 @@ mod memory;
 mod paged;
 
 pub use memory::MemoryStore;
-pub use paged::{ByteSource, DEFAULT_PAGE_BYTES, PageRequest, PagedStore, SourceRead, VectorLayout};
+pub use paged::{
+    ByteSource, DEFAULT_PAGE_BYTES, PageRequest, PagedStore, SourceRead, VectorLayout,
+};
 
 use crate::distance::Element;
 use crate::error::Result;
