@@ -15,3 +15,8 @@
 #![warn(missing_docs)]
 
 pub use vectrove_core::*;
+
+// The README's Rust examples run as doctests too, so it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -1,0 +1,331 @@
+//! Shared by the native (`determinism.rs`) and wasm32 (`wasm.rs`) tests: a
+//! generated data set, the golden determinism snapshot and its comparison.
+//!
+//! The golden file `tests/golden/determinism.txt` records, for a fixed index,
+//! every node's level and the top-10 of 20 fixed queries. It is embedded
+//! with `include_str!` because wasm32 tests have no file system. Regenerate
+//! it (natively) after a deliberate change to the graph or the generator:
+//!
+//! ```text
+//! VECTROVE_BLESS=1 cargo test -p vectrove-core --test determinism
+//! ```
+#![allow(
+    dead_code,
+    reason = "each test binary includes this module and uses a part of it"
+)]
+
+use std::fmt::Write as _;
+
+use vectrove_core::distance::{cosine_distance, l2_squared};
+use vectrove_core::rng::SplitMix64;
+use vectrove_core::{Hnsw, Metric, Neighbor};
+
+/// The golden snapshot, as committed.
+pub const GOLDEN: &str = include_str!("../golden/determinism.txt");
+
+/// Where `VECTROVE_BLESS=1` writes the golden snapshot.
+pub const GOLDEN_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/determinism.txt");
+
+/// The golden index: 1,000 x 16-d, data seed 42, M = 8, ef_construction = 64, L2.
+pub const N: usize = 1_000;
+/// Dimension of the golden index.
+pub const DIM: usize = 16;
+/// Seed of the data and of the index.
+pub const SEED: u64 = 42;
+/// Queries recorded in the golden file.
+pub const QUERIES: usize = 20;
+/// Results recorded per query.
+pub const K: usize = 10;
+/// Beam width of the recorded searches.
+pub const EF: usize = 32;
+/// Largest difference (relative to `max(1, |d|)`) between a distance computed
+/// natively and on wasm32 that still counts as equal.
+pub const TOL: f32 = 1e-5;
+
+/// An approximately standard normal value from twelve uniforms (Irwin-Hall).
+///
+/// Box-Muller would need `ln` and `cos`, whose last bit differs between
+/// libm implementations (glibc natively, Rust's own libm on wasm32); sums of
+/// uniforms use only correctly rounded operations, so the data are the same
+/// bits on every target and only the distance kernels can differ.
+pub fn normal(rng: &mut SplitMix64) -> f64 {
+    (0..12).map(|_| rng.next_f64()).sum::<f64>() - 6.0
+}
+
+/// `n` vectors of `dim` values, back to back, drawn around `clusters`
+/// centres: centres ~ N(0, 1) per coordinate, points ~ centre + N(0, 1).
+/// The clusters overlap, so the nearest neighbours of a point are not
+/// simply its cluster and a small index is not trivially searched.
+pub fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<f32> {
+    let mut rng = SplitMix64::new(seed);
+    let centres: Vec<f64> = (0..clusters * dim).map(|_| normal(&mut rng)).collect();
+    let mut out = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let c = rng.below(clusters as u64) as usize;
+        for j in 0..dim {
+            out.push((centres[c * dim + j] + normal(&mut rng)) as f32);
+        }
+    }
+    out
+}
+
+/// Base vectors and queries of a data set: the queries come from the same
+/// clusters, drawn after the base points.
+pub fn base_and_queries(n: usize, n_queries: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+    let mut all = clustered(n + n_queries, dim, 20, seed);
+    let queries = all.split_off(n * dim);
+    (all, queries)
+}
+
+/// Build an index of `base` with ids `0..n`.
+pub fn build(
+    base: &[f32],
+    dim: usize,
+    metric: Metric,
+    m: usize,
+    ef_construction: usize,
+    seed: u64,
+) -> Hnsw {
+    let mut index = Hnsw::builder(dim, metric)
+        .m(m)
+        .ef_construction(ef_construction)
+        .seed(seed)
+        .build()
+        .expect("valid parameters");
+    let ids: Vec<u64> = (0..(base.len() / dim) as u64).collect();
+    index.insert_many(&ids, base).expect("valid data");
+    index.verify().expect("graph invariants hold");
+    index
+}
+
+/// The exact `k` nearest ids of each query, by brute force (ties by id).
+pub fn exact_knn(
+    base: &[f32],
+    queries: &[f32],
+    dim: usize,
+    metric: Metric,
+    k: usize,
+) -> Vec<Vec<u64>> {
+    let dist = match metric {
+        Metric::L2 => l2_squared,
+        Metric::Cosine => cosine_distance,
+        other => panic!("no brute force for {other}"),
+    };
+    queries
+        .chunks_exact(dim)
+        .map(|q| {
+            let mut d: Vec<(f32, u64)> = base
+                .chunks_exact(dim)
+                .zip(0u64..)
+                .map(|(b, i)| (dist(q, b), i))
+                .collect();
+            d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+            d.into_iter().take(k).map(|(_, i)| i).collect()
+        })
+        .collect()
+}
+
+/// Mean recall@k of `index` on `queries` against `truth`.
+pub fn recall(index: &Hnsw, queries: &[f32], truth: &[Vec<u64>], k: usize, ef: usize) -> f64 {
+    let mut hits = 0;
+    for (q, t) in queries.chunks_exact(index.dim()).zip(truth) {
+        let found = index.search(q, k, ef).expect("valid query");
+        hits += found.iter().filter(|n| t.contains(&n.id)).count();
+    }
+    hits as f64 / (k * truth.len()) as f64
+}
+
+/// What the golden file records.
+#[derive(Debug, PartialEq)]
+pub struct Snapshot {
+    /// Distance kernels that computed the results (`simd::kernels().isa`).
+    pub isa: String,
+    /// The level of every slot.
+    pub levels: Vec<usize>,
+    /// The top-`K` of every query, nearest first.
+    pub results: Vec<Vec<Neighbor>>,
+}
+
+/// Build the golden index and record its snapshot on this target.
+pub fn snapshot() -> Snapshot {
+    let (base, queries) = base_and_queries(N, QUERIES, DIM, SEED);
+    let index = build(&base, DIM, Metric::L2, 8, 64, SEED);
+    let levels = (0..index.slot_count() as u32)
+        .map(|s| index.node_level(s).expect("slot exists"))
+        .collect();
+    let results = queries
+        .chunks_exact(DIM)
+        .map(|q| index.search(q, K, EF).expect("valid query"))
+        .collect();
+    Snapshot {
+        isa: vectrove_core::simd::kernels().isa.to_string(),
+        levels,
+        results,
+    }
+}
+
+impl Snapshot {
+    /// The golden file's text. Distances are written with `{:?}`, the
+    /// shortest decimal that parses back to the same `f32`.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        s.push_str("# vectrove determinism golden file: see core/tests/common/mod.rs.\n");
+        s.push_str(
+            "# Regenerate: VECTROVE_BLESS=1 cargo test -p vectrove-core --test determinism\n",
+        );
+        let _ = writeln!(
+            s,
+            "# index: {N} x {DIM}-d L2, seed {SEED}, m 8, ef_construction 64; {QUERIES} queries, k {K}, ef {EF}"
+        );
+        let _ = writeln!(s, "isa {}", self.isa);
+        for chunk in self.levels.chunks(50) {
+            let line: Vec<String> = chunk.iter().map(usize::to_string).collect();
+            let _ = writeln!(s, "levels {}", line.join(" "));
+        }
+        for r in &self.results {
+            let line: Vec<String> = r
+                .iter()
+                .map(|n| format!("{}:{:?}", n.id, n.distance))
+                .collect();
+            let _ = writeln!(s, "query {}", line.join(" "));
+        }
+        s
+    }
+
+    /// Parse a golden file.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut snap = Snapshot {
+            isa: String::new(),
+            levels: Vec::new(),
+            results: Vec::new(),
+        };
+        for (no, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
+            let bad = |what: &str| format!("golden line {no}: {what}: {line:?}");
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (key, rest) = line.split_once(' ').unwrap_or((line, ""));
+            match key {
+                "isa" => snap.isa = rest.to_string(),
+                "levels" => {
+                    for v in rest.split_whitespace() {
+                        snap.levels.push(v.parse().map_err(|_| bad("bad level"))?);
+                    }
+                }
+                "query" => {
+                    let mut r = Vec::new();
+                    for pair in rest.split_whitespace() {
+                        let (id, d) = pair
+                            .split_once(':')
+                            .ok_or_else(|| bad("expected id:distance"))?;
+                        r.push(Neighbor {
+                            id: id.parse().map_err(|_| bad("bad id"))?,
+                            distance: d.parse().map_err(|_| bad("bad distance"))?,
+                        });
+                    }
+                    snap.results.push(r);
+                }
+                _ => return Err(bad("unknown line")),
+            }
+        }
+        if snap.levels.is_empty() || snap.results.is_empty() {
+            return Err("the golden file is empty; bless it (see core/tests/common/mod.rs)".into());
+        }
+        Ok(snap)
+    }
+}
+
+/// The committed snapshot.
+pub fn golden() -> Snapshot {
+    Snapshot::parse(GOLDEN).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn close(a: f32, b: f32) -> bool {
+    (a - b).abs() <= TOL * b.abs().max(1.0)
+}
+
+/// Compare `got` with the golden `want`; returns every difference found.
+///
+/// Levels come from the seeded generator alone, so they must be equal on
+/// every target. With `exact`, results must be equal bit for bit (same
+/// target, same kernels). Otherwise (wasm32: no FMA, another summation
+/// order) distances may differ by [`TOL`], which may reorder near-ties, so:
+/// - at every rank the distance matches the golden one within `TOL`;
+/// - where the ids at a rank differ, the id found is either in the golden
+///   list at a rank whose distance is within `TOL` of this rank's (two
+///   near-equal neighbours swapped), or absent from it and within `TOL` of
+///   the golden `K`-th distance (a near-tie with the `K+1`-th neighbour
+///   pushed in);
+/// - every golden id missing from the results is within `TOL` of the golden
+///   `K`-th distance (the one pushed out).
+pub fn compare(got: &Snapshot, want: &Snapshot, exact: bool) -> Vec<String> {
+    let mut errs = Vec::new();
+    if got.levels != want.levels {
+        let first = got
+            .levels
+            .iter()
+            .zip(&want.levels)
+            .position(|(a, b)| a != b);
+        errs.push(format!(
+            "levels differ ({} vs {} slots; first difference at slot {first:?})",
+            got.levels.len(),
+            want.levels.len()
+        ));
+    }
+    if got.results.len() != want.results.len() {
+        errs.push(format!(
+            "{} queries, golden has {}",
+            got.results.len(),
+            want.results.len()
+        ));
+    }
+    for (q, (g, w)) in got.results.iter().zip(&want.results).enumerate() {
+        if exact {
+            if g != w {
+                errs.push(format!("query {q}: got {g:?}, golden {w:?}"));
+            }
+            continue;
+        }
+        if g.len() != w.len() {
+            errs.push(format!(
+                "query {q}: {} results, golden has {}",
+                g.len(),
+                w.len()
+            ));
+            continue;
+        }
+        let Some(kth) = w.last().map(|n| n.distance) else {
+            continue;
+        };
+        for (r, (a, b)) in g.iter().zip(w).enumerate() {
+            if !close(a.distance, b.distance) {
+                errs.push(format!(
+                    "query {q} rank {r}: distance {} vs golden {}",
+                    a.distance, b.distance
+                ));
+            }
+            if a.id == b.id {
+                continue;
+            }
+            let explained = match w.iter().find(|n| n.id == a.id) {
+                Some(n) => close(n.distance, b.distance),
+                None => close(a.distance, kth),
+            };
+            if !explained {
+                errs.push(format!(
+                    "query {q} rank {r}: id {} vs golden {} is not a near-tie swap",
+                    a.id, b.id
+                ));
+            }
+        }
+        for n in w.iter().filter(|n| !g.iter().any(|x| x.id == n.id)) {
+            if !close(n.distance, kth) {
+                errs.push(format!(
+                    "query {q}: golden id {} (distance {}) is missing and was not tied with the {K}th",
+                    n.id, n.distance
+                ));
+            }
+        }
+    }
+    errs
+}

@@ -1,0 +1,162 @@
+//! The core on wasm32, in Node (`cargo test -p vectrove-core --target
+//! wasm32-unknown-unknown`; the runner is set in `.cargo/config.toml`).
+//! Plain `#[test]`s are skipped on wasm32, so these use `wasm_bindgen_test`.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use vectrove_core::{Error, Hnsw, Metric};
+use wasm_bindgen_test::{console_log, wasm_bindgen_test};
+
+const RECALL_SEED: u64 = 7;
+
+fn recall_at_10(metric: Metric) {
+    let (n, n_queries, dim) = (2_000, 200, 32);
+    let (base, queries) = common::base_and_queries(n, n_queries, dim, RECALL_SEED);
+    let index = common::build(&base, dim, metric, 16, 100, RECALL_SEED);
+    let truth = common::exact_knn(&base, &queries, dim, metric, 10);
+    // ef 64 is the bar; ef 16 (about 0.98 natively) notices a weaker graph
+    // long before ef 64 does.
+    for (ef, min) in [(16, 0.90), (64, 0.95)] {
+        let recall = common::recall(&index, &queries, &truth, 10, ef);
+        console_log!(
+            "{metric}: recall@10 = {recall:.4} at ef {ef} (seed {RECALL_SEED}, {n} x {dim}-d)"
+        );
+        assert!(
+            recall >= min,
+            "{metric}: recall@10 {recall:.4} < {min} at ef {ef} (seed {RECALL_SEED}, {n} x {dim}-d)"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+fn recall_l2() {
+    recall_at_10(Metric::L2);
+}
+
+#[wasm_bindgen_test]
+fn recall_cosine() {
+    recall_at_10(Metric::Cosine);
+}
+
+/// The same seed gives the same levels as natively, and the same results up
+/// to near-ties (see `common::compare` for the exact rule).
+#[wasm_bindgen_test]
+fn matches_native_golden_file() {
+    let got = common::snapshot();
+    let want = common::golden();
+    let exact = got.isa == want.isa;
+    let errs = common::compare(&got, &want, exact);
+    assert!(
+        errs.is_empty(),
+        "differs from the golden file (isa {} vs golden {}):\n{}",
+        got.isa,
+        want.isa,
+        errs.join("\n")
+    );
+    let pairs = || got.results.iter().zip(&want.results);
+    let swapped = pairs()
+        .filter(|(g, w)| g.iter().map(|n| n.id).ne(w.iter().map(|n| n.id)))
+        .count();
+    let max_diff = pairs()
+        .flat_map(|(g, w)| g.iter().zip(w))
+        .map(|(a, b)| (a.distance - b.distance).abs() / b.distance.abs().max(1.0))
+        .fold(0.0f32, f32::max);
+    console_log!(
+        "golden: {} levels equal; {swapped} of {} queries reorder near-ties; \
+         largest distance difference {max_diff:e} (isa {} vs golden {})",
+        got.levels.len(),
+        got.results.len(),
+        got.isa,
+        want.isa
+    );
+}
+
+#[wasm_bindgen_test]
+fn uses_simd128_when_built_with_it() {
+    let isa = vectrove_core::simd::kernels().isa;
+    if cfg!(target_feature = "simd128") {
+        assert_eq!(isa, "simd128");
+    } else {
+        assert_eq!(isa, "scalar");
+    }
+}
+
+#[wasm_bindgen_test]
+fn bad_input_is_an_error_and_changes_nothing() {
+    let mut index = Hnsw::builder(4, Metric::L2).seed(1).build().unwrap();
+    index.insert(1, &[0.0, 1.0, 2.0, 3.0]).unwrap();
+
+    let short = index.insert(2, &[1.0, 2.0]);
+    assert!(
+        matches!(
+            short,
+            Err(Error::DimensionMismatch {
+                expected: 4,
+                got: 2
+            })
+        ),
+        "{short:?}"
+    );
+    let nan = index.insert(3, &[1.0, f32::NAN, 0.0, 0.0]);
+    assert!(
+        matches!(nan, Err(Error::NonFinite { position: 1 })),
+        "{nan:?}"
+    );
+    let inf = index.insert(4, &[f32::INFINITY, 0.0, 0.0, 0.0]);
+    assert!(
+        matches!(inf, Err(Error::NonFinite { position: 0 })),
+        "{inf:?}"
+    );
+    let dup = index.insert(1, &[0.0; 4]);
+    assert!(matches!(dup, Err(Error::DuplicateId { id: 1 })), "{dup:?}");
+    let many = index.insert_many(&[5, 6], &[0.0; 7]);
+    assert!(
+        matches!(many, Err(Error::DimensionMismatch { .. })),
+        "{many:?}"
+    );
+    assert_eq!(index.len(), 1, "a refused insert must not change the index");
+
+    let long = index.search(&[0.0; 5], 1, 16);
+    assert!(
+        matches!(
+            long,
+            Err(Error::DimensionMismatch {
+                expected: 4,
+                got: 5
+            })
+        ),
+        "{long:?}"
+    );
+    let nan = index.search(&[0.0, 0.0, f32::NAN, 0.0], 1, 16);
+    assert!(
+        matches!(nan, Err(Error::NonFinite { position: 2 })),
+        "{nan:?}"
+    );
+
+    let mut cosine = Hnsw::builder(2, Metric::Cosine).build().unwrap();
+    assert!(matches!(
+        cosine.insert(1, &[0.0, 0.0]),
+        Err(Error::ZeroVector)
+    ));
+    assert!(Hnsw::builder(2, Metric::Hamming).build().is_err());
+    assert!(Hnsw::builder(2, Metric::L2).m(1).build().is_err());
+}
+
+#[wasm_bindgen_test]
+fn empty_index_and_k_beyond_len() {
+    let mut index = Hnsw::builder(3, Metric::L2).seed(3).build().unwrap();
+    assert!(index.search(&[1.0, 2.0, 3.0], 10, 32).unwrap().is_empty());
+    assert!(index.search(&[1.0, 2.0, 3.0], 0, 32).unwrap().is_empty());
+
+    for i in 0..5u64 {
+        let x = i as f32;
+        index.insert(i, &[x, x * 2.0, 1.0]).unwrap();
+    }
+    let hits = index.search(&[0.0, 0.0, 1.0], 50, 8).unwrap();
+    assert_eq!(hits.len(), 5, "k > len returns every point");
+    let ids: Vec<u64> = hits.iter().map(|h| h.id).collect();
+    assert_eq!(ids, [0, 1, 2, 3, 4]);
+    assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+    assert_eq!(hits[0].distance, 0.0);
+}

@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The one test command, run by CI (.ci/run) and by hand: installs what it
+# needs (idempotently), then checks formatting, lints both targets, runs the
+# native tests, builds the docs and runs the wasm32 tests in Node.
+#
+#   bash scripts/test.sh
+#
+# Works from any directory. Set VECTROVE_DATA to use the debian-384 data from
+# elsewhere; when ../shared/data/debian-384 exists beside the repository the
+# real-data tests are required to run, not skipped.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$PWD
+
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+T0=$SECONDS
+SECTION=""
+SECTION_T0=$SECONDS
+section() {
+  finish_section
+  SECTION=$1
+  SECTION_T0=$SECONDS
+  printf '\n==== [%s, +%ds] %s\n' "$(date +%H:%M:%S)" $((SECONDS - T0)) "$SECTION"
+}
+finish_section() {
+  if [ -n "$SECTION" ]; then
+    printf '==== %s: %ds\n' "$SECTION" $((SECONDS - SECTION_T0))
+  fi
+}
+on_exit() {
+  local rc=$?
+  finish_section
+  if [ "$rc" -eq 0 ]; then
+    printf '\n==== all checks passed in %ds\n' $((SECONDS - T0))
+  else
+    printf '\n==== FAILED in "%s" (exit %d) after %ds\n' "$SECTION" "$rc" $((SECONDS - T0))
+  fi
+}
+trap on_exit EXIT
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+section "install: Debian packages (chromium, chromium-driver, nodejs)"
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v chromedriver >/dev/null || missing+=(chromium-driver)
+command -v node >/dev/null || missing+=(nodejs)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+else
+  echo "already installed"
+fi
+node --version
+
+section "install: Rust target and components"
+if rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  echo "wasm32-unknown-unknown already installed"
+else
+  rustup target add wasm32-unknown-unknown
+fi
+for component in clippy rustfmt; do
+  if rustup component list --installed | grep -q "^$component"; then
+    echo "$component already installed"
+  else
+    rustup component add "$component"
+  fi
+done
+
+section "install: wasm-bindgen-cli (the version in Cargo.lock)"
+# The test runner must match the wasm-bindgen crate exactly. Not --locked:
+# a locked transitive version of the CLI is missing from the registry.
+WBV=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ -z "$WBV" ]; then
+  echo "no wasm-bindgen in Cargo.lock" >&2
+  exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null | awk '{print $2}')" = "$WBV" ]; then
+  echo "wasm-bindgen $WBV already installed"
+else
+  cargo install -q wasm-bindgen-cli --version "$WBV" --force
+fi
+wasm-bindgen --version
+
+section "cargo fmt --check"
+cargo fmt --all --check
+
+section "clippy (native, all targets)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+section "clippy (wasm32: core and wasm crates, all targets)"
+cargo clippy -p vectrove-core -p vectrove-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+
+section "native tests"
+if [ -d "$ROOT/../shared/data/debian-384" ] || [ -n "${VECTROVE_DATA:-}" ]; then
+  # The data is expected here: a missing or unreadable file fails the run.
+  export VECTROVE_REQUIRE_DATA=1
+  echo "real data expected (VECTROVE_REQUIRE_DATA=1)"
+else
+  echo "no ../shared/data/debian-384: the real-data tests will report SKIPPED"
+fi
+cargo test --workspace --no-fail-fast
+
+section "docs (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
+section "wasm32 tests in Node"
+WASM_BINDGEN_TEST_TIMEOUT=120 cargo test -p vectrove-core --target wasm32-unknown-unknown
