@@ -19,11 +19,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use crate::error::{Error, Result};
 
-/// One cache line; pages are arrays of these so their bytes start 64-byte
-/// aligned and can be cast to `f32` or `u8` vectors without a copy.
+/// One cache line; pages (and the in-memory store) are arrays of these so
+/// their bytes start 64-byte aligned and can be cast to `f32` or `u8` vectors
+/// without a copy.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
-struct Line([u8; 64]);
+pub(crate) struct Line(pub(crate) [u8; 64]);
 
 // SAFETY: `Line` is a plain array of bytes with no padding (size 64, align 64),
 // so every bit pattern is valid and all-zeroes is a valid value.

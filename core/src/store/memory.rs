@@ -3,20 +3,10 @@
 use std::marker::PhantomData;
 
 use super::{Access, FeatureStore, FeatureStoreMut};
+use crate::cache::Line;
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::simd;
-
-/// One cache line; the buffer is a vector of these so its start is 64-byte aligned.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Line([u8; 64]);
-
-// SAFETY: `Line` is a plain array of bytes with no padding (64 bytes, align 64),
-// so every bit pattern is valid and all-zeroes is a valid value.
-unsafe impl bytemuck::Zeroable for Line {}
-// SAFETY: as above; it is `Copy`, `repr(C)` and 'static.
-unsafe impl bytemuck::Pod for Line {}
 
 /// Vectors packed back to back (vector `i` at element `i * dim`), in a buffer
 /// aligned to a cache line, the layout hnswlib's speed comes from.
