@@ -79,6 +79,15 @@ pub enum Error {
         count: usize,
     },
     /// An I/O error from a storage backend.
+    /// An index file (or bytes claiming to be one) failed validation.
+    #[error("not a valid vectrove index: {section}: {reason}")]
+    Corrupt {
+        /// The part of the file that failed: "header", "graph", "ids", ...
+        section: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// A storage backend failed in a way that is not an I/O error (for

@@ -1,7 +1,8 @@
 //! vectrove: HNSW vector search with the vectors behind a storage trait.
 //!
 //! This crate is what Rust applications depend on. It re-exports
-//! [`vectrove_core`] and adds the native storage backends.
+//! [`vectrove_core`] and adds the native storage backends, index files on
+//! disk and readers for the common vector file formats.
 //!
 //! ```
 //! use vectrove::{Hnsw, Metric};
@@ -13,6 +14,9 @@
 //! assert_eq!(hits[0].id, 11);
 //! ```
 #![warn(missing_docs)]
+
+pub mod data;
+pub mod stores;
 
 pub use vectrove_core::*;
 
