@@ -70,6 +70,15 @@ pub trait Element:
     /// Name used in error messages and the file format.
     const NAME: &'static str;
 
+    /// Code of the element type in the index file format.
+    const CODE: u32;
+
+    /// Decode little-endian bytes (`out.len() * size_of::<Self>()` of them).
+    fn read_le(bytes: &[u8], out: &mut [Self]);
+
+    /// Append `v` as little-endian bytes.
+    fn write_le(v: &[Self], out: &mut Vec<u8>);
+
     /// The distance function for `metric`, or an error if the metric does
     /// not apply to this element type.
     fn distance_fn(metric: Metric) -> Result<DistanceFn<Self>>;
@@ -104,6 +113,20 @@ fn hamming_distance(a: &[u8], b: &[u8]) -> f32 {
 
 impl Element for f32 {
     const NAME: &'static str = "f32";
+    const CODE: u32 = 1;
+
+    fn read_le(bytes: &[u8], out: &mut [f32]) {
+        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+            *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+    }
+
+    fn write_le(v: &[f32], out: &mut Vec<u8>) {
+        out.reserve(v.len() * 4);
+        for x in v {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
 
     fn distance_fn(metric: Metric) -> Result<DistanceFn<f32>> {
         match metric {
@@ -130,6 +153,15 @@ impl Element for f32 {
 
 impl Element for u8 {
     const NAME: &'static str = "u8";
+    const CODE: u32 = 2;
+
+    fn read_le(bytes: &[u8], out: &mut [u8]) {
+        out.copy_from_slice(&bytes[..out.len()]);
+    }
+
+    fn write_le(v: &[u8], out: &mut Vec<u8>) {
+        out.extend_from_slice(v);
+    }
 
     fn distance_fn(metric: Metric) -> Result<DistanceFn<u8>> {
         match metric {

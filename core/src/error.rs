@@ -78,7 +78,6 @@ pub enum Error {
         /// How many vectors are still missing.
         count: usize,
     },
-    /// An I/O error from a storage backend.
     /// An index file (or bytes claiming to be one) failed validation.
     #[error("not a valid vectrove index: {section}: {reason}")]
     Corrupt {
@@ -87,7 +86,7 @@ pub enum Error {
         /// What was wrong.
         reason: String,
     },
-
+    /// An I/O error from a storage backend.
     #[error("storage I/O error: {0}")]
     Io(#[from] std::io::Error),
     /// A storage backend failed in a way that is not an I/O error (for

@@ -19,6 +19,7 @@
 pub mod cache;
 pub mod distance;
 mod error;
+pub mod format;
 pub mod hnsw;
 pub mod rng;
 pub mod simd;
@@ -27,5 +28,5 @@ pub mod store;
 pub use cache::{CacheStats, PageCache};
 pub use distance::{Dist, Element, Metric};
 pub use error::{Error, Result};
-pub use hnsw::{Hnsw, HnswBuilder, Neighbor, Params};
+pub use hnsw::{Hnsw, HnswBuilder, HnswFile, Neighbor, Params};
 pub use store::{Access, FeatureStore, FeatureStoreMut, MemoryStore};

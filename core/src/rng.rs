@@ -17,6 +17,17 @@ impl SplitMix64 {
         Self { state: seed }
     }
 
+    /// The internal state, to save a generator and resume it later with
+    /// [`from_state`](Self::from_state).
+    pub fn state(&self) -> u64 {
+        self.state
+    }
+
+    /// A generator resumed from a saved [`state`](Self::state).
+    pub fn from_state(state: u64) -> Self {
+        Self { state }
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);

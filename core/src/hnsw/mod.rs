@@ -6,12 +6,14 @@
 
 mod graph;
 mod insert;
+mod persist;
 mod search;
 mod visited;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+pub use persist::HnswFile;
 pub use search::{Fetcher, SearchState, SearchStats, Step};
 
 use crate::distance::{DistanceFn, Element, Metric};

@@ -59,6 +59,17 @@ impl<T: Element> MemoryStore<T> {
         Ok(s)
     }
 
+    /// A store of `len` zeroed vectors, to be filled through `elems_mut`.
+    pub(crate) fn zeroed(dim: usize, len: usize) -> Result<Self> {
+        let mut s = Self::new(dim)?;
+        let elems = len.checked_mul(dim).ok_or_else(|| Error::StoreFull {
+            reason: "vector count times dimension overflows".into(),
+        })?;
+        s.len = len;
+        s.lines = vec![Line([0; 64]); Self::lines_for(elems)];
+        Ok(s)
+    }
+
     fn lines_for(elems: usize) -> usize {
         (elems * std::mem::size_of::<T>()).div_ceil(64)
     }
@@ -69,7 +80,7 @@ impl<T: Element> MemoryStore<T> {
         bytemuck::cast_slice(&bytes[..self.len * self.dim * std::mem::size_of::<T>()])
     }
 
-    fn elems_mut(&mut self) -> &mut [T] {
+    pub(crate) fn elems_mut(&mut self) -> &mut [T] {
         let n = self.len * self.dim * std::mem::size_of::<T>();
         let bytes: &mut [u8] = bytemuck::cast_slice_mut(&mut self.lines);
         bytemuck::cast_slice_mut(&mut bytes[..n])

@@ -1,0 +1,729 @@
+//! The index file format: one layout for every target, described in
+//! `docs/format.md`.
+//!
+//! A file is a fixed header, a table of sections, the metadata sections
+//! (parameters, graph, ids, deletions, vector checksums) and, last, the
+//! vectors, contiguous and aligned to [`VECTOR_ALIGN`] so vector `i` sits at
+//! `vectors_offset + i * stride`. Everything is little-endian and every
+//! section carries a CRC-32.
+//!
+//! This module works on bytes only (no file system): natively the `vectrove`
+//! crate reads and writes files with it, in the browser the same code reads
+//! OPFS files and IndexedDB chunks. Reading happens in two steps so that lazy
+//! stores never load the vectors: [`Header::parse`] needs the first
+//! [`Header::PREFIX_LEN`] bytes and tells how many bytes of metadata follow
+//! ([`Header::meta_len`]); the index is then decoded from those bytes alone,
+//! over a store that reaches the vectors at [`Header::vectors`].
+//!
+//! Nothing here trusts the bytes: every length, count and offset is checked
+//! against the others and against the real file length before it is used, so
+//! a truncated or corrupted file is an [`Error::Corrupt`], never a panic or an
+//! allocation the file's size does not justify.
+
+use crate::error::{Error, Result};
+
+/// The first eight bytes of every index file.
+pub const MAGIC: [u8; 8] = *b"VECTROVE";
+
+/// The format version this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// Alignment of the vectors section within the file (a memory page, so a map
+/// of the file and an OPFS or HTTP range read line up with it).
+pub const VECTOR_ALIGN: u64 = 4096;
+
+/// Alignment of every other section.
+const SECTION_ALIGN: u64 = 8;
+
+/// Bytes of vector data covered by one checksum.
+pub const VECTOR_BLOCK_BYTES: u64 = 64 << 10;
+
+/// Most sections a file may declare.
+const MAX_SECTIONS: usize = 64;
+
+/// Bytes of one section table entry.
+const ENTRY_LEN: usize = 32;
+
+/// Highest dimension a file may declare.
+pub const MAX_DIM: usize = 1 << 20;
+
+/// What kind of index a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexKind {
+    /// A hierarchical navigable small world graph.
+    Hnsw,
+}
+
+impl IndexKind {
+    fn code(self) -> u32 {
+        match self {
+            IndexKind::Hnsw => 1,
+        }
+    }
+
+    fn from_code(code: u32) -> Result<Self> {
+        match code {
+            1 => Ok(IndexKind::Hnsw),
+            _ => Err(corrupt("header", format!("unknown index kind {code}"))),
+        }
+    }
+
+    /// The kind's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexKind::Hnsw => "hnsw",
+        }
+    }
+}
+
+/// Section tags.
+pub(crate) mod tag {
+    pub const PARAMS: [u8; 4] = *b"PARM";
+    pub const LEVELS: [u8; 4] = *b"LEVL";
+    pub const GRAPH: [u8; 4] = *b"GRPH";
+    pub const PARENTS: [u8; 4] = *b"PRNT";
+    pub const ENTRY_LINKS: [u8; 4] = *b"ELNK";
+    pub const IDS: [u8; 4] = *b"IDS_";
+    pub const DELETED: [u8; 4] = *b"DELS";
+    pub const VECTOR_SUMS: [u8; 4] = *b"VSUM";
+    pub const VECTORS: [u8; 4] = *b"VECS";
+}
+
+/// Flag of a section a reader may skip if it does not know the tag.
+const FLAG_OPTIONAL: u32 = 1;
+
+pub(crate) fn corrupt(section: &'static str, reason: impl Into<String>) -> Error {
+    Error::Corrupt {
+        section,
+        reason: reason.into(),
+    }
+}
+
+/// CRC-32 (IEEE) of `bytes`.
+pub fn checksum(bytes: &[u8]) -> u32 {
+    crc32fast::hash(bytes)
+}
+
+/// One entry of the section table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Section {
+    /// Four ASCII bytes naming the section.
+    pub tag: [u8; 4],
+    /// Flags (bit 0: optional).
+    pub flags: u32,
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Length in bytes.
+    pub len: u64,
+    /// CRC-32 of the section's bytes (for the vectors: of the block checksums).
+    pub crc: u32,
+}
+
+impl Section {
+    /// The tag as text.
+    pub fn name(&self) -> String {
+        String::from_utf8_lossy(&self.tag).into_owned()
+    }
+}
+
+/// Where the vectors are in the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VectorsSection {
+    /// Byte offset of vector 0.
+    pub offset: u64,
+    /// Bytes from one vector to the next.
+    pub stride: usize,
+    /// Number of vectors.
+    pub count: usize,
+    /// Elements per vector.
+    pub dim: usize,
+}
+
+impl VectorsSection {
+    /// Bytes of all vectors.
+    pub fn byte_len(&self) -> u64 {
+        self.stride as u64 * self.count as u64
+    }
+}
+
+/// The parsed header and section table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// Format version.
+    pub version: u32,
+    /// Kind of index.
+    pub kind: IndexKind,
+    /// Element type code ([`Element::CODE`](crate::Element::CODE)).
+    pub elem: u32,
+    /// Metric code.
+    pub metric: crate::Metric,
+    /// Elements per vector.
+    pub dim: usize,
+    /// Number of slots (points, deleted ones included).
+    pub count: usize,
+    /// Bytes from the start of the file to the start of the vectors: what a
+    /// reader must load to decode everything but the vectors.
+    pub meta_len: u64,
+    /// Total length of the file.
+    pub file_len: u64,
+    /// The section table.
+    pub sections: Vec<Section>,
+}
+
+pub(crate) fn metric_code(m: crate::Metric) -> u32 {
+    match m {
+        crate::Metric::L2 => 1,
+        crate::Metric::Cosine => 2,
+        crate::Metric::InnerProduct => 3,
+        crate::Metric::Hamming => 4,
+    }
+}
+
+fn metric_from_code(code: u32) -> Result<crate::Metric> {
+    Ok(match code {
+        1 => crate::Metric::L2,
+        2 => crate::Metric::Cosine,
+        3 => crate::Metric::InnerProduct,
+        4 => crate::Metric::Hamming,
+        _ => return Err(corrupt("header", format!("unknown metric code {code}"))),
+    })
+}
+
+/// Element size for a code.
+pub(crate) fn elem_size(code: u32) -> Result<usize> {
+    match code {
+        1 => Ok(4),
+        2 => Ok(1),
+        _ => Err(corrupt("header", format!("unknown element type {code}"))),
+    }
+}
+
+/// The name of an element type code.
+pub fn elem_name(code: u32) -> &'static str {
+    match code {
+        1 => "f32",
+        2 => "u8",
+        _ => "unknown",
+    }
+}
+
+impl Header {
+    /// Bytes [`parse`](Self::parse) needs to learn the full header length.
+    pub const PREFIX_LEN: usize = 64;
+
+    /// The length of the header and section table, from the first
+    /// [`PREFIX_LEN`](Self::PREFIX_LEN) bytes (checking only the magic and version).
+    pub fn header_len(prefix: &[u8]) -> Result<usize> {
+        if prefix.len() < Self::PREFIX_LEN {
+            return Err(corrupt(
+                "header",
+                format!(
+                    "{} bytes is too short for an index file (the header alone is {})",
+                    prefix.len(),
+                    Self::PREFIX_LEN
+                ),
+            ));
+        }
+        if prefix[..8] != MAGIC {
+            return Err(corrupt("header", "not a vectrove index file (bad magic)"));
+        }
+        let version = u32_at(prefix, 8);
+        if version != VERSION {
+            return Err(corrupt(
+                "header",
+                format!("format version {version}; this build reads version {VERSION}"),
+            ));
+        }
+        let n = u32_at(prefix, 56) as usize;
+        if n > MAX_SECTIONS {
+            return Err(corrupt("header", format!("{n} sections declared")));
+        }
+        Ok(Self::PREFIX_LEN + n * ENTRY_LEN)
+    }
+
+    /// Parse the header of a file of `file_len` bytes from its first bytes
+    /// (at least [`header_len`](Self::header_len) of them).
+    pub fn parse(bytes: &[u8], file_len: u64) -> Result<Header> {
+        let header_len = Self::header_len(bytes)?;
+        if bytes.len() < header_len {
+            return Err(corrupt(
+                "header",
+                format!("truncated: {} of {header_len} header bytes", bytes.len()),
+            ));
+        }
+        let stored = u32_at(bytes, 60);
+        let mut h = crc32fast::Hasher::new();
+        h.update(&bytes[..60]);
+        h.update(&[0; 4]);
+        h.update(&bytes[64..header_len]);
+        if h.finalize() != stored {
+            return Err(corrupt("header", "checksum mismatch"));
+        }
+        let declared_len = u64_at(bytes, 48);
+        if declared_len != file_len {
+            return Err(corrupt(
+                "header",
+                format!(
+                    "the file is {file_len} bytes but its header says {declared_len} (truncated or extended)"
+                ),
+            ));
+        }
+        let kind = IndexKind::from_code(u32_at(bytes, 16))?;
+        let elem = u32_at(bytes, 20);
+        let esize = elem_size(elem)?;
+        let metric = metric_from_code(u32_at(bytes, 24))?;
+        let dim = u32_at(bytes, 28) as usize;
+        if dim == 0 || dim > MAX_DIM {
+            return Err(corrupt("header", format!("dimension {dim} out of range")));
+        }
+        let count = u64_at(bytes, 32);
+        if count >= u64::from(u32::MAX) {
+            return Err(corrupt(
+                "header",
+                format!("{count} points is over the limit"),
+            ));
+        }
+        let count = count as usize;
+        let meta_len = u64_at(bytes, 40);
+        if meta_len < header_len as u64 || meta_len > file_len || meta_len % VECTOR_ALIGN != 0 {
+            return Err(corrupt(
+                "header",
+                format!("metadata length {meta_len} is invalid"),
+            ));
+        }
+        let n = (header_len - Self::PREFIX_LEN) / ENTRY_LEN;
+        let mut sections = Vec::with_capacity(n);
+        for i in 0..n {
+            let at = Self::PREFIX_LEN + i * ENTRY_LEN;
+            let s = Section {
+                tag: [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]],
+                flags: u32_at(bytes, at + 4),
+                offset: u64_at(bytes, at + 8),
+                len: u64_at(bytes, at + 16),
+                crc: u32_at(bytes, at + 24),
+            };
+            let end = s.offset.checked_add(s.len).filter(|&e| e <= file_len);
+            if s.offset < header_len as u64 || end.is_none() {
+                return Err(corrupt(
+                    "header",
+                    format!("section {} lies outside the file", s.name()),
+                ));
+            }
+            if sections.iter().any(|o: &Section| o.tag == s.tag) {
+                return Err(corrupt(
+                    "header",
+                    format!("section {} appears twice", s.name()),
+                ));
+            }
+            sections.push(s);
+        }
+        let header = Header {
+            version: VERSION,
+            kind,
+            elem,
+            metric,
+            dim,
+            count,
+            meta_len,
+            file_len,
+            sections,
+        };
+        // The vectors: exactly `count` of them at `meta_len`, nothing after.
+        let v = header.section(tag::VECTORS)?;
+        let stride = dim * esize;
+        if v.offset != meta_len
+            || Some(v.len) != (stride as u64).checked_mul(count as u64)
+            || v.offset + v.len != file_len
+        {
+            return Err(corrupt(
+                "header",
+                format!(
+                    "vectors section ({} bytes at {}) does not hold {count} vectors of {stride} bytes ending the file",
+                    v.len, v.offset
+                ),
+            ));
+        }
+        for s in &header.sections {
+            if s.tag != tag::VECTORS && s.offset + s.len > meta_len {
+                return Err(corrupt(
+                    "header",
+                    format!("section {} overlaps the vectors", s.name()),
+                ));
+            }
+        }
+        Ok(header)
+    }
+
+    /// The section with `tag`, or an error naming it.
+    pub fn section(&self, tag: [u8; 4]) -> Result<Section> {
+        self.sections
+            .iter()
+            .find(|s| s.tag == tag)
+            .copied()
+            .ok_or_else(|| {
+                corrupt(
+                    "header",
+                    format!("section {} is missing", String::from_utf8_lossy(&tag)),
+                )
+            })
+    }
+
+    /// The bytes of section `tag` out of the metadata bytes `meta` (the
+    /// first [`meta_len`](Self::meta_len) bytes of the file), checksum verified.
+    pub(crate) fn section_bytes<'a>(
+        &self,
+        meta: &'a [u8],
+        tag: [u8; 4],
+        name: &'static str,
+    ) -> Result<&'a [u8]> {
+        let s = self.section(tag)?;
+        let (start, end) = (s.offset as usize, (s.offset + s.len) as usize);
+        if end > meta.len() {
+            return Err(corrupt(name, "truncated"));
+        }
+        let bytes = &meta[start..end];
+        if checksum(bytes) != s.crc {
+            return Err(corrupt(name, "checksum mismatch"));
+        }
+        Ok(bytes)
+    }
+
+    /// Check that the metadata bytes no section covers (the padding) are zero,
+    /// so that every byte of a file is checked by something.
+    pub(crate) fn check_padding(&self, meta: &[u8]) -> Result<()> {
+        if (meta.len() as u64) < self.meta_len {
+            return Err(corrupt("header", "metadata truncated"));
+        }
+        let mut spans: Vec<(u64, u64)> = self
+            .sections
+            .iter()
+            .filter(|s| s.tag != tag::VECTORS)
+            .map(|s| (s.offset, s.offset + s.len))
+            .collect();
+        spans.sort_unstable();
+        let mut at = (Self::PREFIX_LEN + self.sections.len() * ENTRY_LEN) as u64;
+        for (start, end) in spans.into_iter().chain([(self.meta_len, self.meta_len)]) {
+            if start > at && meta[at as usize..start as usize].iter().any(|&b| b != 0) {
+                return Err(corrupt("header", format!("non-zero padding at byte {at}")));
+            }
+            at = at.max(end);
+        }
+        Ok(())
+    }
+
+    /// Check that no section this build does not know is required.
+    pub(crate) fn check_known(&self, known: &[[u8; 4]]) -> Result<()> {
+        for s in &self.sections {
+            if !known.contains(&s.tag) && s.flags & FLAG_OPTIONAL == 0 {
+                return Err(corrupt(
+                    "header",
+                    format!("required section {} is unknown to this build", s.name()),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Where the vectors are.
+    pub fn vectors(&self) -> VectorsSection {
+        let esize = elem_size(self.elem).unwrap_or(1);
+        VectorsSection {
+            offset: self.meta_len,
+            stride: self.dim * esize,
+            count: self.count,
+            dim: self.dim,
+        }
+    }
+}
+
+/// The checksums of the vectors section, one per [`VECTOR_BLOCK_BYTES`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VectorChecksums {
+    sums: Vec<u32>,
+    total: u64,
+}
+
+impl VectorChecksums {
+    /// Checksums of `vectors` (the whole section).
+    pub fn compute(vectors: &[u8]) -> Self {
+        Self {
+            sums: vectors
+                .chunks(VECTOR_BLOCK_BYTES as usize)
+                .map(checksum)
+                .collect(),
+            total: vectors.len() as u64,
+        }
+    }
+
+    pub(crate) fn from_parts(sums: Vec<u32>, total: u64) -> Result<Self> {
+        if sums.len() as u64 != total.div_ceil(VECTOR_BLOCK_BYTES) {
+            return Err(corrupt(
+                "vector checksums",
+                format!(
+                    "{} block checksums for {total} bytes of vectors",
+                    sums.len()
+                ),
+            ));
+        }
+        Ok(Self { sums, total })
+    }
+
+    /// Number of blocks.
+    pub fn blocks(&self) -> usize {
+        self.sums.len()
+    }
+
+    /// The byte range of block `i` within the vectors section.
+    pub fn block_range(&self, i: usize) -> std::ops::Range<u64> {
+        let start = i as u64 * VECTOR_BLOCK_BYTES;
+        start..(start + VECTOR_BLOCK_BYTES).min(self.total)
+    }
+
+    /// Check block `i` against its checksum.
+    pub fn verify_block(&self, i: usize, bytes: &[u8]) -> Result<()> {
+        let ok = self.sums.get(i).is_some_and(|&s| {
+            let r = self.block_range(i);
+            bytes.len() as u64 == r.end - r.start && checksum(bytes) == s
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(corrupt(
+                "vectors",
+                format!(
+                    "checksum mismatch in block {i} (bytes {:?})",
+                    self.block_range(i)
+                ),
+            ))
+        }
+    }
+
+    /// Check the whole vectors section.
+    pub fn verify_all(&self, vectors: &[u8]) -> Result<()> {
+        if vectors.len() as u64 != self.total {
+            return Err(corrupt("vectors", "truncated"));
+        }
+        for i in 0..self.blocks() {
+            let r = self.block_range(i);
+            self.verify_block(i, &vectors[r.start as usize..r.end as usize])?;
+        }
+        Ok(())
+    }
+}
+
+/// Assembles a file: metadata sections first, then the vectors.
+pub(crate) struct Writer {
+    kind: IndexKind,
+    elem: u32,
+    metric: crate::Metric,
+    dim: usize,
+    count: usize,
+    sections: Vec<([u8; 4], Vec<u8>)>,
+}
+
+impl Writer {
+    pub(crate) fn new(
+        kind: IndexKind,
+        elem: u32,
+        metric: crate::Metric,
+        dim: usize,
+        count: usize,
+    ) -> Self {
+        Self {
+            kind,
+            elem,
+            metric,
+            dim,
+            count,
+            sections: Vec::new(),
+        }
+    }
+
+    pub(crate) fn section(&mut self, tag: [u8; 4], bytes: Vec<u8>) {
+        self.sections.push((tag, bytes));
+    }
+
+    /// Write the file: `vectors` writes the vectors section's bytes, in
+    /// order, to the writer it is given; `vector_bytes` is their length and
+    /// `vector_crc` the CRC of their block checksums.
+    pub(crate) fn finish<W: std::io::Write>(
+        self,
+        out: &mut W,
+        vector_bytes: u64,
+        vector_crc: u32,
+        vectors: impl FnOnce(&mut W) -> Result<()>,
+    ) -> Result<()> {
+        let n = self.sections.len() + 1;
+        let header_len = Header::PREFIX_LEN + n * ENTRY_LEN;
+        let mut table = Vec::with_capacity(n);
+        let mut at = header_len as u64;
+        for (tag, bytes) in &self.sections {
+            at = at.next_multiple_of(SECTION_ALIGN);
+            table.push(Section {
+                tag: *tag,
+                flags: 0,
+                offset: at,
+                len: bytes.len() as u64,
+                crc: checksum(bytes),
+            });
+            at += bytes.len() as u64;
+        }
+        let meta_len = at.next_multiple_of(VECTOR_ALIGN);
+        table.push(Section {
+            tag: tag::VECTORS,
+            flags: 0,
+            offset: meta_len,
+            len: vector_bytes,
+            crc: vector_crc,
+        });
+        let file_len = meta_len + vector_bytes;
+
+        let mut head = Vec::with_capacity(header_len);
+        head.extend_from_slice(&MAGIC);
+        head.extend_from_slice(&VERSION.to_le_bytes());
+        head.extend_from_slice(&(header_len as u32).to_le_bytes());
+        head.extend_from_slice(&self.kind.code().to_le_bytes());
+        head.extend_from_slice(&self.elem.to_le_bytes());
+        head.extend_from_slice(&metric_code(self.metric).to_le_bytes());
+        head.extend_from_slice(&(self.dim as u32).to_le_bytes());
+        head.extend_from_slice(&(self.count as u64).to_le_bytes());
+        head.extend_from_slice(&meta_len.to_le_bytes());
+        head.extend_from_slice(&file_len.to_le_bytes());
+        head.extend_from_slice(&(n as u32).to_le_bytes());
+        head.extend_from_slice(&[0; 4]);
+        for s in &table {
+            head.extend_from_slice(&s.tag);
+            head.extend_from_slice(&s.flags.to_le_bytes());
+            head.extend_from_slice(&s.offset.to_le_bytes());
+            head.extend_from_slice(&s.len.to_le_bytes());
+            head.extend_from_slice(&s.crc.to_le_bytes());
+            head.extend_from_slice(&[0; 4]);
+        }
+        let crc = checksum(&head);
+        head[60..64].copy_from_slice(&crc.to_le_bytes());
+        out.write_all(&head)?;
+
+        let mut pos = header_len as u64;
+        let zeros = [0u8; VECTOR_ALIGN as usize];
+        for ((_, bytes), s) in self.sections.iter().zip(&table) {
+            out.write_all(&zeros[..(s.offset - pos) as usize])?;
+            out.write_all(bytes)?;
+            pos = s.offset + s.len;
+        }
+        out.write_all(&zeros[..(meta_len - pos) as usize])?;
+        vectors(out)
+    }
+}
+
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
+    let mut x = [0; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(x)
+}
+
+/// A cursor over a section's bytes that errors instead of running past the end.
+pub(crate) struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+    section: &'static str,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8], section: &'static str) -> Self {
+        Self {
+            bytes,
+            at: 0,
+            section,
+        }
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.bytes.len() - self.at
+    }
+
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if self.remaining() < n {
+            return Err(corrupt(self.section, "ends early"));
+        }
+        let s = &self.bytes[self.at..self.at + n];
+        self.at += n;
+        Ok(s)
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32> {
+        Ok(u32_at(self.take(4)?, 0))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64> {
+        Ok(u64_at(self.take(8)?, 0))
+    }
+
+    pub(crate) fn finish(&self) -> Result<()> {
+        if self.remaining() != 0 {
+            return Err(corrupt(
+                self.section,
+                format!("{} unexpected trailing bytes", self.remaining()),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Recompute every checksum of a file in place (header, sections, vector
+/// blocks), so that tests and fuzzers can reach the checks behind them with
+/// arbitrary contents. Bytes that do not parse as far as the section table
+/// are left alone.
+#[doc(hidden)]
+pub fn reseal(bytes: &mut [u8]) {
+    let Ok(header_len) = Header::header_len(bytes) else {
+        return;
+    };
+    if bytes.len() < header_len {
+        return;
+    }
+    let n = (header_len - Header::PREFIX_LEN) / ENTRY_LEN;
+    let len = bytes.len() as u64;
+    let entries: Vec<(usize, [u8; 4], u64, u64)> = (0..n)
+        .map(|i| {
+            let at = Header::PREFIX_LEN + i * ENTRY_LEN;
+            let t = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
+            (at, t, u64_at(bytes, at + 8), u64_at(bytes, at + 16))
+        })
+        .collect();
+    let in_file = |off: u64, l: u64| off.checked_add(l).is_some_and(|e| e <= len);
+    // Vector block checksums first, then the sections (VSUM included), then
+    // the vectors' entry (the CRC of VSUM), then the header.
+    let vecs = entries.iter().find(|e| e.1 == tag::VECTORS).copied();
+    let sums = entries.iter().find(|e| e.1 == tag::VECTOR_SUMS).copied();
+    if let (Some(v), Some(s)) = (vecs, sums)
+        && in_file(v.2, v.3)
+        && in_file(s.2, s.3)
+    {
+        let fresh = VectorChecksums::compute(&bytes[v.2 as usize..(v.2 + v.3) as usize]);
+        let out = &mut bytes[s.2 as usize..(s.2 + s.3) as usize];
+        for (chunk, sum) in out.chunks_exact_mut(4).zip(&fresh.sums) {
+            chunk.copy_from_slice(&sum.to_le_bytes());
+        }
+    }
+    for &(at, t, off, l) in &entries {
+        if !in_file(off, l) {
+            continue;
+        }
+        let crc = if t == tag::VECTORS {
+            match sums.filter(|s| in_file(s.2, s.3)) {
+                Some(s) => checksum(&bytes[s.2 as usize..(s.2 + s.3) as usize]),
+                None => continue,
+            }
+        } else {
+            checksum(&bytes[off as usize..(off + l) as usize])
+        };
+        bytes[at + 24..at + 28].copy_from_slice(&crc.to_le_bytes());
+    }
+    bytes[60..64].fill(0);
+    let crc = checksum(&bytes[..header_len]);
+    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
+}

@@ -1,0 +1,483 @@
+//! Saving an HNSW index in the file format and loading it back.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+
+use super::graph::Graph;
+use super::{Hnsw, MAX_LEVEL, NO_PARENT, Params};
+use crate::distance::Element;
+use crate::error::{Error, Result};
+use crate::format::{
+    Header, IndexKind, Reader, VECTOR_BLOCK_BYTES, VectorChecksums, Writer, checksum, corrupt, tag,
+};
+use crate::rng::SplitMix64;
+use crate::store::{Access, FeatureStore, MemoryStore};
+
+/// Every section an HNSW file has.
+const SECTIONS: [[u8; 4]; 9] = [
+    tag::PARAMS,
+    tag::LEVELS,
+    tag::GRAPH,
+    tag::PARENTS,
+    tag::ENTRY_LINKS,
+    tag::IDS,
+    tag::DELETED,
+    tag::VECTOR_SUMS,
+    tag::VECTORS,
+];
+
+/// A decoded HNSW file without its vectors: everything needed to serve
+/// searches once a store for the vectors is attached with
+/// [`into_index`](Self::into_index).
+#[derive(Debug)]
+pub struct HnswFile {
+    header: Header,
+    params: Params,
+    entry: Option<u32>,
+    max_level: usize,
+    rng: SplitMix64,
+    graph: Graph,
+    parent: Vec<u32>,
+    entry_links: Vec<(u32, u32)>,
+    ids: Vec<u64>,
+    deleted: Vec<u64>,
+    sums: VectorChecksums,
+}
+
+/// Feeds bytes to per-block checksums.
+struct BlockSums {
+    sums: Vec<u32>,
+    hasher: crc32fast::Hasher,
+    in_block: u64,
+    total: u64,
+}
+
+impl BlockSums {
+    fn new() -> Self {
+        Self {
+            sums: Vec::new(),
+            hasher: crc32fast::Hasher::new(),
+            in_block: 0,
+            total: 0,
+        }
+    }
+
+    fn update(&mut self, mut bytes: &[u8]) {
+        while !bytes.is_empty() {
+            let room = (VECTOR_BLOCK_BYTES - self.in_block) as usize;
+            let n = room.min(bytes.len());
+            self.hasher.update(&bytes[..n]);
+            self.in_block += n as u64;
+            self.total += n as u64;
+            bytes = &bytes[n..];
+            if self.in_block == VECTOR_BLOCK_BYTES {
+                let h = std::mem::replace(&mut self.hasher, crc32fast::Hasher::new());
+                self.sums.push(h.finalize());
+                self.in_block = 0;
+            }
+        }
+    }
+
+    fn finish(mut self) -> (Vec<u32>, u64) {
+        if self.in_block > 0 {
+            self.sums.push(self.hasher.finalize());
+        }
+        (self.sums, self.total)
+    }
+}
+
+fn u32s(v: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    v.into_iter().flat_map(u32::to_le_bytes).collect()
+}
+
+impl<S: FeatureStore> Hnsw<S> {
+    /// Pass the vectors, as file bytes, to `f` in chunks of about 64 KiB.
+    fn vector_bytes(&self, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+        let mut buf = Vec::with_capacity(VECTOR_BLOCK_BYTES as usize + 4096);
+        for slot in 0..self.ids.len() as u32 {
+            match self
+                .store
+                .with_vector(slot, |v| S::Elem::write_le(v, &mut buf))?
+            {
+                Access::Ready(()) => {}
+                Access::Missing => return Err(Error::NotResident { count: 1 }),
+            }
+            if buf.len() >= VECTOR_BLOCK_BYTES as usize {
+                f(&buf)?;
+                buf.clear();
+            }
+        }
+        if !buf.is_empty() {
+            f(&buf)?;
+        }
+        Ok(())
+    }
+
+    /// Write the index in the file format (`docs/format.md`). The store's
+    /// vectors must all be readable synchronously.
+    pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
+        let count = self.ids.len();
+        let mut sums = BlockSums::new();
+        self.vector_bytes(|b| {
+            sums.update(b);
+            Ok(())
+        })?;
+        let (sums, total) = sums.finish();
+        let sum_bytes = u32s(sums.iter().copied());
+        let sum_crc = checksum(&sum_bytes);
+
+        let mut w = Writer::new(
+            IndexKind::Hnsw,
+            S::Elem::CODE,
+            self.metric,
+            self.dim(),
+            count,
+        );
+        let mut params = Vec::with_capacity(40);
+        for x in [
+            self.params.m,
+            self.params.m0,
+            self.params.ef_construction,
+            self.max_level,
+        ] {
+            params.extend_from_slice(&(x as u32).to_le_bytes());
+        }
+        params.extend_from_slice(&self.params.seed.to_le_bytes());
+        params.extend_from_slice(&self.rng.state().to_le_bytes());
+        params.extend_from_slice(&self.entry.unwrap_or(u32::MAX).to_le_bytes());
+        params.extend_from_slice(&[0; 4]);
+        w.section(tag::PARAMS, params);
+        w.section(
+            tag::LEVELS,
+            (0..count as u32)
+                .map(|n| self.graph.level(n) as u8)
+                .collect(),
+        );
+        let mut graph = Vec::new();
+        for node in 0..count as u32 {
+            for l in 0..=self.graph.level(node) {
+                let nb = self.graph.neighbors(node, l);
+                graph.extend_from_slice(&(nb.len() as u32).to_le_bytes());
+                for &x in nb {
+                    graph.extend_from_slice(&x.to_le_bytes());
+                }
+            }
+        }
+        w.section(tag::GRAPH, graph);
+        w.section(tag::PARENTS, u32s(self.parent.iter().copied()));
+        w.section(
+            tag::ENTRY_LINKS,
+            u32s(self.entry_links.iter().flat_map(|&(a, b)| [a, b])),
+        );
+        w.section(
+            tag::IDS,
+            self.ids.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
+        w.section(
+            tag::DELETED,
+            self.deleted.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        );
+        w.section(tag::VECTOR_SUMS, sum_bytes);
+        w.finish(out, total, sum_crc, |out| {
+            self.vector_bytes(|b| out.write_all(b).map_err(Error::from))
+        })
+    }
+
+    /// The index as file bytes (see [`write_to`](Self::write_to)).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
+}
+
+impl<T: Element> Hnsw<MemoryStore<T>> {
+    /// Load an index from file bytes into memory, checking every section.
+    ///
+    /// ```
+    /// use vectrove_core::{Hnsw, Metric};
+    /// let mut index = Hnsw::builder(2, Metric::L2).build()?;
+    /// index.insert(7, &[1.0, 2.0])?;
+    /// let bytes = index.to_bytes()?;
+    /// let copy: Hnsw = Hnsw::from_bytes(&bytes)?;
+    /// assert_eq!(copy.search(&[1.0, 2.0], 1, 8)?[0].id, 7);
+    /// # Ok::<(), vectrove_core::Error>(())
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        let header = Header::parse(bytes, bytes.len() as u64)?;
+        let v = header.vectors();
+        let meta = &bytes[..header.meta_len as usize];
+        let file = HnswFile::decode(header, meta)?;
+        let vectors = &bytes[v.offset as usize..];
+        file.vector_checksums().verify_all(vectors)?;
+        if file.header.elem != T::CODE {
+            return Err(elem_mismatch::<T>(&file.header));
+        }
+        let mut store = MemoryStore::<T>::zeroed(v.dim, v.count)?;
+        T::read_le(vectors, store.elems_mut());
+        file.into_index(store)
+    }
+}
+
+fn elem_mismatch<T: Element>(h: &Header) -> Error {
+    Error::InvalidParameter {
+        name: "store",
+        reason: format!(
+            "the file holds {} vectors, the store {}",
+            crate::format::elem_name(h.elem),
+            T::NAME
+        ),
+    }
+}
+
+impl HnswFile {
+    /// Decode and check everything but the vectors. `meta` is the start of
+    /// the file, at least [`Header::meta_len`] bytes.
+    pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
+        if header.kind != IndexKind::Hnsw {
+            return Err(corrupt("header", "not an HNSW index"));
+        }
+        header.check_known(&SECTIONS)?;
+        header.check_padding(meta)?;
+        let count = header.count;
+
+        let mut r = Reader::new(
+            header.section_bytes(meta, tag::PARAMS, "parameters")?,
+            "parameters",
+        );
+        let params = Params {
+            m: r.u32()? as usize,
+            m0: r.u32()? as usize,
+            ef_construction: r.u32()? as usize,
+            seed: 0,
+        };
+        let max_level = r.u32()? as usize;
+        let params = Params {
+            seed: r.u64()?,
+            ..params
+        };
+        let rng = SplitMix64::from_state(r.u64()?);
+        let entry = r.u32()?;
+        r.take(4)?;
+        r.finish()?;
+        params
+            .validate()
+            .map_err(|e| corrupt("parameters", e.to_string()))?;
+        if max_level > MAX_LEVEL {
+            return Err(corrupt("parameters", format!("top level {max_level}")));
+        }
+        let entry = match (entry, count) {
+            (u32::MAX, 0) => None,
+            (e, c) if (e as usize) < c => Some(e),
+            _ => {
+                return Err(corrupt(
+                    "parameters",
+                    format!("entry point {entry} of {count}"),
+                ));
+            }
+        };
+
+        // The in-memory graph reserves `1 + m0` words a node whatever the
+        // lists hold; refuse files that would make it far bigger than the
+        // file itself (a hostile `m0` or count).
+        let flat = (count as u64).saturating_mul(4 * (1 + params.m0 as u64));
+        if flat > (64 << 20) + 40 * header.file_len {
+            return Err(corrupt(
+                "parameters",
+                format!(
+                    "{count} nodes with m0 = {} need more memory than a file of {} bytes justifies",
+                    params.m0, header.file_len
+                ),
+            ));
+        }
+
+        let levels = header.section_bytes(meta, tag::LEVELS, "levels")?;
+        if levels.len() != count {
+            return Err(corrupt(
+                "levels",
+                format!("{} levels for {count} nodes", levels.len()),
+            ));
+        }
+        if let Some(&bad) = levels.iter().find(|&&l| usize::from(l) > max_level) {
+            return Err(corrupt(
+                "levels",
+                format!("level {bad} above the top level {max_level}"),
+            ));
+        }
+        if let Some(e) = entry
+            && usize::from(levels[e as usize]) != max_level
+        {
+            return Err(corrupt("levels", "the entry point is not on the top level"));
+        }
+
+        let mut graph = Graph::new(params.m, params.m0);
+        graph.reserve(count);
+        let mut r = Reader::new(header.section_bytes(meta, tag::GRAPH, "graph")?, "graph");
+        let mut list = Vec::with_capacity(params.m0);
+        for node in 0..count as u32 {
+            let level = usize::from(levels[node as usize]);
+            graph.push(level);
+            for l in 0..=level {
+                let n = r.u32()? as usize;
+                if n > graph.max_degree(l) {
+                    return Err(corrupt(
+                        "graph",
+                        format!("node {node} level {l}: {n} neighbours"),
+                    ));
+                }
+                list.clear();
+                for _ in 0..n {
+                    let nb = r.u32()?;
+                    if nb as usize >= count || nb == node || usize::from(levels[nb as usize]) < l {
+                        return Err(corrupt(
+                            "graph",
+                            format!("node {node} level {l}: bad edge to {nb}"),
+                        ));
+                    }
+                    list.push(nb);
+                }
+                graph.set_neighbors(node, l, &list);
+            }
+        }
+        r.finish()?;
+        graph
+            .validate()
+            .map_err(|e| corrupt("graph", e.to_string()))?;
+
+        let bytes = header.section_bytes(meta, tag::PARENTS, "parents")?;
+        if bytes.len() != 4 * count {
+            return Err(corrupt("parents", "wrong length"));
+        }
+        let parent: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if parent
+            .iter()
+            .any(|&p| p != NO_PARENT && p as usize >= count)
+        {
+            return Err(corrupt("parents", "edge to a missing node"));
+        }
+
+        let bytes = header.section_bytes(meta, tag::ENTRY_LINKS, "entry links")?;
+        if bytes.len() % 8 != 0 {
+            return Err(corrupt("entry links", "wrong length"));
+        }
+        let mut entry_links = Vec::with_capacity(bytes.len() / 8);
+        for c in bytes.chunks_exact(8) {
+            let a = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+            let b = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
+            if a as usize >= count || b as usize >= count {
+                return Err(corrupt("entry links", "edge to a missing node"));
+            }
+            entry_links.push((a, b));
+        }
+
+        let bytes = header.section_bytes(meta, tag::IDS, "ids")?;
+        if bytes.len() != 8 * count {
+            return Err(corrupt("ids", "wrong length"));
+        }
+        let ids: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+
+        let bytes = header.section_bytes(meta, tag::DELETED, "deletions")?;
+        if bytes.len() != 8 * count.div_ceil(64) {
+            return Err(corrupt("deletions", "wrong length"));
+        }
+        let deleted: Vec<u64> = bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect();
+        if count % 64 != 0 && deleted.last().is_some_and(|w| w >> (count % 64) != 0) {
+            return Err(corrupt("deletions", "bits set past the last node"));
+        }
+
+        let bytes = header.section_bytes(meta, tag::VECTOR_SUMS, "vector checksums")?;
+        let vec_section = header.section(tag::VECTORS)?;
+        if checksum(bytes) != vec_section.crc || bytes.len() % 4 != 0 {
+            return Err(corrupt("vector checksums", "checksum mismatch"));
+        }
+        let sums = VectorChecksums::from_parts(
+            bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            vec_section.len,
+        )?;
+
+        Ok(Self {
+            header,
+            params,
+            entry,
+            max_level,
+            rng,
+            graph,
+            parent,
+            entry_links,
+            ids,
+            deleted,
+            sums,
+        })
+    }
+
+    /// The file's header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The checksums of the vectors section, for stores that verify what they load.
+    pub fn vector_checksums(&self) -> &VectorChecksums {
+        &self.sums
+    }
+
+    /// The index over `store`, which must hold the file's vectors (same
+    /// element type, dimension and count).
+    pub fn into_index<S: FeatureStore>(self, store: S) -> Result<Hnsw<S>> {
+        let h = &self.header;
+        if h.elem != S::Elem::CODE {
+            return Err(elem_mismatch::<S::Elem>(h));
+        }
+        if store.dim() != h.dim {
+            return Err(Error::DimensionMismatch {
+                expected: h.dim,
+                got: store.dim(),
+            });
+        }
+        if store.len() != h.count {
+            return Err(Error::InvalidParameter {
+                name: "store",
+                reason: format!("holds {} vectors, the index {}", store.len(), h.count),
+            });
+        }
+        let dist = S::Elem::distance_fn(h.metric).map_err(|e| corrupt("header", e.to_string()))?;
+        let mut slots = HashMap::with_capacity(h.count);
+        let mut n_deleted = 0;
+        for (slot, &id) in self.ids.iter().enumerate() {
+            if self.deleted[slot / 64] & (1 << (slot % 64)) != 0 {
+                n_deleted += 1;
+            } else if slots.insert(id, slot as u32).is_some() {
+                return Err(corrupt("ids", format!("id {id} appears twice")));
+            }
+        }
+        Ok(Hnsw {
+            params: self.params,
+            metric: h.metric,
+            dist,
+            store,
+            graph: self.graph,
+            parent: self.parent,
+            entry_links: self.entry_links,
+            ids: self.ids,
+            slots,
+            deleted: self.deleted,
+            n_deleted,
+            entry: self.entry,
+            max_level: self.max_level,
+            rng: self.rng,
+            visited_pool: Mutex::new(Vec::new()),
+        })
+    }
+}

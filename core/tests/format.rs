@@ -1,0 +1,209 @@
+//! The file format: round trips, and a deterministic corruption test that
+//! truncates a small index at every length and damages every byte.
+
+use vectrove_core::format::{self, Header};
+use vectrove_core::rng::SplitMix64;
+use vectrove_core::{Error, Hnsw, HnswFile, MemoryStore, Metric};
+
+fn small_index(n: usize, dim: usize, metric: Metric, seed: u64) -> Hnsw {
+    let mut rng = SplitMix64::new(seed);
+    let mut index = Hnsw::builder(dim, metric)
+        .m(4)
+        .ef_construction(32)
+        .seed(seed)
+        .build()
+        .unwrap();
+    for i in 0..n {
+        let v: Vec<f32> = (0..dim).map(|_| rng.next_f64() as f32 - 0.5).collect();
+        index.insert(1000 + i as u64, &v).unwrap();
+    }
+    // Some deletions, so the bitmap is not all zero.
+    for i in (0..n).step_by(7) {
+        index.delete(1000 + i as u64).unwrap();
+    }
+    index
+}
+
+fn same_index(a: &Hnsw, b: &Hnsw) {
+    assert_eq!(a.len(), b.len());
+    assert_eq!(a.slot_count(), b.slot_count());
+    assert_eq!(a.params(), b.params());
+    assert_eq!(a.metric(), b.metric());
+    assert_eq!(a.entry_point(), b.entry_point());
+    assert_eq!(a.max_level(), b.max_level());
+    for slot in 0..a.slot_count() as u32 {
+        assert_eq!(a.slot_id(slot), b.slot_id(slot));
+        assert_eq!(a.is_deleted(slot), b.is_deleted(slot));
+        for l in 0..=a.node_level(slot).unwrap() {
+            assert_eq!(a.neighbors(slot, l), b.neighbors(slot, l));
+        }
+        assert_eq!(a.store().get(slot), b.store().get(slot));
+    }
+}
+
+#[test]
+fn round_trip_is_exact_and_searchable() {
+    for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct] {
+        let a = small_index(300, 12, metric, 3);
+        let bytes = a.to_bytes().unwrap();
+        let b: Hnsw = Hnsw::from_bytes(&bytes).unwrap();
+        same_index(&a, &b);
+        b.verify().unwrap();
+        assert_eq!(b.to_bytes().unwrap(), bytes, "re-encoding changes nothing");
+        let q = a.store().get(5).unwrap().to_vec();
+        assert_eq!(a.search(&q, 10, 32).unwrap(), b.search(&q, 10, 32).unwrap());
+    }
+}
+
+#[test]
+fn loaded_index_keeps_growing_like_the_original() {
+    let mut a = small_index(200, 8, Metric::L2, 9);
+    let mut b: Hnsw = Hnsw::from_bytes(&a.to_bytes().unwrap()).unwrap();
+    let mut rng = SplitMix64::new(77);
+    for i in 0..100u64 {
+        let v: Vec<f32> = (0..8).map(|_| rng.next_f64() as f32).collect();
+        a.insert(5000 + i, &v).unwrap();
+        b.insert(5000 + i, &v).unwrap();
+    }
+    // The level generator's state was saved too, so the graphs stay identical.
+    same_index(&a, &b);
+}
+
+#[test]
+fn empty_and_hamming_indexes_round_trip() {
+    let empty = Hnsw::builder(5, Metric::Cosine).build().unwrap();
+    let back: Hnsw = Hnsw::from_bytes(&empty.to_bytes().unwrap()).unwrap();
+    assert!(back.is_empty());
+    assert_eq!(back.dim(), 5);
+    assert!(back.search(&[1.0; 5], 3, 10).unwrap().is_empty());
+
+    let mut codes = Hnsw::builder(3, Metric::Hamming)
+        .build_with_store(MemoryStore::<u8>::new(3).unwrap())
+        .unwrap();
+    for i in 0..50u8 {
+        codes
+            .insert(u64::from(i), &[i, i.wrapping_mul(7), 255 - i])
+            .unwrap();
+    }
+    let bytes = codes.to_bytes().unwrap();
+    let back = Hnsw::<MemoryStore<u8>>::from_bytes(&bytes).unwrap();
+    assert_eq!(back.get(10).unwrap(), vec![10, 70, 245]);
+    // Opening u8 vectors as f32 is a clear error.
+    let err = Hnsw::<MemoryStore<f32>>::from_bytes(&bytes).unwrap_err();
+    assert!(err.to_string().contains("u8"), "{err}");
+}
+
+#[test]
+fn vectors_sit_at_an_aligned_computable_offset() {
+    let index = small_index(100, 6, Metric::L2, 1);
+    let bytes = index.to_bytes().unwrap();
+    let header = Header::parse(&bytes, bytes.len() as u64).unwrap();
+    let v = header.vectors();
+    assert_eq!(v.offset % format::VECTOR_ALIGN, 0);
+    assert_eq!(v.stride, 24);
+    for slot in [0u32, 17, 99] {
+        let at = v.offset as usize + slot as usize * v.stride;
+        let raw: Vec<f32> = bytes[at..at + 24]
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        assert_eq!(raw, index.store().get(slot).unwrap());
+    }
+    // The metadata alone decodes, and the index opens over any store.
+    let meta = &bytes[..header.meta_len as usize];
+    let file = HnswFile::decode(header.clone(), meta).unwrap();
+    let store = MemoryStore::from_flat(6, index.store().as_flat()).unwrap();
+    let opened = file.into_index(store).unwrap();
+    same_index(&index, &opened);
+    // A store of the wrong size is refused.
+    let file = HnswFile::decode(header, meta).unwrap();
+    assert!(
+        file.into_index(MemoryStore::<f32>::new(6).unwrap())
+            .is_err()
+    );
+}
+
+fn expect_corrupt(bytes: &[u8], what: &str) {
+    match Hnsw::<MemoryStore<f32>>::from_bytes(bytes) {
+        Err(Error::Corrupt { .. }) => {}
+        Err(e) => panic!("{what}: expected a corruption error, got {e}"),
+        Ok(_) => panic!("{what}: damaged bytes were accepted"),
+    }
+}
+
+#[test]
+fn every_truncation_and_every_flipped_byte_is_refused() {
+    let index = small_index(80, 8, Metric::L2, 5);
+    let bytes = index.to_bytes().unwrap();
+    let mut cases = 0usize;
+    for len in 0..bytes.len() {
+        expect_corrupt(&bytes[..len], &format!("truncated to {len}"));
+        cases += 1;
+    }
+    let mut longer = bytes.clone();
+    longer.push(0);
+    expect_corrupt(&longer, "one byte appended");
+    cases += 1;
+    // Every byte of the file is covered by a checksum or the zero-padding
+    // check, so any flipped bit anywhere is caught.
+    let mut damaged = bytes.clone();
+    for at in 0..bytes.len() {
+        for bit in [0u8, 3, 7] {
+            damaged[at] ^= 1 << bit;
+            expect_corrupt(&damaged, &format!("bit {bit} of byte {at} flipped"));
+            damaged[at] ^= 1 << bit;
+            cases += 1;
+        }
+    }
+    println!(
+        "corruption cases refused: {cases} (file of {} bytes)",
+        bytes.len()
+    );
+}
+
+/// Damage with the checksums recomputed, so the structural checks behind
+/// them are what must catch it: nothing may panic, and whatever opens must
+/// be a consistent index.
+#[test]
+fn resealed_damage_never_panics() {
+    let index = small_index(80, 8, Metric::L2, 5);
+    let bytes = index.to_bytes().unwrap();
+    let header = Header::parse(&bytes, bytes.len() as u64).unwrap();
+    let meta_len = header.meta_len as usize;
+    let mut rng = SplitMix64::new(11);
+    let (mut refused, mut opened) = (0usize, 0usize);
+    let mut damaged = bytes.clone();
+    // Every metadata byte, set to a few values that make lengths, counts and
+    // ids extreme.
+    for at in 0..meta_len {
+        for value in [0x00, 0xff, 0x80, 0x01, rng.next_u32() as u8] {
+            damaged[at] = value;
+            format::reseal(&mut damaged);
+            match Hnsw::<MemoryStore<f32>>::from_bytes(&damaged) {
+                Ok(ix) => {
+                    ix.verify().unwrap();
+                    let _ = ix.search(&[0.1; 8], 5, 16).unwrap();
+                    opened += 1;
+                }
+                Err(_) => refused += 1,
+            }
+            damaged.copy_from_slice(&bytes);
+        }
+    }
+    println!("resealed cases: {refused} refused, {opened} still valid");
+    assert!(refused > meta_len, "most damage must be refused");
+}
+
+#[test]
+fn header_checks_read_only_the_prefix() {
+    let bytes = small_index(10, 4, Metric::L2, 2).to_bytes().unwrap();
+    let hl = Header::header_len(&bytes[..Header::PREFIX_LEN]).unwrap();
+    assert!(hl > Header::PREFIX_LEN);
+    assert!(Header::parse(&bytes[..hl], bytes.len() as u64).is_ok());
+    assert!(Header::parse(&bytes[..hl - 1], bytes.len() as u64).is_err());
+    assert!(Header::parse(&bytes[..hl], bytes.len() as u64 + 1).is_err());
+    let mut other = bytes.clone();
+    other[..8].copy_from_slice(b"NOTVTROV");
+    let err = Hnsw::<MemoryStore<f32>>::from_bytes(&other).unwrap_err();
+    assert!(err.to_string().contains("magic"), "{err}");
+}
