@@ -8,7 +8,7 @@ use vectrove_tests::{Debian, recall};
 const N_BASE: usize = 10_000;
 const SEED: u64 = 0x00C0_FFEE;
 
-fn build(data: &Debian) -> Hnsw {
+fn build(data: &Debian, parallel: bool) -> Hnsw {
     let mut index = Hnsw::builder(data.dim, Metric::Cosine)
         .m(16)
         .ef_construction(200)
@@ -17,17 +17,36 @@ fn build(data: &Debian) -> Hnsw {
         .unwrap();
     let ids: Vec<u64> = (0..data.n_base() as u64).collect();
     let t = Instant::now();
-    index.insert_many(&ids, &data.base).unwrap();
-    eprintln!("built {} points in {:.2?}", data.n_base(), t.elapsed());
+    if parallel {
+        index.insert_many_parallel(&ids, &data.base).unwrap();
+    } else {
+        index.insert_many(&ids, &data.base).unwrap();
+    }
+    let how = if parallel { "in parallel" } else { "serially" };
+    eprintln!(
+        "built {} points {how} in {:.2?}",
+        data.n_base(),
+        t.elapsed()
+    );
+    index.verify().unwrap();
     index
 }
 
 #[test]
 fn recall_at_10_with_ef_64() {
+    recall_of(false);
+}
+
+#[test]
+fn recall_at_10_with_ef_64_parallel_build() {
+    recall_of(true);
+}
+
+fn recall_of(parallel: bool) {
     let Some(data) = Debian::load(N_BASE, 1000, 10) else {
         return;
     };
-    let index = build(&data);
+    let index = build(&data, parallel);
     let results: Vec<Vec<u64>> = (0..data.queries.len() / data.dim)
         .map(|i| {
             index
@@ -40,7 +59,7 @@ fn recall_at_10_with_ef_64() {
         .collect();
     let r = recall(&results, &data.truth, 10);
     eprintln!(
-        "recall@10 = {r:.4} (debian-384 {N_BASE} base, M=16, ef_construction=200, ef=64, seed {SEED:#x})"
+        "recall@10 = {r:.4} (debian-384 {N_BASE} base, M=16, ef_construction=200, ef=64, seed {SEED:#x}, parallel build: {parallel})"
     );
     assert!(r >= 0.95, "recall@10 {r:.4} below 0.95 (seed {SEED:#x})");
 }
@@ -51,10 +70,19 @@ fn recall_at_10_with_ef_64() {
 /// test reports that figure and requires all of them at ef=256.
 #[test]
 fn every_point_finds_itself() {
+    self_recall_of(false);
+}
+
+#[test]
+fn every_point_finds_itself_parallel_build() {
+    self_recall_of(true);
+}
+
+fn self_recall_of(parallel: bool) {
     let Some(data) = Debian::load(N_BASE, 0, 10) else {
         return;
     };
-    let index = build(&data);
+    let index = build(&data, parallel);
     let lost_at = |ef: usize| -> Vec<usize> {
         let mut lost = Vec::new();
         for (i, v) in data.base.chunks_exact(data.dim).enumerate() {
@@ -74,7 +102,7 @@ fn every_point_finds_itself() {
     );
     let lost = lost_at(256);
     eprintln!(
-        "self-recall at ef=256: {:.4} over {n} points (seed {SEED:#x})",
+        "self-recall at ef=256: {:.4} over {n} points (seed {SEED:#x}, parallel build: {parallel})",
         1.0 - lost.len() as f64 / n
     );
     assert!(
@@ -82,4 +110,23 @@ fn every_point_finds_itself() {
         "points not found by their own vector: {lost:?}"
     );
     assert!(at64.len() <= 5, "{} points missed at ef=64", at64.len());
+}
+
+/// The parallel build's graph depends on the data and the seed only, not on
+/// the number of threads.
+#[test]
+fn parallel_build_is_the_same_on_any_thread_count() {
+    let Some(data) = Debian::load(3_000, 0, 10) else {
+        return;
+    };
+    let build_on = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| build(&data, true)).to_bytes().unwrap()
+    };
+    let one = build_on(1);
+    assert!(one == build_on(2), "1 and 2 threads built different graphs");
+    assert!(one == build_on(3), "1 and 3 threads built different graphs");
 }

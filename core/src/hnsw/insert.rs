@@ -26,7 +26,7 @@ struct Plan {
     updates: Vec<(u32, usize, Vec<u32>)>,
 }
 
-fn ready<R>(a: Access<R>) -> Result<R> {
+pub(super) fn ready<R>(a: Access<R>) -> Result<R> {
     match a {
         Access::Ready(r) => Ok(r),
         Access::Missing => Err(Error::NotResident { count: 1 }),
@@ -35,7 +35,7 @@ fn ready<R>(a: Access<R>) -> Result<R> {
 
 impl<S: FeatureStore> Hnsw<S> {
     /// Distance between two stored vectors.
-    fn slot_distance(&self, a: u32, b: u32) -> Result<f32> {
+    pub(super) fn slot_distance(&self, a: u32, b: u32) -> Result<f32> {
         let dist = self.dist;
         ready(self.store.with_vector(a, |va| {
             self.store.with_vector(b, |vb| dist(va, vb)).and_then(ready)
@@ -45,7 +45,12 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Algorithm 4 without extension or kept pruned links (as hnswlib): walk
     /// the candidates nearest first and keep one unless an already kept
     /// neighbour is nearer to it than the base is.
-    fn select_neighbors(&self, cands: &[Cand], bound: usize, out: &mut Vec<Cand>) -> Result<()> {
+    pub(super) fn select_neighbors(
+        &self,
+        cands: &[Cand],
+        bound: usize,
+        out: &mut Vec<Cand>,
+    ) -> Result<()> {
         out.clear();
         if cands.len() <= bound {
             out.extend_from_slice(cands);
@@ -72,7 +77,7 @@ impl<S: FeatureStore> Hnsw<S> {
         Ok(())
     }
 
-    fn random_level(&mut self) -> usize {
+    pub(super) fn random_level(&mut self) -> usize {
         // P(level >= l) = m^-l, the paper's mL = 1/ln(m), drawn with integer
         // comparisons so every target gets the same levels.
         let threshold = (1u64 << 32) / self.params.m as u64;
@@ -84,7 +89,7 @@ impl<S: FeatureStore> Hnsw<S> {
     }
 
     /// Run a construction search to the end; stores must be resident.
-    fn run_sync(&self, state: &mut SearchState<S::Elem>) -> Result<()> {
+    pub(super) fn run_sync(&self, state: &mut SearchState<S::Elem>) -> Result<()> {
         match state.advance(self, &|_| true)? {
             Step::Done => Ok(()),
             Step::Missing => Err(Error::NotResident {
@@ -96,7 +101,7 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Whether the level-0 edge `from -> to` is part of the reachability
     /// skeleton: the tree edge by which `to` was first linked, or the link
     /// from an entry point to the entry point it replaced.
-    fn is_protected(&self, from: u32, to: u32) -> bool {
+    pub(super) fn is_protected(&self, from: u32, to: u32) -> bool {
         self.parent.get(to as usize) == Some(&from) || self.entry_links.contains(&(from, to))
     }
 
@@ -261,6 +266,22 @@ impl<S: FeatureStoreMut> Hnsw<S> {
     /// Everything is checked before anything is inserted, so bad input leaves
     /// the index unchanged.
     pub fn insert_many(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
+        let prepared = self.check_batch(ids, vectors)?;
+        self.store.reserve(ids.len());
+        self.graph.reserve(ids.len());
+        for (&id, v) in ids.iter().zip(prepared) {
+            self.insert_prepared(id, v)?;
+        }
+        Ok(())
+    }
+
+    /// Check a batch (lengths, values, ids new and distinct) and put its
+    /// vectors in stored form.
+    pub(super) fn check_batch(
+        &self,
+        ids: &[u64],
+        vectors: &[S::Elem],
+    ) -> Result<Vec<Vec<S::Elem>>> {
         let dim = self.dim();
         if vectors.len() != ids.len() * dim {
             return Err(Error::DimensionMismatch {
@@ -278,15 +299,10 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         for v in vectors.chunks_exact(dim) {
             prepared.push(self.prepare(v)?);
         }
-        self.store.reserve(ids.len());
-        self.graph.reserve(ids.len());
-        for (&id, v) in ids.iter().zip(prepared) {
-            self.insert_prepared(id, v)?;
-        }
-        Ok(())
+        Ok(prepared)
     }
 
-    fn insert_prepared(&mut self, id: u64, v: Vec<S::Elem>) -> Result<()> {
+    pub(super) fn insert_prepared(&mut self, id: u64, v: Vec<S::Elem>) -> Result<()> {
         if self.graph.len() >= u32::MAX as usize {
             return Err(Error::StoreFull {
                 reason: "the index holds 2^32 - 1 points".into(),

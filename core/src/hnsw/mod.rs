@@ -6,6 +6,8 @@
 
 mod graph;
 mod insert;
+#[cfg(feature = "parallel")]
+mod parallel;
 mod persist;
 mod search;
 mod visited;
