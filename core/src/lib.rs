@@ -17,6 +17,8 @@
 #![warn(missing_docs)]
 
 pub mod cache;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod distance;
 mod error;
 pub mod format;
