@@ -1,0 +1,3 @@
+//! Support code for the `vectrove` command-line tool.
+pub mod mem;
+pub mod plot;
