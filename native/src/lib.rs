@@ -16,6 +16,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod file;
 pub mod stores;
 
 pub use vectrove_core::*;

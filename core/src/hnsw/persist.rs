@@ -214,9 +214,7 @@ impl<T: Element> Hnsw<MemoryStore<T>> {
         if file.header.elem != T::CODE {
             return Err(elem_mismatch::<T>(&file.header));
         }
-        let mut store = MemoryStore::<T>::zeroed(v.dim, v.count)?;
-        T::read_le(vectors, store.elems_mut());
-        file.into_index(store)
+        file.into_index(MemoryStore::<T>::from_le_bytes(v.dim, vectors)?)
     }
 }
 

@@ -59,6 +59,25 @@ impl<T: Element> MemoryStore<T> {
         Ok(s)
     }
 
+    /// A store holding the vectors encoded in `bytes` (little-endian, back
+    /// to back, as in the index file format).
+    pub fn from_le_bytes(dim: usize, bytes: &[u8]) -> Result<Self> {
+        let size = dim.checked_mul(std::mem::size_of::<T>()).unwrap_or(0);
+        if size == 0 || bytes.len() % size != 0 {
+            return Err(Error::InvalidParameter {
+                name: "bytes",
+                reason: format!(
+                    "{} bytes are not whole vectors of {dim} {}",
+                    bytes.len(),
+                    T::NAME
+                ),
+            });
+        }
+        let mut s = Self::zeroed(dim, bytes.len() / size)?;
+        T::read_le(bytes, s.elems_mut());
+        Ok(s)
+    }
+
     /// A store of `len` zeroed vectors, to be filled through `elems_mut`.
     pub(crate) fn zeroed(dim: usize, len: usize) -> Result<Self> {
         let mut s = Self::new(dim)?;
