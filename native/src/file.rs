@@ -249,7 +249,7 @@ pub fn open<T: Element>(path: impl AsRef<Path>, storage: Storage) -> Result<Hnsw
 
 /// Open the index at `path` with `options`. Every section's checksum and
 /// every structural invariant is checked; a damaged file is an
-/// [`Error::Corrupt`](vectrove_core::Error::Corrupt) and nothing is allocated
+/// [`Error::Corrupt`] and nothing is allocated
 /// beyond what the file's size justifies.
 pub fn open_with<T: Element>(
     path: impl AsRef<Path>,

@@ -139,7 +139,7 @@ where
                 }
             }
         }
-        edges.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        edges.sort_unstable();
         let mut groups: Vec<(u32, usize, &[(u32, usize, Cand)])> = Vec::new();
         let mut start = 0;
         while start < edges.len() {
