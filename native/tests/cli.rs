@@ -1,0 +1,370 @@
+//! The `vectrove` binary end to end: real files in, real files out, and a
+//! one-line error with a non-zero exit for every kind of bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use vectrove::data;
+
+fn vectrove(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_vectrove"))
+        .args(args)
+        .output()
+        .expect("run the vectrove binary")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = vectrove(args);
+    assert!(
+        out.status.success(),
+        "vectrove {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a command that must fail and returns its one-line message.
+fn err(args: &[&str]) -> String {
+    let out = vectrove(args);
+    assert!(!out.status.success(), "vectrove {args:?} should fail");
+    assert_eq!(out.status.code(), Some(if args.is_empty() { 2 } else { 1 }));
+    let msg = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(msg.trim_end().lines().count(), 1, "not one line: {msg}");
+    assert!(
+        !msg.contains("panicked") && !msg.contains("backtrace"),
+        "{msg}"
+    );
+    msg
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    dir: PathBuf,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_path_buf();
+        ok(&[
+            "generate",
+            "--n",
+            "3000",
+            "--dim",
+            "16",
+            "--queries",
+            "100",
+            "--k",
+            "10",
+            "--output",
+            s(&path),
+        ]);
+        Fixture {
+            _dir: dir,
+            dir: path,
+        }
+    }
+
+    fn p(&self, name: &str) -> String {
+        self.dir.join(name).to_str().unwrap().to_string()
+    }
+}
+
+#[test]
+fn build_info_search_bench_round_trip() {
+    let f = Fixture::new();
+    let (base, queries, gt, index) = (
+        f.p("base.fvecs"),
+        f.p("queries.fvecs"),
+        f.p("groundtruth.ivecs"),
+        f.p("index.vtrv"),
+    );
+    let out = ok(&[
+        "build",
+        "--input",
+        &base,
+        "--metric",
+        "l2",
+        "--m",
+        "8",
+        "--ef-construction",
+        "64",
+        "--threads",
+        "2",
+        "--output",
+        &index,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["points"], 3000);
+    assert_eq!(v["m0"], 16);
+
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", &index, "--json"])).unwrap();
+    assert_eq!(info["points"], 3000);
+    assert_eq!(info["dim"], 16);
+    assert_eq!(info["metric"], "l2");
+    assert_eq!(info["checksums"], "ok");
+    assert!(ok(&["info", &index]).contains("checksums    ok"));
+
+    // Search writes one row of k ids per query, the same in every storage mode.
+    let mut found = Vec::new();
+    for storage in ["memory", "mmap", "paged"] {
+        let ids = f.p(&format!("ids-{storage}.ivecs"));
+        ok(&[
+            "search",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--k",
+            "10",
+            "--ef",
+            "64",
+            "--storage",
+            storage,
+            "--cache-mb",
+            "1",
+            "--output",
+            &ids,
+        ]);
+        let m = data::read_i32(&ids, None).unwrap();
+        assert_eq!((m.len(), m.dim), (100, 10));
+        found.push(m);
+    }
+    assert!(found.windows(2).all(|w| w[0] == w[1]));
+    // And it agrees with the exact ground truth most of the time.
+    let truth = data::read_i32(&gt, None).unwrap();
+    let hits: usize = (0..100)
+        .map(|i| {
+            found[0]
+                .row(i)
+                .iter()
+                .filter(|x| truth.row(i).contains(x))
+                .count()
+        })
+        .sum();
+    assert!(
+        hits as f64 / 1000.0 > 0.9,
+        "recall {}",
+        hits as f64 / 1000.0
+    );
+
+    // Bench: one row per ef, several storage modes on one plot.
+    let plot = f.p("curve.svg");
+    let out = ok(&[
+        "bench",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--groundtruth",
+        &gt,
+        "--k",
+        "10",
+        "--ef",
+        "16,64",
+        "--storage",
+        "memory,mmap",
+        "--json",
+        "--plot",
+        &plot,
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        let rows = run["rows"].as_array().unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows[1]["recall"].as_f64().unwrap() > 0.9);
+        assert!(rows[1]["qps"].as_f64().unwrap() > 0.0);
+        assert!(rows[1]["p99_us"].as_f64().unwrap() >= rows[1]["p50_us"].as_f64().unwrap());
+    }
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(svg.contains("vectrove memory") && svg.contains("vectrove mmap"));
+    // An earlier run can be drawn next to a new one.
+    let saved = f.p("run.json");
+    std::fs::write(&saved, out).unwrap();
+    let plot2 = f.p("compare.svg");
+    let text = ok(&[
+        "bench",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--groundtruth",
+        &gt,
+        "--ef",
+        "32",
+        "--storage",
+        "paged",
+        "--label",
+        "paged 1 MiB",
+        "--cache-mb",
+        "1",
+        "--plot",
+        &plot2,
+        "--compare",
+        &saved,
+    ]);
+    assert!(text.contains("recall@k"), "{text}");
+    let svg = std::fs::read_to_string(&plot2).unwrap();
+    assert!(svg.contains("paged 1 MiB") && svg.contains("vectrove mmap"));
+}
+
+#[test]
+fn bad_input_gives_one_line_and_a_failure_code() {
+    let f = Fixture::new();
+    let (base, queries, gt, index) = (
+        f.p("base.fvecs"),
+        f.p("queries.fvecs"),
+        f.p("groundtruth.ivecs"),
+        f.p("index.vtrv"),
+    );
+    ok(&[
+        "build", "--input", &base, "--metric", "l2", "--m", "4", "--output", &index,
+    ]);
+
+    // Missing and unknown files.
+    assert!(err(&["info", &f.p("nope.vtrv")]).contains("nope.vtrv"));
+    assert!(err(&["build", "--input", &f.p("x.txt"), "--output", &index]).contains("extension"));
+    // A vector file that is cut short.
+    let cut = f.p("cut.fvecs");
+    let bytes = std::fs::read(&base).unwrap();
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    assert!(err(&["build", "--input", &cut, "--output", &f.p("y.vtrv")]).contains("truncated"));
+    // Queries of the wrong dimension.
+    let wrong = f.p("wrong.fvecs");
+    data::write_fvecs(&wrong, 8, &[0.5; 80]).unwrap();
+    assert!(err(&["search", "--index", &index, "--queries", &wrong]).contains("dimension"));
+    // Hamming needs bytes.
+    assert!(
+        !err(&[
+            "build", "--input", &base, "--metric", "hamming", "--output", &index
+        ])
+        .is_empty()
+    );
+    // Bad parameters.
+    assert!(
+        err(&[
+            "build",
+            "--input",
+            &base,
+            "--m",
+            "1",
+            "--output",
+            &f.p("z.vtrv")
+        ])
+        .contains("m")
+    );
+    assert!(
+        err(&[
+            "search",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--storage",
+            "tape"
+        ])
+        .contains("tape")
+    );
+    assert!(
+        err(&[
+            "bench",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--groundtruth",
+            &gt,
+            "--k",
+            "50"
+        ])
+        .contains("ground truth")
+    );
+    // A damaged index, in every mode, and the good one is still intact.
+    let damaged = f.p("damaged.vtrv");
+    let mut b = std::fs::read(&index).unwrap();
+    let mid = b.len() / 2;
+    b[mid] ^= 0xff;
+    std::fs::write(&damaged, &b).unwrap();
+    for storage in ["memory", "mmap", "paged"] {
+        let msg = err(&[
+            "search",
+            "--index",
+            &damaged,
+            "--queries",
+            &queries,
+            "--storage",
+            storage,
+        ]);
+        assert!(msg.contains("not a valid vectrove index"), "{msg}");
+    }
+    std::fs::write(&damaged, &b[..1000]).unwrap();
+    assert!(err(&["info", &damaged]).contains("not a valid vectrove index"));
+    ok(&["info", &index]);
+    // A file that is not an index at all.
+    assert!(err(&["info", &base]).contains("magic"));
+}
+
+#[test]
+fn hamming_index_from_bvecs() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().join("codes.bvecs");
+    let index = dir.path().join("codes.vtrv");
+    let codes: Vec<u8> = (0..500u32 * 8)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    data::write_bvecs(&base, 8, &codes).unwrap();
+    ok(&[
+        "build",
+        "--input",
+        s(&base),
+        "--metric",
+        "hamming",
+        "--m",
+        "8",
+        "--output",
+        s(&index),
+    ]);
+    let ids = dir.path().join("ids.ivecs");
+    ok(&[
+        "search",
+        "--index",
+        s(&index),
+        "--queries",
+        s(&base),
+        "--k",
+        "1",
+        "--ef",
+        "64",
+        "--output",
+        s(&ids),
+    ]);
+    let m = data::read_i32(&ids, None).unwrap();
+    let found = (0..500).filter(|&i| m.row(i)[0] == i as i32).count();
+    assert!(found >= 490, "{found} of 500 codes found themselves");
+}
+
+#[test]
+fn demo_runs_and_reports() {
+    let out = ok(&[
+        "demo",
+        "--n",
+        "2000",
+        "--dim",
+        "16",
+        "--queries",
+        "50",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = v["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert!(rows[3]["recall"].as_f64().unwrap() > 0.95);
+    assert!(v["memory"]["rss_bytes"].as_u64().unwrap() > 0);
+}

@@ -1,0 +1,156 @@
+//! Index files on disk: the three storage modes answer alike, saving is
+//! atomic, and damaged files are refused in every mode.
+
+use std::path::Path;
+
+use vectrove::file::{self, OpenOptions, Storage};
+use vectrove::rng::SplitMix64;
+use vectrove::{Error, Hnsw, Metric};
+
+const MODES: [Storage; 3] = [
+    Storage::Memory,
+    Storage::Mmap,
+    Storage::Paged {
+        cache_bytes: 16 << 10,
+    },
+];
+
+fn index(n: usize, dim: usize, seed: u64) -> Hnsw {
+    let mut rng = SplitMix64::new(seed);
+    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let mut ix = Hnsw::builder(dim, Metric::Cosine)
+        .m(8)
+        .ef_construction(64)
+        .seed(seed)
+        .build()
+        .unwrap();
+    let ids: Vec<u64> = (0..n as u64).map(|i| i * 3 + 1).collect();
+    ix.insert_many(&ids, &data).unwrap();
+    ix.delete(4).unwrap();
+    ix
+}
+
+fn answers<S: vectrove::FeatureStore<Elem = f32>>(ix: &Hnsw<S>) -> Vec<Vec<u64>> {
+    let mut rng = SplitMix64::new(99);
+    (0..50)
+        .map(|_| {
+            let q: Vec<f32> = (0..ix.dim()).map(|_| rng.next_f64() as f32).collect();
+            ix.search(&q, 10, 48)
+                .unwrap()
+                .iter()
+                .map(|n| n.id)
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn every_storage_mode_answers_like_the_original() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.vtrv");
+    let ix = index(2_000, 24, 1);
+    file::save(&ix, &path).unwrap();
+    let expected = answers(&ix);
+    for mode in MODES {
+        let opened = file::open::<f32>(&path, mode).unwrap();
+        assert_eq!(opened.len(), ix.len(), "{mode:?}");
+        assert!(!opened.contains(4));
+        assert_eq!(opened.get(7).unwrap(), ix.get(7).unwrap(), "{mode:?}");
+        assert_eq!(answers(&opened), expected, "{mode:?}");
+    }
+}
+
+#[test]
+fn saving_replaces_the_file_atomically() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.vtrv");
+    let first = index(500, 8, 2);
+    file::save(&first, &path).unwrap();
+    // A mapped reader of the first version keeps its bytes when a new
+    // version is saved over it (the save writes a new file and renames it).
+    let mapped = file::open::<f32>(&path, Storage::Mmap).unwrap();
+    let before = answers(&mapped);
+    let second = index(800, 8, 3);
+    file::save(&second, &path).unwrap();
+    assert_eq!(answers(&mapped), before);
+    let reopened = file::open::<f32>(&path, Storage::Memory).unwrap();
+    assert_eq!(reopened.slot_count(), 800);
+    // No temporary files are left behind.
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "{names:?}");
+}
+
+#[test]
+fn a_failed_save_leaves_the_previous_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.vtrv");
+    file::save(&index(300, 8, 4), &path).unwrap();
+    let good = std::fs::read(&path).unwrap();
+    // Saving into a directory that does not exist fails before touching anything.
+    let bad = dir.path().join("missing").join("a.vtrv");
+    assert!(file::save(&index(10, 8, 5), &bad).is_err());
+    assert_eq!(std::fs::read(&path).unwrap(), good);
+}
+
+fn write_damaged(path: &Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn damaged_files_are_refused_in_every_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.vtrv");
+    file::save(&index(400, 16, 6), &path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let header = vectrove::format::Header::parse(&bytes, bytes.len() as u64).unwrap();
+    let damaged = dir.path().join("bad.vtrv");
+    let vec_at = header.meta_len as usize + 100;
+    for (what, at) in [
+        ("header", 20),
+        (
+            "graph",
+            header.section(*b"GRPH").unwrap().offset as usize + 9,
+        ),
+        ("ids", header.section(*b"IDS_").unwrap().offset as usize + 3),
+        ("vectors", vec_at),
+    ] {
+        let mut b = bytes.clone();
+        b[at] ^= 0x10;
+        write_damaged(&damaged, &b);
+        for mode in MODES {
+            match file::open::<f32>(&damaged, mode) {
+                Err(Error::Corrupt { .. }) => {}
+                Err(e) => panic!("{what} / {mode:?}: unexpected error {e}"),
+                Ok(_) => panic!("{what} / {mode:?}: damage not detected"),
+            }
+        }
+    }
+    // With vector checks off, a lazily opened index still refuses damaged metadata.
+    let mut b = bytes.clone();
+    b[header.section(*b"GRPH").unwrap().offset as usize + 9] ^= 1;
+    write_damaged(&damaged, &b);
+    let lazy = OpenOptions {
+        storage: Storage::Mmap,
+        verify_vectors: false,
+    };
+    assert!(file::open_with::<f32>(&damaged, lazy).is_err());
+    // Truncated files.
+    for len in [0, 10, 64, 300, header.meta_len as usize, bytes.len() - 1] {
+        write_damaged(&damaged, &bytes[..len]);
+        for mode in MODES {
+            assert!(
+                file::open::<f32>(&damaged, mode).is_err(),
+                "{len} bytes, {mode:?}"
+            );
+        }
+    }
+    // A file of the wrong element type, and a missing file.
+    assert!(file::open::<u8>(&path, Storage::Memory).is_err());
+    assert!(matches!(
+        file::open::<f32>(dir.path().join("nope.vtrv"), Storage::Mmap),
+        Err(Error::Io(_))
+    ));
+}
