@@ -207,3 +207,32 @@ fn header_checks_read_only_the_prefix() {
     let err = Hnsw::<MemoryStore<f32>>::from_bytes(&other).unwrap_err();
     assert!(err.to_string().contains("magic"), "{err}");
 }
+
+/// Ids equal to slots need no table; the first other id switches to one,
+/// and both forms save, load, delete and re-insert alike.
+#[test]
+fn dense_and_sparse_ids_behave_alike() {
+    let mut rng = SplitMix64::new(4);
+    let mut index = Hnsw::builder(4, Metric::L2).m(4).build().unwrap();
+    let vecs: Vec<Vec<f32>> = (0..60)
+        .map(|_| (0..4).map(|_| rng.next_f64() as f32).collect())
+        .collect();
+    for (i, v) in vecs.iter().enumerate().take(50) {
+        index.insert(i as u64, v).unwrap();
+    }
+    index.delete(7).unwrap();
+    assert!(!index.contains(7) && index.contains(8) && !index.contains(50));
+    assert!(index.delete(7).is_err());
+    let dense: Hnsw = Hnsw::from_bytes(&index.to_bytes().unwrap()).unwrap();
+    assert!(!dense.contains(7) && dense.contains(49));
+    // Re-inserting a deleted id gives it a new slot: the table appears.
+    index.insert(7, &vecs[50]).unwrap();
+    index.insert(1_000_000, &vecs[51]).unwrap();
+    assert!(index.contains(7) && index.contains(1_000_000) && index.contains(3));
+    assert_eq!(index.get(7).unwrap(), vecs[50]);
+    assert_eq!(index.slot_id(50), Some(7));
+    let sparse: Hnsw = Hnsw::from_bytes(&index.to_bytes().unwrap()).unwrap();
+    same_index(&index, &sparse);
+    assert_eq!(sparse.search(&vecs[51], 1, 16).unwrap()[0].id, 1_000_000);
+    assert_eq!(sparse.len(), 51);
+}

@@ -255,7 +255,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
     /// Insert `vector` under the user id `id`. A wrong dimension, a
     /// non-finite value or an id already present is an error and changes nothing.
     pub fn insert(&mut self, id: u64, vector: &[S::Elem]) -> Result<()> {
-        if self.slots.contains_key(&id) {
+        if self.contains(id) {
             return Err(Error::DuplicateId { id });
         }
         let prepared = self.prepare(vector)?;
@@ -291,7 +291,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         }
         let mut seen = HashSet::with_capacity(ids.len());
         for &id in ids {
-            if self.slots.contains_key(&id) || !seen.insert(id) {
+            if self.contains(id) || !seen.insert(id) {
                 return Err(Error::DuplicateId { id });
             }
         }
@@ -328,8 +328,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         match self.plan(slot, level, v) {
             Ok(plan) => {
                 self.apply(plan);
-                self.ids.push(id);
-                self.slots.insert(id, slot);
+                self.ids.push(id, &self.deleted);
                 if self.deleted.len() * 64 < self.ids.len() {
                     self.deleted.push(0);
                 }

@@ -5,6 +5,7 @@
 //! index maps them to dense internal slots.
 
 mod graph;
+mod ids;
 mod insert;
 #[cfg(feature = "parallel")]
 mod parallel;
@@ -12,7 +13,6 @@ mod persist;
 mod search;
 mod visited;
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 pub use persist::HnswFile;
@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
 use crate::store::{Access, FeatureStore, MemoryStore, copy_vector};
 use graph::Graph;
+use ids::Ids;
 use visited::Visited;
 
 /// Levels are capped so a level fits a byte; with `m >= 2` a level above 24
@@ -158,8 +159,7 @@ impl HnswBuilder {
             graph: Graph::new(self.params.m, self.params.m0),
             parent: Vec::new(),
             entry_links: Vec::new(),
-            ids: Vec::new(),
-            slots: HashMap::new(),
+            ids: Ids::default(),
             deleted: Vec::new(),
             n_deleted: 0,
             entry: None,
@@ -183,10 +183,8 @@ pub struct Hnsw<S: FeatureStore = MemoryStore<f32>> {
     parent: Vec<u32>,
     /// Level-0 edges from each entry point to the one it replaced, also never pruned.
     entry_links: Vec<(u32, u32)>,
-    /// User id of every slot.
-    ids: Vec<u64>,
-    /// Slot of every live user id.
-    slots: HashMap<u64, u32>,
+    /// User id of every slot, and the slot of every live id.
+    ids: Ids,
     /// Tombstones, one bit a slot.
     deleted: Vec<u64>,
     n_deleted: usize,
@@ -247,7 +245,7 @@ impl<S: FeatureStore> Hnsw<S> {
 
     /// Whether `id` is a live point.
     pub fn contains(&self, id: u64) -> bool {
-        self.slots.contains_key(&id)
+        self.ids.slot(id, &self.deleted).is_some()
     }
 
     /// The store holding the vectors.
@@ -257,7 +255,10 @@ impl<S: FeatureStore> Hnsw<S> {
 
     /// The stored vector of `id` (normalised if the metric is cosine).
     pub fn get(&self, id: u64) -> Result<Vec<S::Elem>> {
-        let slot = *self.slots.get(&id).ok_or(Error::UnknownId { id })?;
+        let slot = self
+            .ids
+            .slot(id, &self.deleted)
+            .ok_or(Error::UnknownId { id })?;
         let mut out = Vec::with_capacity(self.dim());
         match copy_vector(&self.store, slot, &mut out)? {
             Access::Ready(()) => Ok(out),
@@ -268,7 +269,11 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Delete `id`: it is never returned again, but its node keeps serving as
     /// a waypoint so the graph stays navigable. The id may be inserted again.
     pub fn delete(&mut self, id: u64) -> Result<()> {
-        let slot = self.slots.remove(&id).ok_or(Error::UnknownId { id })?;
+        let slot = self
+            .ids
+            .slot(id, &self.deleted)
+            .ok_or(Error::UnknownId { id })?;
+        self.ids.remove(id);
         self.deleted[slot as usize / 64] |= 1 << (slot % 64);
         self.n_deleted += 1;
         Ok(())
@@ -281,7 +286,7 @@ impl<S: FeatureStore> Hnsw<S> {
 
     /// The user id stored in `slot`.
     pub fn slot_id(&self, slot: u32) -> Option<u64> {
-        self.ids.get(slot as usize).copied()
+        ((slot as usize) < self.ids.len()).then(|| self.ids.id(slot))
     }
 
     /// Whether `slot` holds a deleted point.
@@ -322,8 +327,7 @@ impl<S: FeatureStore> Hnsw<S> {
     pub fn graph_bytes(&self) -> usize {
         self.graph.heap_bytes()
             + self.parent.capacity() * 4
-            + self.ids.capacity() * 8
-            + self.slots.capacity() * 16
+            + self.ids.heap_bytes()
             + self.deleted.capacity() * 8
     }
 

@@ -97,8 +97,7 @@ where
             Ok((planned, updates)) => {
                 self.apply_batch(base, &levels, planned, updates);
                 for &id in ids {
-                    self.slots.insert(id, self.ids.len() as u32);
-                    self.ids.push(id);
+                    self.ids.push(id, &self.deleted);
                     if self.deleted.len() * 64 < self.ids.len() {
                         self.deleted.push(0);
                     }

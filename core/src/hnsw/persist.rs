@@ -1,10 +1,10 @@
 //! Saving an HNSW index in the file format and loading it back.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 
 use super::graph::Graph;
+use super::ids::Ids;
 use super::{Hnsw, MAX_LEVEL, NO_PARENT, Params};
 use crate::distance::Element;
 use crate::error::{Error, Result};
@@ -40,7 +40,7 @@ pub struct HnswFile {
     graph: Graph,
     parent: Vec<u32>,
     entry_links: Vec<(u32, u32)>,
-    ids: Vec<u64>,
+    ids: Ids,
     deleted: Vec<u64>,
     sums: VectorChecksums,
 }
@@ -172,7 +172,9 @@ impl<S: FeatureStore> Hnsw<S> {
         );
         w.section(
             tag::IDS,
-            self.ids.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            (0..count as u32)
+                .flat_map(|s| self.ids.id(s).to_le_bytes())
+                .collect(),
         );
         w.section(
             tag::DELETED,
@@ -393,6 +395,9 @@ impl HnswFile {
             return Err(corrupt("deletions", "bits set past the last node"));
         }
 
+        let ids = Ids::from_slots(ids, &deleted)
+            .ok_or_else(|| corrupt("ids", "a live id appears twice"))?;
+
         let bytes = header.section_bytes(meta, tag::VECTOR_SUMS, "vector checksums")?;
         let vec_section = header.section(tag::VECTORS)?;
         if checksum(bytes) != vec_section.crc || bytes.len() % 4 != 0 {
@@ -451,15 +456,7 @@ impl HnswFile {
             });
         }
         let dist = S::Elem::distance_fn(h.metric).map_err(|e| corrupt("header", e.to_string()))?;
-        let mut slots = HashMap::with_capacity(h.count);
-        let mut n_deleted = 0;
-        for (slot, &id) in self.ids.iter().enumerate() {
-            if self.deleted[slot / 64] & (1 << (slot % 64)) != 0 {
-                n_deleted += 1;
-            } else if slots.insert(id, slot as u32).is_some() {
-                return Err(corrupt("ids", format!("id {id} appears twice")));
-            }
-        }
+        let n_deleted = self.deleted.iter().map(|w| w.count_ones() as usize).sum();
         Ok(Hnsw {
             params: self.params,
             metric: h.metric,
@@ -469,7 +466,6 @@ impl HnswFile {
             parent: self.parent,
             entry_links: self.entry_links,
             ids: self.ids,
-            slots,
             deleted: self.deleted,
             n_deleted,
             entry: self.entry,

@@ -341,7 +341,7 @@ impl<S: FeatureStore> Hnsw<S> {
         state: &mut SearchState<S::Elem>,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Step> {
-        let accept = |node: u32| !self.is_deleted(node) && filter(self.ids[node as usize]);
+        let accept = |node: u32| !self.is_deleted(node) && filter(self.ids.id(node));
         state.advance(self, &accept)
     }
 
@@ -353,7 +353,7 @@ impl<S: FeatureStore> Hnsw<S> {
         results
             .into_iter()
             .map(|c| Neighbor {
-                id: self.ids[c.node as usize],
+                id: self.ids.id(c.node),
                 distance: c.dist.0,
             })
             .collect()
