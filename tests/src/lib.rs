@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-use vectrove_core::distance;
 
 /// Where the debian-384 data set lives: `$VECTROVE_DATA`, else
 /// `../shared/data/debian-384` beside the repository.
@@ -117,22 +116,10 @@ impl Debian {
 
 /// Exact `k` nearest neighbours by cosine distance, by brute force.
 pub fn exact_knn(dim: usize, base: &[f32], queries: &[f32], k: usize) -> Vec<Vec<u32>> {
-    queries
-        .chunks_exact(dim)
-        .map(|q| {
-            let mut d: Vec<(f32, u32)> = base
-                .chunks_exact(dim)
-                .enumerate()
-                .map(|(i, b)| (distance::cosine_distance(q, b), i as u32))
-                .collect();
-            let k = k.min(d.len());
-            if k > 0 && k < d.len() {
-                d.select_nth_unstable_by(k - 1, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            }
-            d.truncate(k);
-            d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            d.into_iter().map(|(_, i)| i).collect()
-        })
+    vectrove_core::exact_knn(vectrove_core::Metric::Cosine, dim, base, queries, k)
+        .expect("finite vectors of one dimension")
+        .into_iter()
+        .map(|r| r.into_iter().map(|(i, _)| i).collect())
         .collect()
 }
 

@@ -106,22 +106,10 @@ pub fn exact_knn(
     metric: Metric,
     k: usize,
 ) -> Vec<Vec<u64>> {
-    let dist = match metric {
-        Metric::L2 => l2_squared,
-        Metric::Cosine => cosine_distance,
-        other => panic!("no brute force for {other}"),
-    };
-    queries
-        .chunks_exact(dim)
-        .map(|q| {
-            let mut d: Vec<(f32, u64)> = base
-                .chunks_exact(dim)
-                .zip(0u64..)
-                .map(|(b, i)| (dist(q, b), i))
-                .collect();
-            d.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            d.into_iter().take(k).map(|(_, i)| i).collect()
-        })
+    vectrove_core::exact_knn(metric, dim, base, queries, k)
+        .expect("finite vectors of one dimension")
+        .into_iter()
+        .map(|r| r.into_iter().map(|(i, _)| u64::from(i)).collect())
         .collect()
 }
 
