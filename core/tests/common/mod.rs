@@ -16,7 +16,6 @@
 
 use std::fmt::Write as _;
 
-use vectrove_core::distance::{cosine_distance, l2_squared};
 use vectrove_core::rng::SplitMix64;
 use vectrove_core::{Hnsw, Metric, Neighbor};
 
