@@ -89,12 +89,14 @@ wasm-bindgen --version
 
 section "cargo fmt --check"
 cargo fmt --all --check
+cargo fmt --manifest-path fuzz/Cargo.toml --check
 
 section "clippy (native, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 
 section "clippy (wasm32: core and wasm crates, all targets)"
-cargo clippy -p vectrove-core -p vectrove-wasm --target wasm32-unknown-unknown --all-targets -- -D warnings
+cargo clippy -p vectrove-core -p vectrove-wasm --target wasm32-unknown-unknown --all-targets \
+  --features vectrove-core/conformance -- -D warnings
 
 section "native tests"
 if [ -d "$ROOT/../shared/data/debian-384" ] || [ -n "${VECTROVE_DATA:-}" ]; then
@@ -110,4 +112,7 @@ section "docs (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 section "wasm32 tests in Node"
-WASM_BINDGEN_TEST_TIMEOUT=120 cargo test -p vectrove-core --target wasm32-unknown-unknown
+WASM_BINDGEN_TEST_TIMEOUT=120 cargo test -p vectrove-core --features conformance --target wasm32-unknown-unknown
+
+section "fuzz targets compile (run them with: cd fuzz && cargo +nightly fuzz run open_bytes)"
+cargo check --manifest-path fuzz/Cargo.toml --bins
