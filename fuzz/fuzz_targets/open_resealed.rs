@@ -40,6 +40,8 @@ fuzz_target!(|data: &[u8]| {
     format::reseal(&mut bytes);
     if let Ok(index) = Hnsw::<MemoryStore<f32>>::from_bytes(&bytes) {
         index.verify().expect("an opened index is consistent");
-        let _ = index.search(&[0.5; 4], 5, 16).expect("search on a valid index");
+        let _ = index
+            .search(&[0.5; 4], 5, 16)
+            .expect("search on a valid index");
     }
 });
