@@ -15,12 +15,15 @@ pub fn exact_knn<T: Element>(
     queries: &[T],
     k: usize,
 ) -> Result<Vec<Vec<(u32, f32)>>> {
-    if dim == 0 || base.len() % dim != 0 || queries.len() % dim != 0 {
-        return Err(Error::DimensionMismatch {
-            expected: dim,
-            got: base.len() % dim.max(1),
-        });
+    for flat in [base, queries] {
+        if dim == 0 || flat.len() % dim != 0 {
+            return Err(Error::DimensionMismatch {
+                expected: dim,
+                got: flat.len() % dim.max(1),
+            });
+        }
     }
+    let k = k.min(base.len() / dim);
     let dist = T::distance_fn(metric)?;
     let prepare = |flat: &[T]| -> Result<Vec<T>> {
         let mut out = Vec::with_capacity(flat.len());

@@ -122,7 +122,7 @@ pub struct Section {
 impl Section {
     /// The tag as text.
     pub fn name(&self) -> String {
-        String::from_utf8_lossy(&self.tag).into_owned()
+        self.tag.escape_ascii().to_string()
     }
 }
 
@@ -259,6 +259,12 @@ impl Header {
         if h.finalize() != stored {
             return Err(corrupt("header", "checksum mismatch"));
         }
+        if u32_at(bytes, 12) as usize != header_len {
+            return Err(corrupt(
+                "header",
+                "header length disagrees with the section count",
+            ));
+        }
         let declared_len = u64_at(bytes, 48);
         if declared_len != file_len {
             return Err(corrupt(
@@ -343,6 +349,7 @@ impl Header {
                 ),
             ));
         }
+        let mut end = header_len as u64;
         for s in &header.sections {
             if s.tag != tag::VECTORS && s.offset + s.len > meta_len {
                 return Err(corrupt(
@@ -350,6 +357,17 @@ impl Header {
                     format!("section {} overlaps the vectors", s.name()),
                 ));
             }
+            if s.tag != tag::VECTORS {
+                end = end.max(s.offset + s.len);
+            }
+        }
+        // The metadata ends with its last section (rounded up to the
+        // vectors' alignment), so a reader never loads more than it needs.
+        if meta_len != end.next_multiple_of(VECTOR_ALIGN) {
+            return Err(corrupt(
+                "header",
+                format!("metadata length {meta_len} does not end at its last section"),
+            ));
         }
         Ok(header)
     }
@@ -363,7 +381,7 @@ impl Header {
             .ok_or_else(|| {
                 corrupt(
                     "header",
-                    format!("section {} is missing", String::from_utf8_lossy(&tag)),
+                    format!("section {} is missing", tag.escape_ascii()),
                 )
             })
     }
@@ -475,8 +493,10 @@ impl VectorChecksums {
 
     /// The byte range of block `i` within the vectors section.
     pub fn block_range(&self, i: usize) -> std::ops::Range<u64> {
-        let start = i as u64 * VECTOR_BLOCK_BYTES;
-        start..(start + VECTOR_BLOCK_BYTES).min(self.total)
+        let start = (i as u64)
+            .saturating_mul(VECTOR_BLOCK_BYTES)
+            .min(self.total);
+        start..start.saturating_add(VECTOR_BLOCK_BYTES).min(self.total)
     }
 
     /// Check block `i` against its checksum.

@@ -174,10 +174,18 @@ pub fn save<S: FeatureStore>(index: &Hnsw<S>, path: impl AsRef<Path>) -> Result<
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
-    let tmp = tempfile::Builder::new()
-        .prefix(".vectrove-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".vectrove-").suffix(".tmp");
+    // A new index gets the usual permissions of a data file (temporary
+    // files are private by default); a replaced one keeps its own.
+    let permissions = match std::fs::metadata(path) {
+        Ok(m) => Some(m.permissions()),
+        Err(_) => default_permissions(),
+    };
+    if let Some(p) = permissions {
+        builder.permissions(p);
+    }
+    let tmp = builder.tempfile_in(dir)?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
         index.write_to(&mut w)?;
@@ -187,6 +195,17 @@ pub fn save<S: FeatureStore>(index: &Hnsw<S>, path: impl AsRef<Path>) -> Result<
     tmp.persist(path).map_err(|e| Error::Io(e.error))?;
     sync_dir(dir);
     Ok(())
+}
+
+#[cfg(unix)]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    use std::os::unix::fs::PermissionsExt;
+    Some(std::fs::Permissions::from_mode(0o644))
+}
+
+#[cfg(not(unix))]
+fn default_permissions() -> Option<std::fs::Permissions> {
+    None
 }
 
 /// Make the rename durable (best effort: not every platform can open a directory).

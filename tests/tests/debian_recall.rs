@@ -127,6 +127,10 @@ fn parallel_build_is_the_same_on_any_thread_count() {
         pool.install(|| build(&data, true)).to_bytes().unwrap()
     };
     let one = build_on(1);
+    // The file's checks (every node reached by a kept link from an older
+    // node) hold for a parallel-built graph too.
+    let back: Hnsw = Hnsw::from_bytes(&one).unwrap();
+    assert_eq!(back.len(), 3_000);
     assert!(one == build_on(2), "1 and 2 threads built different graphs");
     assert!(one == build_on(3), "1 and 3 threads built different graphs");
 }

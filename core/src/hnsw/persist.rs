@@ -118,6 +118,15 @@ impl<S: FeatureStore> Hnsw<S> {
     /// vectors must all be readable synchronously.
     pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
         let count = self.ids.len();
+        if self.dim() > crate::format::MAX_DIM || count >= u32::MAX as usize {
+            return Err(Error::InvalidParameter {
+                name: "index",
+                reason: format!(
+                    "the file format holds at most {} dimensions and 2^32 - 2 points",
+                    crate::format::MAX_DIM
+                ),
+            });
+        }
         let mut sums = BlockSums::new();
         self.vector_bytes(|b| {
             sums.update(b);
@@ -278,20 +287,6 @@ impl HnswFile {
             }
         };
 
-        // The in-memory graph reserves `1 + m0` words a node whatever the
-        // lists hold; refuse files that would make it far bigger than the
-        // file itself (a hostile `m0` or count).
-        let flat = (count as u64).saturating_mul(4 * (1 + params.m0 as u64));
-        if flat > (64 << 20) + 40 * header.file_len {
-            return Err(corrupt(
-                "parameters",
-                format!(
-                    "{count} nodes with m0 = {} need more memory than a file of {} bytes justifies",
-                    params.m0, header.file_len
-                ),
-            ));
-        }
-
         let levels = header.section_bytes(meta, tag::LEVELS, "levels")?;
         if levels.len() != count {
             return Err(corrupt(
@@ -309,6 +304,24 @@ impl HnswFile {
             && usize::from(levels[e as usize]) != max_level
         {
             return Err(corrupt("levels", "the entry point is not on the top level"));
+        }
+
+        // The in-memory graph reserves `1 + m0` words a node on level 0 and
+        // `1 + m` a level above, whatever the lists hold; refuse files that
+        // would make it far bigger than the file itself (a hostile `m0`,
+        // level or count).
+        let words: u64 = levels
+            .iter()
+            .map(|&l| 1 + params.m0 as u64 + u64::from(l) * (1 + params.m as u64))
+            .sum();
+        if words.saturating_mul(4) > (64 << 20) + 40 * header.file_len {
+            return Err(corrupt(
+                "parameters",
+                format!(
+                    "{count} nodes with m = {}, m0 = {} need more memory than a file of {} bytes justifies",
+                    params.m, params.m0, header.file_len
+                ),
+            ));
         }
 
         let mut graph = Graph::new(params.m, params.m0);
@@ -353,23 +366,33 @@ impl HnswFile {
             .chunks_exact(4)
             .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
             .collect();
-        if parent
-            .iter()
-            .any(|&p| p != NO_PARENT && p as usize >= count)
-        {
-            return Err(corrupt("parents", "edge to a missing node"));
+        // Every node but the first is reached from an older node whose
+        // level-0 list holds it: the spanning tree that keeps all reachable.
+        for (v, &p) in parent.iter().enumerate() {
+            let ok = if v == 0 {
+                p == NO_PARENT
+            } else {
+                (p as usize) < v && graph.neighbors(p, 0).contains(&(v as u32))
+            };
+            if !ok {
+                return Err(corrupt(
+                    "parents",
+                    format!("node {v} has no valid parent link"),
+                ));
+            }
         }
 
         let bytes = header.section_bytes(meta, tag::ENTRY_LINKS, "entry links")?;
-        if bytes.len() % 8 != 0 {
+        // Each link records the entry point moving up a level.
+        if bytes.len() % 8 != 0 || bytes.len() / 8 > MAX_LEVEL {
             return Err(corrupt("entry links", "wrong length"));
         }
         let mut entry_links = Vec::with_capacity(bytes.len() / 8);
         for c in bytes.chunks_exact(8) {
             let a = u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
             let b = u32::from_le_bytes([c[4], c[5], c[6], c[7]]);
-            if a as usize >= count || b as usize >= count {
-                return Err(corrupt("entry links", "edge to a missing node"));
+            if a as usize >= count || b as usize >= count || !graph.neighbors(a, 0).contains(&b) {
+                return Err(corrupt("entry links", "not an edge of the graph"));
             }
             entry_links.push((a, b));
         }

@@ -81,7 +81,7 @@ struct BuildArgs {
     /// Seed of the level generator
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Threads (default: all cores). With 1 the build is the serial insert order
+    /// Threads (default: all cores); the index is the same for any number
     #[arg(long)]
     threads: Option<usize>,
     /// Use only the first N vectors
@@ -114,7 +114,10 @@ impl StorageArgs {
                 let mode: Storage = s.parse().map_err(CliError)?;
                 Ok(match mode {
                     Storage::Paged { .. } => Storage::Paged {
-                        cache_bytes: self.cache_mb << 20,
+                        cache_bytes: self
+                            .cache_mb
+                            .checked_mul(1 << 20)
+                            .ok_or_else(|| CliError("--cache-mb is too large".into()))?,
                     },
                     m => m,
                 })
@@ -254,7 +257,18 @@ struct GenerateArgs {
 /// Entry point: parse, run, print one line on error.
 pub fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
-        eprintln!("vectrove: internal error: {info}");
+        let payload = info.payload();
+        let msg = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("unknown")
+            .replace('\n', " ");
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!("vectrove: internal error{at}: {msg}");
     }));
     let cli = Cli::parse();
     let result = match cli.command {
@@ -343,11 +357,9 @@ fn build_typed<T: Element>(
     let chunk = (n / 100).max(1_000);
     let ids: Vec<u64> = (0..n as u64).collect();
     for (ids, vecs) in ids.chunks(chunk).zip(m.data.chunks(chunk * m.dim)) {
-        let r = if threads > 1 {
-            pool.install(|| index.insert_many_parallel(ids, vecs))
-        } else {
-            index.insert_many(ids, vecs)
-        };
+        // The batched build on any number of threads, so a command writes
+        // the same file on every machine.
+        let r = pool.install(|| index.insert_many_parallel(ids, vecs));
         r.map_err(|e| CliError(format!("{}: {e}", a.input.display())))?;
         pb.inc(ids.len() as u64);
     }
@@ -448,8 +460,8 @@ fn search_typed<S: FeatureStore + Sync>(
     pool: &rayon::ThreadPool,
 ) -> CliResult<()> {
     check_queries(ix, q, &a.queries)?;
-    if a.k == 0 {
-        return fail("--k must be at least 1");
+    if a.k == 0 || a.k > 1 << 16 {
+        return fail("--k must be between 1 and 65536");
     }
     let t = Instant::now();
     let results: Vec<Vec<u64>> = pool.install(|| {
@@ -541,8 +553,8 @@ fn mem_text(m: Option<MemoryUsage>) -> String {
 }
 
 fn bench(a: BenchArgs) -> CliResult<()> {
-    if a.k == 0 || a.ef.is_empty() {
-        return fail("--k and --ef must be given and positive");
+    if a.k == 0 || a.k > 1 << 16 || a.ef.is_empty() {
+        return fail("--k must be between 1 and 65536 and --ef given");
     }
     let gt = data::read_i32(&a.groundtruth, a.limit)?;
     if gt.dim < a.k {
@@ -722,7 +734,7 @@ fn info(a: InfoArgs) -> CliResult<()> {
     // Opening with a small page cache checks every checksum and invariant
     // without loading the vectors.
     let storage = Storage::Paged {
-        cache_bytes: 1 << 20,
+        cache_bytes: (1 << 20).max(4 * header.vectors().stride),
     };
     let any = open_any(&a.index, storage)?;
     let (len, slots, params, max_level, graph_bytes) = match &any {
