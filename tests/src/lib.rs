@@ -3,7 +3,6 @@
 
 use std::path::PathBuf;
 
-
 /// Where the debian-384 data set lives: `$VECTROVE_DATA`, else
 /// `../shared/data/debian-384` beside the repository.
 ///
