@@ -4,14 +4,18 @@ use crate::error::{Error, Result};
 
 /// Layer 0 holds every node in one flat array (`1 + m0` words a node: the
 /// count, then the neighbours), so a search's hot loop touches one cache line
-/// run per node. Upper layers hold few nodes and live in per-node arrays.
+/// run per node. The upper levels of the few nodes that have them sit in a
+/// second flat array (`1 + m` words a level), found through a per-node
+/// offset: 4 bytes a node rather than a pointer and length.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Graph {
     m: usize,
     m0: usize,
     levels: Vec<u8>,
     base: Vec<u32>,
-    upper: Vec<Box<[u32]>>,
+    /// Where each node's upper lists start in `upper` (unused for level 0).
+    upper_at: Vec<u32>,
+    upper: Vec<u32>,
 }
 
 impl Graph {
@@ -37,20 +41,27 @@ impl Graph {
         usize::from(self.levels[node as usize])
     }
 
-    /// Add a node with lists on levels `0..=level`, all empty.
+    /// Whether a node of `level` fits (the upper array is addressed with u32).
+    pub(crate) fn can_push(&self, level: usize) -> bool {
+        self.upper.len() + level * (1 + self.m) <= u32::MAX as usize
+    }
+
+    /// Add a node with lists on levels `0..=level`, all empty (check
+    /// [`can_push`](Self::can_push) first).
     pub(crate) fn push(&mut self, level: usize) -> u32 {
         let id = self.levels.len() as u32;
         self.levels.push(level as u8);
         self.base.resize(self.base.len() + 1 + self.m0, 0);
+        self.upper_at.push(self.upper.len() as u32);
         self.upper
-            .push(vec![0; level * (1 + self.m)].into_boxed_slice());
+            .resize(self.upper.len() + level * (1 + self.m), 0);
         id
     }
 
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.levels.reserve(additional);
         self.base.reserve(additional * (1 + self.m0));
-        self.upper.reserve(additional);
+        self.upper_at.reserve(additional);
     }
 
     #[inline]
@@ -59,8 +70,8 @@ impl Graph {
             let at = node as usize * (1 + self.m0);
             &self.base[at..at + 1 + self.m0]
         } else {
-            let at = (level - 1) * (1 + self.m);
-            &self.upper[node as usize][at..at + 1 + self.m]
+            let at = self.upper_at[node as usize] as usize + (level - 1) * (1 + self.m);
+            &self.upper[at..at + 1 + self.m]
         }
     }
 
@@ -77,8 +88,8 @@ impl Graph {
             let at = node as usize * (1 + self.m0);
             &mut self.base[at..at + 1 + self.m0]
         } else {
-            let at = (level - 1) * (1 + self.m);
-            &mut self.upper[node as usize][at..at + 1 + self.m]
+            let at = self.upper_at[node as usize] as usize + (level - 1) * (1 + self.m);
+            &mut self.upper[at..at + 1 + self.m]
         };
         assert!(ids.len() < list.len(), "neighbour list over its bound");
         list[0] = ids.len() as u32;
@@ -89,8 +100,8 @@ impl Graph {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.levels.capacity()
             + self.base.capacity() * 4
-            + self.upper.capacity() * std::mem::size_of::<Box<[u32]>>()
-            + self.upper.iter().map(|u| u.len() * 4).sum::<usize>()
+            + self.upper_at.capacity() * 4
+            + self.upper.capacity() * 4
     }
 
     /// Check every structural invariant: lists within bounds, every edge to an

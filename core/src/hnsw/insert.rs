@@ -310,6 +310,12 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         }
         let rng = self.rng.clone();
         let level = self.random_level();
+        if !self.graph.can_push(level) {
+            self.rng = rng;
+            return Err(Error::StoreFull {
+                reason: "the upper levels of the graph are full".into(),
+            });
+        }
         let slot = match self.store.push(&v) {
             Ok(s) => s,
             Err(e) => {

@@ -75,6 +75,13 @@ where
         }
         let rng = self.rng.clone();
         let levels: Vec<usize> = vecs.iter().map(|_| self.random_level()).collect();
+        let upper: usize = levels.iter().map(|&l| l * (1 + self.params.m)).sum();
+        if !self.graph.can_push(upper / (1 + self.params.m)) {
+            self.rng = rng;
+            return Err(Error::StoreFull {
+                reason: "the upper levels of the graph are full".into(),
+            });
+        }
         let undo = |this: &mut Self, e: Error| {
             let _ = this.store.truncate(base);
             this.rng = rng.clone();

@@ -324,6 +324,13 @@ impl HnswFile {
             ));
         }
 
+        let upper_words: u64 = levels
+            .iter()
+            .map(|&l| u64::from(l) * (1 + params.m as u64))
+            .sum();
+        if upper_words > u64::from(u32::MAX) {
+            return Err(corrupt("levels", "too many upper-level lists"));
+        }
         let mut graph = Graph::new(params.m, params.m0);
         graph.reserve(count);
         let mut r = Reader::new(header.section_bytes(meta, tag::GRAPH, "graph")?, "graph");

@@ -2,8 +2,8 @@
 
 #[derive(Debug, Default)]
 pub(crate) struct Visited {
-    marks: Vec<u32>,
-    epoch: u32,
+    marks: Vec<u16>,
+    epoch: u16,
 }
 
 impl Visited {

@@ -407,6 +407,12 @@ fn open_any(path: &Path, storage: Storage) -> CliResult<AnyIndex> {
     })
 }
 
+/// Queries in the element type of an index.
+enum AnyQueries {
+    F32(Matrix<f32>),
+    U8(Matrix<u8>),
+}
+
 /// Run `$body` with `$ix` bound to the typed index and `$q` to the queries
 /// read in its element type.
 macro_rules! typed {
@@ -566,6 +572,14 @@ fn bench(a: BenchArgs) -> CliResult<()> {
         ));
     }
     let pool = pool(Some(a.threads))?;
+    // The queries are read before the index is opened, so the memory
+    // figures after opening and after the queries differ by the index only.
+    let header = with_context(file::read_header(&a.index), &a.index)?;
+    let queries = if header.elem == u8::CODE {
+        AnyQueries::U8(data::read_u8(&a.queries, a.limit)?)
+    } else {
+        AnyQueries::F32(data::read_f32(&a.queries, a.limit)?)
+    };
     let mut runs = Vec::new();
     let mut series = Vec::new();
     for storage in a.storage.modes()? {
@@ -573,9 +587,12 @@ fn bench(a: BenchArgs) -> CliResult<()> {
         let any = open_any(&a.index, storage)?;
         let open_s = t.elapsed().as_secs_f64();
         let after_open = mem::current();
-        let rows = typed!(any, &a.queries, a.limit, |ix, q| bench_typed(
-            &a, &ix, &q, &gt, &pool
-        )?);
+        let rows = match (any, &queries) {
+            (AnyIndex::F32(ix), AnyQueries::F32(q)) => bench_typed(&a, &ix, q, &gt, &pool)?,
+            (AnyIndex::U8(ix), AnyQueries::U8(q)) => bench_typed(&a, &ix, q, &gt, &pool)?,
+            _ => return fail(format!("{}: changed while benchmarking", a.index.display())),
+        };
+
         let label = match &a.label {
             Some(l) if a.storage.storage.len() == 1 => l.clone(),
             Some(l) => format!("{l} ({})", storage.name()),
