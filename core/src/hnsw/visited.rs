@@ -44,7 +44,7 @@ mod tests {
         assert!(!v.insert(2));
         v.reset(4);
         assert!(v.insert(2));
-        v.epoch = u32::MAX;
+        v.epoch = u16::MAX;
         v.reset(4);
         assert!(v.insert(2) && v.insert(3));
     }
