@@ -27,6 +27,9 @@ use vectrove_core::{Element, Error, Hnsw, HnswFile, Result};
 
 use crate::stores::{FileSource, MmapStore, PreadStore};
 
+/// Page size of the paged storage mode.
+const PAGED_PAGE_BYTES: usize = 4096;
+
 /// Where an opened index keeps its vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storage {
@@ -310,10 +313,16 @@ pub fn open_with<T: Element>(
             let layout = VectorLayout::new(v.dim, v.count)
                 .with_offset(v.offset)
                 .with_stride(v.stride);
-            FileStore::Paged(PagedStore::new(
+            // Searches touch vectors all over the file, one at a time: small
+            // pages waste the least of each read and of the cache.
+            let page = PAGED_PAGE_BYTES
+                .max(v.stride)
+                .min(cache_bytes.max(v.stride));
+            let cache = std::sync::Arc::new(vectrove_core::PageCache::new(page, cache_bytes)?);
+            FileStore::Paged(PagedStore::with_cache(
                 FileSource::new(file)?,
                 layout,
-                cache_bytes,
+                cache,
             )?)
         }
     };

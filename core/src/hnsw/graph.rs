@@ -5,15 +5,18 @@ use crate::error::{Error, Result};
 /// Layer 0 holds every node in one flat array (`1 + m0` words a node: the
 /// count, then the neighbours), so a search's hot loop touches one cache line
 /// run per node. The upper levels of the few nodes that have them sit in a
-/// second flat array (`1 + m` words a level), found through a per-node
-/// offset: 4 bytes a node rather than a pointer and length.
+/// second flat array (`1 + m` words a level), found by a binary search of
+/// the (ascending) list of those nodes: about one node in `m` has upper
+/// levels, so this costs a few bytes per such node and nothing for the rest.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Graph {
     m: usize,
     m0: usize,
     levels: Vec<u8>,
     base: Vec<u32>,
-    /// Where each node's upper lists start in `upper` (unused for level 0).
+    /// The nodes with upper levels, ascending (nodes are added in order).
+    upper_nodes: Vec<u32>,
+    /// Where each of `upper_nodes`' lists start in `upper`.
     upper_at: Vec<u32>,
     upper: Vec<u32>,
 }
@@ -52,16 +55,28 @@ impl Graph {
         let id = self.levels.len() as u32;
         self.levels.push(level as u8);
         self.base.resize(self.base.len() + 1 + self.m0, 0);
-        self.upper_at.push(self.upper.len() as u32);
-        self.upper
-            .resize(self.upper.len() + level * (1 + self.m), 0);
+        if level > 0 {
+            self.upper_nodes.push(id);
+            self.upper_at.push(self.upper.len() as u32);
+            self.upper
+                .resize(self.upper.len() + level * (1 + self.m), 0);
+        }
         id
     }
 
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.levels.reserve(additional);
         self.base.reserve(additional * (1 + self.m0));
-        self.upper_at.reserve(additional);
+    }
+
+    /// Where the upper lists of `node` (which has upper levels) start.
+    #[inline]
+    fn upper_start(&self, node: u32) -> usize {
+        match self.upper_nodes.binary_search(&node) {
+            Ok(i) => self.upper_at[i] as usize,
+            // Callers check the node's level first.
+            Err(_) => self.upper.len(),
+        }
     }
 
     #[inline]
@@ -70,8 +85,9 @@ impl Graph {
             let at = node as usize * (1 + self.m0);
             &self.base[at..at + 1 + self.m0]
         } else {
-            let at = self.upper_at[node as usize] as usize + (level - 1) * (1 + self.m);
-            &self.upper[at..at + 1 + self.m]
+            let at = self.upper_start(node) + (level - 1) * (1 + self.m);
+            // A node without this level (callers check first) has no neighbours.
+            self.upper.get(at..at + 1 + self.m).unwrap_or(&[0])
         }
     }
 
@@ -88,7 +104,7 @@ impl Graph {
             let at = node as usize * (1 + self.m0);
             &mut self.base[at..at + 1 + self.m0]
         } else {
-            let at = self.upper_at[node as usize] as usize + (level - 1) * (1 + self.m);
+            let at = self.upper_start(node) + (level - 1) * (1 + self.m);
             &mut self.upper[at..at + 1 + self.m]
         };
         assert!(ids.len() < list.len(), "neighbour list over its bound");
@@ -100,6 +116,7 @@ impl Graph {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.levels.capacity()
             + self.base.capacity() * 4
+            + self.upper_nodes.capacity() * 4
             + self.upper_at.capacity() * 4
             + self.upper.capacity() * 4
     }
