@@ -1,0 +1,42 @@
+//! Training on a sample spilled to a temporary file gives the same centroids,
+//! bit for bit, as training on the same sample in memory.
+
+use vectrove::kmeans::{KMeans, KMeansParams, copy_sample, sample_slots};
+use vectrove::rng::SplitMix64;
+use vectrove::stores::TempFileStore;
+use vectrove::{FeatureStore, MemoryStore, Metric};
+
+#[test]
+fn on_disk_and_in_memory_training_agree_bit_for_bit() {
+    let (n, dim) = (20_000, 32);
+    let mut rng = SplitMix64::new(21);
+    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let input = MemoryStore::from_flat(dim, &data).unwrap();
+    for metric in [Metric::L2, Metric::Cosine] {
+        let params = KMeansParams {
+            k: 64,
+            metric,
+            max_iters: 10,
+            max_points_per_centroid: 128,
+            seed: 99,
+            ..KMeansParams::default()
+        };
+        let slots = sample_slots(&params, input.len());
+        assert_eq!(slots.len(), 64 * 128);
+        let mut in_memory = MemoryStore::new(dim).unwrap();
+        copy_sample(&input, &slots, &mut in_memory).unwrap();
+        let mut on_disk = TempFileStore::new(dim).unwrap();
+        copy_sample(&input, &slots, &mut on_disk).unwrap();
+        let a = KMeans::train(&params, &in_memory, |_| true).unwrap();
+        let b = KMeans::train(&params, &on_disk, |_| true).unwrap();
+        let bits = |k: &KMeans| {
+            k.centroids()
+                .iter()
+                .map(|x| x.to_bits())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(bits(&a), bits(&b), "{metric}");
+        assert_eq!(a.stats(), b.stats());
+        assert_eq!(a.stats().len(), 10);
+    }
+}
