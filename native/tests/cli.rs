@@ -368,3 +368,41 @@ fn demo_runs_and_reports() {
     assert!(rows[3]["recall"].as_f64().unwrap() > 0.95);
     assert!(v["memory"]["rss_bytes"].as_u64().unwrap() > 0);
 }
+
+#[test]
+fn kmeans_writes_centroids_and_on_disk_matches_memory() {
+    let f = Fixture::new();
+    let base = f.p("base.fvecs");
+    let (a, b) = (f.p("a.fvecs"), f.p("b.fvecs"));
+    let out = ok(&[
+        "kmeans", "--input", &base, "--k", "16", "--iters", "8", "--seed", "3", "--output", &a,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["k"], 16);
+    assert!(v["inertia"].as_f64().unwrap() > 0.0);
+    assert!(v["per_iteration"].as_array().unwrap().len() <= 8);
+    let text = ok(&[
+        "kmeans",
+        "--input",
+        &base,
+        "--k",
+        "16",
+        "--iters",
+        "8",
+        "--seed",
+        "3",
+        "--output",
+        &b,
+        "--on-disk",
+    ]);
+    assert!(text.contains("per iteration"), "{text}");
+    let (ca, cb) = (
+        data::read_f32(&a, None).unwrap(),
+        data::read_f32(&b, None).unwrap(),
+    );
+    assert_eq!((ca.len(), ca.dim), (16, 16));
+    assert_eq!(ca, cb, "on-disk and in-memory centroids differ");
+    assert!(err(&["kmeans", "--input", &base, "--k", "0"]).contains("k"));
+    assert!(err(&["kmeans", "--input", &base, "--k", "5000"]).contains("k"));
+}

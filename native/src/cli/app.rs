@@ -59,6 +59,42 @@ enum Command {
     Demo(DemoArgs),
     /// Write a generated data set with exact ground truth (for benchmarks)
     Generate(GenerateArgs),
+    /// Cluster a vector file with k-means and write the centroids
+    Kmeans(KmeansArgs),
+}
+
+#[derive(Args)]
+struct KmeansArgs {
+    /// Vectors to cluster (.fvecs, .bvecs, .npy)
+    #[arg(long)]
+    input: PathBuf,
+    /// Number of clusters
+    #[arg(long)]
+    k: usize,
+    /// Most Lloyd iterations
+    #[arg(long, default_value_t = 25)]
+    iters: usize,
+    /// Seed of the sampling, the initialisation and the repairs
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// l2, cosine (spherical k-means) or ip
+    #[arg(long, default_value = "l2")]
+    metric: Metric,
+    /// Stop when the objective improves by less than this fraction
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f64,
+    /// Train on at most k times this many points (a random sample)
+    #[arg(long, default_value_t = 256)]
+    max_points_per_centroid: usize,
+    /// Spill the training sample to a temporary file instead of memory
+    #[arg(long)]
+    on_disk: bool,
+    /// Where to write the centroids (.fvecs)
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -278,6 +314,7 @@ pub fn main() -> ExitCode {
         Command::Info(a) => info(a),
         Command::Demo(a) => demo(a),
         Command::Generate(a) => generate(a),
+        Command::Kmeans(a) => kmeans(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1012,4 +1049,97 @@ fn demo(a: DemoArgs) -> CliResult<()> {
         }));
     }
     Ok(())
+}
+
+// ---------------------------------------------------------------- kmeans
+
+fn kmeans(a: KmeansArgs) -> CliResult<()> {
+    use vectrove::kmeans::{KMeansParams, copy_sample, sample_slots};
+    let m = data::read_f32(&a.input, None)?;
+    if m.is_empty() {
+        return fail(format!("{}: no vectors", a.input.display()));
+    }
+    let input = vectrove::MemoryStore::from_flat(m.dim, &m.data)?;
+    drop(m);
+    let params = KMeansParams {
+        k: a.k,
+        metric: a.metric,
+        max_iters: a.iters,
+        tolerance: a.tolerance,
+        seed: a.seed,
+        max_points_per_centroid: a.max_points_per_centroid,
+        ..KMeansParams::default()
+    };
+    let slots = sample_slots(&params, input.len());
+    let pb = bar(a.iters as u64, "k-means", a.json);
+    let t = Instant::now();
+    let (km, times) = if a.on_disk {
+        let mut spill = vectrove::stores::TempFileStore::new(input.dim())?;
+        copy_sample(&input, &slots, &mut spill)?;
+        train_timed(&params, &spill, &pb)?
+    } else {
+        let mut sample = vectrove::MemoryStore::new(input.dim())?;
+        copy_sample(&input, &slots, &mut sample)?;
+        train_timed(&params, &sample, &pb)?
+    };
+    pb.finish_and_clear();
+    let total = t.elapsed().as_secs_f64();
+    // The first iteration also pays for the initialisation.
+    let per_iter = if times.len() > 1 {
+        times[1..].iter().sum::<f64>() / (times.len() - 1) as f64
+    } else {
+        times.iter().sum::<f64>()
+    };
+    if let Some(out) = &a.output {
+        data::write_fvecs(out, km.dim(), km.centroids())?;
+    }
+    let stats = km.stats();
+    if a.json {
+        print_json(&json!({
+            "points": input.len(), "trained_on": slots.len(), "dim": km.dim(), "k": km.k(),
+            "metric": a.metric.name(), "on_disk": a.on_disk, "iterations": stats.len(),
+            "inertia": stats.last().map(|s| s.inertia), "seconds_per_iteration": per_iter,
+            "first_iteration_seconds": times.first(), "total_seconds": total,
+            "per_iteration": stats.iter().zip(&times).map(|(s, t)| json!({
+                "iteration": s.iteration, "inertia": s.inertia, "repaired": s.repaired, "seconds": t,
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        for (s, t) in stats.iter().zip(&times) {
+            println!(
+                "iteration {:>3}: inertia {:.1}, {} repaired, {:.3} s",
+                s.iteration, s.inertia, s.repaired, t
+            );
+        }
+        println!(
+            "{} x {}-d ({} trained on{}), k={}: {} iterations, {per_iter:.3} s per iteration, {total:.2} s in all",
+            input.len(),
+            km.dim(),
+            slots.len(),
+            if a.on_disk { ", spilled to disk" } else { "" },
+            km.k(),
+            stats.len()
+        );
+        if let Some(out) = &a.output {
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Train, recording the seconds each iteration took.
+fn train_timed<S: FeatureStore<Elem = f32>>(
+    params: &vectrove::kmeans::KMeansParams,
+    store: &S,
+    pb: &ProgressBar,
+) -> CliResult<(vectrove::kmeans::KMeans, Vec<f64>)> {
+    let mut times = Vec::new();
+    let mut last = Instant::now();
+    let km = vectrove::kmeans::KMeans::train(params, store, |s| {
+        times.push(last.elapsed().as_secs_f64());
+        last = Instant::now();
+        pb.set_position(s.iteration as u64);
+        true
+    })?;
+    Ok((km, times))
 }
