@@ -105,6 +105,22 @@ impl<S: FeatureStore> Hnsw<S> {
         self.parent.get(to as usize) == Some(&from) || self.entry_links.contains(&(from, to))
     }
 
+    /// Put back the protected level-0 edges of `node` (from its `old` list)
+    /// that pruning dropped, displacing the farthest unprotected choices.
+    pub(super) fn keep_protected(&self, node: u32, old: &[u32], list: &mut Vec<u32>, bound: usize) {
+        for &y in old {
+            if !self.is_protected(node, y) || list.contains(&y) {
+                continue;
+            }
+            // At most `bound` protected edges exist, so a full list has an
+            // unprotected one to give up.
+            match list.iter().rposition(|&z| !self.is_protected(node, z)) {
+                Some(pos) if list.len() >= bound => list[pos] = y,
+                _ => list.push(y),
+            }
+        }
+    }
+
     fn plan(&self, slot: u32, level: usize, query: Vec<S::Elem>) -> Result<Plan> {
         let mut plan = Plan {
             slot,
@@ -154,19 +170,7 @@ impl<S: FeatureStore> Hnsw<S> {
                         self.select_neighbors(&cands, bound, &mut pruned)?;
                         let mut list: Vec<u32> = pruned.iter().map(|c| c.node).collect();
                         if l == 0 {
-                            // Protected edges survive pruning, displacing the
-                            // farthest unprotected choices.
-                            for &y in old {
-                                if !self.is_protected(s.node, y) || list.contains(&y) {
-                                    continue;
-                                }
-                                // At most `bound` protected edges exist, so a
-                                // full list has an unprotected one to give up.
-                                match list.iter().rposition(|&z| !self.is_protected(s.node, z)) {
-                                    Some(pos) if list.len() >= bound => list[pos] = y,
-                                    _ => list.push(y),
-                                }
-                            }
+                            self.keep_protected(s.node, old, &mut list, bound);
                         }
                         list
                     };

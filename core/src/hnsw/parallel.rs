@@ -197,17 +197,7 @@ where
                 self.select_neighbors(&cands, bound, &mut kept)?;
                 let mut list: Vec<u32> = kept.iter().map(|c| c.node).collect();
                 if l == 0 {
-                    // Protected edges survive, displacing the farthest
-                    // unprotected choices (as in a serial insert).
-                    for &y in &old {
-                        if !self.is_protected(t, y) || list.contains(&y) {
-                            continue;
-                        }
-                        match list.iter().rposition(|&z| !self.is_protected(t, z)) {
-                            Some(pos) if list.len() >= bound => list[pos] = y,
-                            _ => list.push(y),
-                        }
-                    }
+                    self.keep_protected(t, &old, &mut list, bound);
                 }
                 Ok((t, l, list))
             })
