@@ -22,13 +22,10 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 use vectrove_core::format::{Header, VectorsSection};
-use vectrove_core::store::{Access, FeatureStore, MemoryStore, PagedStore, VectorLayout};
+use vectrove_core::store::{Access, FeatureStore, MemoryStore};
 use vectrove_core::{Element, Error, Hnsw, HnswFile, Result};
 
-use crate::stores::{FileSource, MmapStore, PreadStore};
-
-/// Page size of the paged storage mode.
-const PAGED_PAGE_BYTES: usize = 4096;
+use crate::stores::{FileSource, MmapStore, PreadStore, pread_store};
 
 /// Where an opened index keeps its vectors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -310,19 +307,13 @@ pub fn open_with<T: Element>(
             if options.verify_vectors {
                 verify_vectors(&file, &v, &decoded)?;
             }
-            let layout = VectorLayout::new(v.dim, v.count)
-                .with_offset(v.offset)
-                .with_stride(v.stride);
-            // Searches touch vectors all over the file, one at a time: small
-            // pages waste the least of each read and of the cache.
-            let page = PAGED_PAGE_BYTES
-                .max(v.stride)
-                .min(cache_bytes.max(v.stride));
-            let cache = std::sync::Arc::new(vectrove_core::PageCache::new(page, cache_bytes)?);
-            FileStore::Paged(PagedStore::with_cache(
-                FileSource::new(file)?,
-                layout,
-                cache,
+            FileStore::Paged(pread_store(
+                file,
+                v.offset,
+                v.count,
+                v.dim,
+                v.stride,
+                cache_bytes,
             )?)
         }
     };

@@ -102,32 +102,7 @@ impl Rows {
 /// `bytes` viewed as elements of `T`, if they are aligned for `T` and a
 /// whole number of elements long.
 fn cast<T: Element>(bytes: &[u8]) -> Option<&[T]> {
-    let size = std::mem::size_of::<T>();
-    if bytes.len() % size != 0 || (bytes.as_ptr() as usize) % std::mem::align_of::<T>() != 0 {
-        return None;
-    }
-    // SAFETY: `Element` requires `bytemuck::Pod`, so `T` has no padding, no
-    // invalid bit patterns and no interior mutability: any initialised bytes
-    // are valid `T`s. The pointer is aligned and the length covers exactly
-    // `bytes`, and the result borrows `bytes`, so it cannot outlive them.
-    Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<T>(), bytes.len() / size) })
-}
-
-/// The bytes of `v`.
-fn bytes_of<T: Element>(v: &[T]) -> &[u8] {
-    // SAFETY: `T: Pod` (through `Element`) has no padding, so every byte of
-    // the slice is initialised; `u8` needs no alignment, and the length is
-    // the slice's size in bytes. The result borrows `v`.
-    unsafe { std::slice::from_raw_parts(v.as_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
-}
-
-/// The bytes of `v`, writable.
-fn bytes_of_mut<T: Element>(v: &mut [T]) -> &mut [u8] {
-    let len = std::mem::size_of_val(v);
-    // SAFETY: as in `bytes_of`; and since every bit pattern is a valid `T`,
-    // whatever is written through the bytes leaves valid `T`s. The result
-    // borrows `v` mutably, so nothing else sees it meanwhile.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), len) }
+    bytemuck::try_cast_slice(bytes).ok()
 }
 
 /// `bytes` as a vector of `T`: borrowed when aligned for `T`, copied when not
@@ -139,7 +114,7 @@ fn as_vector<T: Element>(bytes: &[u8]) -> Cow<'_, [T]> {
         None => {
             let n = bytes.len() / std::mem::size_of::<T>();
             let mut v = vec![T::default(); n];
-            let dst = bytes_of_mut(&mut v);
+            let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
             let len = dst.len();
             dst.copy_from_slice(&bytes[..len]);
             Cow::Owned(v)
@@ -522,7 +497,8 @@ impl<T: Element> FeatureStoreMut for TempFileStore<T> {
         let start = self.len * self.vector_bytes;
         match &mut self.map {
             Some(map) => {
-                map[start..start + self.vector_bytes].copy_from_slice(bytes_of(v));
+                map[start..start + self.vector_bytes]
+                    .copy_from_slice(bytemuck::cast_slice::<T, u8>(v));
             }
             // `grow` succeeded, so the file is mapped.
             None => {
@@ -650,6 +626,9 @@ impl ByteSource for FileSource {
     }
 }
 
+/// Page size of [`pread_store`]: one file-system block.
+pub const PREAD_PAGE_BYTES: usize = 4096;
+
 /// Vectors read from a file with positional reads through a page cache with
 /// a byte budget: the store for files larger than memory when the process
 /// must bound its memory (a map leaves that to the OS). See [`pread_store`].
@@ -657,9 +636,8 @@ pub type PreadStore<T = f32> = PagedStore<FileSource, T>;
 
 /// A [`PreadStore`] of `len` vectors of `dim` elements of `T` starting at
 /// byte `offset` of `file`, one every `stride_bytes` bytes, read through a
-/// cache of its own holding at most `cache_budget_bytes` (pages of up to
-/// [`DEFAULT_PAGE_BYTES`](vectrove_core::store::DEFAULT_PAGE_BYTES), smaller
-/// if the budget is). For a cache shared by several stores, use
+/// cache of its own holding at most `cache_budget_bytes`, in pages of
+/// [`PREAD_PAGE_BYTES`] (or one vector, if larger; or the budget, if smaller). For a cache shared by several stores, use
 /// [`PagedStore::with_cache`] over a [`FileSource`].
 ///
 /// A layout that does not fit in the file, or a budget that cannot hold one
@@ -688,5 +666,11 @@ pub fn pread_store<T: Element>(
     let layout = VectorLayout::new(dim, len)
         .with_offset(offset)
         .with_stride(stride_bytes);
-    PagedStore::new(FileSource::new(file)?, layout, cache_budget_bytes)
+    // Searches touch vectors all over the file, one at a time: small pages
+    // waste the least of each read and of the cache.
+    let page = PREAD_PAGE_BYTES
+        .max(stride_bytes)
+        .min(cache_budget_bytes.max(stride_bytes));
+    let cache = std::sync::Arc::new(vectrove_core::PageCache::new(page, cache_budget_bytes)?);
+    PagedStore::with_cache(FileSource::new(file)?, layout, cache)
 }

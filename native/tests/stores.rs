@@ -245,15 +245,15 @@ fn temp_file_store_round_trips_100k_vectors() {
 #[test]
 fn pread_store_with_a_two_page_budget_evicts_and_reads_right() {
     let files = Files::new();
-    // 4096 vectors of 32 f32: 512 KiB, eight 64 KiB pages.
+    // 4096 vectors of 32 f32: 512 KiB, 128 pages of 4 KiB.
     let (n, dim) = (4096, 32);
     let mut rng = SplitMix64::new(9);
     let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
     let path = files.write(&data, dim, OFFSET, dim * 4, 0).unwrap();
-    let budget = 2 * vectrove::store::DEFAULT_PAGE_BYTES;
+    let budget = 2 * vectrove::stores::PREAD_PAGE_BYTES;
     let store: PreadStore =
         pread_store(File::open(&path).unwrap(), OFFSET, n, dim, dim * 4, budget).unwrap();
-    assert_eq!(store.page_count(), 8);
+    assert_eq!(store.page_count(), 128);
     for _ in 0..2 {
         for i in 0..n {
             let v = store.with_vector(i as u32, <[f32]>::to_vec).unwrap();
@@ -261,8 +261,8 @@ fn pread_store_with_a_two_page_budget_evicts_and_reads_right() {
         }
     }
     let stats = store.stats();
-    assert_eq!(stats.misses, 16, "{stats:?}");
-    assert_eq!(stats.evictions, 14, "{stats:?}");
+    assert_eq!(stats.misses, 256, "{stats:?}");
+    assert_eq!(stats.evictions, 254, "{stats:?}");
     assert!(stats.resident_bytes <= budget, "{stats:?}");
 }
 
