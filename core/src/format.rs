@@ -291,7 +291,10 @@ impl Header {
         }
         let count = count as usize;
         let meta_len = u64_at(bytes, 40);
-        if meta_len < header_len as u64 || meta_len > file_len || meta_len % VECTOR_ALIGN != 0 {
+        if meta_len < header_len as u64
+            || meta_len > file_len
+            || !meta_len.is_multiple_of(VECTOR_ALIGN)
+        {
             return Err(corrupt(
                 "header",
                 format!("metadata length {meta_len} is invalid"),

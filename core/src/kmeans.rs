@@ -23,7 +23,8 @@ use crate::store::{Access, FeatureStore, FeatureStoreMut};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
     /// k-means++: each next centroid drawn with probability proportional to
-    /// its squared distance from the nearest centroid so far.
+    /// its squared distance from the nearest centroid so far, among a random
+    /// sample of 32 points per centroid (at least 8192; all when fewer).
     KMeansPlusPlus,
     /// `k` distinct points drawn uniformly.
     Random,
@@ -83,10 +84,19 @@ pub struct KMeans {
     metric: Metric,
     centroids: Vec<f32>,
     stats: Vec<IterationStats>,
+    /// The centroids packed for the blocked products of [`KMeans::assign`].
+    step: Step,
 }
 
 /// Points read per block during an iteration.
 const BLOCK: usize = 256;
+
+/// k-means++ seeding draws from a sample of this many points per centroid
+/// (at least [`PP_MIN_POINTS`]).
+const PP_POINTS_PER_CENTROID: usize = 32;
+
+/// Smallest k-means++ seeding sample.
+const PP_MIN_POINTS: usize = 8192;
 
 /// Relative size of the perturbation that splits a cluster.
 const SPLIT_EPS: f32 = 1.0 / 1024.0;
@@ -202,23 +212,118 @@ fn read_block<S: FeatureStore<Elem = f32>>(
     Ok(())
 }
 
-/// Score of a point against a centroid: smaller is nearer.
-#[inline]
-fn score(
+/// Points per unit of work. Fixed, so the partial sums, and the order they
+/// are added in, do not depend on the number of threads.
+const CHUNK: usize = 4096;
+
+/// What the assignment step learned from one chunk of points: the clusters
+/// it touched (in order of first touch) with their point counts and sums.
+struct Partial {
+    inertia: f64,
+    clusters: Vec<u32>,
+    counts: Vec<usize>,
+    sums: Vec<f64>,
+}
+
+/// The centroids of one iteration, ready for the blocked products.
+#[derive(Clone, Debug)]
+struct Step {
     metric: Metric,
-    p: &[f32],
-    p_norm: f32,
-    c: &[f32],
-    c_norm: f32,
-    dot: fn(&[f32], &[f32]) -> f32,
-) -> f32 {
-    match metric {
-        // ||p - c||^2 = ||p||^2 - 2 p.c + ||c||^2, from one dot product.
-        Metric::L2 => (p_norm - 2.0 * dot(p, c) + c_norm).max(0.0),
-        Metric::Cosine => 1.0 - dot(p, c),
-        _ => -dot(p, c),
+    k: usize,
+    dim: usize,
+    panels: simd::Panels,
+    /// ||c||^2 for L2, zeros otherwise.
+    c_norms: Vec<f32>,
+    kernels: &'static simd::Kernels,
+}
+
+impl Step {
+    fn new(metric: Metric, centroids: &[f32], dim: usize) -> Step {
+        let kernels = simd::kernels();
+        Step {
+            metric,
+            k: centroids.len() / dim,
+            dim,
+            panels: kernels.pack(centroids, dim),
+            c_norms: centroids
+                .chunks_exact(dim)
+                .map(|c| match metric {
+                    Metric::L2 => (kernels.dot)(c, c),
+                    _ => 0.0,
+                })
+                .collect(),
+            kernels,
+        }
+    }
+
+    /// Points per call of the blocked product: up to 256, fewer when `k` is
+    /// large so the score block stays near 1 MiB.
+    fn rows(&self) -> usize {
+        ((1 << 18) / self.k.max(1)).clamp(8, 256)
+    }
+
+    /// The nearest centroid of a prepared point `p` from its dot products
+    /// with every centroid, and its score.
+    #[inline]
+    fn nearest(&self, p: &[f32], dots: &[f32]) -> (u32, f32) {
+        match self.metric {
+            // ||p||^2 + min over c of (||c||^2 - 2 p.c).
+            Metric::L2 => {
+                let (j, s) = (self.kernels.argmin)(dots, -2.0, &self.c_norms);
+                (j, ((self.kernels.dot)(p, p) + s).max(0.0))
+            }
+            // c_norms holds zeros for these: the largest dot product wins.
+            Metric::Cosine => {
+                let (j, s) = (self.kernels.argmin)(dots, -1.0, &self.c_norms);
+                (j, 1.0 + s)
+            }
+            _ => (self.kernels.argmin)(dots, -1.0, &self.c_norms),
+        }
+    }
+
+    /// Assign the points of chunk `c` and sum them per cluster.
+    fn chunk<S: FeatureStore<Elem = f32>>(&self, store: &S, c: usize) -> Result<Partial> {
+        let (k, dim) = (self.k, self.dim);
+        let start = c * CHUNK;
+        let end = (start + CHUNK).min(store.len());
+        let rows = self.rows();
+        let mut part = Partial {
+            inertia: 0.0,
+            clusters: Vec::new(),
+            counts: Vec::new(),
+            sums: Vec::new(),
+        };
+        let mut local = vec![u32::MAX; k];
+        let mut buf = Vec::with_capacity(rows * dim);
+        let mut scores = vec![0f32; rows * k];
+        let mut b = start;
+        while b < end {
+            let e = (b + rows).min(end);
+            read_block(store, b, e, self.metric, &mut buf)?;
+            (self.kernels.dots)(&buf, &self.panels, &mut scores);
+            for (p, dots) in buf.chunks_exact(dim).zip(scores.chunks_exact(k)) {
+                let (best, best_s) = self.nearest(p, dots);
+                let best = best as usize;
+                part.inertia += f64::from(best_s);
+                if local[best] == u32::MAX {
+                    local[best] = part.clusters.len() as u32;
+                    part.clusters.push(best as u32);
+                    part.counts.push(0);
+                    part.sums.resize(part.sums.len() + dim, 0.0);
+                }
+                let l = local[best] as usize;
+                part.counts[l] += 1;
+                (self.kernels.widen_add)(&mut part.sums[l * dim..(l + 1) * dim], p);
+            }
+            b = e;
+        }
+        Ok(part)
     }
 }
+
+/// Runs a function over a range of chunk numbers, serially or on threads,
+/// and returns the results in chunk order.
+type Runner<'r> = dyn FnMut(&Step, std::ops::Range<usize>) -> Vec<Result<Partial>> + 'r;
 
 impl KMeans {
     /// Train on every vector of `store` (sample first with [`sample_slots`]
@@ -228,49 +333,83 @@ impl KMeans {
     pub fn train<S: FeatureStore<Elem = f32>>(
         params: &KMeansParams,
         store: &S,
+        progress: impl FnMut(&IterationStats) -> bool,
+    ) -> Result<KMeans> {
+        let mut run = |step: &Step, chunks: std::ops::Range<usize>| {
+            chunks.map(|c| step.chunk(store, c)).collect()
+        };
+        Self::lloyd(params, store, progress, 1, &mut run)
+    }
+
+    /// [`train`](Self::train) on all of rayon's threads (run it inside a
+    /// `rayon::ThreadPool::install` to choose them). The centroids are bit
+    /// for bit those of `train`, whatever the number of threads.
+    #[cfg(feature = "parallel")]
+    pub fn train_parallel<S: FeatureStore<Elem = f32> + Sync>(
+        params: &KMeansParams,
+        store: &S,
+        progress: impl FnMut(&IterationStats) -> bool,
+    ) -> Result<KMeans> {
+        use rayon::prelude::*;
+        let mut run = |step: &Step, chunks: std::ops::Range<usize>| {
+            chunks
+                .into_par_iter()
+                .map(|c| step.chunk(store, c))
+                .collect()
+        };
+        Self::lloyd(
+            params,
+            store,
+            progress,
+            rayon::current_num_threads(),
+            &mut run,
+        )
+    }
+
+    fn lloyd<S: FeatureStore<Elem = f32>>(
+        params: &KMeansParams,
+        store: &S,
         mut progress: impl FnMut(&IterationStats) -> bool,
+        threads: usize,
+        run: &mut Runner<'_>,
     ) -> Result<KMeans> {
         let n = store.len();
         let dim = store.dim();
         params.validate(n)?;
         let k = params.k;
         let metric = params.metric;
-        let dot = simd::kernels().dot;
         let mut rng = SplitMix64::new(params.seed);
-        let mut buf = Vec::with_capacity(BLOCK * dim);
+        let mut buf = Vec::with_capacity(dim);
 
         let mut centroids = Self::initial(params, store, &mut rng, &mut buf)?;
         let mut stats = Vec::new();
-        let mut assign = vec![0u32; n];
         let mut prev = f64::INFINITY;
+        let chunks = n.div_ceil(CHUNK);
+        // Chunks in flight at once: enough to keep every thread busy, few
+        // enough to bound the partial sums held in memory.
+        let window = (2 * threads).max(1);
         for iteration in 1..=params.max_iters.max(1) {
-            // Assignment, then sums in point order.
-            let c_norms: Vec<f32> = centroids.chunks_exact(dim).map(|c| dot(c, c)).collect();
+            let step = Step::new(metric, &centroids, dim);
             let mut sums = vec![0f64; k * dim];
             let mut counts = vec![0usize; k];
             let mut inertia = 0f64;
-            let mut start = 0;
-            while start < n {
-                let end = (start + BLOCK).min(n);
-                read_block(store, start, end, metric, &mut buf)?;
-                for (i, p) in buf.chunks_exact(dim).enumerate() {
-                    let p_norm = if metric == Metric::L2 { dot(p, p) } else { 0.0 };
-                    let (mut best, mut best_s) = (0usize, f32::INFINITY);
-                    for (c, cv) in centroids.chunks_exact(dim).enumerate() {
-                        let s = score(metric, p, p_norm, cv, c_norms[c], dot);
-                        if s < best_s {
-                            best = c;
-                            best_s = s;
+            let mut first = 0;
+            while first < chunks {
+                let last = (first + window).min(chunks);
+                // Added in chunk order: the same sums for any thread count.
+                for part in run(&step, first..last) {
+                    let part = part?;
+                    inertia += part.inertia;
+                    for (l, &c) in part.clusters.iter().enumerate() {
+                        let c = c as usize;
+                        counts[c] += part.counts[l];
+                        let src = &part.sums[l * dim..(l + 1) * dim];
+                        for (s, &x) in sums[c * dim..(c + 1) * dim].iter_mut().zip(src) {
+                            *s += x;
                         }
                     }
-                    assign[start + i] = best as u32;
-                    inertia += f64::from(best_s);
-                    counts[best] += 1;
-                    for (s, &x) in sums[best * dim..(best + 1) * dim].iter_mut().zip(p) {
-                        *s += f64::from(x);
-                    }
                 }
-                start = end;
+                first = last;
             }
             // Update.
             for c in 0..k {
@@ -308,6 +447,7 @@ impl KMeans {
         Ok(KMeans {
             dim,
             metric,
+            step: Step::new(metric, &centroids, dim),
             centroids,
             stats,
         })
@@ -355,32 +495,46 @@ impl KMeans {
                 }
             }
             Init::KMeansPlusPlus => {
-                let dot = simd::kernels().dot;
-                let l2 = simd::kernels().l2_sq;
-                take(rng.below(n as u64) as usize, &mut centroids)?;
-                // Squared distance of every point to its nearest centroid.
-                let mut near = vec![f64::INFINITY; n];
-                let mut block = Vec::with_capacity(BLOCK * dim);
-                while centroids.len() < k * dim {
-                    let last = centroids[centroids.len() - dim..].to_vec();
-                    let mut total = 0f64;
-                    let mut start = 0;
-                    while start < n {
-                        let end = (start + BLOCK).min(n);
-                        read_block(store, start, end, params.metric, &mut block)?;
-                        for (i, p) in block.chunks_exact(dim).enumerate() {
-                            let d = match params.metric {
-                                Metric::L2 => l2(p, &last),
-                                Metric::Cosine => (1.0 - dot(p, &last)).max(0.0),
-                                // Points far in angle from the chosen ones.
-                                _ => l2(p, &last),
-                            };
-                            near[start + i] = near[start + i].min(f64::from(d));
-                            total += near[start + i];
-                        }
-                        start = end;
+                // Seeding looks at a random sample (every point when there
+                // are few): each of the k rounds passes over all of it, so
+                // over the whole input it would cost more than the Lloyd
+                // iterations themselves.
+                let cap = k.saturating_mul(PP_POINTS_PER_CENTROID).max(PP_MIN_POINTS);
+                let p = KMeansParams {
+                    k: 1,
+                    max_points_per_centroid: cap,
+                    seed: rng.next_u64(),
+                    ..*params
+                };
+                let slots = sample_slots(&p, n);
+                let mut pts = Vec::with_capacity(slots.len() * dim);
+                for &s in &slots {
+                    read_block(store, s as usize, s as usize + 1, params.metric, buf)?;
+                    pts.extend_from_slice(buf);
+                }
+                let m = slots.len();
+                let kern = simd::kernels();
+                let dist = |p: &[f32], c: &[f32]| match params.metric {
+                    Metric::Cosine => (1.0 - (kern.dot)(p, c)).max(0.0),
+                    // Inner product: points far from the chosen ones.
+                    _ => (kern.l2_sq)(p, c),
+                };
+                let mut pick = rng.below(m as u64) as usize;
+                // Squared distance of every sampled point to its nearest
+                // centroid so far.
+                let mut near = vec![f64::INFINITY; m];
+                loop {
+                    let chosen = &pts[pick * dim..(pick + 1) * dim];
+                    centroids.extend_from_slice(chosen);
+                    if centroids.len() == k * dim {
+                        break;
                     }
-                    let pick = if total > 0.0 {
+                    let mut total = 0f64;
+                    for (d, p) in near.iter_mut().zip(pts.chunks_exact(dim)) {
+                        *d = d.min(f64::from(dist(p, chosen)));
+                        total += *d;
+                    }
+                    pick = if total > 0.0 {
                         let target = rng.next_f64() * total;
                         let mut acc = 0.0;
                         near.iter()
@@ -388,12 +542,11 @@ impl KMeans {
                                 acc += d;
                                 acc > target
                             })
-                            .unwrap_or(n - 1)
+                            .unwrap_or(m - 1)
                     } else {
                         // Every point coincides with a centroid: any will do.
-                        rng.below(n as u64) as usize
+                        rng.below(m as u64) as usize
                     };
-                    take(pick, &mut centroids)?;
                 }
             }
         }
@@ -478,7 +631,8 @@ impl KMeans {
         &self.stats
     }
 
-    /// The nearest centroid of `v` and its score (see [`IterationStats::inertia`]).
+    /// The nearest centroid of `v` and its score (see
+    /// [`IterationStats::inertia`]), computed as training computes it.
     pub fn assign(&self, v: &[f32]) -> Result<(u32, f32)> {
         if v.len() != self.dim {
             return Err(Error::DimensionMismatch {
@@ -486,18 +640,40 @@ impl KMeans {
                 got: v.len(),
             });
         }
-        let mut p = Vec::with_capacity(self.dim);
-        f32::prepare(self.metric, v, &mut p)?;
-        let dot = simd::kernels().dot;
-        let p_norm = dot(&p, &p);
-        let mut best = (0u32, f32::INFINITY);
-        for (c, cv) in self.centroids.chunks_exact(self.dim).enumerate() {
-            let s = score(self.metric, &p, p_norm, cv, dot(cv, cv), dot);
-            if s < best.1 {
-                best = (c as u32, s);
+        Ok(self.assign_many(v)?[0])
+    }
+
+    /// [`assign`](Self::assign) for many vectors back to back, in blocks.
+    /// Their length must be a multiple of [`dim`](Self::dim).
+    pub fn assign_many(&self, vectors: &[f32]) -> Result<Vec<(u32, f32)>> {
+        let dim = self.dim;
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(Error::InvalidParameter {
+                name: "vectors",
+                reason: format!(
+                    "{} values are not a whole number of {dim}-d vectors",
+                    vectors.len()
+                ),
+            });
+        }
+        let step = &self.step;
+        let rows = step.rows();
+        let mut out = Vec::with_capacity(vectors.len() / dim);
+        let mut buf = Vec::with_capacity(rows * dim);
+        let mut one = Vec::with_capacity(dim);
+        let mut scores = vec![0f32; rows * step.k];
+        for block in vectors.chunks(rows * dim) {
+            buf.clear();
+            for v in block.chunks_exact(dim) {
+                f32::prepare(self.metric, v, &mut one)?;
+                buf.extend_from_slice(&one);
+            }
+            (step.kernels.dots)(&buf, &step.panels, &mut scores);
+            for (p, dots) in buf.chunks_exact(dim).zip(scores.chunks_exact(step.k)) {
+                out.push(step.nearest(p, dots));
             }
         }
-        Ok(best)
+        Ok(out)
     }
 }
 

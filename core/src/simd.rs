@@ -1,5 +1,6 @@
 //! Distance kernels. This is the only module of the core that looks at the
-//! target: AVX2+FMA chosen at run time on x86_64, `simd128` on wasm32 when the
+//! target: AVX2+FMA chosen at run time on x86_64 (and AVX-512F for the
+//! blocked products when the CPU has it), `simd128` on wasm32 when the
 //! module is built with it, and a scalar fallback everywhere (on aarch64 the
 //! compiler auto-vectorises it with baseline NEON).
 //! Everything outside this module calls the safe functions in [`Kernels`].
@@ -22,9 +23,30 @@ pub struct Kernels {
     pub l2_sq: fn(&[f32], &[f32]) -> f32,
     /// Number of differing bits of two equal-length byte slices.
     pub hamming: fn(&[u8], &[u8]) -> u32,
+    /// All inner products of a block of rows with rows packed by
+    /// [`pack`](Self::pack): `dots(a, b, out)` sets `out[i * b.rows() + j]`
+    /// to `a_i . b_j` for the `a.len() / b.dim()` rows of `a`. This is the
+    /// heart of k-means assignment: rows are taken in register tiles so each
+    /// load feeds several products. A product rounds the same whatever the
+    /// other rows are (one chain of multiply-adds in depth order), but may
+    /// differ from [`dot`](Self::dot) in the last bits. Panics if `b` was
+    /// packed by another table or `out` is too short.
+    pub dots: fn(&[f32], &Panels, &mut [f32]),
+    /// `argmin(x, scale, bias)`: the first `j` with the smallest
+    /// `bias[j] + scale * x[j]`, and that value (`(0, inf)` if none is
+    /// below infinity). With `scale` -1 or -2 every vector path rounds
+    /// exactly as the scalar one, so the choice is the same everywhere.
+    pub argmin: ArgminFn,
+    /// `widen_add(acc, x)`: `acc[i] += x[i]` in f64 (running sums of points).
+    pub widen_add: fn(&mut [f64], &[f32]),
+    /// Columns per panel that `dots` expects.
+    panel_width: usize,
     /// Name of the instruction set in use, for diagnostics and benchmarks.
     pub isa: &'static str,
 }
+
+/// The signature of [`Kernels::argmin`].
+pub type ArgminFn = fn(&[f32], f32, &[f32]) -> (u32, f32);
 
 /// Portable kernels, used where no vector path exists (and by the tests,
 /// which is the only use where the vector path is chosen at compile time).
@@ -36,8 +58,62 @@ const SCALAR: Kernels = Kernels {
     dot: scalar::dot,
     l2_sq: scalar::l2_sq,
     hamming: scalar::hamming,
+    dots: scalar::dots,
+    argmin: scalar::argmin,
+    widen_add: scalar::widen_add,
+    panel_width: 1,
     isa: "scalar",
 };
+
+/// Rows laid out for [`Kernels::dots`]: in panels of a kernel-chosen number
+/// of rows, each panel holding element 0 of all its rows, then element 1,
+/// and so on (zero past the last row). Pack once, multiply many times.
+#[derive(Clone, Debug)]
+pub struct Panels {
+    data: Vec<f32>,
+    dim: usize,
+    rows: usize,
+    width: usize,
+}
+
+impl Panels {
+    /// Elements per row.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Rows packed.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+impl Kernels {
+    /// Pack the rows of `b` (`b.len() / dim` rows of `dim` elements) for
+    /// [`dots`](Self::dots). Panics if `dim` is 0.
+    pub fn pack(&self, b: &[f32], dim: usize) -> Panels {
+        assert!(dim > 0, "pack: dimension 0");
+        let (rows, width) = (b.len() / dim, self.panel_width);
+        let panels = rows.div_ceil(width);
+        let mut data = vec![0.0f32; panels * dim * width];
+        for (p, panel) in data.chunks_exact_mut(dim * width).enumerate() {
+            let first = p * width;
+            let here = (rows - first).min(width);
+            let src = &b[first * dim..(first + here) * dim];
+            for (d, out) in panel.chunks_exact_mut(width).enumerate() {
+                for (o, row) in out.iter_mut().zip(src.chunks_exact(dim)) {
+                    *o = row[d];
+                }
+            }
+        }
+        Panels {
+            data,
+            dim,
+            rows,
+            width,
+        }
+    }
+}
 
 /// The best kernels for the running machine.
 ///
@@ -103,6 +179,100 @@ fn l2_tail(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum()
 }
 
+/// Checks the shape of a `dots` call and returns the rows of `a`.
+#[inline(always)]
+fn dots_shape(a: &[f32], b: &Panels, width: usize, out: &[f32]) -> usize {
+    assert_eq!(b.width, width, "dots: panels packed for another kernel");
+    let na = a.len() / b.dim;
+    assert!(out.len() >= na * b.rows, "dots: output too short");
+    na
+}
+
+/// Defines a `dots` kernel (see [`Kernels::dots`]) from a vector type and
+/// its operations: each tile of
+/// `rows` rows of `a` by one panel is accumulated in registers, one
+/// broadcast element of `a` times one panel row per step. Every product is a
+/// single chain of multiply-adds in depth order, so it rounds the same
+/// wherever it falls in the tiling. A short last tile repeats its last row
+/// and drops the extra results.
+macro_rules! panel_kernel {
+    (
+        $(#[$doc:meta])*
+        unsafe fn $name:ident($vec:ty, $lanes:literal lanes, $vecs:literal vectors, $rows:literal rows,
+            $zero:path, $load:path, $splat:path, $madd:path, $store:path)
+    ) => {
+        $(#[$doc])*
+        ///
+        /// # Safety
+        /// The instruction set the kernel is compiled for must be present.
+        unsafe fn $name(a: &[f32], b: &super::Panels, out: &mut [f32]) {
+            const W: usize = $lanes * $vecs;
+            let na = super::dots_shape(a, b, W, out);
+            let (dim, nb) = (b.dim, b.rows);
+            if na == 0 || nb == 0 {
+                return;
+            }
+            // Depth is cut into slices whose part of a panel (32 KiB) stays
+            // in L1 while every tile of rows passes over it; the running sums
+            // wait in `part` between slices, so each product is still one
+            // chain in depth order.
+            const KC: usize = 8192 / W;
+            let tiles = na.div_ceil($rows);
+            let mut part = vec![[0.0f32; W]; tiles * $rows];
+            for (p, panel) in b.data.chunks_exact(dim * W).enumerate() {
+                let cols = (nb - p * W).min(W);
+                for d0 in (0..dim).step_by(KC) {
+                    let d1 = (d0 + KC).min(dim);
+                    for (t, part) in part.chunks_exact_mut($rows).enumerate() {
+                        let i = t * $rows;
+                        let real = (na - i).min($rows);
+                        let rows: [&[f32]; $rows] = core::array::from_fn(|r| {
+                            let ii = i + r.min(real - 1);
+                            &a[ii * dim..(ii + 1) * dim]
+                        });
+                        // SAFETY: the caller guarantees the instruction set.
+                        // Each row slice holds `dim` floats and is read at
+                        // d < dim; the panel holds `dim * W` floats and is
+                        // read at d * W + v * lanes + lanes <= dim * W; each
+                        // `part` row holds W floats and is accessed at
+                        // v * lanes + lanes <= W.
+                        unsafe {
+                            let mut acc = [[$zero(); $vecs]; $rows];
+                            if d0 > 0 {
+                                for (s, r) in acc.iter_mut().zip(part.iter()) {
+                                    for (v, s) in s.iter_mut().enumerate() {
+                                        *s = $load(r.as_ptr().add(v * $lanes));
+                                    }
+                                }
+                            }
+                            for d in d0..d1 {
+                                let at = panel.as_ptr().add(d * W);
+                                let y: [$vec; $vecs] =
+                                    core::array::from_fn(|v| $load(at.add(v * $lanes)));
+                                for (s, row) in acc.iter_mut().zip(rows) {
+                                    let x = $splat(*row.as_ptr().add(d));
+                                    for (s, y) in s.iter_mut().zip(y) {
+                                        *s = $madd(x, y, *s);
+                                    }
+                                }
+                            }
+                            for (r, s) in part.iter_mut().zip(acc) {
+                                for (v, s) in s.into_iter().enumerate() {
+                                    $store(r.as_mut_ptr().add(v * $lanes), s);
+                                }
+                            }
+                        }
+                    }
+                }
+                for (i, r) in part.iter().enumerate().take(na) {
+                    let o = i * nb + p * W;
+                    out[o..o + cols].copy_from_slice(&r[..cols]);
+                }
+            }
+        }
+    };
+}
+
 /// Portable kernels. The compiler may not reassociate float adds, so a single
 /// running sum would stay a serial chain; eight independent accumulators let
 /// it map the loop onto baseline vector registers (SSE2 on x86_64, NEON on
@@ -138,6 +308,40 @@ pub mod scalar {
         acc.iter().sum::<f32>() + tail
     }
 
+    /// All inner products of a block of rows with packed rows, pair by pair
+    /// (panels of one row are the rows themselves).
+    pub fn dots(a: &[f32], b: &super::Panels, out: &mut [f32]) {
+        super::dots_shape(a, b, 1, out);
+        let nb = b.rows.max(1);
+        for (x, row) in a.chunks_exact(b.dim).zip(out.chunks_mut(nb)) {
+            for (y, o) in b.data.chunks_exact(b.dim).zip(row.iter_mut()) {
+                *o = dot(x, y);
+            }
+        }
+    }
+
+    /// First smallest `bias[j] + scale * x[j]`.
+    pub fn argmin(x: &[f32], scale: f32, bias: &[f32]) -> (u32, f32) {
+        let (x, bias) = same_len(x, bias);
+        let mut best = (0u32, f32::INFINITY);
+        for (j, (&x, &b)) in x.iter().zip(bias).enumerate() {
+            let s = b + scale * x;
+            if s < best.1 {
+                best = (j as u32, s);
+            }
+        }
+        best
+    }
+
+    /// `acc[i] += x[i]`, widened to f64.
+    #[inline(always)] // so the AVX2 table recompiles it with wide vectors
+    pub fn widen_add(acc: &mut [f64], x: &[f32]) {
+        debug_assert_eq!(acc.len(), x.len(), "slices of different lengths");
+        for (a, &x) in acc.iter_mut().zip(x) {
+            *a += f64::from(x);
+        }
+    }
+
     /// Differing bits, a 64-bit word at a time.
     #[inline(always)] // so the AVX2 kernel recompiles it with `popcnt`
     pub fn hamming(a: &[u8], b: &[u8]) -> u32 {
@@ -157,17 +361,29 @@ mod avx2 {
     use super::{Kernels, dot_tail, l2_tail, same_len};
     use core::arch::x86_64::*;
 
-    /// The AVX2 table if this CPU has AVX2, FMA and POPCNT (every AVX2 CPU
-    /// has POPCNT, but the Hamming kernel is compiled for it, so check).
+    /// The best x86_64 table for this CPU: AVX2, FMA and POPCNT are needed
+    /// (every AVX2 CPU has POPCNT, but the Hamming kernel is compiled for it,
+    /// so check), and AVX-512F, where present, widens the `dots` kernel.
     pub(super) fn kernels() -> Option<Kernels> {
+        table(is_x86_feature_detected!("avx512f"))
+    }
+
+    /// The AVX2 table, with the AVX-512 `dots` kernel if `wide` (and the CPU
+    /// has AVX-512F).
+    pub(super) fn table(wide: bool) -> Option<Kernels> {
         let ok = is_x86_feature_detected!("avx2")
             && is_x86_feature_detected!("fma")
             && is_x86_feature_detected!("popcnt");
+        let wide = wide && is_x86_feature_detected!("avx512f");
         ok.then_some(Kernels {
             dot,
             l2_sq,
             hamming,
-            isa: "avx2+fma",
+            dots: if wide { dots512 } else { dots },
+            argmin,
+            widen_add,
+            panel_width: if wide { 64 } else { 16 },
+            isa: if wide { "avx2+fma+avx512f" } else { "avx2+fma" },
         })
     }
 
@@ -185,6 +401,98 @@ mod avx2 {
     fn hamming(a: &[u8], b: &[u8]) -> u32 {
         // SAFETY: as for `dot`; POPCNT was detected as well.
         unsafe { hamming_popcnt(a, b) }
+    }
+
+    fn dots(a: &[f32], b: &super::Panels, out: &mut [f32]) {
+        // SAFETY: as for `dot`.
+        unsafe { dots_avx2(a, b, out) }
+    }
+
+    fn argmin(x: &[f32], scale: f32, bias: &[f32]) -> (u32, f32) {
+        // SAFETY: as for `dot`.
+        unsafe { argmin_avx2(x, scale, bias) }
+    }
+
+    fn widen_add(acc: &mut [f64], x: &[f32]) {
+        // SAFETY: as for `dot`.
+        unsafe { widen_add_avx2(acc, x) }
+    }
+
+    /// The portable loop, recompiled for 256-bit vectors.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn widen_add_avx2(acc: &mut [f64], x: &[f32]) {
+        super::scalar::widen_add(acc, x)
+    }
+
+    // Eight lanes each keep their first smallest value and its index; the
+    // lanes are then merged by value, ties going to the smaller index, which
+    // is the scalar loop's answer. A product by -1 or -2 is exact, so the
+    // separate multiply and add round as the scalar code does.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn argmin_avx2(x: &[f32], scale: f32, bias: &[f32]) -> (u32, f32) {
+        let (x, bias) = same_len(x, bias);
+        let n8 = x.len() / 8 * 8;
+        let (mut vals, mut idxs) = ([f32::INFINITY; 8], [0u32; 8]);
+        // SAFETY: AVX2 is guaranteed by the caller; loads read floats j..j+8
+        // with j + 8 <= n8 <= len of both slices, and the stores write 8
+        // lanes into 8-element arrays; no access needs alignment.
+        unsafe {
+            let sc = _mm256_set1_ps(scale);
+            let mut best = _mm256_set1_ps(f32::INFINITY);
+            let mut best_i = _mm256_setzero_si256();
+            let mut idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let step = _mm256_set1_epi32(8);
+            let mut j = 0;
+            while j < n8 {
+                let v = _mm256_add_ps(
+                    _mm256_loadu_ps(bias.as_ptr().add(j)),
+                    _mm256_mul_ps(sc, _mm256_loadu_ps(x.as_ptr().add(j))),
+                );
+                let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(v, best);
+                best = _mm256_blendv_ps(best, v, lt);
+                best_i = _mm256_blendv_epi8(best_i, idx, _mm256_castps_si256(lt));
+                idx = _mm256_add_epi32(idx, step);
+                j += 8;
+            }
+            _mm256_storeu_ps(vals.as_mut_ptr(), best);
+            _mm256_storeu_si256(idxs.as_mut_ptr().cast(), best_i);
+        }
+        let mut out = (0u32, f32::INFINITY);
+        for (&v, &i) in vals.iter().zip(&idxs) {
+            if v < out.1 || (v == out.1 && v < f32::INFINITY && i < out.0) {
+                out = (i, v);
+            }
+        }
+        for (j, (&x, &b)) in x.iter().zip(bias).enumerate().skip(n8) {
+            let s = b + scale * x;
+            if s < out.1 {
+                out = (j as u32, s);
+            }
+        }
+        out
+    }
+
+    panel_kernel! {
+        /// Products of the rows of `a` with panels of 16 columns of `b`, in
+        /// tiles of 6 rows: 12 accumulators, 2 panel loads and a broadcast
+        /// fit the 16 ymm registers.
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn dots_avx2(__m256, 8 lanes, 2 vectors, 6 rows,
+            _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
+    }
+
+    panel_kernel! {
+        /// The same with 512-bit vectors: panels of 64 columns in tiles of 6
+        /// rows, 24 accumulators of the 32 zmm registers.
+        #[target_feature(enable = "avx512f")]
+        unsafe fn dots_avx512(__m512, 16 lanes, 4 vectors, 6 rows,
+            _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+    }
+
+    fn dots512(a: &[f32], b: &super::Panels, out: &mut [f32]) {
+        // SAFETY: this private fn escapes the module only in the table that
+        // `table()` builds after AVX-512F was detected.
+        unsafe { dots_avx512(a, b, out) }
     }
 
     // Four 8-lane accumulators (32 floats per iteration): an FMA has a
@@ -290,8 +598,53 @@ mod wasm {
         dot,
         l2_sq,
         hamming: super::scalar::hamming,
+        dots,
+        argmin: super::scalar::argmin,
+        widen_add: super::scalar::widen_add,
+        panel_width: 8,
         isa: "simd128",
     };
+
+    /// Baseline simd128 has no FMA: a product, then a sum.
+    #[inline(always)]
+    fn madd(x: v128, y: v128, s: v128) -> v128 {
+        f32x4_add(f32x4_mul(x, y), s)
+    }
+
+    #[inline(always)]
+    fn zero() -> v128 {
+        f32x4_splat(0.0)
+    }
+
+    /// # Safety
+    /// `p` must be valid for reading 4 floats.
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> v128 {
+        // SAFETY: the caller's contract; wasm loads need no alignment.
+        unsafe { v128_load(p.cast::<v128>()) }
+    }
+
+    /// # Safety
+    /// `p` must be valid for writing 4 floats.
+    #[inline(always)]
+    unsafe fn store(p: *mut f32, v: v128) {
+        // SAFETY: the caller's contract; wasm stores need no alignment.
+        unsafe { v128_store(p.cast::<v128>(), v) }
+    }
+
+    panel_kernel! {
+        /// Products of the rows of `a` with panels of 8 columns of `b`, in
+        /// tiles of 4 rows: 8 accumulators, 2 panel loads, a splat and a
+        /// product fit the 16 registers engines map v128 onto.
+        unsafe fn dots_simd128(v128, 4 lanes, 2 vectors, 4 rows,
+            zero, load, f32x4_splat, madd, store)
+    }
+
+    fn dots(a: &[f32], b: &super::Panels, out: &mut [f32]) {
+        // SAFETY: simd128 is enabled at compile time (cfg above), and the
+        // kernel has no other requirement.
+        unsafe { dots_simd128(a, b, out) }
+    }
 
     // Four 4-lane accumulators (16 floats per iteration) to hide add latency,
     // as on x86_64. Baseline simd128 has no FMA: each step is a mul and an add.
@@ -368,7 +721,7 @@ mod tests {
         #[allow(unused_mut)]
         let mut t = vec![*kernels(), SCALAR];
         #[cfg(target_arch = "x86_64")]
-        t.extend(avx2::kernels());
+        t.extend(avx2::table(false).into_iter().chain(avx2::table(true)));
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         t.push(wasm::KERNELS);
         t
@@ -422,6 +775,105 @@ mod tests {
         }
     }
 
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn dots_match_pairwise(
+            dim in 1usize..40,
+            na in 0usize..11,
+            nb in 0usize..9,
+            seed in any::<u64>(),
+        ) {
+            let mut rng = crate::rng::SplitMix64::new(seed);
+            let mut draw = |n: usize| -> Vec<f32> {
+                (0..n * dim).map(|_| rng.next_f64() as f32 * 20.0 - 10.0).collect()
+            };
+            let (a, b) = (draw(na), draw(nb));
+            for k in tables() {
+                let mut out = vec![f32::NAN; na * nb + 1];
+                let packed = k.pack(&b, dim);
+                prop_assert_eq!((packed.rows(), packed.dim()), (nb, dim));
+                (k.dots)(&a, &packed, &mut out);
+                for i in 0..na {
+                    for j in 0..nb {
+                        let (x, y) = (&a[i * dim..(i + 1) * dim], &b[j * dim..(j + 1) * dim]);
+                        let got = out[i * nb + j];
+                        prop_assert!(close(got, ref_dot(x, y)), "{} {i},{j}: {got} vs {:?}", k.isa, ref_dot(x, y));
+                    }
+                }
+                prop_assert!(out[na * nb].is_nan(), "{} wrote past the block", k.isa);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn argmin_matches_scalar(
+            x in vec(-4i32..4, 0..70),
+            scale in prop_oneof![Just(-1.0f32), Just(-2.0f32)],
+            seed in any::<u64>(),
+        ) {
+            // Small integers make ties common, which is the hard case.
+            let x: Vec<f32> = x.into_iter().map(|v| v as f32).collect();
+            let mut rng = crate::rng::SplitMix64::new(seed);
+            let bias: Vec<f32> = x.iter().map(|_| rng.below(5) as f32).collect();
+            let want = scalar::argmin(&x, scale, &bias);
+            for k in tables() {
+                prop_assert_eq!((k.argmin)(&x, scale, &bias), want, "{}", k.isa);
+            }
+            let mut acc: Vec<f64> = bias.iter().map(|&b| f64::from(b)).collect();
+            for k in tables() {
+                (k.widen_add)(&mut acc, &x);
+            }
+            for ((a, b), x) in acc.iter().zip(&bias).zip(&x) {
+                prop_assert_eq!(*a, f64::from(*b) + tables().len() as f64 * f64::from(*x));
+            }
+        }
+    }
+
+    #[test]
+    fn argmin_of_nothing_is_infinite() {
+        for k in tables() {
+            assert_eq!((k.argmin)(&[], -1.0, &[]), (0, f32::INFINITY), "{}", k.isa);
+            let inf = [f32::INFINITY; 9];
+            assert_eq!(
+                (k.argmin)(&inf, -1.0, &inf),
+                (0, f32::INFINITY),
+                "{}",
+                k.isa
+            );
+            let mut x = [0.0; 19];
+            x[17] = 1.0;
+            x[9] = 1.0;
+            assert_eq!((k.argmin)(&x, -2.0, &[0.0; 19]), (9, -2.0), "{}", k.isa);
+        }
+    }
+
+    #[test]
+    fn dots_refuse_bad_shapes() {
+        for k in tables() {
+            let r = std::panic::catch_unwind(|| k.pack(&[1.0; 8], 0));
+            assert!(r.is_err(), "{}: dim 0", k.isa);
+            let packed = k.pack(&[2.0; 8], 4);
+            let r = std::panic::catch_unwind(|| (k.dots)(&[1.0; 8], &packed, &mut [0.0; 3]));
+            assert!(r.is_err(), "{}: short output", k.isa);
+            let other = Kernels {
+                panel_width: k.panel_width + 1,
+                ..k
+            };
+            let r = std::panic::catch_unwind(|| {
+                (k.dots)(&[1.0; 8], &other.pack(&[2.0; 8], 4), &mut [0.0; 4])
+            });
+            assert!(r.is_err(), "{}: foreign panels", k.isa);
+            let mut out = [0.0; 4];
+            (k.dots)(&[1.0; 8], &packed, &mut out);
+            assert_eq!(out, [8.0; 4], "{}", k.isa);
+        }
+    }
+
     #[test]
     fn empty_is_zero() {
         for k in tables() {
@@ -459,7 +911,9 @@ mod tests {
     fn selects_best_isa() {
         #[cfg(target_arch = "x86_64")]
         if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-            assert_eq!(kernels().isa, "avx2+fma");
+            assert!(kernels().isa.starts_with("avx2+fma"), "{}", kernels().isa);
+            let wide = is_x86_feature_detected!("avx512f");
+            assert_eq!(kernels().isa.ends_with("avx512f"), wide);
         }
         #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
         assert_eq!(kernels().isa, "simd128");

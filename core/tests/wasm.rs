@@ -160,3 +160,85 @@ fn empty_index_and_k_beyond_len() {
     assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
     assert_eq!(hits[0].distance, 0.0);
 }
+
+/// The blocked product and the argmin kernel of the selected table (simd128
+/// when the module is built with it) agree with pair-by-pair products.
+#[wasm_bindgen_test]
+fn blocked_products_match_pairwise() {
+    let k = vectrove_core::simd::kernels();
+    let mut rng = vectrove_core::rng::SplitMix64::new(11);
+    for (na, nb, dim) in [(1, 1, 1), (7, 9, 5), (13, 17, 33), (4, 8, 384)] {
+        let mut draw = |n: usize| -> Vec<f32> {
+            (0..n * dim)
+                .map(|_| rng.next_f64() as f32 * 2.0 - 1.0)
+                .collect()
+        };
+        let (a, b) = (draw(na), draw(nb));
+        let mut out = vec![f32::NAN; na * nb];
+        (k.dots)(&a, &k.pack(&b, dim), &mut out);
+        for i in 0..na {
+            for j in 0..nb {
+                let want = (k.dot)(&a[i * dim..(i + 1) * dim], &b[j * dim..(j + 1) * dim]);
+                let got = out[i * nb + j];
+                assert!(
+                    (got - want).abs() <= 1e-4 * dim as f32,
+                    "{} {i},{j}: {got} vs {want}",
+                    k.isa
+                );
+            }
+        }
+        let row = &out[..nb];
+        let (j, s) = (k.argmin)(row, -1.0, &vec![0.0; nb]);
+        let best = row.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        assert_eq!((row[j as usize], s), (best, -best));
+    }
+}
+
+/// k-means on wasm32: finds planted clusters and gives the same centroids
+/// for the same seed.
+#[wasm_bindgen_test]
+fn kmeans_is_deterministic_and_finds_clusters() {
+    use vectrove_core::kmeans::{KMeans, KMeansParams};
+    let centres = [
+        [5.0f32, 0.0, 0.0, 0.0],
+        [0.0, 5.0, 0.0, 0.0],
+        [0.0, 0.0, 5.0, 5.0],
+    ];
+    let mut rng = vectrove_core::rng::SplitMix64::new(4);
+    let mut data = Vec::new();
+    for i in 0..3000 {
+        for x in centres[i % 3] {
+            data.push(x + rng.next_f64() as f32 - 0.5);
+        }
+    }
+    let store = vectrove_core::MemoryStore::from_flat(4, &data).unwrap();
+    let params = KMeansParams {
+        k: 3,
+        seed: 9,
+        ..KMeansParams::default()
+    };
+    let a = KMeans::train(&params, &store, |_| true).unwrap();
+    let b = KMeans::train(&params, &store, |_| true).unwrap();
+    let bits = |k: &KMeans| {
+        k.centroids()
+            .iter()
+            .map(|x| x.to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(bits(&a), bits(&b));
+    for c in centres {
+        let near = a
+            .centroids()
+            .chunks_exact(4)
+            .map(|x| x.iter().zip(c).map(|(p, q)| (p - q).powi(2)).sum::<f32>())
+            .fold(f32::INFINITY, f32::min);
+        assert!(near < 0.01, "no centroid near {c:?}: {near}");
+    }
+    let inertia = a.stats().last().unwrap().inertia;
+    console_log!(
+        "k-means on wasm32: {} iterations, inertia {inertia:.1}",
+        a.stats().len()
+    );
+    // Uniform noise in [-0.5, 0.5]^4: 3000 x 4 / 12.
+    assert!((inertia - 1000.0).abs() < 100.0, "inertia {inertia}");
+}

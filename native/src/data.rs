@@ -637,7 +637,7 @@ fn write_vecs<T>(
             "dimension {dim} does not fit the format's i32 header"
         )))
     })?;
-    if data.len() % dim != 0 {
+    if !data.len().is_multiple_of(dim) {
         return Err(fail(DataErrorKind::InvalidMatrix(format!(
             "{} values is not a whole number of vectors of dimension {dim}",
             data.len()
@@ -1031,7 +1031,7 @@ mod tests {
     fn npy_bytes(major: u8, dict: &str, data: &[u8]) -> Vec<u8> {
         let prefix = if major == 1 { 10 } else { 12 };
         let mut header = dict.to_string();
-        while (prefix + header.len() + 1) % 64 != 0 {
+        while !(prefix + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');

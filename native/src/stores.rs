@@ -53,7 +53,7 @@ impl Rows {
             Some(0) | None => return Err(invalid("dim", format!("{dim} is not a dimension"))),
             Some(n) => n,
         };
-        if stride < vector_bytes || stride % align != 0 {
+        if stride < vector_bytes || !stride.is_multiple_of(align) {
             let why = format!(
                 "{stride} bytes: need at least {vector_bytes} and a multiple of {align} for \
                  {dim} {} elements",
@@ -188,7 +188,7 @@ impl<T: Element> MmapStore<T> {
     ) -> Result<Self> {
         let rows = Rows::new::<T>(dim, len, stride_bytes)?;
         let align = std::mem::align_of::<T>() as u64;
-        if offset % align != 0 {
+        if !offset.is_multiple_of(align) {
             let why = format!("{offset} is not a multiple of {align}");
             return Err(invalid("offset", why));
         }

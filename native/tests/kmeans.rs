@@ -1,5 +1,6 @@
 //! Training on a sample spilled to a temporary file gives the same centroids,
-//! bit for bit, as training on the same sample in memory.
+//! bit for bit, as training on the same sample in memory, and so does
+//! training on any number of threads.
 
 use vectrove::kmeans::{KMeans, KMeansParams, copy_sample, sample_slots};
 use vectrove::rng::SplitMix64;
@@ -38,5 +39,51 @@ fn on_disk_and_in_memory_training_agree_bit_for_bit() {
         assert_eq!(bits(&a), bits(&b), "{metric}");
         assert_eq!(a.stats(), b.stats());
         assert_eq!(a.stats().len(), 10);
+    }
+}
+
+#[test]
+fn any_thread_count_gives_the_same_centroids() {
+    // 20,000 points are five chunks of work, so threads really split them.
+    let (n, dim) = (20_000, 24);
+    let mut rng = SplitMix64::new(5);
+    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let input = MemoryStore::from_flat(dim, &data).unwrap();
+    let mut spill = TempFileStore::new(dim).unwrap();
+    copy_sample(&input, &(0..n as u32).collect::<Vec<_>>(), &mut spill).unwrap();
+    for metric in [Metric::L2, Metric::InnerProduct] {
+        let params = KMeansParams {
+            k: 50,
+            metric,
+            max_iters: 6,
+            max_points_per_centroid: 1000,
+            seed: 3,
+            ..KMeansParams::default()
+        };
+        let serial = KMeans::train(&params, &input, |_| true).unwrap();
+        for threads in [1, 2, 3] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            for on_disk in [false, true] {
+                let km = pool
+                    .install(|| {
+                        if on_disk {
+                            KMeans::train_parallel(&params, &spill, |_| true)
+                        } else {
+                            KMeans::train_parallel(&params, &input, |_| true)
+                        }
+                    })
+                    .unwrap();
+                let same = km
+                    .centroids()
+                    .iter()
+                    .zip(serial.centroids())
+                    .all(|(a, b)| a.to_bits() == b.to_bits());
+                assert!(same, "{metric}, {threads} threads, on disk {on_disk}");
+                assert_eq!(km.stats(), serial.stats());
+            }
+        }
     }
 }

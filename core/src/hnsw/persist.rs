@@ -421,7 +421,7 @@ impl HnswFile {
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
             .collect();
-        if count % 64 != 0 && deleted.last().is_some_and(|w| w >> (count % 64) != 0) {
+        if !count.is_multiple_of(64) && deleted.last().is_some_and(|w| w >> (count % 64) != 0) {
             return Err(corrupt("deletions", "bits set past the last node"));
         }
 

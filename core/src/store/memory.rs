@@ -47,7 +47,7 @@ impl<T: Element> MemoryStore<T> {
     /// A store holding `data`, `dim` elements per vector.
     pub fn from_flat(dim: usize, data: &[T]) -> Result<Self> {
         let mut s = Self::new(dim)?;
-        if data.len() % dim != 0 {
+        if !data.len().is_multiple_of(dim) {
             return Err(Error::DimensionMismatch {
                 expected: dim,
                 got: data.len() % dim,
@@ -63,7 +63,7 @@ impl<T: Element> MemoryStore<T> {
     /// to back, as in the index file format).
     pub fn from_le_bytes(dim: usize, bytes: &[u8]) -> Result<Self> {
         let size = dim.checked_mul(std::mem::size_of::<T>()).unwrap_or(0);
-        if size == 0 || bytes.len() % size != 0 {
+        if size == 0 || !bytes.len().is_multiple_of(size) {
             return Err(Error::InvalidParameter {
                 name: "bytes",
                 reason: format!(

@@ -89,6 +89,9 @@ struct KmeansArgs {
     /// Spill the training sample to a temporary file instead of memory
     #[arg(long)]
     on_disk: bool,
+    /// Threads (default: all cores); the centroids are the same for any number
+    #[arg(long)]
+    threads: Option<usize>,
     /// Where to write the centroids (.fvecs)
     #[arg(long)]
     output: Option<PathBuf>,
@@ -1071,17 +1074,23 @@ fn kmeans(a: KmeansArgs) -> CliResult<()> {
         ..KMeansParams::default()
     };
     let slots = sample_slots(&params, input.len());
+    let pool = pool(a.threads)?;
+    let threads = pool.current_num_threads();
     let pb = bar(a.iters as u64, "k-means", a.json);
     let t = Instant::now();
-    let (km, times) = if a.on_disk {
-        let mut spill = vectrove::stores::TempFileStore::new(input.dim())?;
-        copy_sample(&input, &slots, &mut spill)?;
-        train_timed(&params, &spill, &pb)?
-    } else {
-        let mut sample = vectrove::MemoryStore::new(input.dim())?;
-        copy_sample(&input, &slots, &mut sample)?;
-        train_timed(&params, &sample, &pb)?
-    };
+    let (km, times) = pool.install(|| -> CliResult<_> {
+        if a.on_disk {
+            let mut spill = vectrove::stores::TempFileStore::new(input.dim())?;
+            copy_sample(&input, &slots, &mut spill)?;
+            train_timed(&params, &spill, &pb)
+        } else if slots.len() == input.len() {
+            train_timed(&params, &input, &pb)
+        } else {
+            let mut sample = vectrove::MemoryStore::new(input.dim())?;
+            copy_sample(&input, &slots, &mut sample)?;
+            train_timed(&params, &sample, &pb)
+        }
+    })?;
     pb.finish_and_clear();
     let total = t.elapsed().as_secs_f64();
     // The first iteration also pays for the initialisation.
@@ -1097,7 +1106,8 @@ fn kmeans(a: KmeansArgs) -> CliResult<()> {
     if a.json {
         print_json(&json!({
             "points": input.len(), "trained_on": slots.len(), "dim": km.dim(), "k": km.k(),
-            "metric": a.metric.name(), "on_disk": a.on_disk, "iterations": stats.len(),
+            "metric": a.metric.name(), "on_disk": a.on_disk, "threads": threads,
+            "iterations": stats.len(),
             "inertia": stats.last().map(|s| s.inertia), "seconds_per_iteration": per_iter,
             "first_iteration_seconds": times.first(), "total_seconds": total,
             "per_iteration": stats.iter().zip(&times).map(|(s, t)| json!({
@@ -1112,12 +1122,13 @@ fn kmeans(a: KmeansArgs) -> CliResult<()> {
             );
         }
         println!(
-            "{} x {}-d ({} trained on{}), k={}: {} iterations, {per_iter:.3} s per iteration, {total:.2} s in all",
+            "{} x {}-d ({} trained on{}), k={}, {threads} thread{}: {} iterations, {per_iter:.3} s per iteration, {total:.2} s in all",
             input.len(),
             km.dim(),
             slots.len(),
             if a.on_disk { ", spilled to disk" } else { "" },
             km.k(),
+            if threads == 1 { "" } else { "s" },
             stats.len()
         );
         if let Some(out) = &a.output {
@@ -1127,15 +1138,16 @@ fn kmeans(a: KmeansArgs) -> CliResult<()> {
     Ok(())
 }
 
-/// Train, recording the seconds each iteration took.
-fn train_timed<S: FeatureStore<Elem = f32>>(
+/// Train on the current rayon pool, recording the seconds each iteration
+/// took.
+fn train_timed<S: FeatureStore<Elem = f32> + Sync>(
     params: &vectrove::kmeans::KMeansParams,
     store: &S,
     pb: &ProgressBar,
 ) -> CliResult<(vectrove::kmeans::KMeans, Vec<f64>)> {
     let mut times = Vec::new();
     let mut last = Instant::now();
-    let km = vectrove::kmeans::KMeans::train(params, store, |s| {
+    let km = vectrove::kmeans::KMeans::train_parallel(params, store, |s| {
         times.push(last.elapsed().as_secs_f64());
         last = Instant::now();
         pb.set_position(s.iteration as u64);
