@@ -52,18 +52,22 @@ pub const MAX_DIM: usize = 1 << 20;
 pub enum IndexKind {
     /// A hierarchical navigable small world graph.
     Hnsw,
+    /// Inverted lists over a k-means coarse quantiser (IVF-Flat).
+    Ivf,
 }
 
 impl IndexKind {
     fn code(self) -> u32 {
         match self {
             IndexKind::Hnsw => 1,
+            IndexKind::Ivf => 2,
         }
     }
 
     fn from_code(code: u32) -> Result<Self> {
         match code {
             1 => Ok(IndexKind::Hnsw),
+            2 => Ok(IndexKind::Ivf),
             _ => Err(corrupt("header", format!("unknown index kind {code}"))),
         }
     }
@@ -72,6 +76,7 @@ impl IndexKind {
     pub fn name(self) -> &'static str {
         match self {
             IndexKind::Hnsw => "hnsw",
+            IndexKind::Ivf => "ivf",
         }
     }
 }
@@ -87,6 +92,8 @@ pub(crate) mod tag {
     pub const DELETED: [u8; 4] = *b"DELS";
     pub const VECTOR_SUMS: [u8; 4] = *b"VSUM";
     pub const VECTORS: [u8; 4] = *b"VECS";
+    pub const CENTROIDS: [u8; 4] = *b"CENT";
+    pub const LISTS: [u8; 4] = *b"LIST";
 }
 
 /// Flag of a section a reader may skip if it does not know the tag.

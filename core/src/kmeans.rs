@@ -606,6 +606,70 @@ impl KMeans {
         repaired
     }
 
+    /// Centroids trained elsewhere (or loaded from a file), `k` of `dim`
+    /// values back to back, as for `metric` (unit length for cosine).
+    pub fn from_centroids(metric: Metric, dim: usize, centroids: Vec<f32>) -> Result<KMeans> {
+        let bad = |reason: String| {
+            Err(Error::InvalidParameter {
+                name: "centroids",
+                reason,
+            })
+        };
+        if dim == 0 || centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
+            return bad(format!(
+                "{} values are not a whole, non-zero number of {dim}-d centroids",
+                centroids.len()
+            ));
+        }
+        if metric == Metric::Hamming {
+            return bad("k-means works on f32 vectors (l2, cosine or ip)".into());
+        }
+        if let Some(i) = centroids.iter().position(|x| !x.is_finite()) {
+            return bad(format!("value {i} is not finite"));
+        }
+        Ok(KMeans {
+            dim,
+            metric,
+            step: Step::new(metric, &centroids, dim),
+            centroids,
+            stats: Vec::new(),
+        })
+    }
+
+    /// The `n` nearest centroids of a vector already prepared for the
+    /// metric (finite; unit length for cosine), nearest first, with their
+    /// scores; ties go to the lower number.
+    pub fn nearest_prepared(&self, p: &[f32], n: usize) -> Vec<(u32, f32)> {
+        let step = &self.step;
+        let mut dots = vec![0f32; step.k];
+        (step.kernels.dots)(p, &step.panels, &mut dots);
+        let p_norm = (step.kernels.dot)(p, p);
+        let mut all: Vec<(u32, f32)> = dots
+            .iter()
+            .zip(&step.c_norms)
+            .enumerate()
+            .map(|(j, (&d, &cn))| {
+                let s = match self.metric {
+                    Metric::L2 => (p_norm + (cn + -2.0 * d)).max(0.0),
+                    Metric::Cosine => 1.0 + -d,
+                    _ => -d,
+                };
+                (j as u32, s)
+            })
+            .collect();
+        let order = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
+        let n = n.min(all.len());
+        if n == 0 {
+            return Vec::new();
+        }
+        if n < all.len() {
+            all.select_nth_unstable_by(n - 1, order);
+            all.truncate(n);
+        }
+        all.sort_unstable_by(order);
+        all
+    }
+
     /// Elements per centroid.
     pub fn dim(&self) -> usize {
         self.dim

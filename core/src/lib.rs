@@ -1,6 +1,6 @@
 //! The target-agnostic core of vectrove: the storage contract
-//! ([`FeatureStore`]), the in-memory store, the page cache, SIMD distances and
-//! HNSW. It has no `std::fs`, no mmap and no dependency on wasm-bindgen, and
+//! ([`FeatureStore`]), the in-memory store, the page cache, SIMD distances,
+//! HNSW, k-means and IVF-Flat. It has no `std::fs`, no mmap and no dependency on wasm-bindgen, and
 //! compiles unchanged to `wasm32-unknown-unknown`.
 //!
 //! ```
@@ -24,7 +24,9 @@ mod error;
 mod exact;
 pub mod format;
 pub mod hnsw;
+pub mod ivf;
 pub mod kmeans;
+mod persist;
 pub mod rng;
 pub mod simd;
 pub mod store;
@@ -34,5 +36,6 @@ pub use distance::{Dist, Element, Metric};
 pub use error::{Error, Result};
 pub use exact::exact_knn;
 pub use hnsw::{Hnsw, HnswBuilder, HnswFile, Neighbor, Params};
+pub use ivf::{Ivf, IvfFile, IvfParams};
 pub use kmeans::{KMeans, KMeansParams};
 pub use store::{Access, FeatureStore, FeatureStoreMut, MemoryStore};

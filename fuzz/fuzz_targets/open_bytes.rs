@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vectrove_core::{Hnsw, MemoryStore};
+use vectrove_core::{Hnsw, Ivf, MemoryStore};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(index) = Hnsw::<MemoryStore<f32>>::from_bytes(data) {
@@ -12,4 +12,8 @@ fuzz_target!(|data: &[u8]| {
         let _ = index.search(&q, 3, 8);
     }
     let _ = Hnsw::<MemoryStore<u8>>::from_bytes(data);
+    if let Ok(index) = Ivf::from_bytes(data) {
+        let q = vec![0.5; index.dim()];
+        let _ = index.search(&q, 3, 4);
+    }
 });

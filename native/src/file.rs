@@ -21,9 +21,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
+use vectrove_core::format::VectorChecksums;
 use vectrove_core::format::{Header, VectorsSection};
 use vectrove_core::store::{Access, FeatureStore, MemoryStore};
-use vectrove_core::{Element, Error, Hnsw, HnswFile, Result};
+use vectrove_core::{Element, Error, Hnsw, HnswFile, Ivf, IvfFile, Result};
 
 use crate::stores::{FileSource, MmapStore, PreadStore, pread_store};
 
@@ -164,11 +165,29 @@ impl OpenOptions {
     }
 }
 
+/// An index that can be written in the file format: [`Hnsw`] or [`Ivf`].
+pub trait WriteIndex {
+    /// Write the whole file to `out`.
+    fn write_index(&self, out: &mut dyn Write) -> Result<()>;
+}
+
+impl<S: FeatureStore> WriteIndex for Hnsw<S> {
+    fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
+        self.write_to(&mut out)
+    }
+}
+
+impl<S: FeatureStore<Elem = f32>> WriteIndex for Ivf<S> {
+    fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
+        self.write_to(&mut out)
+    }
+}
+
 /// Save `index` to `path` atomically: the bytes go to a temporary file in
 /// the same directory, which is flushed to disk and then renamed over `path`.
 /// A crash at any point leaves either the old file or the new one, never a
 /// mix. Indexes already open on the old file keep reading the old bytes.
-pub fn save<S: FeatureStore>(index: &Hnsw<S>, path: impl AsRef<Path>) -> Result<()> {
+pub fn save(index: &impl WriteIndex, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
@@ -188,7 +207,7 @@ pub fn save<S: FeatureStore>(index: &Hnsw<S>, path: impl AsRef<Path>) -> Result<
     let tmp = builder.tempfile_in(dir)?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
-        index.write_to(&mut w)?;
+        index.write_index(&mut w)?;
         w.flush()?;
     }
     tmp.as_file().sync_all()?;
@@ -248,8 +267,7 @@ fn read_meta(file: &File) -> Result<(Header, Vec<u8>)> {
 }
 
 /// Check the vectors' block checksums by streaming them from `file`.
-fn verify_vectors(file: &File, v: &VectorsSection, file_meta: &HnswFile) -> Result<()> {
-    let sums = file_meta.vector_checksums();
+fn verify_vectors(file: &File, v: &VectorsSection, sums: &VectorChecksums) -> Result<()> {
     let source = FileSource::new(file.try_clone()?)?;
     let mut buf = Vec::new();
     for i in 0..sums.blocks() {
@@ -266,8 +284,8 @@ pub fn open<T: Element>(path: impl AsRef<Path>, storage: Storage) -> Result<Hnsw
     open_with(path, OpenOptions::new(storage))
 }
 
-/// Open the index at `path` with `options`. Every section's checksum and
-/// every structural invariant is checked; a damaged file is an
+/// Open the HNSW index at `path` with `options`. Every section's checksum
+/// and every structural invariant is checked; a damaged file is an
 /// [`Error::Corrupt`] and nothing is allocated
 /// beyond what the file's size justifies.
 pub fn open_with<T: Element>(
@@ -276,7 +294,30 @@ pub fn open_with<T: Element>(
 ) -> Result<Hnsw<FileStore<T>>> {
     let file = File::open(path)?;
     let (header, meta) = read_meta(&file)?;
-    let v = header.vectors();
+    check_elem::<T>(&header)?;
+    let decoded = HnswFile::decode(header, &meta)?;
+    drop(meta);
+    let store = open_store(file, decoded.header(), decoded.vector_checksums(), options)?;
+    decoded.into_index(store)
+}
+
+/// Open the IVF index at `path` (see [`open`]).
+pub fn open_ivf(path: impl AsRef<Path>, storage: Storage) -> Result<Ivf<FileStore<f32>>> {
+    open_ivf_with(path, OpenOptions::new(storage))
+}
+
+/// Open the IVF index at `path` with `options` (see [`open_with`]).
+pub fn open_ivf_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<Ivf<FileStore<f32>>> {
+    let file = File::open(path)?;
+    let (header, meta) = read_meta(&file)?;
+    check_elem::<f32>(&header)?;
+    let decoded = IvfFile::decode(header, &meta)?;
+    drop(meta);
+    let store = open_store(file, decoded.header(), decoded.vector_checksums(), options)?;
+    decoded.into_index(store)
+}
+
+fn check_elem<T: Element>(header: &Header) -> Result<()> {
     if header.elem != T::CODE {
         return Err(Error::InvalidParameter {
             name: "element type",
@@ -287,25 +328,34 @@ pub fn open_with<T: Element>(
             ),
         });
     }
-    let decoded = HnswFile::decode(header, &meta)?;
-    drop(meta);
-    let store = match options.storage {
+    Ok(())
+}
+
+/// The store of a checked file's vectors.
+fn open_store<T: Element>(
+    file: File,
+    header: &Header,
+    sums: &VectorChecksums,
+    options: OpenOptions,
+) -> Result<FileStore<T>> {
+    let v = header.vectors();
+    Ok(match options.storage {
         Storage::Memory => {
             let mut bytes = vec![0u8; v.byte_len() as usize];
             let source = FileSource::new(file.try_clone()?)?;
             vectrove_core::store::ByteSource::read_at(&source, v.offset, &mut bytes)?;
-            decoded.vector_checksums().verify_all(&bytes)?;
+            sums.verify_all(&bytes)?;
             FileStore::Memory(MemoryStore::from_le_bytes(v.dim, &bytes)?)
         }
         Storage::Mmap => {
             if options.verify_vectors {
-                verify_vectors(&file, &v, &decoded)?;
+                verify_vectors(&file, &v, sums)?;
             }
             FileStore::Mmap(MmapStore::open(&file, v.offset, v.count, v.dim, v.stride)?)
         }
         Storage::Paged { cache_bytes } => {
             if options.verify_vectors {
-                verify_vectors(&file, &v, &decoded)?;
+                verify_vectors(&file, &v, sums)?;
             }
             FileStore::Paged(pread_store(
                 file,
@@ -316,6 +366,5 @@ pub fn open_with<T: Element>(
                 cache_bytes,
             )?)
         }
-    };
-    decoded.into_index(store)
+    })
 }

@@ -395,6 +395,8 @@ fn kmeans_writes_centroids_and_on_disk_matches_memory() {
         "--output",
         &b,
         "--on-disk",
+        "--threads",
+        "2",
     ]);
     assert!(text.contains("per iteration"), "{text}");
     let (ca, cb) = (
@@ -405,4 +407,122 @@ fn kmeans_writes_centroids_and_on_disk_matches_memory() {
     assert_eq!(ca, cb, "on-disk and in-memory centroids differ");
     assert!(err(&["kmeans", "--input", &base, "--k", "0"]).contains("k"));
     assert!(err(&["kmeans", "--input", &base, "--k", "5000"]).contains("k"));
+}
+
+#[test]
+fn ivf_build_info_search_bench() {
+    let f = Fixture::new();
+    let (base, queries, gt, index) = (
+        f.p("base.fvecs"),
+        f.p("queries.fvecs"),
+        f.p("groundtruth.ivecs"),
+        f.p("ivf.vtrv"),
+    );
+    let out = ok(&[
+        "build",
+        "--index-type",
+        "ivf",
+        "--nlist",
+        "32",
+        "--metric",
+        "l2",
+        "--input",
+        &base,
+        "--output",
+        &index,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["index_type"].as_str(), v["nlist"].as_u64()),
+        (Some("ivf"), Some(32))
+    );
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", &index, "--json"])).unwrap();
+    assert_eq!(info["kind"], "ivf");
+    assert_eq!(info["points"], 3000);
+    assert_eq!(info["nlist"], 32);
+    assert!(ok(&["info", &index]).contains("nlist=32"));
+    let out = ok(&[
+        "bench",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--groundtruth",
+        &gt,
+        "--nprobe",
+        "1,8,32",
+        "--storage",
+        "memory,mmap,paged",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    for run in runs {
+        let rows = run["rows"].as_array().unwrap();
+        let recall: Vec<f64> = rows.iter().map(|r| r["recall"].as_f64().unwrap()).collect();
+        assert_eq!(rows[0]["nprobe"], 1);
+        assert!(
+            recall[0] <= recall[1] && recall[1] <= recall[2],
+            "{recall:?}"
+        );
+        // Every list probed: an exact scan (ties aside).
+        assert!(recall[2] > 0.99, "{recall:?}");
+    }
+    let ids = f.p("ids.ivecs");
+    let text = ok(&[
+        "search",
+        "--index",
+        &index,
+        "--queries",
+        &queries,
+        "--nprobe",
+        "32",
+        "--output",
+        &ids,
+    ]);
+    assert!(text.contains("nprobe=32"), "{text}");
+    assert_eq!(data::read_i32(&ids, None).unwrap().len(), 100);
+    // IVF holds f32 vectors only, and --nlist needs --index-type ivf.
+    assert!(
+        err(&[
+            "build",
+            "--index-type",
+            "ivf",
+            "--metric",
+            "hamming",
+            "--input",
+            &base,
+            "--output",
+            &index
+        ])
+        .contains("f32")
+    );
+    assert!(
+        err(&[
+            "build", "--nlist", "4", "--input", &base, "--output", &index
+        ])
+        .contains("ivf")
+    );
+    assert!(
+        err(&[
+            "build",
+            "--index-type",
+            "ivf",
+            "--nlist",
+            "0",
+            "--input",
+            &base,
+            "--output",
+            &f.p("x.vtrv")
+        ])
+        .contains("k")
+    );
+    // A damaged IVF file is refused with one line and the file left as it was.
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[400] ^= 1;
+    let bad = f.p("bad.vtrv");
+    std::fs::write(&bad, &bytes).unwrap();
+    assert!(err(&["info", &bad]).contains("bad.vtrv"));
 }

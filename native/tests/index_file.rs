@@ -154,3 +154,51 @@ fn damaged_files_are_refused_in_every_mode() {
         Err(Error::Io(_))
     ));
 }
+
+#[test]
+fn ivf_files_open_in_every_storage_mode() {
+    use vectrove::{Ivf, IvfParams, MemoryStore};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ivf.vtrv");
+    let dim = 8;
+    let mut rng = vectrove::rng::SplitMix64::new(4);
+    let data: Vec<f32> = (0..2000 * dim).map(|_| rng.next_f64() as f32).collect();
+    let params = IvfParams {
+        nlist: 16,
+        ..IvfParams::default()
+    };
+    let training = MemoryStore::from_flat(dim, &data).unwrap();
+    let mut ivf = Ivf::train(vectrove::Metric::L2, params, &training).unwrap();
+    let ids: Vec<u64> = (100..2100).collect();
+    ivf.insert_many(&ids, &data).unwrap();
+    ivf.delete(150).unwrap();
+    vectrove::file::save(&ivf, &path).unwrap();
+    let q = &data[50 * dim..51 * dim];
+    let want = ivf.search(q, 10, 4).unwrap();
+    for storage in [
+        Storage::Memory,
+        Storage::Mmap,
+        Storage::Paged { cache_bytes: 8192 },
+    ] {
+        let opened = vectrove::file::open_ivf(&path, storage).unwrap();
+        assert_eq!(opened.search(q, 10, 4).unwrap(), want, "{}", storage.name());
+        assert_eq!(opened.len(), 1999);
+        assert!(!opened.contains(150));
+        // An HNSW reader refuses the file, and the reverse.
+        assert!(vectrove::file::open::<f32>(&path, storage).is_err());
+    }
+    // Damage anywhere is refused in every mode.
+    let good = std::fs::read(&path).unwrap();
+    for at in [10, 300, good.len() / 2, good.len() - 1] {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x40;
+        let bad = dir.path().join("bad.vtrv");
+        std::fs::write(&bad, &bytes).unwrap();
+        for storage in [Storage::Memory, Storage::Mmap] {
+            assert!(
+                vectrove::file::open_ivf(&bad, storage).is_err(),
+                "byte {at}"
+            );
+        }
+    }
+}

@@ -5,7 +5,7 @@
 //! index maps them to dense internal slots.
 
 mod graph;
-mod ids;
+pub(crate) mod ids;
 mod insert;
 #[cfg(feature = "parallel")]
 mod parallel;

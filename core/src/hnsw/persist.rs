@@ -8,11 +8,12 @@ use super::ids::Ids;
 use super::{Hnsw, MAX_LEVEL, NO_PARENT, Params};
 use crate::distance::Element;
 use crate::error::{Error, Result};
-use crate::format::{
-    Header, IndexKind, Reader, VECTOR_BLOCK_BYTES, VectorChecksums, Writer, checksum, corrupt, tag,
+use crate::format::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
+use crate::persist::{
+    decode_ids, decode_vector_sums, elem_mismatch, ids_sections, u32s, vector_bytes, vector_sums,
 };
 use crate::rng::SplitMix64;
-use crate::store::{Access, FeatureStore, MemoryStore};
+use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an HNSW file has.
 const SECTIONS: [[u8; 4]; 9] = [
@@ -45,75 +46,7 @@ pub struct HnswFile {
     sums: VectorChecksums,
 }
 
-/// Feeds bytes to per-block checksums.
-struct BlockSums {
-    sums: Vec<u32>,
-    hasher: crc32fast::Hasher,
-    in_block: u64,
-    total: u64,
-}
-
-impl BlockSums {
-    fn new() -> Self {
-        Self {
-            sums: Vec::new(),
-            hasher: crc32fast::Hasher::new(),
-            in_block: 0,
-            total: 0,
-        }
-    }
-
-    fn update(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            let room = (VECTOR_BLOCK_BYTES - self.in_block) as usize;
-            let n = room.min(bytes.len());
-            self.hasher.update(&bytes[..n]);
-            self.in_block += n as u64;
-            self.total += n as u64;
-            bytes = &bytes[n..];
-            if self.in_block == VECTOR_BLOCK_BYTES {
-                let h = std::mem::replace(&mut self.hasher, crc32fast::Hasher::new());
-                self.sums.push(h.finalize());
-                self.in_block = 0;
-            }
-        }
-    }
-
-    fn finish(mut self) -> (Vec<u32>, u64) {
-        if self.in_block > 0 {
-            self.sums.push(self.hasher.finalize());
-        }
-        (self.sums, self.total)
-    }
-}
-
-fn u32s(v: impl IntoIterator<Item = u32>) -> Vec<u8> {
-    v.into_iter().flat_map(u32::to_le_bytes).collect()
-}
-
 impl<S: FeatureStore> Hnsw<S> {
-    /// Pass the vectors, as file bytes, to `f` in chunks of about 64 KiB.
-    fn vector_bytes(&self, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
-        let mut buf = Vec::with_capacity(VECTOR_BLOCK_BYTES as usize + 4096);
-        for slot in 0..self.ids.len() as u32 {
-            match self
-                .store
-                .with_vector(slot, |v| S::Elem::write_le(v, &mut buf))?
-            {
-                Access::Ready(()) => {}
-                Access::Missing => return Err(Error::NotResident { count: 1 }),
-            }
-            if buf.len() >= VECTOR_BLOCK_BYTES as usize {
-                f(&buf)?;
-                buf.clear();
-            }
-        }
-        if !buf.is_empty() {
-            f(&buf)?;
-        }
-        Ok(())
-    }
-
     /// Write the index in the file format (`docs/format.md`). The store's
     /// vectors must all be readable synchronously.
     pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
@@ -127,14 +60,7 @@ impl<S: FeatureStore> Hnsw<S> {
                 ),
             });
         }
-        let mut sums = BlockSums::new();
-        self.vector_bytes(|b| {
-            sums.update(b);
-            Ok(())
-        })?;
-        let (sums, total) = sums.finish();
-        let sum_bytes = u32s(sums.iter().copied());
-        let sum_crc = checksum(&sum_bytes);
+        let (sum_bytes, sum_crc, total) = vector_sums(&self.store, count)?;
 
         let mut w = Writer::new(
             IndexKind::Hnsw,
@@ -179,19 +105,12 @@ impl<S: FeatureStore> Hnsw<S> {
             tag::ENTRY_LINKS,
             u32s(self.entry_links.iter().flat_map(|&(a, b)| [a, b])),
         );
-        w.section(
-            tag::IDS,
-            (0..count as u32)
-                .flat_map(|s| self.ids.id(s).to_le_bytes())
-                .collect(),
-        );
-        w.section(
-            tag::DELETED,
-            self.deleted.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        );
+        ids_sections(&mut w, &self.ids, &self.deleted);
         w.section(tag::VECTOR_SUMS, sum_bytes);
         w.finish(out, total, sum_crc, |out| {
-            self.vector_bytes(|b| out.write_all(b).map_err(Error::from))
+            vector_bytes(&self.store, count, |b| {
+                out.write_all(b).map_err(Error::from)
+            })
         })
     }
 
@@ -226,17 +145,6 @@ impl<T: Element> Hnsw<MemoryStore<T>> {
             return Err(elem_mismatch::<T>(&file.header));
         }
         file.into_index(MemoryStore::<T>::from_le_bytes(v.dim, vectors)?)
-    }
-}
-
-fn elem_mismatch<T: Element>(h: &Header) -> Error {
-    Error::InvalidParameter {
-        name: "store",
-        reason: format!(
-            "the file holds {} vectors, the store {}",
-            crate::format::elem_name(h.elem),
-            T::NAME
-        ),
     }
 }
 
@@ -404,42 +312,8 @@ impl HnswFile {
             entry_links.push((a, b));
         }
 
-        let bytes = header.section_bytes(meta, tag::IDS, "ids")?;
-        if bytes.len() != 8 * count {
-            return Err(corrupt("ids", "wrong length"));
-        }
-        let ids: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect();
-
-        let bytes = header.section_bytes(meta, tag::DELETED, "deletions")?;
-        if bytes.len() != 8 * count.div_ceil(64) {
-            return Err(corrupt("deletions", "wrong length"));
-        }
-        let deleted: Vec<u64> = bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect();
-        if !count.is_multiple_of(64) && deleted.last().is_some_and(|w| w >> (count % 64) != 0) {
-            return Err(corrupt("deletions", "bits set past the last node"));
-        }
-
-        let ids = Ids::from_slots(ids, &deleted)
-            .ok_or_else(|| corrupt("ids", "a live id appears twice"))?;
-
-        let bytes = header.section_bytes(meta, tag::VECTOR_SUMS, "vector checksums")?;
-        let vec_section = header.section(tag::VECTORS)?;
-        if checksum(bytes) != vec_section.crc || bytes.len() % 4 != 0 {
-            return Err(corrupt("vector checksums", "checksum mismatch"));
-        }
-        let sums = VectorChecksums::from_parts(
-            bytes
-                .chunks_exact(4)
-                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect(),
-            vec_section.len,
-        )?;
+        let (ids, deleted) = decode_ids(&header, meta)?;
+        let sums = decode_vector_sums(&header, meta)?;
 
         Ok(Self {
             header,

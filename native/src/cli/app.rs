@@ -14,7 +14,7 @@ use super::plot::{self, Series};
 use vectrove::data::{self, Matrix};
 use vectrove::file::{self, FileStore, OpenOptions, Storage};
 use vectrove::rng::SplitMix64;
-use vectrove::{Element, FeatureStore, Hnsw, Metric};
+use vectrove::{Element, FeatureStore, Hnsw, Ivf, IvfParams, Metric, Neighbor};
 
 /// A one-line error for the user.
 pub struct CliError(String);
@@ -100,11 +100,28 @@ struct KmeansArgs {
     json: bool,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum IndexType {
+    /// Graph index: the best recall for the time
+    Hnsw,
+    /// Inverted lists over k-means centroids (IVF-Flat)
+    Ivf,
+}
+
 #[derive(Args)]
 struct BuildArgs {
     /// Base vectors (.fvecs, .bvecs, .npy)
     #[arg(long)]
     input: PathBuf,
+    /// hnsw or ivf
+    #[arg(long, value_enum, default_value = "hnsw")]
+    index_type: IndexType,
+    /// IVF: number of lists (default 4 * sqrt(points))
+    #[arg(long)]
+    nlist: Option<usize>,
+    /// IVF: most k-means iterations training the lists
+    #[arg(long, default_value_t = 25)]
+    iters: usize,
     /// Distance: cosine, l2, ip or hamming (hamming needs u8 input)
     #[arg(long, default_value = "cosine")]
     metric: Metric,
@@ -176,9 +193,12 @@ struct SearchArgs {
     /// Results per query
     #[arg(long, default_value_t = 10)]
     k: usize,
-    /// Beam width of the search
+    /// Beam width of the search (HNSW)
     #[arg(long, default_value_t = 64)]
     ef: usize,
+    /// Lists scanned per query (IVF)
+    #[arg(long, default_value_t = 16)]
+    nprobe: usize,
     #[command(flatten)]
     storage: StorageArgs,
     /// Threads (default: all cores)
@@ -206,9 +226,12 @@ struct BenchArgs {
     /// Results per query
     #[arg(long, default_value_t = 10)]
     k: usize,
-    /// Beam widths, comma-separated
+    /// Beam widths, comma-separated (HNSW)
     #[arg(long, default_value = "16,32,64,128", value_delimiter = ',')]
     ef: Vec<usize>,
+    /// Lists scanned per query, comma-separated (IVF)
+    #[arg(long, default_value = "1,4,16,64", value_delimiter = ',')]
+    nprobe: Vec<usize>,
     #[command(flatten)]
     storage: StorageArgs,
     /// Search threads (QPS counts all of them)
@@ -364,6 +387,12 @@ fn with_context<T, E: std::fmt::Display>(r: Result<T, E>, path: &Path) -> CliRes
 // ---------------------------------------------------------------- build
 
 fn build(a: BuildArgs) -> CliResult<()> {
+    if a.index_type == IndexType::Ivf {
+        return build_ivf(&a);
+    }
+    if a.nlist.is_some() {
+        return fail("--nlist applies to --index-type ivf");
+    }
     if a.metric == Metric::Hamming {
         let m = data::read_u8(&a.input, a.limit)?;
         build_typed(&a, m, vectrove::MemoryStore::<u8>::new)
@@ -429,18 +458,95 @@ fn build_typed<T: Element>(
     Ok(())
 }
 
+fn build_ivf(a: &BuildArgs) -> CliResult<()> {
+    if a.metric == Metric::Hamming {
+        return fail("IVF indexes hold f32 vectors: use --metric l2, cosine or ip");
+    }
+    let m = data::read_f32(&a.input, a.limit)?;
+    let n = m.len();
+    if n == 0 {
+        return fail(format!("{}: no vectors", a.input.display()));
+    }
+    let nlist = a
+        .nlist
+        .unwrap_or_else(|| ((4.0 * (n as f64).sqrt()).round() as usize).clamp(1, n));
+    let params = IvfParams {
+        nlist,
+        iters: a.iters,
+        seed: a.seed,
+        ..IvfParams::default()
+    };
+    let pool = pool(a.threads)?;
+    let threads = pool.current_num_threads();
+    let input = vectrove::MemoryStore::from_flat(m.dim, &m.data)?;
+    let t = Instant::now();
+    // The quantiser trains on a random sample of at most 256 points a list.
+    let kp = params.kmeans(a.metric);
+    let slots = vectrove::kmeans::sample_slots(&kp, n);
+    let pb = bar(a.iters as u64, "training lists", a.json);
+    let quantizer = pool.install(|| -> CliResult<_> {
+        let progress = |s: &vectrove::kmeans::IterationStats| {
+            pb.set_position(s.iteration as u64);
+            true
+        };
+        Ok(if slots.len() == n {
+            vectrove::KMeans::train_parallel(&kp, &input, progress)?
+        } else {
+            let mut sample = vectrove::MemoryStore::new(m.dim)?;
+            vectrove::kmeans::copy_sample(&input, &slots, &mut sample)?;
+            vectrove::KMeans::train_parallel(&kp, &sample, progress)?
+        })
+    })?;
+    pb.finish_and_clear();
+    let train_s = t.elapsed().as_secs_f64();
+    let mut index = Ivf::with_quantizer(quantizer, params, vectrove::MemoryStore::new(m.dim)?)?;
+    drop(input);
+    // One batch: the index stores each list's points together.
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let r = index.insert_many(&ids, &m.data);
+    r.map_err(|e| CliError(format!("{}: {e}", a.input.display())))?;
+    let build_s = t.elapsed().as_secs_f64();
+    with_context(file::save(&index, &a.output), &a.output)?;
+    let bytes = std::fs::metadata(&a.output)?.len();
+    let sizes = index.list_sizes();
+    let (min, max) = (
+        sizes.iter().min().copied().unwrap_or(0),
+        sizes.iter().max().copied().unwrap_or(0),
+    );
+    if a.json {
+        print_json(&json!({
+            "index_type": "ivf", "points": n, "dim": m.dim, "metric": a.metric.name(),
+            "nlist": nlist, "iters": a.iters, "trained_on": slots.len(), "threads": threads,
+            "train_seconds": train_s, "build_seconds": build_s, "file_bytes": bytes,
+            "list_min": min, "list_max": max, "output": a.output.display().to_string(),
+        }));
+    } else {
+        println!(
+            "built IVF {n} x {}-d ({}, nlist={nlist}, lists of {min}..{max} points) on {threads} thread(s) in {build_s:.2} s ({train_s:.2} s training on {} points)",
+            m.dim,
+            a.metric,
+            slots.len()
+        );
+        println!("wrote {} ({})", a.output.display(), mem::human(bytes));
+    }
+    Ok(())
+}
+
 // ---------------------------------------------------------------- opening
 
 /// An opened index of either element type.
 enum AnyIndex {
     F32(Hnsw<FileStore<f32>>),
     U8(Hnsw<FileStore<u8>>),
+    Ivf(Ivf<FileStore<f32>>),
 }
 
 fn open_any(path: &Path, storage: Storage) -> CliResult<AnyIndex> {
     let header = with_context(file::read_header(path), path)?;
     let opts = OpenOptions::new(storage);
-    Ok(if header.elem == u8::CODE {
+    Ok(if header.kind == vectrove::format::IndexKind::Ivf {
+        AnyIndex::Ivf(with_context(file::open_ivf_with(path, opts), path)?)
+    } else if header.elem == u8::CODE {
         AnyIndex::U8(with_context(file::open_with(path, opts), path)?)
     } else {
         AnyIndex::F32(with_context(file::open_with(path, opts), path)?)
@@ -462,6 +568,10 @@ macro_rules! typed {
                 let $q = data::read_f32($queries, $limit)?;
                 $body
             }
+            AnyIndex::Ivf($ix) => {
+                let $q = data::read_f32($queries, $limit)?;
+                $body
+            }
             AnyIndex::U8($ix) => {
                 let $q = data::read_u8($queries, $limit)?;
                 $body
@@ -470,7 +580,44 @@ macro_rules! typed {
     };
 }
 
-fn check_queries<S: FeatureStore>(ix: &Hnsw<S>, q: &Matrix<S::Elem>, path: &Path) -> CliResult<()> {
+/// What search and bench need of an index: its dimension and a search with
+/// one speed/recall knob (ef for HNSW, nprobe for IVF).
+trait Searchable: Sync {
+    type Elem: Element;
+    /// Name of the knob.
+    const KNOB: &'static str;
+    fn dim(&self) -> usize;
+    fn search_with(
+        &self,
+        q: &[Self::Elem],
+        k: usize,
+        knob: usize,
+    ) -> vectrove::Result<Vec<Neighbor>>;
+}
+
+impl<S: FeatureStore + Sync> Searchable for Hnsw<S> {
+    type Elem = S::Elem;
+    const KNOB: &'static str = "ef";
+    fn dim(&self) -> usize {
+        Hnsw::dim(self)
+    }
+    fn search_with(&self, q: &[S::Elem], k: usize, ef: usize) -> vectrove::Result<Vec<Neighbor>> {
+        self.search(q, k, ef)
+    }
+}
+
+impl<S: FeatureStore<Elem = f32> + Sync> Searchable for Ivf<S> {
+    type Elem = f32;
+    const KNOB: &'static str = "nprobe";
+    fn dim(&self) -> usize {
+        Ivf::dim(self)
+    }
+    fn search_with(&self, q: &[f32], k: usize, nprobe: usize) -> vectrove::Result<Vec<Neighbor>> {
+        self.search(q, k, nprobe)
+    }
+}
+
+fn check_queries<I: Searchable>(ix: &I, q: &Matrix<I::Elem>, path: &Path) -> CliResult<()> {
     if q.dim != ix.dim() {
         return fail(format!(
             "{}: queries have dimension {}, the index {}",
@@ -499,22 +646,23 @@ fn search(a: SearchArgs) -> CliResult<()> {
     ))
 }
 
-fn search_typed<S: FeatureStore + Sync>(
+fn search_typed<I: Searchable>(
     a: &SearchArgs,
-    ix: &Hnsw<S>,
-    q: &Matrix<S::Elem>,
+    ix: &I,
+    q: &Matrix<I::Elem>,
     pool: &rayon::ThreadPool,
 ) -> CliResult<()> {
     check_queries(ix, q, &a.queries)?;
     if a.k == 0 || a.k > 1 << 16 {
         return fail("--k must be between 1 and 65536");
     }
+    let knob = if I::KNOB == "ef" { a.ef } else { a.nprobe };
     let t = Instant::now();
     let results: Vec<Vec<u64>> = pool.install(|| {
         q.data
             .par_chunks(q.dim)
             .map(|v| {
-                ix.search(v, a.k, a.ef)
+                ix.search_with(v, a.k, knob)
                     .map(|r| r.iter().map(|n| n.id).collect())
             })
             .collect::<vectrove::Result<_>>()
@@ -540,15 +688,15 @@ fn search_typed<S: FeatureStore + Sync>(
     let nq = results.len();
     if a.json {
         print_json(&json!({
-            "queries": nq, "k": a.k, "ef": a.ef, "seconds": secs,
+            "queries": nq, "k": a.k, I::KNOB: knob, "seconds": secs,
             "qps": nq as f64 / secs, "threads": pool.current_num_threads(),
             "output": a.output.as_ref().map(|p| p.display().to_string()),
         }));
     } else {
         println!(
-            "{nq} queries, k={}, ef={} on {} thread(s): {secs:.3} s ({:.0} QPS)",
+            "{nq} queries, k={}, {}={knob} on {} thread(s): {secs:.3} s ({:.0} QPS)",
             a.k,
-            a.ef,
+            I::KNOB,
             pool.current_num_threads(),
             nq as f64 / secs
         );
@@ -562,7 +710,7 @@ fn search_typed<S: FeatureStore + Sync>(
 // ---------------------------------------------------------------- bench
 
 struct Row {
-    ef: usize,
+    knob: usize,
     recall: f64,
     qps: f64,
     p50_us: f64,
@@ -599,8 +747,8 @@ fn mem_text(m: Option<MemoryUsage>) -> String {
 }
 
 fn bench(a: BenchArgs) -> CliResult<()> {
-    if a.k == 0 || a.k > 1 << 16 || a.ef.is_empty() {
-        return fail("--k must be between 1 and 65536 and --ef given");
+    if a.k == 0 || a.k > 1 << 16 || a.ef.is_empty() || a.nprobe.is_empty() {
+        return fail("--k must be between 1 and 65536, and --ef and --nprobe not empty");
     }
     let gt = data::read_i32(&a.groundtruth, a.limit)?;
     if gt.dim < a.k {
@@ -627,9 +775,12 @@ fn bench(a: BenchArgs) -> CliResult<()> {
         let any = open_any(&a.index, storage)?;
         let open_s = t.elapsed().as_secs_f64();
         let after_open = mem::current();
-        let rows = match (any, &queries) {
-            (AnyIndex::F32(ix), AnyQueries::F32(q)) => bench_typed(&a, &ix, q, &gt, &pool)?,
-            (AnyIndex::U8(ix), AnyQueries::U8(q)) => bench_typed(&a, &ix, q, &gt, &pool)?,
+        let (knob, rows) = match (any, &queries) {
+            (AnyIndex::F32(ix), AnyQueries::F32(q)) => ("ef", bench_typed(&a, &ix, q, &gt, &pool)?),
+            (AnyIndex::U8(ix), AnyQueries::U8(q)) => ("ef", bench_typed(&a, &ix, q, &gt, &pool)?),
+            (AnyIndex::Ivf(ix), AnyQueries::F32(q)) => {
+                ("nprobe", bench_typed(&a, &ix, q, &gt, &pool)?)
+            }
             _ => return fail(format!("{}: changed while benchmarking", a.index.display())),
         };
 
@@ -645,12 +796,12 @@ fn bench(a: BenchArgs) -> CliResult<()> {
             );
             println!(
                 "{:>6} {:>9} {:>10} {:>10} {:>10}  memory after queries",
-                "ef", "recall@k", "QPS", "p50 us", "p99 us"
+                knob, "recall@k", "QPS", "p50 us", "p99 us"
             );
             for r in &rows {
                 println!(
                     "{:>6} {:>9.4} {:>10.0} {:>10.1} {:>10.1}  {}",
-                    r.ef,
+                    r.knob,
                     r.recall,
                     r.qps,
                     r.p50_us,
@@ -667,7 +818,7 @@ fn bench(a: BenchArgs) -> CliResult<()> {
             "label": label, "storage": storage.name(), "open_seconds": open_s,
             "threads": a.threads, "k": a.k, "memory_after_open": mem_json(after_open),
             "rows": rows.iter().map(|r| json!({
-                "ef": r.ef, "recall": r.recall, "qps": r.qps, "p50_us": r.p50_us,
+                knob: r.knob, "recall": r.recall, "qps": r.qps, "p50_us": r.p50_us,
                 "p99_us": r.p99_us, "memory": mem_json(r.mem),
             })).collect::<Vec<_>>(),
         }));
@@ -721,10 +872,10 @@ fn read_runs(path: &Path) -> CliResult<Vec<Series>> {
     Ok(out)
 }
 
-fn bench_typed<S: FeatureStore + Sync>(
+fn bench_typed<I: Searchable>(
     a: &BenchArgs,
-    ix: &Hnsw<S>,
-    q: &Matrix<S::Elem>,
+    ix: &I,
+    q: &Matrix<I::Elem>,
     gt: &Matrix<i32>,
     pool: &rayon::ThreadPool,
 ) -> CliResult<Vec<Row>> {
@@ -739,7 +890,8 @@ fn bench_typed<S: FeatureStore + Sync>(
     }
     // Each query reports its latency and how many true neighbours it found,
     // so nothing but two numbers a query is kept.
-    let run = |ef: usize| -> vectrove::Result<Vec<(Duration, usize)>> {
+    let knobs = if I::KNOB == "ef" { &a.ef } else { &a.nprobe };
+    let run = |knob: usize| -> vectrove::Result<Vec<(Duration, usize)>> {
         pool.install(|| {
             q.data
                 .par_chunks(q.dim)
@@ -747,7 +899,7 @@ fn bench_typed<S: FeatureStore + Sync>(
                 .with_max_len(16)
                 .map(|(i, v)| {
                     let t = Instant::now();
-                    let r = ix.search(v, a.k, ef)?;
+                    let r = ix.search_with(v, a.k, knob)?;
                     let d = t.elapsed();
                     let truth = &gt.row(i)[..a.k];
                     let hits = r
@@ -760,19 +912,19 @@ fn bench_typed<S: FeatureStore + Sync>(
         })
     };
     if !a.no_warmup {
-        run(a.ef[0])?;
+        run(knobs[0])?;
     }
     let mut rows = Vec::new();
-    let pb = bar(a.ef.len() as u64, "bench", a.json);
-    for &ef in &a.ef {
+    let pb = bar(knobs.len() as u64, "bench", a.json);
+    for &knob in knobs {
         let t = Instant::now();
-        let out = run(ef)?;
+        let out = run(knob)?;
         let wall = t.elapsed().as_secs_f64();
         let hits: usize = out.iter().map(|o| o.1).sum();
         let mut lat: Vec<Duration> = out.iter().map(|o| o.0).collect();
         lat.sort_unstable();
         rows.push(Row {
-            ef,
+            knob,
             recall: hits as f64 / (nq * a.k) as f64,
             qps: nq as f64 / wall,
             p50_us: percentile(&lat, 0.50),
@@ -810,13 +962,10 @@ fn info(a: InfoArgs) -> CliResult<()> {
             ix.max_level(),
             ix.graph_bytes(),
         ),
+        AnyIndex::Ivf(ix) => return info_ivf(&a, &header, ix),
     };
     let v = header.vectors();
-    let sections: Vec<Value> = header
-        .sections
-        .iter()
-        .map(|s| json!({"tag": s.name(), "offset": s.offset, "bytes": s.len, "crc32": format!("{:08x}", s.crc)}))
-        .collect();
+    let sections = sections_json(&header);
     if a.json {
         print_json(&json!({
             "file": a.index.display().to_string(), "format_version": header.version,
@@ -854,6 +1003,19 @@ fn info(a: InfoArgs) -> CliResult<()> {
         v.stride,
         mem::human(graph_bytes as u64)
     );
+    print_sections(&header);
+    Ok(())
+}
+
+fn sections_json(header: &vectrove::format::Header) -> Vec<Value> {
+    header
+        .sections
+        .iter()
+        .map(|s| json!({"tag": s.name(), "offset": s.offset, "bytes": s.len, "crc32": format!("{:08x}", s.crc)}))
+        .collect()
+}
+
+fn print_sections(header: &vectrove::format::Header) {
     println!("  sections");
     for s in &header.sections {
         println!(
@@ -865,6 +1027,55 @@ fn info(a: InfoArgs) -> CliResult<()> {
         );
     }
     println!("  checksums    ok");
+}
+
+fn info_ivf(
+    a: &InfoArgs,
+    header: &vectrove::format::Header,
+    ix: &Ivf<FileStore<f32>>,
+) -> CliResult<()> {
+    let p = ix.params();
+    let mut sizes = ix.list_sizes();
+    sizes.sort_unstable();
+    let (min, median, max) = (sizes[0], sizes[sizes.len() / 2], sizes[sizes.len() - 1]);
+    let (len, slots) = (ix.len(), ix.slot_count());
+    let v = header.vectors();
+    if a.json {
+        print_json(&json!({
+            "file": a.index.display().to_string(), "format_version": header.version,
+            "kind": header.kind.name(), "element": vectrove::format::elem_name(header.elem),
+            "metric": header.metric.name(), "dim": header.dim, "points": len, "slots": slots,
+            "deleted": slots - len, "nlist": p.nlist, "iters": p.iters, "seed": p.seed,
+            "max_points_per_centroid": p.max_points_per_centroid,
+            "list_min": min, "list_median": median, "list_max": max,
+            "file_bytes": header.file_len, "vectors_offset": v.offset, "vector_stride": v.stride,
+            "sections": sections_json(header), "checksums": "ok",
+        }));
+        return Ok(());
+    }
+    println!("{}", a.index.display());
+    println!(
+        "  format       vectrove v{} ({} index)",
+        header.version,
+        header.kind.name()
+    );
+    println!(
+        "  vectors      {len} live, {} deleted, {}-d f32, metric {}",
+        slots - len,
+        header.dim,
+        header.metric
+    );
+    println!(
+        "  parameters   nlist={} (trained {} iterations, seed {}); lists hold {min} / {median} / {max} points (min / median / max)",
+        p.nlist, p.iters, p.seed
+    );
+    println!(
+        "  file         {} (vectors at byte {}, {} bytes each)",
+        mem::human(header.file_len),
+        v.offset,
+        v.stride
+    );
+    print_sections(header);
     Ok(())
 }
 
