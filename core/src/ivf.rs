@@ -17,17 +17,17 @@
 //! # Ok::<(), vectrove_core::Error>(())
 //! ```
 
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 use std::io::Write;
 
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
 use crate::format::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
 use crate::hnsw::Neighbor;
-use crate::hnsw::ids::Ids;
+use crate::hnsw::ids::{self, Ids};
 use crate::kmeans::{KMeans, KMeansParams};
 use crate::persist::{
-    decode_ids, decode_vector_sums, elem_mismatch, ids_sections, u32s, vector_bytes, vector_sums,
+    check_store, decode_ids, decode_vector_sums, ids_sections, u32s, vector_bytes, vector_sums,
 };
 use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore, copy_vector};
 
@@ -232,20 +232,13 @@ impl<S: FeatureStore<Elem = f32>> Ivf<S> {
 
     /// Delete `id`: it is never returned again. The id may be inserted again.
     pub fn delete(&mut self, id: u64) -> Result<()> {
-        let slot = self
-            .ids
-            .slot(id, &self.deleted)
-            .ok_or(Error::UnknownId { id })?;
-        self.ids.remove(id);
-        self.deleted[slot as usize / 64] |= 1 << (slot % 64);
+        self.ids.delete(id, &mut self.deleted)?;
         self.n_deleted += 1;
         Ok(())
     }
 
     fn is_deleted(&self, slot: u32) -> bool {
-        self.deleted
-            .get(slot as usize / 64)
-            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+        ids::is_deleted(&self.deleted, slot)
     }
 
     fn prepare(&self, v: &[f32]) -> Result<Vec<f32>> {
@@ -330,18 +323,7 @@ impl<S: FeatureStoreMut<Elem = f32>> Ivf<S> {
     /// midway leaves the points before it inserted.
     pub fn insert_many(&mut self, ids: &[u64], vectors: &[f32]) -> Result<()> {
         let dim = self.dim();
-        if vectors.len() != ids.len() * dim {
-            return Err(Error::DimensionMismatch {
-                expected: ids.len() * dim,
-                got: vectors.len(),
-            });
-        }
-        let mut seen = HashSet::with_capacity(ids.len());
-        for &id in ids {
-            if self.contains(id) || !seen.insert(id) {
-                return Err(Error::DuplicateId { id });
-            }
-        }
+        ids::check_new(ids, vectors.len(), dim, |id| self.contains(id))?;
         if self.ids.len() + ids.len() >= u32::MAX as usize {
             return Err(Error::StoreFull {
                 reason: "the index holds 2^32 - 1 points".into(),
@@ -534,21 +516,7 @@ impl IvfFile {
     /// The index over `store`, which must hold the file's vectors.
     pub fn into_index<S: FeatureStore<Elem = f32>>(self, store: S) -> Result<Ivf<S>> {
         let h = &self.header;
-        if h.elem != S::Elem::CODE {
-            return Err(elem_mismatch::<S::Elem>(h));
-        }
-        if store.dim() != h.dim {
-            return Err(Error::DimensionMismatch {
-                expected: h.dim,
-                got: store.dim(),
-            });
-        }
-        if store.len() != h.count {
-            return Err(Error::InvalidParameter {
-                name: "store",
-                reason: format!("holds {} vectors, the index {}", store.len(), h.count),
-            });
-        }
+        check_store(h, &store)?;
         let mut lists = vec![Vec::new(); self.quantizer.k()];
         for (slot, &l) in self.list_of.iter().enumerate() {
             lists[l as usize].push(slot as u32);

@@ -148,6 +148,27 @@ pub(crate) fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorC
     )
 }
 
+/// Check that `store` can hold the vectors of the file `h` describes:
+/// same element type, dimension and count.
+pub(crate) fn check_store<S: FeatureStore>(h: &Header, store: &S) -> Result<()> {
+    if h.elem != S::Elem::CODE {
+        return Err(elem_mismatch::<S::Elem>(h));
+    }
+    if store.dim() != h.dim {
+        return Err(Error::DimensionMismatch {
+            expected: h.dim,
+            got: store.dim(),
+        });
+    }
+    if store.len() != h.count {
+        return Err(Error::InvalidParameter {
+            name: "store",
+            reason: format!("holds {} vectors, the index {}", store.len(), h.count),
+        });
+    }
+    Ok(())
+}
+
 /// The error for a store whose element type differs from the file's.
 pub(crate) fn elem_mismatch<T: Element>(h: &Header) -> Error {
     Error::InvalidParameter {

@@ -18,9 +18,39 @@ struct Table {
     slots: HashMap<u64, u32>,
 }
 
+use crate::error::{Error, Result};
+
 fn deleted(bits: &[u64], slot: usize) -> bool {
     bits.get(slot / 64)
         .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+}
+
+/// Whether `slot` is marked deleted in the bitmap `bits`.
+pub(crate) fn is_deleted(bits: &[u64], slot: u32) -> bool {
+    deleted(bits, slot as usize)
+}
+
+/// Check a batch for an index: `vectors` holds one `dim`-long vector per
+/// id, and every id is new (`live` says which are taken) and distinct.
+pub(crate) fn check_new(
+    ids: &[u64],
+    vectors: usize,
+    dim: usize,
+    live: impl Fn(u64) -> bool,
+) -> Result<()> {
+    if vectors != ids.len() * dim {
+        return Err(Error::DimensionMismatch {
+            expected: ids.len() * dim,
+            got: vectors,
+        });
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    for &id in ids {
+        if live(id) || !seen.insert(id) {
+            return Err(Error::DuplicateId { id });
+        }
+    }
+    Ok(())
 }
 
 impl Ids {
@@ -68,11 +98,14 @@ impl Ids {
         self.len += 1;
     }
 
-    /// Forget a live id (its slot's deletion bit is set by the caller).
-    pub(crate) fn remove(&mut self, id: u64) {
+    /// Delete a live `id`: forget it and set its slot's bit in `bits`.
+    pub(crate) fn delete(&mut self, id: u64, bits: &mut [u64]) -> Result<u32> {
+        let slot = self.slot(id, bits).ok_or(Error::UnknownId { id })?;
         if let Some(t) = &mut self.table {
             t.slots.remove(&id);
         }
+        bits[slot as usize / 64] |= 1 << (slot % 64);
+        Ok(slot)
     }
 
     /// Rebuild from the id of every slot; `None` if a live id repeats.

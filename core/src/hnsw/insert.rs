@@ -6,8 +6,6 @@
 //! goes, and only then writes them; a failed read therefore leaves the index
 //! as it was.
 
-use std::collections::HashSet;
-
 use super::search::{Cand, SearchState, Step};
 use super::{Hnsw, MAX_LEVEL, NO_PARENT};
 use crate::distance::Dist;
@@ -287,18 +285,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         vectors: &[S::Elem],
     ) -> Result<Vec<Vec<S::Elem>>> {
         let dim = self.dim();
-        if vectors.len() != ids.len() * dim {
-            return Err(Error::DimensionMismatch {
-                expected: ids.len() * dim,
-                got: vectors.len(),
-            });
-        }
-        let mut seen = HashSet::with_capacity(ids.len());
-        for &id in ids {
-            if self.contains(id) || !seen.insert(id) {
-                return Err(Error::DuplicateId { id });
-            }
-        }
+        super::ids::check_new(ids, vectors.len(), dim, |id| self.contains(id))?;
         let mut prepared = Vec::with_capacity(ids.len());
         for v in vectors.chunks_exact(dim) {
             prepared.push(self.prepare(v)?);

@@ -269,12 +269,7 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Delete `id`: it is never returned again, but its node keeps serving as
     /// a waypoint so the graph stays navigable. The id may be inserted again.
     pub fn delete(&mut self, id: u64) -> Result<()> {
-        let slot = self
-            .ids
-            .slot(id, &self.deleted)
-            .ok_or(Error::UnknownId { id })?;
-        self.ids.remove(id);
-        self.deleted[slot as usize / 64] |= 1 << (slot % 64);
+        self.ids.delete(id, &mut self.deleted)?;
         self.n_deleted += 1;
         Ok(())
     }
@@ -291,9 +286,7 @@ impl<S: FeatureStore> Hnsw<S> {
 
     /// Whether `slot` holds a deleted point.
     pub fn is_deleted(&self, slot: u32) -> bool {
-        self.deleted
-            .get(slot as usize / 64)
-            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+        ids::is_deleted(&self.deleted, slot)
     }
 
     /// The entry point's slot (`None` when nothing was ever inserted).

@@ -10,7 +10,8 @@ use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::format::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
 use crate::persist::{
-    decode_ids, decode_vector_sums, elem_mismatch, ids_sections, u32s, vector_bytes, vector_sums,
+    check_store, decode_ids, decode_vector_sums, elem_mismatch, ids_sections, u32s, vector_bytes,
+    vector_sums,
 };
 use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
@@ -344,21 +345,7 @@ impl HnswFile {
     /// element type, dimension and count).
     pub fn into_index<S: FeatureStore>(self, store: S) -> Result<Hnsw<S>> {
         let h = &self.header;
-        if h.elem != S::Elem::CODE {
-            return Err(elem_mismatch::<S::Elem>(h));
-        }
-        if store.dim() != h.dim {
-            return Err(Error::DimensionMismatch {
-                expected: h.dim,
-                got: store.dim(),
-            });
-        }
-        if store.len() != h.count {
-            return Err(Error::InvalidParameter {
-                name: "store",
-                reason: format!("holds {} vectors, the index {}", store.len(), h.count),
-            });
-        }
+        check_store(h, &store)?;
         let dist = S::Elem::distance_fn(h.metric).map_err(|e| corrupt("header", e.to_string()))?;
         let n_deleted = self.deleted.iter().map(|w| w.count_ones() as usize).sum();
         Ok(Hnsw {
