@@ -1,0 +1,253 @@
+// createIndexWorker from a page: OPFS-backed indexes, progress, abort, errors that keep
+// their names, and persistence across a reload. The runner loads this page with ?phase=1,
+// then reloads it with ?phase=2 (same browser profile) to check what phase 1 stored.
+import init, { Index, createIndexWorker, version } from "vectrove";
+import {
+  test, done, assert, equal, failsWith, randomVectors, row, sameVector,
+} from "./harness.js";
+
+const DIM = 24;
+const N = 3000;
+const data = randomVectors(N, DIM, 1234);
+const ids = new Float64Array(N).map((_, i) => i * 10); // ids that are not slot numbers
+const PERSIST = "npm-test-persist";
+const IMPORTED = "npm-test-import";
+const FROM_URL = "npm-test-url";
+const IDB = "npm-test-idb";
+const phase = new URL(location.href).searchParams.get("phase") ?? "1";
+
+await init();
+let w;
+let remote;
+
+async function clean(name, storage) {
+  if (await w.exists(name, { storage })) await w.remove(name, { storage });
+}
+
+test(`[${phase}] createIndexWorker starts and loads wasm`, async () => {
+  w = await createIndexWorker();
+  equal(w.version, version(), "worker runs the same version");
+  assert(w.worker instanceof Worker, "exposes the Worker");
+});
+
+if (phase === "1") {
+  test("create, addMany with progress, search", async () => {
+    for (const name of [PERSIST, IMPORTED, FROM_URL]) await clean(name, "opfs");
+    await clean(IDB, "indexeddb");
+    remote = await w.create(DIM, { metric: "l2", seed: 5 });
+    equal(remote.dim, DIM, "dim");
+    equal(remote.length, 0, "empty");
+    equal(remote.kind, "hnsw", "kind");
+    equal(remote.storage, "memory", "storage");
+    equal(remote.metric, "l2", "metric");
+    const progress = [];
+    await remote.addMany(ids, data, { onProgress: (d, t) => progress.push([d, t]) });
+    equal(remote.length, N, "length property refreshed after addMany");
+    assert(progress.length > 1, `several progress messages (${progress.length})`);
+    assert(progress.every(([, t]) => t === N), "progress total");
+    equal(progress[progress.length - 1][0], N, "progress reaches the total");
+    const hits = await remote.search(row(data, DIM, 17), 5);
+    equal(hits[0].id, 170, "nearest is the vector itself");
+    const filtered = await remote.search(row(data, DIM, 17), 5, { filter: [20, 30, 40] });
+    assert(filtered.length === 3 && filtered.every((h) => [20, 30, 40].includes(h.id)), "filter by allowed ids");
+    assert(sameVector(await remote.get(170), row(data, DIM, 17)), "get");
+    equal(await remote.contains(170), true, "contains");
+    await remote.add(99999, row(data, DIM, 3));
+    equal(remote.length, N + 1, "length after add");
+    equal(await remote.delete(99999), true, "delete");
+    equal(remote.length, N, "length after delete");
+    const stats = await remote.stats();
+    assert(typeof stats.cacheHits === "number", "stats");
+    equal((await remote.searchSync(row(data, DIM, 17), 1))[0].id, 170, "searchSync");
+  });
+
+  test("errors keep their name and message across the worker", async () => {
+    const local = new Index(DIM);
+    const short = new Float32Array(DIM - 1);
+    const here = await failsWith("DimensionMismatchError", () => local.add(1, short));
+    const there = await failsWith("DimensionMismatchError", () => remote.add(1, short));
+    equal(there.message, here.message, "same message as on the page");
+    local.add(170, row(data, DIM, 0));
+    const dupHere = await failsWith("DuplicateIdError", () => local.add(170, row(data, DIM, 0)));
+    const dupThere = await failsWith("DuplicateIdError", () => remote.add(170, row(data, DIM, 0)));
+    equal(dupThere.message, dupHere.message, "same DuplicateIdError message");
+    local.free();
+    await failsWith("DimensionMismatchError", () => remote.search(new Float32Array(3), 1));
+    await failsWith("NotFoundError", () => w.open("npm-test-missing", { storage: "opfs" }));
+    await failsWith("CorruptIndexError", () => w.fromBytes(new Uint8Array(100)));
+    await failsWith("InvalidArgumentError", () => remote.search(row(data, DIM, 0), 1, { filter: () => true }));
+    equal(remote.length, N, "the index is intact after errors");
+  });
+
+  test("addMany abort via AbortSignal -> AbortError on the page", async () => {
+    const big = await w.create(DIM, { seed: 9 });
+    const n = 30000;
+    const vectors = randomVectors(n, DIM, 77);
+    const bigIds = new Uint32Array(n).map((_, i) => i);
+    const controller = new AbortController();
+    let seen = 0;
+    const err = await failsWith("AbortError", () => big.addMany(bigIds, vectors, {
+      signal: controller.signal,
+      onProgress: (d) => {
+        if (seen === 0) controller.abort();
+        seen = d;
+      },
+    }));
+    assert(err instanceof Error, "an Error");
+    assert(big.length > 0 && big.length < n, `vectors inserted before the abort stay (${big.length})`);
+    equal(vectors.length, n * DIM, "the caller's vectors are not detached");
+    const before = big.length;
+    await failsWith("AbortError", () => big.addMany([n + 1], row(vectors, DIM, 0), { signal: AbortSignal.abort() }));
+    assert(big.length <= before + 1, "an already aborted signal stops the call");
+    await big.add(n + 2, row(vectors, DIM, 1));
+    await big.close();
+    equal(big.closed, true, "closed");
+    await failsWith("InvalidArgumentError", () => big.search(row(vectors, DIM, 1), 1));
+  });
+
+  test("save to OPFS, open lazily, lock, reopen", async () => {
+    await remote.save(PERSIST, { storage: "opfs" });
+    equal(await w.exists(PERSIST, { storage: "opfs" }), true, "exists after save");
+    const opened = await w.open(PERSIST, { storage: "opfs", cacheBytes: 256 * 1024 });
+    equal(opened.storage, "opfs", "storage");
+    equal(opened.name, PERSIST, "name");
+    equal(opened.length, N, "length");
+    const query = row(data, DIM, 1000);
+    const a = await remote.search(query, 10);
+    const b = await opened.search(query, 10);
+    assert(a.every((h, i) => h.id === b[i].id), "same results as the in-memory index");
+    await failsWith("IndexLockedError", () => w.open(PERSIST, { storage: "opfs" }));
+    await opened.add(123457, row(data, DIM, 5));
+    await opened.save();
+    await opened.close();
+    const again = await w.open(PERSIST, { storage: "opfs" });
+    equal(again.length, N + 1, "reopened after close, with the saved addition");
+    await again.close();
+  });
+
+  test("import into OPFS from bytes, URL, Response, Blob", async () => {
+    const bytes = await remote.toBytes();
+    const size = bytes.byteLength;
+    const progress = [];
+    const imported = await w.import(IMPORTED, bytes, { storage: "opfs", onProgress: (b, t) => progress.push([b, t]) });
+    equal(bytes.byteLength, size, "the caller's bytes are not detached");
+    equal(imported.length, N, "length");
+    equal(imported.storage, "opfs", "storage");
+    assert(progress.length > 0, "import progress");
+    equal(progress[progress.length - 1][0], size, "import progress reaches the size");
+    await imported.close();
+
+    const put = await fetch("/blob/index.vtrv", { method: "PUT", body: bytes });
+    assert(put.ok, "uploaded the index file");
+    const viaUrl = await w.import(FROM_URL, "/blob/index.vtrv", { storage: "opfs" });
+    equal(viaUrl.length, N, "import from a relative URL (resolved against the page)");
+    await viaUrl.close();
+    const viaResponse = await w.import(FROM_URL, await fetch("/blob/index.vtrv"), { storage: "memory" });
+    equal(viaResponse.length, N, "import from a Response");
+    await viaResponse.close();
+    const viaBlob = await w.import(FROM_URL, new Blob([bytes]), { storage: "opfs" });
+    equal(viaBlob.length, N, "import from a Blob");
+    await viaBlob.close();
+
+    const broken = bytes.slice(0, 1000);
+    await failsWith("CorruptIndexError", () => w.import(IMPORTED, broken, { storage: "opfs" }));
+    const kept = await w.open(IMPORTED, { storage: "opfs" });
+    equal(kept.length, N, "a failed import leaves the previous index intact");
+    await kept.close();
+  });
+
+  test("IndexedDB storage in the worker", async () => {
+    await remote.save(IDB, { storage: "indexeddb" });
+    const opened = await w.open(IDB, { storage: "indexeddb", cacheBytes: 32 * 1024 });
+    equal(opened.storage, "indexeddb", "storage");
+    equal((await opened.search(row(data, DIM, 2500), 3))[0].id, 25000, "search");
+    assert((await opened.stats()).transactions > 0, "read through IndexedDB transactions");
+    await opened.close();
+  });
+
+  test("toBytes/fromBytes through the worker; transfer option", async () => {
+    const bytes = await remote.toBytes();
+    const copy = await w.fromBytes(bytes);
+    equal(copy.length, N, "fromBytes");
+    equal(copy.storage, "memory", "in memory");
+    assert(bytes.byteLength > 0, "not detached without transfer");
+    const other = await w.fromBytes(bytes, { transfer: true });
+    equal(bytes.byteLength, 0, "detached with transfer: true");
+    equal(other.length, N, "transferred bytes arrive");
+    await copy.close();
+    await other.close();
+  });
+
+  test("trainKMeans in the worker, with progress and abort", async () => {
+    const iterations = [];
+    const result = await w.trainKMeans(data, DIM, {
+      k: 8, seed: 3, iters: 5, assignments: true, onProgress: (it) => iterations.push(it),
+    });
+    equal(result.k, 8, "k");
+    equal(result.dim, DIM, "dim");
+    equal(result.centroids.length, 8 * DIM, "centroids");
+    equal(result.assignments.length, N, "assignments");
+    assert(result.assignments.every((c) => c < 8), "assignments in range");
+    assert(iterations.length > 0 && result.iterations > 0, "progress and iterations");
+    assert(typeof result.inertia === "number" && result.inertia > 0, "inertia");
+    const controller = new AbortController();
+    await failsWith("AbortError", () => w.trainKMeans(data, DIM, {
+      k: 8, seed: 3, iters: 50, tolerance: 0, signal: controller.signal, onProgress: () => controller.abort(),
+    }));
+  });
+
+  test("terminate rejects pending calls", async () => {
+    const other = await createIndexWorker();
+    const idx = await other.create(DIM);
+    const pending = idx.addMany(ids, data);
+    other.terminate();
+    await failsWith("AbortError", () => pending);
+    await failsWith("AbortError", () => other.create(DIM));
+    equal(idx.closed, true, "proxies are closed");
+  });
+} else {
+  test("an OPFS index survives the reload", async () => {
+    equal(await w.exists(PERSIST, { storage: "opfs" }), true, "exists");
+    const opened = await w.open(PERSIST, { storage: "opfs" });
+    equal(opened.length, N + 1, "length");
+    equal(opened.name, PERSIST, "name");
+    assert(sameVector(await opened.get(10 * 42), row(data, DIM, 42)), "vectors read back from OPFS");
+    assert(sameVector(await opened.get(123457), row(data, DIM, 5)), "the vector added before save");
+    equal((await opened.search(row(data, DIM, 2999), 1))[0].id, 29990, "search");
+    await opened.close();
+  });
+
+  test("imported indexes survive the reload", async () => {
+    for (const name of [IMPORTED, FROM_URL]) {
+      const opened = await w.open(name, { storage: "opfs" });
+      equal(opened.length, N, `${name} length`);
+      await opened.close();
+    }
+  });
+
+  test("an IndexedDB index survives the reload", async () => {
+    const opened = await w.open(IDB, { storage: "indexeddb" });
+    equal(opened.length, N, "length");
+    equal((await opened.search(row(data, DIM, 7), 1))[0].id, 70, "search");
+    await opened.close();
+  });
+
+  test("the page reads the OPFS file whole (storage: memory)", async () => {
+    const onPage = await Index.open(PERSIST, { storage: "memory" });
+    equal(onPage.length, N + 1, "length");
+    equal((await onPage.search(row(data, DIM, 9), 1))[0].id, 90, "search on the page");
+    onPage.free();
+  });
+
+  test("remove cleans up", async () => {
+    for (const name of [PERSIST, IMPORTED, FROM_URL]) {
+      await w.remove(name, { storage: "opfs" });
+      equal(await w.exists(name, { storage: "opfs" }), false, `${name} removed`);
+    }
+    await w.remove(IDB, { storage: "indexeddb" });
+    equal(await w.exists(IDB, { storage: "indexeddb" }), false, "IndexedDB index removed");
+    w.terminate();
+  });
+}
+
+await done();

@@ -1,0 +1,131 @@
+// Runs the npm package's tests: type-checks index.d.ts, builds the Vite app, then drives
+// headless Chromium (playwright-core, the system chromium) through the test pages served
+// by server.mjs. Prints one line per test and exits non-zero if any fails.
+//
+// Expects wasm/pkg to be built; run.sh takes care of that and of npm ci.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { build } from "vite";
+import { startServer, defaultMounts } from "./server.mjs";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const PAGE_TIMEOUT_MS = 120_000;
+const ARGS = [
+  "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--no-first-run",
+];
+
+let failures = 0;
+let count = 0;
+
+function report(name, ok, ms, detail) {
+  count++;
+  if (!ok) failures++;
+  const line = `${ok ? "ok  " : "FAIL"} ${name} (${ms} ms)${detail ? ` -- ${detail}` : ""}`;
+  console.log(line);
+}
+
+async function timed(name, fn) {
+  const t0 = Date.now();
+  try {
+    const detail = await fn();
+    report(name, true, Date.now() - t0, detail);
+    return true;
+  } catch (err) {
+    report(name, false, Date.now() - t0, String(err?.message ?? err).trim());
+    return false;
+  }
+}
+
+// Loads a test page (or reloads the current one) and reports each of its tests.
+async function runPage(page, label, url, { reload = false } = {}) {
+  const logs = [];
+  const onConsole = (msg) => {
+    if (msg.type() === "error" || msg.type() === "warning") logs.push(`[${msg.type()}] ${msg.text()}`);
+  };
+  const onPageError = (err) => logs.push(`[pageerror] ${err.message}`);
+  page.on("console", onConsole);
+  page.on("pageerror", onPageError);
+  const t0 = Date.now();
+  try {
+    if (reload) {
+      await page.evaluate((next) => history.replaceState(null, "", next), url);
+      await page.reload();
+    } else {
+      await page.goto(url);
+    }
+    await page.waitForFunction(() => window.__done || window.__fatal, null, { timeout: PAGE_TIMEOUT_MS });
+    const fatal = await page.evaluate(() => window.__fatal);
+    if (fatal) throw new Error(fatal);
+    const results = await page.evaluate(() => window.__results);
+    for (const r of results) report(`${label}: ${r.name}`, r.ok, r.ms, r.detail);
+    if (results.some((r) => !r.ok) && logs.length) console.log(logs.map((l) => `     ${l}`).join("\n"));
+  } catch (err) {
+    report(`${label}: page ${url}`, false, Date.now() - t0, err.message.split("\n")[0]);
+    if (logs.length) console.log(logs.map((l) => `     ${l}`).join("\n"));
+  } finally {
+    page.off("console", onConsole);
+    page.off("pageerror", onPageError);
+  }
+}
+
+if (!existsSync(join(HERE, "..", "pkg", "dist", "vectrove_wasm_bg.wasm"))) {
+  console.error("wasm/pkg is not built; run: bash scripts/build-npm.sh (or bash wasm/npm-test/run.sh)");
+  process.exit(1);
+}
+if (!existsSync(CHROMIUM)) {
+  console.error(`no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
+  process.exit(1);
+}
+
+const started = Date.now();
+
+await timed("types: index.d.ts accepts the documented usage and rejects misuse", () => {
+  const tsc = join(HERE, "node_modules", ".bin", "tsc");
+  const out = spawnSync(tsc, ["-p", join(HERE, "types", "tsconfig.json")], { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(`tsc failed:\n${out.stdout}${out.stderr}`);
+});
+
+const viteBuilt = await timed("vite: build of vite-app (worker and .wasm emitted as assets)", async () => {
+  await build({ configFile: join(HERE, "vite-app", "vite.config.js") });
+  const assets = readdirSync(join(HERE, "vite-app", "dist", "assets"));
+  const wasm = assets.filter((f) => f.endsWith(".wasm"));
+  const workers = assets.filter((f) => /^worker-.*\.js$/.test(f));
+  if (wasm.length === 0) throw new Error(`no .wasm among ${assets.join(", ")}`);
+  if (workers.length === 0) throw new Error(`no worker chunk among ${assets.join(", ")}`);
+  return `${assets.length} assets`;
+});
+
+const server = await startServer(defaultMounts());
+const profile = mkdtempSync(join(tmpdir(), "vectrove-npm-test-"));
+let context;
+try {
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+  });
+  const page = context.pages()[0] ?? await context.newPage();
+  const o = server.origin;
+  await runPage(page, "plain page", `${o}/pages/plain.html`);
+  await runPage(page, "worker", `${o}/pages/worker.html?phase=1`);
+  await runPage(page, "worker after reload", `${o}/pages/worker.html?phase=2`, { reload: true });
+  if (viteBuilt) await runPage(page, "vite app", `${o}/vite/`);
+} finally {
+  await context?.close();
+  await server.close();
+  rmSync(profile, { recursive: true, force: true });
+}
+
+const seconds = ((Date.now() - started) / 1000).toFixed(1);
+if (failures) {
+  console.log(`${failures} of ${count} tests FAILED (${seconds} s)`);
+  process.exit(1);
+}
+console.log(`all ${count} tests passed (${seconds} s)`);

@@ -1,0 +1,55 @@
+// Compiled with `tsc --noEmit` by the test runner: the package's types must accept the
+// documented usage and reject misuse (the @ts-expect-error lines).
+import init, {
+  Index, KMeans, version, createIndexWorker, errorNames,
+  type SearchHit, type RemoteIndex, type VectroveErrorName, type KMeansResult, type IndexWorker,
+} from "vectrove";
+
+export async function usage(): Promise<void> {
+  await init();
+  await init("/custom/vectrove_wasm_bg.wasm");
+  const v: string = version();
+  const index = new Index(4, { metric: "cosine", m: 16, efConstruction: 100, seed: 1 });
+  index.add(1, new Float32Array(4));
+  await index.addMany([2, 3], new Float32Array(8), {
+    onProgress: (done: number, total: number) => void [done, total],
+    signal: new AbortController().signal,
+  });
+  const hits: SearchHit[] = await index.search(new Float32Array(4), 2, { ef: 32, filter: (id) => id > 1 });
+  const first: number = hits[0].id + hits[0].distance;
+  const metric: "l2" | "cosine" | "ip" = index.metric;
+  const stored: Index = await Index.import("x", "/x.vtrv", { storage: "indexeddb", onProgress: (b, t) => void [b, t] });
+  await stored.save();
+  const bytes: Uint8Array = Index.fromBytes(index.toBytes()).toBytes();
+  const model = KMeans.train(new Float32Array(8), 4, { k: 2, onProgress: (it, inertia) => it < 10 && inertia > 0 });
+  const labels: Uint32Array = model.assign(new Float32Array(4));
+
+  const w: IndexWorker = await createIndexWorker({ workerUrl: new URL("/w.js", location.href) });
+  const remote: RemoteIndex = await w.open("x", { storage: "opfs", cacheBytes: 1 << 20 });
+  const length: number = remote.length;
+  const remoteHits: SearchHit[] = await remote.search([0, 0, 0, 1], 3, { filter: new Set([1, 2]) });
+  await remote.addMany(new Uint32Array([5]), new Float32Array(4), { transfer: true, onProgress: () => {} });
+  const trained: KMeansResult = await w.trainKMeans(new Float32Array(8), 4, { k: 2, assignments: true });
+  const assignments: Uint32Array | undefined = trained.assignments;
+  await remote.close();
+  w.terminate();
+
+  try {
+    index.add(9, new Float32Array(3));
+  } catch (err) {
+    const name = (err as Error).name as VectroveErrorName;
+    if (errorNames.includes(name)) void name;
+  }
+  void [v, first, metric, bytes, labels, length, remoteHits, assignments];
+}
+
+export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
+  // @ts-expect-error metric must be one of "l2" | "cosine" | "ip"
+  new Index(4, { metric: "euclid" });
+  // @ts-expect-error a remote filter is a collection of ids, not a function
+  await remote.search(new Float32Array(4), 1, { filter: (id: number) => id > 0 });
+  // @ts-expect-error k-means needs k
+  KMeans.train(new Float32Array(8), 4, {});
+  // @ts-expect-error length is read-only
+  index.length = 3;
+}

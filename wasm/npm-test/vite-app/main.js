@@ -1,0 +1,39 @@
+// A tiny app bundled by Vite that uses the package the way an application would.
+import init, { Index, createIndexWorker, version } from "vectrove";
+import { test, done, assert, equal, failsWith, randomVectors, row } from "../pages/harness.js";
+
+const DIM = 8;
+const N = 500;
+const data = randomVectors(N, DIM, 8);
+const ids = new Float64Array(N).map((_, i) => i);
+
+test("vite: init and an index on the page", async () => {
+  await init();
+  const index = new Index(DIM, { seed: 1 });
+  await index.addMany(ids, data);
+  equal((await index.search(row(data, DIM, 3), 1))[0].id, 3, "search");
+  await failsWith("DimensionMismatchError", () => index.add(N, new Float32Array(2)));
+  index.free();
+});
+
+test("vite: createIndexWorker with an OPFS index", async () => {
+  const w = await createIndexWorker();
+  equal(w.version, version(), "worker version");
+  const name = "npm-test-vite";
+  if (await w.exists(name, { storage: "opfs" })) await w.remove(name, { storage: "opfs" });
+  const remote = await w.create(DIM, { seed: 1 });
+  const progress = [];
+  await remote.addMany(ids, data, { onProgress: (d) => progress.push(d) });
+  assert(progress.length > 0, "progress");
+  await remote.save(name, { storage: "opfs" });
+  const opened = await w.open(name, { storage: "opfs" });
+  equal(opened.storage, "opfs", "storage");
+  equal(opened.length, N, "length");
+  equal((await opened.search(row(data, DIM, 250), 1))[0].id, 250, "search");
+  await failsWith("IndexLockedError", () => w.open(name, { storage: "opfs" }));
+  await opened.close();
+  await w.remove(name, { storage: "opfs" });
+  w.terminate();
+});
+
+await done();

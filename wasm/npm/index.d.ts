@@ -1,0 +1,314 @@
+// Types of the `vectrove` package. The classes mirror the wasm-bindgen output in
+// dist/vectrove_wasm.d.ts, with the options objects and results spelled out.
+
+/** Distance used by an index or by k-means. */
+export type Metric = "l2" | "cosine" | "ip";
+/** The index structure. */
+export type IndexKind = "hnsw" | "ivf";
+/** Where an index's vectors live. */
+export type Storage = "memory" | "opfs" | "indexeddb";
+
+/** The `name` of every error thrown by the library. Messages are one line. */
+export type VectroveErrorName =
+  | "DimensionMismatchError"
+  | "InvalidVectorError"
+  | "DuplicateIdError"
+  | "UnknownIdError"
+  | "InvalidArgumentError"
+  | "CorruptIndexError"
+  | "StorageError"
+  | "QuotaExceededError"
+  | "IndexLockedError"
+  | "NotFoundError"
+  | "NotResidentError"
+  | "UnsupportedError"
+  | "AbortError"
+  | "BusyError";
+
+/** A plain `Error` whose `name` is one of {@link VectroveErrorName}. */
+export interface VectroveError extends Error {
+  name: VectroveErrorName;
+}
+
+/** Every error name, in a frozen array (e.g. for `errorNames.includes(err.name)`). */
+export const errorNames: readonly VectroveErrorName[];
+
+/** One search result: the caller's id and its distance to the query (smaller is nearer). */
+export interface SearchHit {
+  id: number;
+  distance: number;
+}
+
+/** Ids of vectors: integers in the safe range of JS numbers. */
+export type Ids = Float64Array | Uint32Array | number[];
+
+export interface HnswOptions {
+  metric?: Metric;
+  /** Links per node. */
+  m?: number;
+  efConstruction?: number;
+  seed?: number;
+}
+
+export interface IvfOptions {
+  metric?: Metric;
+  /** Number of inverted lists (k-means clusters). */
+  nlist?: number;
+  /** k-means iterations. */
+  iters?: number;
+  seed?: number;
+}
+
+export interface AddManyOptions {
+  /** Called between chunks with the number of vectors inserted so far. */
+  onProgress?: (done: number, total: number) => void;
+  /** Aborting rejects with an AbortError; vectors inserted before that stay. */
+  signal?: AbortSignal;
+}
+
+export interface SearchOptions {
+  /** HNSW: candidate list size during search. */
+  ef?: number;
+  /** IVF: number of lists scanned. */
+  nprobe?: number;
+  /** Only ids for which this returns true are returned. */
+  filter?: (id: number) => boolean;
+}
+
+export interface StorageOptions {
+  storage?: Storage;
+}
+
+export interface OpenOptions extends StorageOptions {
+  /** Byte budget of the cache of lazily read vectors (OPFS and IndexedDB). */
+  cacheBytes?: number;
+}
+
+export interface ImportOptions extends OpenOptions {
+  /** Bytes stored so far, and the total when known. */
+  onProgress?: (bytes: number, total: number | undefined) => void;
+}
+
+/** Sources `Index.import` reads an index file from. A string is a URL to fetch. */
+export type ImportSource =
+  | ArrayBuffer
+  | Uint8Array
+  | Blob
+  | Response
+  | ReadableStream<Uint8Array>
+  | string;
+
+export interface IndexStats {
+  /** Async fetch rounds. */
+  fetches: number;
+  /** IndexedDB read transactions. */
+  transactions: number;
+  cacheHits: number;
+  cacheMisses: number;
+  cacheBytes: number;
+  cacheBudget: number;
+}
+
+/** An HNSW or IVF-Flat index. All counters are since the index was opened. */
+export class Index {
+  free(): void;
+  /** A new, empty in-memory HNSW index. */
+  constructor(dim: number, options?: HnswOptions);
+  /** A new in-memory IVF-Flat index, trained on `training` (n*dim values) and empty. */
+  static trainIvf(dim: number, training: Float32Array, options?: IvfOptions): Index;
+  /** A whole index file (as written by toBytes or the native CLI), loaded into memory. */
+  static fromBytes(bytes: Uint8Array): Index;
+  /** The index file; the same format as the native library writes. */
+  toBytes(): Uint8Array;
+  add(id: number, vector: Float32Array): void;
+  /** `vectors` holds ids.length*dim values. Yields to the event loop between chunks. */
+  addMany(ids: Ids, vectors: Float32Array, options?: AddManyOptions): Promise<void>;
+  search(query: Float32Array, k: number, options?: SearchOptions): Promise<SearchHit[]>;
+  /** Memory and OPFS storage only; IndexedDB may throw NotResidentError. */
+  searchSync(query: Float32Array, k: number, options?: SearchOptions): SearchHit[];
+  delete(id: number): boolean;
+  contains(id: number): boolean;
+  get(id: number): Float32Array | undefined;
+  readonly length: number;
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly kind: IndexKind;
+  readonly storage: Storage;
+  readonly name: string | undefined;
+  stats(): IndexStats;
+  /**
+   * Opens a stored index. "opfs" needs a dedicated worker (see createIndexWorker);
+   * elsewhere it rejects with UnsupportedError. A missing name rejects with NotFoundError.
+   */
+  static open(name: string, options?: OpenOptions): Promise<Index>;
+  /** Stores an index file under `name` (atomically, after validating it) and opens it. */
+  static import(name: string, source: ImportSource, options?: ImportOptions): Promise<Index>;
+  /** Atomic. Without a name, saves to where the index was opened from. */
+  save(name?: string, options?: StorageOptions): Promise<void>;
+  static exists(name: string, options?: StorageOptions): Promise<boolean>;
+  static remove(name: string, options?: StorageOptions): Promise<void>;
+  /** Releases the storage (an OPFS file handle); the object is unusable afterwards. */
+  close(): void;
+}
+
+export interface KMeansOptions {
+  k: number;
+  metric?: Metric;
+  iters?: number;
+  seed?: number;
+  tolerance?: number;
+  /** Called after each iteration; returning false stops training. */
+  onProgress?: (iteration: number, inertia: number) => boolean | void;
+}
+
+export class KMeans {
+  free(): void;
+  /** Trains on `data` (n*dim values), synchronously. */
+  static train(data: Float32Array, dim: number, options: KMeansOptions): KMeans;
+  static fromCentroids(centroids: Float32Array, dim: number, metric?: Metric): KMeans;
+  /** The nearest centroid of each vector. */
+  assign(vectors: Float32Array): Uint32Array;
+  /** k*dim values. */
+  readonly centroids: Float32Array;
+  readonly k: number;
+  readonly dim: number;
+  readonly metric: Metric;
+  /** Inertia after the last iteration. */
+  readonly inertia: number;
+  readonly iterations: number;
+}
+
+/** The library version. */
+export function version(): string;
+
+export type InitInput =
+  | string
+  | URL
+  | Request
+  | Response
+  | BufferSource
+  | WebAssembly.Module
+  | Promise<Response | BufferSource | WebAssembly.Module>;
+
+/**
+ * Loads the wasm module (by default dist/vectrove_wasm_bg.wasm beside the package).
+ * Await it before using Index or KMeans. Calling it again returns the same promise.
+ */
+export default function init(input?: InitInput | { module_or_path: InitInput }): Promise<unknown>;
+export { init };
+/** Loads the wasm module synchronously; does nothing once it is loaded. */
+export function initSync(module: BufferSource | WebAssembly.Module | { module: BufferSource | WebAssembly.Module }): void;
+
+// ---- Running indexes in a dedicated worker --------------------------------------------
+
+export interface CreateIndexWorkerOptions {
+  /** Where worker.js is served from; by default found next to this module. */
+  workerUrl?: string | URL;
+  /** Where the .wasm is; by default dist/vectrove_wasm_bg.wasm next to worker.js. */
+  wasmUrl?: string | URL;
+}
+
+export interface TransferOption {
+  /**
+   * Hand the caller's buffers to the worker instead of copying them. The caller's arrays
+   * are detached (empty) afterwards. Ignored for views that do not span their buffer.
+   */
+  transfer?: boolean;
+}
+
+export interface RemoteSearchOptions {
+  ef?: number;
+  nprobe?: number;
+  /**
+   * The ids allowed in the results. Functions cannot be sent to a worker, so the remote
+   * filter is a collection of ids; passing a function rejects with InvalidArgumentError.
+   */
+  filter?: Iterable<number>;
+}
+
+export interface RemoteIndexInfo {
+  length: number;
+  dim: number;
+  metric: Metric;
+  kind: IndexKind;
+  storage: Storage;
+  name: string | undefined;
+}
+
+/**
+ * An Index living in the worker: every method returns a promise. The properties hold the
+ * worker index's values after the last call made through this proxy completed (refresh()
+ * fetches them). Arguments are copied to the worker; results are transferred back.
+ */
+export class RemoteIndex {
+  private constructor();
+  readonly length: number;
+  readonly dim: number;
+  readonly metric: Metric;
+  readonly kind: IndexKind;
+  readonly storage: Storage;
+  readonly name: string | undefined;
+  /** True after close() or once the worker is terminated. */
+  readonly closed: boolean;
+  add(id: number, vector: Float32Array | number[]): Promise<void>;
+  addMany(ids: Ids, vectors: Float32Array, options?: AddManyOptions & TransferOption): Promise<void>;
+  search(query: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchHit[]>;
+  searchSync(query: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchHit[]>;
+  delete(id: number): Promise<boolean>;
+  contains(id: number): Promise<boolean>;
+  get(id: number): Promise<Float32Array | undefined>;
+  save(name?: string, options?: StorageOptions): Promise<void>;
+  toBytes(): Promise<Uint8Array>;
+  stats(): Promise<IndexStats>;
+  refresh(): Promise<RemoteIndexInfo>;
+  /** Closes and frees the index in the worker; later calls reject with InvalidArgumentError. */
+  close(): Promise<void>;
+  /** Same as close(). */
+  free(): Promise<void>;
+}
+
+export interface RemoteKMeansOptions extends Omit<KMeansOptions, "onProgress">, TransferOption {
+  /** Called on the calling thread after each iteration; the return value is ignored. */
+  onProgress?: (iteration: number, inertia: number) => void;
+  /**
+   * Stops training: between iterations on cross-origin isolated pages (SharedArrayBuffer),
+   * otherwise the promise rejects at once and the worker's result is dropped.
+   */
+  signal?: AbortSignal;
+  /** Also return each vector's cluster. */
+  assignments?: boolean;
+}
+
+export interface KMeansResult {
+  /** k*dim values. */
+  centroids: Float32Array;
+  k: number;
+  dim: number;
+  metric: Metric;
+  inertia: number;
+  iterations: number;
+  /** Present when requested with `assignments: true`. */
+  assignments?: Uint32Array;
+}
+
+/** The handle createIndexWorker resolves to. */
+export interface IndexWorker {
+  /** The library version running in the worker. */
+  readonly version: string;
+  readonly worker: Worker;
+  create(dim: number, options?: HnswOptions): Promise<RemoteIndex>;
+  trainIvf(dim: number, training: Float32Array, options?: IvfOptions & TransferOption): Promise<RemoteIndex>;
+  /** OPFS-backed indexes (storage "opfs") work here, unlike on the page. */
+  open(name: string, options?: OpenOptions): Promise<RemoteIndex>;
+  /** URLs are resolved against the page; a Response or ReadableStream is consumed. */
+  import(name: string, source: ImportSource | URL, options?: ImportOptions & TransferOption): Promise<RemoteIndex>;
+  fromBytes(bytes: Uint8Array | ArrayBuffer, options?: TransferOption): Promise<RemoteIndex>;
+  exists(name: string, options?: StorageOptions): Promise<boolean>;
+  remove(name: string, options?: StorageOptions): Promise<void>;
+  trainKMeans(data: Float32Array, dim: number, options: RemoteKMeansOptions): Promise<KMeansResult>;
+  /** Stops the worker. Pending calls reject with AbortError; every RemoteIndex is closed. */
+  terminate(): void;
+}
+
+/** Starts a dedicated module worker running vectrove; resolves once its wasm is loaded. */
+export function createIndexWorker(options?: CreateIndexWorkerOptions): Promise<IndexWorker>;

@@ -1,0 +1,248 @@
+// The worker side of `createIndexWorker` (see remote.js for the page side). Runs as a
+// dedicated module worker: loads the wasm module, keeps Index objects by handle and
+// answers the page's requests. OPFS-backed indexes work here because a dedicated worker
+// may hold FileSystemSyncAccessHandles.
+//
+// It imports the wasm glue directly rather than index.js: index.js also holds the code
+// that starts this worker, and bundlers would otherwise try to nest the worker in itself.
+import init, { Index, KMeans, version } from "./dist/vectrove_wasm.js";
+
+const indexes = new Map(); // handle -> Index
+let nextHandle = 1;
+const controllers = new Map(); // request id -> AbortController (until the request ends)
+let ready = null;
+let memory = null; // the wasm memory, whose buffer must never be transferred
+
+function post(message, transfer = []) {
+  self.postMessage(message, transfer);
+}
+
+function toWire(err) {
+  if (err !== null && typeof err === "object" && "message" in err) {
+    return { name: String(err.name || "Error"), message: String(err.message) };
+  }
+  return { name: "Error", message: String(err) };
+}
+
+function namedError(name, message) {
+  const err = new Error(message);
+  err.name = name;
+  return err;
+}
+
+// Hands a result's buffer over to the page instead of copying it, when it is safe to.
+function give(value, transfer) {
+  if (ArrayBuffer.isView(value)) {
+    const { buffer } = value;
+    if (buffer instanceof ArrayBuffer && buffer !== memory?.buffer &&
+        value.byteOffset === 0 && value.byteLength === buffer.byteLength) {
+      transfer.push(buffer);
+      return value;
+    }
+    return value.slice();
+  }
+  return value;
+}
+
+function snapshot(index) {
+  return {
+    length: index.length,
+    dim: index.dim,
+    metric: index.metric,
+    kind: index.kind,
+    storage: index.storage,
+    name: index.name ?? undefined,
+  };
+}
+
+function adopt(index) {
+  const handle = nextHandle++;
+  indexes.set(handle, index);
+  return { handle, info: snapshot(index) };
+}
+
+function progressTo(id, wanted) {
+  return wanted ? (...args) => post({ t: "progress", id, args }) : undefined;
+}
+
+function release(handle) {
+  const index = indexes.get(handle);
+  if (index === undefined) return;
+  indexes.delete(handle);
+  try {
+    index.close();
+  } finally {
+    // close() leaves the object unusable; free() gives back its wasm memory. A method
+    // that consumed the object already freed it (its pointer is then 0).
+    if (index.__wbg_ptr !== 0) index.free();
+  }
+}
+
+function importSource(source) {
+  switch (source.kind) {
+    case "response":
+      return new Response(source.value, { headers: source.headers });
+    default:
+      return source.value;
+  }
+}
+
+const operations = {
+  create([dim, options]) {
+    return adopt(new Index(dim, options));
+  },
+  trainIvf([dim, training, options]) {
+    return adopt(Index.trainIvf(dim, training, options));
+  },
+  async open([name, options]) {
+    return adopt(await Index.open(name, options));
+  },
+  async import([name, source, options], id) {
+    const { progress, ...rest } = options;
+    const index = await Index.import(name, importSource(source), {
+      ...rest,
+      onProgress: progressTo(id, progress),
+    });
+    return adopt(index);
+  },
+  fromBytes([bytes]) {
+    return adopt(Index.fromBytes(bytes));
+  },
+  exists([name, options]) {
+    return Index.exists(name, options);
+  },
+  async remove([name, options]) {
+    await Index.remove(name, options);
+  },
+  trainKMeans([data, dim, options], id, transfer) {
+    const flag = options.abortFlag ? new Int32Array(options.abortFlag) : null;
+    const signal = controllers.get(id).signal;
+    const report = progressTo(id, options.progress);
+    let stopped = false;
+    const train = { ...options.train };
+    if (report || flag) {
+      train.onProgress = (iteration, inertia) => {
+        report?.(iteration, inertia);
+        if (signal.aborted || (flag !== null && Atomics.load(flag, 0) !== 0)) {
+          stopped = true;
+          return false;
+        }
+        return true;
+      };
+    }
+    if (signal.aborted) throw namedError("AbortError", "k-means training was aborted");
+    const model = KMeans.train(data, dim, train);
+    try {
+      if (stopped) throw namedError("AbortError", "k-means training was aborted");
+      const result = {
+        centroids: give(model.centroids, transfer),
+        k: model.k,
+        dim: model.dim,
+        metric: model.metric,
+        inertia: model.inertia,
+        iterations: model.iterations,
+      };
+      if (options.assignments) result.assignments = give(model.assign(data), transfer);
+      return result;
+    } finally {
+      model.free();
+    }
+  },
+};
+
+function searchOptions(options) {
+  const { allow, ...rest } = options;
+  if (allow !== undefined) {
+    const allowed = new Set(allow);
+    rest.filter = (id) => allowed.has(id);
+  }
+  return rest;
+}
+
+const methods = {
+  add: (index, [id, vector]) => index.add(id, vector),
+  addMany: (index, [ids, vectors, options], id) => index.addMany(ids, vectors, {
+    onProgress: progressTo(id, options.progress),
+    signal: controllers.get(id).signal,
+  }),
+  search: (index, [query, k, options]) => index.search(query, k, searchOptions(options)),
+  searchSync: (index, [query, k, options]) => index.searchSync(query, k, searchOptions(options)),
+  delete: (index, [key]) => index.delete(key),
+  contains: (index, [key]) => index.contains(key),
+  get: (index, [key], _id, transfer) => give(index.get(key), transfer),
+  save: (index, [name, options]) => index.save(name, options),
+  toBytes: (index, _args, _id, transfer) => give(index.toBytes(), transfer),
+  stats: (index) => index.stats(),
+  info: () => undefined,
+};
+
+async function handle(message) {
+  const { id } = message;
+  const transfer = [];
+  let index;
+  try {
+    await ready;
+    let value;
+    if (message.op === "index") {
+      index = indexes.get(message.handle);
+      if (index === undefined) {
+        throw namedError("InvalidArgumentError", `${message.method}: the index is closed`);
+      }
+      if (message.method === "close") {
+        index = undefined;
+        release(message.handle);
+      } else {
+        value = await methods[message.method](index, message.args, id, transfer);
+      }
+    } else {
+      value = await operations[message.op](message.args, id, transfer);
+    }
+    const reply = { t: "done", id, value };
+    if (index !== undefined && indexes.has(message.handle)) reply.info = snapshot(index);
+    post(reply, transfer);
+  } catch (err) {
+    const reply = { t: "fail", id, error: toWire(err) };
+    try {
+      if (index !== undefined && indexes.has(message.handle)) reply.info = snapshot(index);
+    } catch {
+      // The index may be unusable after the failure; the page keeps its last snapshot.
+    }
+    post(reply);
+  } finally {
+    controllers.delete(id);
+  }
+}
+
+self.addEventListener("message", (event) => {
+  const message = event.data;
+  switch (message?.t) {
+    case "init":
+      ready = init(message.wasm === undefined ? undefined : { module_or_path: message.wasm }).then(
+        (exports) => {
+          memory = exports.memory;
+          post({ t: "ready", version: version() });
+        },
+        (err) => {
+          post({ t: "fatal", error: toWire(err) });
+          throw err;
+        },
+      );
+      ready.catch(() => {});
+      break;
+    case "call":
+      // Created before anything is awaited, so an abort that follows at once is not lost.
+      controllers.set(message.id, new AbortController());
+      handle(message);
+      break;
+    case "abort":
+      controllers.get(message.id)?.abort();
+      break;
+    case "release":
+      try {
+        release(message.handle);
+      } catch {
+        // Nothing waits for this answer; the handle is gone either way.
+      }
+      break;
+  }
+});
