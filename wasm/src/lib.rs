@@ -1,6 +1,19 @@
-//! WebAssembly bindings of vectrove. The JS classes, the OPFS and IndexedDB
-//! stores and the npm package are built on this crate.
+//! WebAssembly bindings of vectrove, published to npm as `vectrove`: the
+//! `Index` class (HNSW and IVF-Flat, in memory, in OPFS or in IndexedDB)
+//! and the `KMeans` class, with typed errors (see [`errors`]).
 #![warn(missing_docs)]
+
+mod errors;
+mod idb;
+mod index;
+mod js;
+mod kmeans;
+mod opfs;
+mod source;
+mod store;
+
+pub use index::Index;
+pub use kmeans::KMeans;
 
 use wasm_bindgen::prelude::*;
 

@@ -268,7 +268,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
     /// Everything is checked before anything is inserted, so bad input leaves
     /// the index unchanged.
     pub fn insert_many(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
-        let prepared = self.check_batch(ids, vectors)?;
+        let prepared = self.prepare_batch(ids, vectors)?;
         self.store.reserve(ids.len());
         self.graph.reserve(ids.len());
         for (&id, v) in ids.iter().zip(prepared) {
@@ -277,9 +277,16 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         Ok(())
     }
 
+    /// Check a batch as [`insert_many`](Self::insert_many) would (lengths,
+    /// values, ids new and distinct) without inserting anything: a caller
+    /// that inserts a large batch in parts checks it whole first.
+    pub fn check_batch(&self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
+        self.prepare_batch(ids, vectors).map(drop)
+    }
+
     /// Check a batch (lengths, values, ids new and distinct) and put its
     /// vectors in stored form.
-    pub(super) fn check_batch(
+    pub(super) fn prepare_batch(
         &self,
         ids: &[u64],
         vectors: &[S::Elem],

@@ -45,7 +45,7 @@ where
     /// to choose the threads. Input is checked as by `insert_many`; a store
     /// failing midway leaves the points before the failing batch inserted.
     pub fn insert_many_parallel(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
-        let prepared = self.check_batch(ids, vectors)?;
+        let prepared = self.prepare_batch(ids, vectors)?;
         self.store.reserve(ids.len());
         self.graph.reserve(ids.len());
         let mut prepared = prepared.into_iter();

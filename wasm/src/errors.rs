@@ -1,0 +1,111 @@
+//! Typed JS errors. Every failure reaches JS as an `Error` whose `name` is
+//! one of a fixed set (so callers can branch on it) and whose `message` is
+//! one clear line.
+
+use vectrove_core::Error;
+use wasm_bindgen::{JsCast, JsValue};
+
+/// The stable error names, as JS sees them.
+pub(crate) mod name {
+    pub const DIMENSION: &str = "DimensionMismatchError";
+    pub const INVALID_VECTOR: &str = "InvalidVectorError";
+    pub const DUPLICATE_ID: &str = "DuplicateIdError";
+    pub const UNKNOWN_ID: &str = "UnknownIdError";
+    pub const INVALID_ARGUMENT: &str = "InvalidArgumentError";
+    pub const CORRUPT: &str = "CorruptIndexError";
+    pub const STORAGE: &str = "StorageError";
+    pub const QUOTA: &str = "QuotaExceededError";
+    pub const LOCKED: &str = "IndexLockedError";
+    pub const NOT_FOUND: &str = "NotFoundError";
+    pub const NOT_RESIDENT: &str = "NotResidentError";
+    pub const UNSUPPORTED: &str = "UnsupportedError";
+    pub const ABORT: &str = "AbortError";
+    pub const BUSY: &str = "BusyError";
+}
+
+const ALL: [&str; 14] = [
+    name::DIMENSION,
+    name::INVALID_VECTOR,
+    name::DUPLICATE_ID,
+    name::UNKNOWN_ID,
+    name::INVALID_ARGUMENT,
+    name::CORRUPT,
+    name::STORAGE,
+    name::QUOTA,
+    name::LOCKED,
+    name::NOT_FOUND,
+    name::NOT_RESIDENT,
+    name::UNSUPPORTED,
+    name::ABORT,
+    name::BUSY,
+];
+
+/// A JS `Error` with `name` set.
+pub(crate) fn js_error(name: &str, message: impl AsRef<str>) -> JsValue {
+    let e = js_sys::Error::new(message.as_ref());
+    e.set_name(name);
+    e.into()
+}
+
+pub(crate) fn invalid_argument(message: impl AsRef<str>) -> JsValue {
+    js_error(name::INVALID_ARGUMENT, message)
+}
+
+pub(crate) fn unsupported(message: impl AsRef<str>) -> JsValue {
+    js_error(name::UNSUPPORTED, message)
+}
+
+pub(crate) fn busy() -> JsValue {
+    js_error(
+        name::BUSY,
+        "the index is in use by an unfinished asynchronous call; await it first",
+    )
+}
+
+/// The JS error for a core error.
+pub(crate) fn from_core(e: Error) -> JsValue {
+    let n = match &e {
+        Error::DimensionMismatch { .. } => name::DIMENSION,
+        Error::NonFinite { .. } | Error::ZeroVector => name::INVALID_VECTOR,
+        Error::DuplicateId { .. } => name::DUPLICATE_ID,
+        Error::UnknownId { .. } => name::UNKNOWN_ID,
+        Error::InvalidParameter { .. } | Error::UnsupportedMetric { .. } => name::INVALID_ARGUMENT,
+        Error::Corrupt { .. } => name::CORRUPT,
+        Error::NotResident { .. } => name::NOT_RESIDENT,
+        _ => name::STORAGE,
+    };
+    js_error(n, e.to_string())
+}
+
+/// The JS error for a failed browser storage call (a `DOMException` or any
+/// thrown value), with `what` saying what was being done.
+pub(crate) fn from_dom(e: JsValue, what: &str) -> JsValue {
+    let (dom_name, message) = match e.dyn_ref::<js_sys::Error>() {
+        Some(err) => (String::from(err.name()), String::from(err.message())),
+        None => (
+            String::new(),
+            e.as_string().unwrap_or_else(|| format!("{e:?}")),
+        ),
+    };
+    // An error that is already one of ours (raised in a callback or by a
+    // nested call) passes through unchanged.
+    if ALL.contains(&dom_name.as_str()) && !matches!(dom_name.as_str(), "NotFoundError" | "QuotaExceededError" | "AbortError") {
+        return e;
+    }
+    let n = match dom_name.as_str() {
+        "QuotaExceededError" => name::QUOTA,
+        "NoModificationAllowedError" => name::LOCKED,
+        "NotFoundError" => name::NOT_FOUND,
+        "AbortError" => name::ABORT,
+        _ => name::STORAGE,
+    };
+    let message = match n {
+        name::QUOTA => format!("{what}: the browser's storage quota is exhausted ({message})"),
+        name::LOCKED => format!(
+            "{what}: the index is open elsewhere (another tab, worker or handle holds it): {message}"
+        ),
+        _ if message.is_empty() => format!("{what}: {dom_name}"),
+        _ => format!("{what}: {message}"),
+    };
+    js_error(n, message)
+}

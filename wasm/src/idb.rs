@@ -1,0 +1,415 @@
+//! IndexedDB: an index as one record (the file's bytes before the vectors,
+//! plus the page layout and a checksum per page) and its vectors as one
+//! record per page of the page cache, keyed `[name, generation, page]`.
+//!
+//! Reads are batched: every page a search step lacks is fetched with one
+//! read transaction. Writes are atomic: a new version's pages go in under a
+//! new generation, and one final transaction points the index record at it
+//! and deletes the old generation; a failure before that (quota, a closed
+//! tab) leaves the previous version as it was.
+
+use std::cell::Cell;
+
+use js_sys::{Array, Object, Reflect, Uint8Array};
+use vectrove_core::store::{ByteSource, PagedStore, SourceRead};
+use vectrove_core::{Error, Result};
+use wasm_bindgen::prelude::*;
+
+use crate::errors::{from_dom, js_error, name};
+use crate::js::{await_value, set};
+
+#[wasm_bindgen(inline_js = r#"
+function req(r) {
+  return new Promise((resolve, reject) => {
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = (ev) => { ev.preventDefault(); reject(r.error); };
+  });
+}
+function done(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = (ev) => { ev.preventDefault(); };
+    tx.onabort = () => reject(tx.error || new DOMException("the transaction was aborted", "AbortError"));
+  });
+}
+export function idbOpen(dbName) {
+  if (typeof indexedDB === "undefined") {
+    return Promise.reject(new DOMException("IndexedDB is not available here", "NotSupportedError"));
+  }
+  const r = indexedDB.open(dbName, 1);
+  r.onupgradeneeded = () => {
+    const db = r.result;
+    if (!db.objectStoreNames.contains("indexes")) db.createObjectStore("indexes");
+    if (!db.objectStoreNames.contains("chunks")) db.createObjectStore("chunks");
+  };
+  return req(r).then((db) => { db.onversionchange = () => db.close(); return db; });
+}
+export function idbGetRecord(db, name) {
+  const tx = db.transaction("indexes", "readonly");
+  return req(tx.objectStore("indexes").get(name));
+}
+export function idbGetChunks(db, name, gen, pages) {
+  const tx = db.transaction("chunks", "readonly");
+  const st = tx.objectStore("chunks");
+  return Promise.all(Array.from(pages, (p) => req(st.get([name, gen, p]))));
+}
+export function idbPutChunks(db, name, gen, first, chunks) {
+  const tx = db.transaction("chunks", "readwrite");
+  const st = tx.objectStore("chunks");
+  for (let i = 0; i < chunks.length; i++) st.put(chunks[i], [name, gen, first + i]);
+  return done(tx);
+}
+function generation(name, gen) {
+  return IDBKeyRange.bound([name, gen], [name, gen, []]);
+}
+export function idbDropGeneration(db, name, gen) {
+  const tx = db.transaction("chunks", "readwrite");
+  tx.objectStore("chunks").delete(generation(name, gen));
+  return done(tx);
+}
+export function idbCommit(db, name, record, oldGen) {
+  const tx = db.transaction(["indexes", "chunks"], "readwrite");
+  tx.objectStore("indexes").put(record, name);
+  if (oldGen !== undefined && oldGen !== record.gen) tx.objectStore("chunks").delete(generation(name, oldGen));
+  return done(tx);
+}
+export function idbRemove(db, name) {
+  const tx = db.transaction(["indexes", "chunks"], "readwrite");
+  tx.objectStore("indexes").delete(name);
+  tx.objectStore("chunks").delete(IDBKeyRange.bound([name], [name, []]));
+  return done(tx);
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = idbOpen)]
+    fn idb_open(db_name: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbGetRecord)]
+    fn idb_get_record(db: &JsValue, name: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbGetChunks)]
+    fn idb_get_chunks(db: &JsValue, name: &str, generation: f64, pages: &[f64]) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbPutChunks)]
+    fn idb_put_chunks(db: &JsValue, name: &str, generation: f64, first: f64, chunks: &Array) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbDropGeneration)]
+    fn idb_drop_generation(db: &JsValue, name: &str, generation: f64) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbCommit)]
+    fn idb_commit(db: &JsValue, name: &str, record: &JsValue, old_gen: JsValue) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbRemove)]
+    fn idb_remove(db: &JsValue, name: &str) -> js_sys::Promise;
+}
+
+/// The database every index lives in.
+const DB_NAME: &str = "vectrove";
+
+/// Default bytes per page (and so per record): small, because a search reads
+/// scattered vectors and every byte of a page it does not need is wasted.
+pub(crate) const DEFAULT_PAGE_BYTES: usize = 8 << 10;
+
+/// Pages written per transaction when storing an index.
+const PUT_BATCH_BYTES: usize = 4 << 20;
+
+pub(crate) async fn open_db() -> Result<JsValue, JsValue> {
+    await_value(idb_open(DB_NAME).into())
+        .await
+        .map_err(|e| from_dom(e, "opening IndexedDB"))
+}
+
+/// The stored description of an index.
+pub(crate) struct Record {
+    pub(crate) generation: f64,
+    pub(crate) head: Vec<u8>,
+    pub(crate) file_len: u64,
+    pub(crate) page_bytes: usize,
+    pub(crate) crcs: Vec<u32>,
+}
+
+impl Record {
+    fn to_js(&self) -> JsValue {
+        let o = Object::new();
+        set(&o, "format", 1);
+        set(&o, "gen", self.generation);
+        set(&o, "head", Uint8Array::from(&self.head[..]).buffer());
+        set(&o, "fileLen", self.file_len as f64);
+        set(&o, "pageBytes", self.page_bytes as f64);
+        let crcs: Vec<u8> = self.crcs.iter().flat_map(|c| c.to_le_bytes()).collect();
+        set(&o, "crcs", Uint8Array::from(&crcs[..]).buffer());
+        o.into()
+    }
+
+    fn from_js(v: &JsValue, name: &str) -> Result<Record, JsValue> {
+        let bad = |what: &str| {
+            js_error(
+                self::name::CORRUPT,
+                format!("not a valid vectrove index: IndexedDB record of {name:?}: {what}"),
+            )
+        };
+        let get = |k: &str| Reflect::get(v, &k.into()).unwrap_or(JsValue::UNDEFINED);
+        let num = |k: &str| get(k).as_f64().filter(|x| *x >= 0.0 && x.fract() == 0.0);
+        let bytes = |k: &str| -> Option<Vec<u8>> {
+            let b = get(k);
+            b.is_instance_of::<js_sys::ArrayBuffer>()
+                .then(|| Uint8Array::new(&b).to_vec())
+        };
+        if num("format") != Some(1.0) {
+            return Err(bad("unknown record format"));
+        }
+        let crc_bytes = bytes("crcs").ok_or_else(|| bad("no page checksums"))?;
+        if crc_bytes.len() % 4 != 0 {
+            return Err(bad("page checksums are cut short"));
+        }
+        Ok(Record {
+            generation: num("gen").ok_or_else(|| bad("no generation"))?,
+            head: bytes("head").ok_or_else(|| bad("no head bytes"))?,
+            file_len: num("fileLen").ok_or_else(|| bad("no file length"))? as u64,
+            page_bytes: num("pageBytes")
+                .filter(|&x| x >= 1.0 && x <= (1u64 << 30) as f64)
+                .ok_or_else(|| bad("bad page size"))? as usize,
+            crcs: crc_bytes
+                .chunks_exact(4)
+                .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+        })
+    }
+}
+
+/// The record of index `name`, if there is one.
+pub(crate) async fn get_record(db: &JsValue, name: &str) -> Result<Option<Record>, JsValue> {
+    let v = await_value(idb_get_record(db, name).into())
+        .await
+        .map_err(|e| from_dom(e, &format!("reading index {name:?} from IndexedDB")))?;
+    if v.is_undefined() || v.is_null() {
+        return Ok(None);
+    }
+    Record::from_js(&v, name).map(Some)
+}
+
+pub(crate) async fn remove(db: &JsValue, name: &str) -> Result<(), JsValue> {
+    await_value(idb_remove(db, name).into())
+        .await
+        .map_err(|e| from_dom(e, &format!("removing index {name:?} from IndexedDB")))?;
+    Ok(())
+}
+
+/// The byte source of an IndexedDB-backed store: it never reads
+/// synchronously, so every page the cache lacks is reported missing and
+/// fetched by [`IdbLink::fetch`].
+pub(crate) struct IdbSource {
+    pub(crate) len: u64,
+}
+
+impl ByteSource for IdbSource {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_at(&self, _offset: u64, _buf: &mut [u8]) -> Result<SourceRead> {
+        Ok(SourceRead::Pending)
+    }
+
+    fn is_async(&self) -> bool {
+        true
+    }
+}
+
+/// What an open IndexedDB-backed index needs to fetch its pages.
+pub(crate) struct IdbLink {
+    pub(crate) db: JsValue,
+    pub(crate) name: String,
+    pub(crate) generation: f64,
+    pub(crate) crcs: Vec<u32>,
+    /// Read transactions so far.
+    pub(crate) transactions: Cell<u64>,
+}
+
+impl IdbLink {
+    /// Fetch every page `store` needs for `slots` in one transaction, check
+    /// each against its checksum and hand it to the cache.
+    pub(crate) async fn fetch<B: ByteSource>(
+        &self,
+        store: &PagedStore<B, f32>,
+        slots: &[u32],
+    ) -> Result<()> {
+        let requests = store.pages_for(slots);
+        if requests.is_empty() {
+            return Ok(());
+        }
+        let pages: Vec<f64> = requests.iter().map(|r| r.page_no as f64).collect();
+        self.transactions.set(self.transactions.get() + 1);
+        let got = await_value(idb_get_chunks(&self.db, &self.name, self.generation, &pages).into())
+            .await
+            .map_err(|e| Error::Storage {
+                message: format!(
+                    "reading vectors of index {:?} from IndexedDB: {}",
+                    self.name,
+                    describe_error(&e)
+                ),
+            })?;
+        let got: Array = got.unchecked_into();
+        for (i, r) in requests.iter().enumerate() {
+            let v = got.get(i as u32);
+            let bytes = v
+                .is_instance_of::<js_sys::ArrayBuffer>()
+                .then(|| Uint8Array::new(&v).to_vec());
+            let ok = bytes.as_ref().is_some_and(|b| {
+                b.len() == r.len
+                    && self
+                        .crcs
+                        .get(r.page_no as usize)
+                        .is_some_and(|&c| crc32fast::hash(b) == c)
+            });
+            match bytes {
+                Some(b) if ok => store.fill_page(r.page_no, &b)?,
+                _ => {
+                    return Err(Error::Corrupt {
+                        section: "vectors",
+                        reason: format!(
+                            "page {} of index {:?} in IndexedDB is missing or damaged",
+                            r.page_no, self.name
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn describe_error(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| format!("{}: {}", String::from(e.name()), String::from(e.message())))
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// Writes a new generation of index `name`: feed it the file's bytes in
+/// order ([`head`](Self::head), then vector bytes), then
+/// [`commit`](Self::commit). Dropping it without committing leaves the
+/// previous version; [`discard`](Self::discard) also deletes the pages
+/// written so far.
+pub(crate) struct IdbWriter {
+    db: JsValue,
+    name: String,
+    old_gen: Option<f64>,
+    generation: f64,
+    head: Vec<u8>,
+    file_len: u64,
+    page_bytes: usize,
+    /// Byte length of each page, in order (from the store layout).
+    page_lens: Vec<usize>,
+    next_page: usize,
+    current: Vec<u8>,
+    batch: Vec<Vec<u8>>,
+    batch_first: usize,
+    batch_bytes: usize,
+    crcs: Vec<u32>,
+}
+
+impl IdbWriter {
+    /// Start writing `name`, whose file is `file_len` bytes with the
+    /// vectors cut into pages of `page_lens` bytes after `head`.
+    pub(crate) async fn start(
+        name: &str,
+        head: Vec<u8>,
+        file_len: u64,
+        page_bytes: usize,
+        page_lens: Vec<usize>,
+    ) -> Result<IdbWriter, JsValue> {
+        let db = open_db().await?;
+        let old = get_record(&db, name).await.ok().flatten();
+        let old_gen = old.as_ref().map(|r| r.generation);
+        let generation = old_gen.map_or(1.0, |g| g + 1.0);
+        // Pages left by an earlier write that never committed.
+        await_value(idb_drop_generation(&db, name, generation).into())
+            .await
+            .map_err(|e| from_dom(e, &format!("saving index {name:?} to IndexedDB")))?;
+        Ok(IdbWriter {
+            db,
+            name: name.to_string(),
+            old_gen,
+            generation,
+            head,
+            file_len,
+            page_bytes,
+            next_page: 0,
+            current: Vec::new(),
+            batch: Vec::new(),
+            batch_first: 0,
+            batch_bytes: 0,
+            crcs: Vec::with_capacity(page_lens.len()),
+            page_lens,
+        })
+    }
+
+    /// Take the next vector bytes of the file.
+    pub(crate) async fn write(&mut self, mut bytes: &[u8]) -> Result<(), JsValue> {
+        while !bytes.is_empty() {
+            let Some(&want) = self.page_lens.get(self.next_page) else {
+                return Err(js_error(
+                    name::CORRUPT,
+                    "not a valid vectrove index: bytes after the last vector",
+                ));
+            };
+            let n = (want - self.current.len()).min(bytes.len());
+            self.current.extend_from_slice(&bytes[..n]);
+            bytes = &bytes[n..];
+            if self.current.len() == want {
+                let page = std::mem::take(&mut self.current);
+                self.crcs.push(crc32fast::hash(&page));
+                self.batch_bytes += page.len();
+                if self.batch.is_empty() {
+                    self.batch_first = self.next_page;
+                }
+                self.batch.push(page);
+                self.next_page += 1;
+                if self.batch_bytes >= PUT_BATCH_BYTES {
+                    self.flush().await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), JsValue> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let chunks = Array::new();
+        for page in self.batch.drain(..) {
+            // A fresh buffer per page: a view into wasm memory would store
+            // the whole memory.
+            chunks.push(&Uint8Array::from(&page[..]).buffer());
+        }
+        self.batch_bytes = 0;
+        let first = self.batch_first as f64;
+        await_value(idb_put_chunks(&self.db, &self.name, self.generation, first, &chunks).into())
+            .await
+            .map_err(|e| from_dom(e, &format!("saving index {:?} to IndexedDB", self.name)))?;
+        Ok(())
+    }
+
+    /// Store the last pages and switch the index over to them.
+    pub(crate) async fn commit(mut self) -> Result<(), JsValue> {
+        if self.next_page != self.page_lens.len() || !self.current.is_empty() {
+            return Err(js_error(
+                name::CORRUPT,
+                "not a valid vectrove index: the vectors are cut short",
+            ));
+        }
+        self.flush().await?;
+        let record = Record {
+            generation: self.generation,
+            head: std::mem::take(&mut self.head),
+            file_len: self.file_len,
+            page_bytes: self.page_bytes,
+            crcs: std::mem::take(&mut self.crcs),
+        };
+        let old = self.old_gen.map_or(JsValue::UNDEFINED, JsValue::from_f64);
+        await_value(idb_commit(&self.db, &self.name, &record.to_js(), old).into())
+            .await
+            .map_err(|e| from_dom(e, &format!("saving index {:?} to IndexedDB", self.name)))?;
+        Ok(())
+    }
+
+    /// Delete the pages written so far (best effort).
+    pub(crate) async fn discard(self) {
+        let _ = await_value(idb_drop_generation(&self.db, &self.name, self.generation).into()).await;
+    }
+}

@@ -1,0 +1,190 @@
+//! Reading an index file from whatever JS hands us: bytes, a `Blob`, a
+//! `Response`, a `ReadableStream` or a URL, as a stream of chunks so that a
+//! large file never has to be in memory at once.
+
+use js_sys::{Function, Reflect, Uint8Array};
+use wasm_bindgen::{JsCast, JsValue};
+
+use crate::errors::{from_dom, invalid_argument, js_error, name};
+use crate::js::{await_value, call_method, describe, global};
+
+enum Inner {
+    Bytes(Option<Vec<u8>>),
+    Reader(JsValue),
+}
+
+/// An index file arriving in chunks, with a progress callback.
+pub(crate) struct ByteStream {
+    inner: Inner,
+    /// Bytes read but not yet taken.
+    pending: Vec<u8>,
+    at: usize,
+    pub(crate) read: u64,
+    pub(crate) total: Option<u64>,
+    progress: Option<Function>,
+}
+
+impl ByteStream {
+    /// A stream over `source`: ArrayBuffer, a typed array or DataView, Blob,
+    /// Response, ReadableStream, or a URL (string or `URL`) to fetch.
+    pub(crate) async fn new(source: JsValue, progress: Option<Function>) -> Result<ByteStream, JsValue> {
+        let (inner, total) = Self::open(source).await?;
+        Ok(ByteStream {
+            inner,
+            pending: Vec::new(),
+            at: 0,
+            read: 0,
+            total,
+            progress,
+        })
+    }
+
+    async fn open(source: JsValue) -> Result<(Inner, Option<u64>), JsValue> {
+        if source.is_instance_of::<js_sys::ArrayBuffer>() {
+            let bytes = Uint8Array::new(&source).to_vec();
+            let n = bytes.len() as u64;
+            return Ok((Inner::Bytes(Some(bytes)), Some(n)));
+        }
+        if js_sys::ArrayBuffer::is_view(&source) {
+            let buffer = Reflect::get(&source, &"buffer".into())?;
+            let offset = Reflect::get(&source, &"byteOffset".into())?.as_f64().unwrap_or(0.0);
+            let len = Reflect::get(&source, &"byteLength".into())?.as_f64().unwrap_or(0.0);
+            let bytes = Uint8Array::new_with_byte_offset_and_length(&buffer, offset as u32, len as u32).to_vec();
+            let n = bytes.len() as u64;
+            return Ok((Inner::Bytes(Some(bytes)), Some(n)));
+        }
+        let url = if source.is_string() {
+            Some(source.clone())
+        } else if is_instance(&source, "URL") {
+            Some(call_method(&source, "toString", &[])?)
+        } else {
+            None
+        };
+        if let Some(url) = url {
+            let fetch: Function = Reflect::get(&global(), &"fetch".into())?
+                .dyn_into()
+                .map_err(|_| js_error(name::UNSUPPORTED, "fetch() is not available here"))?;
+            let response = await_value(fetch.call1(&global(), &url)?)
+                .await
+                .map_err(|e| from_dom(e, &format!("fetching {}", url.as_string().unwrap_or_default())))?;
+            return Box::pin(Self::open(response)).await;
+        }
+        if is_instance(&source, "Response") {
+            let ok = Reflect::get(&source, &"ok".into())?.as_bool().unwrap_or(false);
+            if !ok {
+                let status = Reflect::get(&source, &"status".into())?.as_f64().unwrap_or(0.0);
+                let url = Reflect::get(&source, &"url".into())?.as_string().unwrap_or_default();
+                let n = if status == 404.0 { name::NOT_FOUND } else { name::STORAGE };
+                return Err(js_error(n, format!("fetching the index file {url} failed with HTTP status {status}")));
+            }
+            let total = call_method(&Reflect::get(&source, &"headers".into())?, "get", &["content-length".into()])?
+                .as_string()
+                .and_then(|s| s.trim().parse::<u64>().ok());
+            let body = Reflect::get(&source, &"body".into())?;
+            if body.is_null() || body.is_undefined() {
+                return Ok((Inner::Bytes(Some(Vec::new())), Some(0)));
+            }
+            let (inner, _) = Box::pin(Self::open(body)).await?;
+            return Ok((inner, total));
+        }
+        if is_instance(&source, "Blob") {
+            let size = Reflect::get(&source, &"size".into())?.as_f64().map(|x| x as u64);
+            let stream = call_method(&source, "stream", &[])?;
+            let (inner, _) = Box::pin(Self::open(stream)).await?;
+            return Ok((inner, size));
+        }
+        if is_instance(&source, "ReadableStream") {
+            let reader = call_method(&source, "getReader", &[])?;
+            return Ok((Inner::Reader(reader), None));
+        }
+        Err(invalid_argument(format!(
+            "cannot read an index from {}: pass an ArrayBuffer, a Uint8Array, a Blob, a Response, a ReadableStream or a URL",
+            describe(&source)
+        )))
+    }
+
+    /// The next chunk from the source; `None` at the end.
+    async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, JsValue> {
+        let chunk = match &mut self.inner {
+            Inner::Bytes(b) => b.take(),
+            Inner::Reader(reader) => {
+                let r = await_value(call_method(reader, "read", &[])?)
+                    .await
+                    .map_err(|e| from_dom(e, "reading the index file"))?;
+                if Reflect::get(&r, &"done".into())?.as_bool().unwrap_or(true) {
+                    None
+                } else {
+                    let v = Reflect::get(&r, &"value".into())?;
+                    if !js_sys::ArrayBuffer::is_view(&v) {
+                        return Err(invalid_argument("the stream must yield Uint8Array chunks"));
+                    }
+                    Some(v.unchecked_into::<Uint8Array>().to_vec())
+                }
+            }
+        };
+        if let Some(c) = &chunk {
+            self.read += c.len() as u64;
+            if let Some(f) = &self.progress {
+                let total = self.total.map_or(JsValue::UNDEFINED, |t| JsValue::from_f64(t as f64));
+                f.call2(&JsValue::NULL, &JsValue::from_f64(self.read as f64), &total)?;
+            }
+        }
+        Ok(chunk)
+    }
+
+    /// Exactly `n` bytes, or `None` if the source ends first.
+    pub(crate) async fn read_exact(&mut self, n: usize) -> Result<Option<Vec<u8>>, JsValue> {
+        let mut out = Vec::with_capacity(n.min(64 << 20));
+        while out.len() < n {
+            if self.at == self.pending.len() {
+                match self.next_chunk().await? {
+                    Some(c) => {
+                        self.pending = c;
+                        self.at = 0;
+                    }
+                    None => return Ok(None),
+                }
+            }
+            let take = (n - out.len()).min(self.pending.len() - self.at);
+            out.extend_from_slice(&self.pending[self.at..self.at + take]);
+            self.at += take;
+        }
+        Ok(Some(out))
+    }
+
+    /// Up to `max` bytes (at least one), or `None` at the end.
+    pub(crate) async fn read_some(&mut self, max: usize) -> Result<Option<Vec<u8>>, JsValue> {
+        while self.at == self.pending.len() {
+            match self.next_chunk().await? {
+                Some(c) => {
+                    self.pending = c;
+                    self.at = 0;
+                }
+                None => return Ok(None),
+            }
+        }
+        let take = max.min(self.pending.len() - self.at);
+        let out = self.pending[self.at..self.at + take].to_vec();
+        self.at += take;
+        Ok(Some(out))
+    }
+
+    /// Stop reading (cancels a stream so a fetch does not run on).
+    pub(crate) fn cancel(&self) {
+        if let Inner::Reader(reader) = &self.inner {
+            let _ = call_method(reader, "cancel", &[]);
+        }
+    }
+}
+
+fn is_instance(v: &JsValue, class: &str) -> bool {
+    Reflect::get(&global(), &class.into())
+        .ok()
+        .and_then(|c| c.dyn_into::<Function>().ok())
+        .is_some_and(|c| {
+            let proto = Reflect::get(&c, &"prototype".into()).unwrap_or(JsValue::UNDEFINED);
+            proto
+                .dyn_ref::<js_sys::Object>()
+                .is_some_and(|p| v.dyn_ref::<js_sys::Object>().is_some_and(|o| p.is_prototype_of(o)))
+        })
+}
