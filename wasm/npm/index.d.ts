@@ -39,10 +39,14 @@ export interface SearchHit {
   distance: number;
 }
 
-/** Ids of vectors: integers in the safe range of JS numbers. */
-export type Ids = Float64Array | Uint32Array | number[];
+/** An id: an integer from 0 to 2^53 - 1, or a BigInt up to 2^64 - 1. */
+export type Id = number | bigint;
+
+/** Ids of vectors, e.g. a Float64Array, Uint32Array, BigUint64Array or array of numbers. */
+export type Ids = ArrayLike<number | bigint>;
 
 export interface HnswOptions {
+  /** Default "cosine". */
   metric?: Metric;
   /** Links per node. */
   m?: number;
@@ -51,8 +55,9 @@ export interface HnswOptions {
 }
 
 export interface IvfOptions {
+  /** Default "cosine". */
   metric?: Metric;
-  /** Number of inverted lists (k-means clusters). */
+  /** Number of inverted lists (k-means clusters); default 4·√n. */
   nlist?: number;
   /** k-means iterations. */
   iters?: number;
@@ -76,12 +81,15 @@ export interface SearchOptions {
 }
 
 export interface StorageOptions {
+  /** Default "opfs" ("memory" means the OPFS file read whole into memory). */
   storage?: Storage;
 }
 
 export interface OpenOptions extends StorageOptions {
-  /** Byte budget of the cache of lazily read vectors (OPFS and IndexedDB). */
+  /** Byte budget of the cache of lazily read vectors (OPFS and IndexedDB); default 32 MiB. */
   cacheBytes?: number;
+  /** Check every vector block's checksum on open (always done for "memory"). */
+  verify?: boolean;
 }
 
 export interface ImportOptions extends OpenOptions {
@@ -115,20 +123,23 @@ export class Index {
   /** A new, empty in-memory HNSW index. */
   constructor(dim: number, options?: HnswOptions);
   /** A new in-memory IVF-Flat index, trained on `training` (n*dim values) and empty. */
-  static trainIvf(dim: number, training: Float32Array, options?: IvfOptions): Index;
+  static trainIvf(dim: number, training: Float32Array | number[], options?: IvfOptions): Index;
   /** A whole index file (as written by toBytes or the native CLI), loaded into memory. */
   static fromBytes(bytes: Uint8Array): Index;
   /** The index file; the same format as the native library writes. */
   toBytes(): Uint8Array;
-  add(id: number, vector: Float32Array): void;
+  add(id: Id, vector: Float32Array | number[]): void;
   /** `vectors` holds ids.length*dim values. Yields to the event loop between chunks. */
-  addMany(ids: Ids, vectors: Float32Array, options?: AddManyOptions): Promise<void>;
-  search(query: Float32Array, k: number, options?: SearchOptions): Promise<SearchHit[]>;
+  addMany(ids: Ids, vectors: Float32Array | number[], options?: AddManyOptions): Promise<void>;
+  /** Nearest first. */
+  search(query: Float32Array | number[], k: number, options?: SearchOptions): Promise<SearchHit[]>;
   /** Memory and OPFS storage only; IndexedDB may throw NotResidentError. */
-  searchSync(query: Float32Array, k: number, options?: SearchOptions): SearchHit[];
-  delete(id: number): boolean;
-  contains(id: number): boolean;
-  get(id: number): Float32Array | undefined;
+  searchSync(query: Float32Array | number[], k: number, options?: SearchOptions): SearchHit[];
+  /** Returns whether the id was there. */
+  delete(id: Id): boolean;
+  contains(id: Id): boolean;
+  /** The stored vector (normalised for cosine), or undefined. */
+  get(id: Id): Float32Array | undefined;
   readonly length: number;
   readonly dim: number;
   readonly metric: Metric;
@@ -153,10 +164,14 @@ export class Index {
 
 export interface KMeansOptions {
   k: number;
+  /** Default "l2". */
   metric?: Metric;
+  /** Default 25. */
   iters?: number;
   seed?: number;
   tolerance?: number;
+  /** Caps the training sample at k times this many points. */
+  maxPointsPerCentroid?: number;
   /** Called after each iteration; returning false stops training. */
   onProgress?: (iteration: number, inertia: number) => boolean | void;
 }
@@ -173,8 +188,8 @@ export class KMeans {
   readonly k: number;
   readonly dim: number;
   readonly metric: Metric;
-  /** Inertia after the last iteration. */
-  readonly inertia: number;
+  /** Inertia after the last iteration (undefined for fromCentroids). */
+  readonly inertia: number | undefined;
   readonly iterations: number;
 }
 
@@ -250,13 +265,13 @@ export class RemoteIndex {
   readonly name: string | undefined;
   /** True after close() or once the worker is terminated. */
   readonly closed: boolean;
-  add(id: number, vector: Float32Array | number[]): Promise<void>;
-  addMany(ids: Ids, vectors: Float32Array, options?: AddManyOptions & TransferOption): Promise<void>;
+  add(id: Id, vector: Float32Array | number[]): Promise<void>;
+  addMany(ids: Ids, vectors: Float32Array | number[], options?: AddManyOptions & TransferOption): Promise<void>;
   search(query: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchHit[]>;
   searchSync(query: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchHit[]>;
-  delete(id: number): Promise<boolean>;
-  contains(id: number): Promise<boolean>;
-  get(id: number): Promise<Float32Array | undefined>;
+  delete(id: Id): Promise<boolean>;
+  contains(id: Id): Promise<boolean>;
+  get(id: Id): Promise<Float32Array | undefined>;
   save(name?: string, options?: StorageOptions): Promise<void>;
   toBytes(): Promise<Uint8Array>;
   stats(): Promise<IndexStats>;
@@ -285,7 +300,7 @@ export interface KMeansResult {
   k: number;
   dim: number;
   metric: Metric;
-  inertia: number;
+  inertia: number | undefined;
   iterations: number;
   /** Present when requested with `assignments: true`. */
   assignments?: Uint32Array;

@@ -64,8 +64,13 @@ function outgoing(value, Type, transfer, give, what) {
   return array;
 }
 
+// Ids keep their type (any typed array, BigInt ones included); a plain array of numbers
+// becomes a Float64Array, one with BigInts is cloned as it is.
 function outgoingIds(ids, transfer, give) {
-  if (ids instanceof Uint32Array) return outgoing(ids, Uint32Array, transfer, give, "ids");
+  if (ArrayBuffer.isView(ids) && !(ids instanceof DataView)) {
+    return outgoing(ids, ids.constructor, transfer, give, "ids");
+  }
+  if (Array.isArray(ids) && ids.some((id) => typeof id !== "number")) return ids.slice();
   return outgoing(ids, Float64Array, transfer, give, "ids");
 }
 
@@ -213,8 +218,10 @@ class Connection {
         },
       };
       this.pending.set(id, call);
+      // A signal aborted before the call starts aborts it on arrival in the worker.
+      const aborted = signal?.aborted === true;
       try {
-        this.post({ ...message, t: "call", id }, transfer);
+        this.post({ ...message, t: "call", id, aborted }, transfer);
       } catch (err) {
         // DataCloneError and friends: nothing reached the worker.
         this.pending.delete(id);
@@ -230,8 +237,14 @@ class Connection {
             reject(namedError("AbortError", "the operation was aborted"));
           }
         };
-        if (signal.aborted) onAbort();
-        else signal.addEventListener("abort", onAbort, { once: true });
+        if (aborted) {
+          extra.onAbort?.();
+          if (extra.abortNow && this.pending.delete(id)) {
+            reject(namedError("AbortError", "the operation was aborted"));
+          }
+        } else {
+          signal.addEventListener("abort", onAbort, { once: true });
+        }
       }
     });
   }

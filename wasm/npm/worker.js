@@ -229,11 +229,14 @@ self.addEventListener("message", (event) => {
       );
       ready.catch(() => {});
       break;
-    case "call":
+    case "call": {
       // Created before anything is awaited, so an abort that follows at once is not lost.
-      controllers.set(message.id, new AbortController());
+      const controller = new AbortController();
+      if (message.aborted) controller.abort();
+      controllers.set(message.id, controller);
       handle(message);
       break;
+    }
     case "abort":
       controllers.get(message.id)?.abort();
       break;
