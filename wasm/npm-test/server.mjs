@@ -1,8 +1,9 @@
 // A small static file server for the browser tests (Node's http module only).
 //
-// Every response is cross-origin isolated (COOP/COEP), so pages get SharedArrayBuffer, and
-// uncached, so a rebuilt package is always what the browser loads. `mounts` maps a URL
-// prefix such as "/pkg/" to a directory. "/blob/<key>" keeps bodies PUT there in memory
+// Responses are uncached, so a rebuilt package is always what the browser loads, and
+// cross-origin isolated (COOP/COEP), so pages get SharedArrayBuffer, except under mounts
+// marked `isolated: false` (the usual deployment, tested too). `mounts` maps a URL prefix
+// such as "/pkg/" to a directory, or to `{ dir, isolated }`. "/blob/<key>" keeps bodies PUT there in memory
 // and serves them back, which gives the tests real URLs for uploaded index files.
 //
 // Run alone to look at the pages by hand: node server.mjs [port]
@@ -25,15 +26,16 @@ const TYPES = {
   ".ico": "image/x-icon",
 };
 
-const ISOLATION = {
+const ISOLATED = {
   "Cross-Origin-Opener-Policy": "same-origin",
   "Cross-Origin-Embedder-Policy": "require-corp",
   "Cross-Origin-Resource-Policy": "same-origin",
   "Cache-Control": "no-store",
 };
+const PLAIN = { "Cache-Control": "no-store" };
 
-function send(res, status, body, type = "text/plain; charset=utf-8", extra = {}) {
-  res.writeHead(status, { ...ISOLATION, "Content-Type": type, "Content-Length": body.length, ...extra });
+function send(res, status, body, type = "text/plain; charset=utf-8", headers = ISOLATED) {
+  res.writeHead(status, { ...headers, "Content-Type": type, "Content-Length": body.length });
   res.end(body);
 }
 
@@ -44,7 +46,8 @@ async function readBody(req) {
 }
 
 export async function startServer(mounts, port = 0) {
-  const roots = Object.entries(mounts).map(([prefix, dir]) => [prefix, resolve(dir)]);
+  const roots = Object.entries(mounts).map(([prefix, m]) =>
+    typeof m === "string" ? [prefix, resolve(m), ISOLATED] : [prefix, resolve(m.dir), m.isolated === false ? PLAIN : ISOLATED]);
   const blobs = new Map();
 
   const server = createServer(async (req, res) => {
@@ -67,7 +70,7 @@ export async function startServer(mounts, port = 0) {
 
       const mount = roots.find(([prefix]) => path.startsWith(prefix));
       if (!mount) return send(res, 404, Buffer.from("not found\n"));
-      const [prefix, dir] = mount;
+      const [prefix, dir, headers] = mount;
       let file = normalize(join(dir, path.slice(prefix.length)));
       if (file !== dir && !file.startsWith(dir + sep)) {
         return send(res, 403, Buffer.from("forbidden\n"));
@@ -81,10 +84,10 @@ export async function startServer(mounts, port = 0) {
       const type = TYPES[extname(file)] ?? "application/octet-stream";
       const body = await readFile(file);
       if (req.method === "HEAD") {
-        res.writeHead(200, { ...ISOLATION, "Content-Type": type, "Content-Length": body.length });
+        res.writeHead(200, { ...headers, "Content-Type": type, "Content-Length": body.length });
         return res.end();
       }
-      return send(res, 200, body, type);
+      return send(res, 200, body, type, headers);
     } catch (err) {
       return send(res, 500, Buffer.from(`${err.stack ?? err}\n`));
     }
@@ -106,7 +109,8 @@ export function defaultMounts() {
   return {
     "/pkg/": join(here, "..", "pkg"),
     "/pages/": join(here, "pages"),
-    "/vite/": join(here, "vite-app", "dist"),
+    // The Vite app is served the way most sites are: not cross-origin isolated.
+    "/vite/": { dir: join(here, "vite-app", "dist"), isolated: false },
   };
 }
 

@@ -36,4 +36,18 @@ test("vite: createIndexWorker with an OPFS index", async () => {
   w.terminate();
 });
 
+test("vite: not cross-origin isolated; trainKMeans abort rejects at once", async () => {
+  equal(globalThis.crossOriginIsolated, false, "served without COOP/COEP");
+  const w = await createIndexWorker();
+  const points = randomVectors(20000, 16, 4);
+  const controller = new AbortController();
+  const training = w.trainKMeans(points, 16, { k: 32, iters: 100, seed: 1, signal: controller.signal });
+  controller.abort();
+  await failsWith("AbortError", () => training);
+  const result = await w.trainKMeans(points.subarray(0, 1600), 16, { k: 4, iters: 3 });
+  equal(result.centroids.length, 4 * 16, "the worker goes on after a dropped result");
+  equal(points.length, 20000 * 16, "the caller's data is not detached");
+  w.terminate();
+});
+
 await done();
