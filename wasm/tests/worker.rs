@@ -1,0 +1,252 @@
+//! OPFS and IndexedDB storage in a dedicated worker of headless Chromium
+//! (the only place browsers offer OPFS sync access handles): recall and the
+//! native golden results on each backend, persistence across close and
+//! reopen, atomic saves, locking, and damaged stored data.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use common::*;
+use vectrove_wasm::Index;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_configure};
+
+wasm_bindgen_test_configure!(run_in_dedicated_worker);
+
+#[wasm_bindgen(inline_js = r#"
+export async function opfsWrite(name, bytes) {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle("vectrove", { create: true });
+  const file = await dir.getFileHandle(name, { create: true });
+  const w = await file.createWritable();
+  await w.write(bytes);
+  await w.close();
+}
+export async function opfsFiles() {
+  const root = await navigator.storage.getDirectory();
+  const dir = await root.getDirectoryHandle("vectrove", { create: true });
+  const names = [];
+  for await (const [name] of dir.entries()) names.push(name);
+  return names.sort().join(",");
+}
+export function idbDamage(name, page) {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.open("vectrove", 1);
+    r.onerror = () => reject(r.error);
+    r.onsuccess = () => {
+      const db = r.result;
+      const tx = db.transaction(["indexes", "chunks"], "readwrite");
+      const rec = tx.objectStore("indexes").get(name);
+      rec.onsuccess = () => {
+        const key = [name, rec.result.gen, page];
+        const c = tx.objectStore("chunks").get(key);
+        c.onsuccess = () => {
+          const bytes = new Uint8Array(c.result.slice(0));
+          bytes[7] ^= 0x10;
+          tx.objectStore("chunks").put(bytes.buffer, key);
+        };
+      };
+      tx.oncomplete = () => { db.close(); resolve(); };
+      tx.onerror = () => reject(tx.error);
+    };
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = opfsWrite)]
+    fn opfs_write(name: &str, bytes: &[u8]) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = opfsFiles)]
+    fn opfs_files() -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbDamage)]
+    fn idb_damage(name: &str, page: u32) -> js_sys::Promise;
+}
+
+/// A quarter of the golden index's vector bytes: the cache the targets name.
+const QUARTER: u32 = 2000 * 384 * 4 / 4;
+
+fn storage(s: &str) -> JsValue {
+    options(&[("storage", s.into())])
+}
+
+fn lazy(s: &str) -> JsValue {
+    options(&[("storage", s.into()), ("cacheBytes", QUARTER.into())])
+}
+
+fn golden_bytes() -> JsValue {
+    js_sys::Uint8Array::from(GOLDEN).into()
+}
+
+async fn fresh(name: &str, s: &str) {
+    await_js(Index::remove(name.into(), storage(s))).await.expect("remove");
+}
+
+async fn import(name: &str, s: &str) -> Result<Index, JsValue> {
+    let v = await_js(Index::import(name.into(), golden_bytes(), lazy(s))).await?;
+    Ok(v.into_index())
+}
+
+async fn open(name: &str, options: JsValue) -> Result<Index, JsValue> {
+    let v = await_js(Index::open(name.into(), options)).await?;
+    Ok(v.into_index())
+}
+
+/// `Index` objects come back from promises as plain JS values.
+trait IntoIndex {
+    fn into_index(self) -> Index;
+}
+
+impl IntoIndex for JsValue {
+    fn into_index(self) -> Index {
+        use wasm_bindgen::convert::TryFromJsValue;
+        Index::try_from_js_value(self).expect("an Index")
+    }
+}
+
+#[wasm_bindgen_test]
+async fn opfs_lazy_store_matches_native_and_persists() {
+    fresh("golden-opfs", "opfs").await;
+    let index = import("golden-opfs", "opfs").await.expect("import into OPFS");
+    assert_eq!(index.storage().unwrap(), "opfs");
+    assert_matches_native(&index).await;
+    let r = recall(&index, 64).await;
+    let stats = index.stats().unwrap();
+    console_log!("opfs: recall@10 {r:.3} at ef 64, cache 25% of the vectors: {stats:?}");
+    assert!(r >= 0.95);
+    let misses = js_sys::Reflect::get(&stats, &"cacheMisses".into()).unwrap().as_f64().unwrap();
+    assert!(misses > 0.0, "the lazy store never read OPFS");
+    index.close().unwrap();
+    // Reopened by name: the same results, no import.
+    let again = open("golden-opfs", lazy("opfs")).await.expect("reopen");
+    assert_eq!(again.length().unwrap(), 2000);
+    assert_matches_native(&again).await;
+    // The whole file read into memory instead.
+    again.close().unwrap();
+    let mem = open("golden-opfs", storage("memory")).await.expect("open in memory");
+    assert_eq!(mem.storage().unwrap(), "memory");
+    assert_eq!(mem.to_bytes().unwrap(), GOLDEN);
+}
+
+#[wasm_bindgen_test]
+async fn a_second_handle_on_an_opfs_index_is_refused() {
+    fresh("locked", "opfs").await;
+    let first = import("locked", "opfs").await.unwrap();
+    let msg = assert_error(open("locked", lazy("opfs")).await, "IndexLockedError");
+    assert!(msg.contains("open elsewhere"), "{msg}");
+    // Replacing it while it is open is refused too, and changes nothing.
+    assert_error(import("locked", "opfs").await, "IndexLockedError");
+    assert_eq!(first.length().unwrap(), 2000);
+    first.close().unwrap();
+    let second = open("locked", lazy("opfs")).await.expect("open after close");
+    assert_eq!(second.length().unwrap(), 2000);
+}
+
+#[wasm_bindgen_test]
+async fn opfs_save_is_atomic_and_keeps_changes() {
+    fresh("saved", "opfs").await;
+    let index = import("saved", "opfs").await.unwrap();
+    let v: Vec<f32> = (0..384).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
+    index.add(JsValue::from(5000), &v).unwrap();
+    assert!(index.delete(JsValue::from(17)).unwrap());
+    await_js(index.save(None, JsValue::UNDEFINED)).await.expect("save");
+    // Still usable after the save, and the changes are in the new file.
+    assert_eq!(index.length().unwrap(), 2000);
+    let top = hits(&index.search_sync(&v, JsValue::from(1), JsValue::UNDEFINED).unwrap());
+    assert_eq!(top[0].0, 5000);
+    index.close().unwrap();
+    let files = await_js(opfs_files()).await.unwrap().as_string().unwrap();
+    assert!(!files.contains("saved.vtrv.tmp"), "a temporary file was left: {files}");
+    let back = open("saved", lazy("opfs")).await.unwrap();
+    assert!(back.contains(JsValue::from(5000)).unwrap());
+    assert!(!back.contains(JsValue::from(17)).unwrap());
+    assert_eq!(back.length().unwrap(), 2000);
+    // A memory index saved to OPFS from the worker.
+    let small = Index::new(JsValue::from(2), options(&[("metric", "l2".into())])).unwrap();
+    small.add(JsValue::from(1), &[1.0, 2.0]).unwrap();
+    await_js(small.save(Some("small".into()), storage("opfs"))).await.unwrap();
+    let small_back = open("small", storage("memory")).await.unwrap();
+    assert_eq!(small_back.to_bytes().unwrap(), small.to_bytes().unwrap());
+}
+
+#[wasm_bindgen_test]
+async fn damaged_stored_data_gives_clear_errors() {
+    // A bad import leaves the index of that name as it was.
+    fresh("damaged", "opfs").await;
+    let good = import("damaged", "opfs").await.unwrap();
+    good.close().unwrap();
+    let mut bad = GOLDEN.to_vec();
+    let n = bad.len();
+    bad[n - 100] ^= 1;
+    let e = await_js(Index::import("damaged".into(), js_sys::Uint8Array::from(&bad[..]).into(), lazy("opfs"))).await;
+    assert_error(e, "CorruptIndexError");
+    let e = await_js(Index::import("damaged".into(), js_sys::Uint8Array::from(&GOLDEN[..n - 10]).into(), lazy("opfs"))).await;
+    assert_error(e, "CorruptIndexError");
+    let still = open("damaged", lazy("opfs")).await.expect("the earlier index survives");
+    assert_matches_native(&still).await;
+    still.close().unwrap();
+    // Damage written straight into the stored file.
+    let mut meta = GOLDEN.to_vec();
+    meta[200] ^= 0x08;
+    await_js(opfs_write("damaged.vtrv", &meta)).await.unwrap();
+    assert_error(open("damaged", lazy("opfs")).await, "CorruptIndexError");
+    assert_error(open("damaged", storage("memory")).await, "CorruptIndexError");
+    await_js(opfs_write("damaged.vtrv", &bad)).await.unwrap();
+    let msg = assert_error(
+        open("damaged", options(&[("storage", "opfs".into()), ("verify", true.into())])).await,
+        "CorruptIndexError",
+    );
+    assert!(msg.contains("checksum"), "{msg}");
+    await_js(opfs_write("damaged.vtrv", &GOLDEN[..5000])).await.unwrap();
+    assert_error(open("damaged", lazy("opfs")).await, "CorruptIndexError");
+    assert_error(open("no-such-index", lazy("opfs")).await, "NotFoundError");
+}
+
+#[wasm_bindgen_test]
+async fn indexeddb_store_matches_native_and_persists() {
+    fresh("golden-idb", "indexeddb").await;
+    let index = import("golden-idb", "indexeddb").await.expect("import into IndexedDB");
+    assert_eq!(index.storage().unwrap(), "indexeddb");
+    assert_matches_native(&index).await;
+    let r = recall(&index, 64).await;
+    let stats = index.stats().unwrap();
+    let tx = js_sys::Reflect::get(&stats, &"transactions".into()).unwrap().as_f64().unwrap();
+    console_log!(
+        "indexeddb: recall@10 {r:.3} at ef 64, cache 25%: {:.1} transactions per query over 200 searches; {stats:?}",
+        tx / 200.0
+    );
+    assert!(r >= 0.95);
+    assert!(tx > 0.0);
+    // The synchronous search cannot wait for IndexedDB: a clear error.
+    let cold = open("golden-idb", lazy("indexeddb")).await.unwrap();
+    assert_error(
+        cold.search_sync(&queries()[..384], JsValue::from(10), JsValue::UNDEFINED),
+        "NotResidentError",
+    );
+    // Reopened after close: the same results.
+    index.close().unwrap();
+    let again = open("golden-idb", lazy("indexeddb")).await.unwrap();
+    assert_matches_native(&again).await;
+    // Lazily opened IndexedDB indexes are not written back.
+    assert_error(await_js(again.save(None, JsValue::UNDEFINED)).await, "UnsupportedError");
+    assert_error(open("no-such-index", storage("indexeddb")).await, "NotFoundError");
+}
+
+#[wasm_bindgen_test]
+async fn damaged_indexeddb_pages_give_clear_errors() {
+    fresh("idb-damaged", "indexeddb").await;
+    import("idb-damaged", "indexeddb").await.unwrap().close().unwrap();
+    await_js(idb_damage("idb-damaged", 0)).await.expect("damage a page");
+    let index = open("idb-damaged", options(&[("storage", "indexeddb".into()), ("cacheBytes", 65536.into())]))
+        .await
+        .unwrap();
+    // Some search reads page 0 (slots 0..5): searching for slot 0 itself.
+    let q = base()[..384].to_vec();
+    let e = await_js(index.search(q, JsValue::from(10), JsValue::UNDEFINED)).await;
+    let msg = assert_error(e, "CorruptIndexError");
+    assert!(msg.contains("page 0"), "{msg}");
+    // A failed import keeps the earlier version.
+    let mut bad = GOLDEN.to_vec();
+    bad[GOLDEN.len() - 3] ^= 4;
+    let e = await_js(Index::import("golden-idb2".into(), js_sys::Uint8Array::from(&bad[..]).into(), lazy("indexeddb"))).await;
+    assert_error(e, "CorruptIndexError");
+    assert_error(open("golden-idb2", storage("indexeddb")).await, "NotFoundError");
+}
