@@ -371,13 +371,16 @@ export class RemoteIndex {
     return Object.fromEntries(INFO_KEYS.map((key) => [key, this.#info[key]]));
   }
 
-  /** Closes the index in the worker (releasing an OPFS file handle) and frees it there. */
+  /**
+   * Closes the index in the worker (releasing an OPFS file handle) and frees it there.
+   * Like Index.close, rejects with BusyError (and leaves the index open) while another
+   * call on it is unfinished. Closing twice is harmless.
+   */
   async close() {
-    if (this.#closed) return;
+    if (this.closed) return;
+    await this.#connection.call({ op: "index", handle: this.#handle, method: "close", args: [] });
     this.#closed = true;
     finalizer?.unregister(this);
-    if (this.#connection.closed) return;
-    await this.#connection.call({ op: "index", handle: this.#handle, method: "close", args: [] });
   }
 
   /** The same as close(): the worker's object is freed either way. */

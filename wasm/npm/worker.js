@@ -65,16 +65,25 @@ function progressTo(id, wanted) {
   return wanted ? (...args) => post({ t: "progress", id, args }) : undefined;
 }
 
+// close() throws BusyError while an asynchronous call holds the index; the handle then
+// stays valid, as the Index itself stays usable.
 function release(handle) {
   const index = indexes.get(handle);
   if (index === undefined) return;
+  index.close();
   indexes.delete(handle);
+  index.free();
+}
+
+// The index's properties, or undefined when they cannot be read right now (another
+// call holds it); the page then keeps the values it had.
+function trySnapshot(handle) {
+  const index = indexes.get(handle);
+  if (index === undefined) return undefined;
   try {
-    index.close();
-  } finally {
-    // close() leaves the object unusable; free() gives back its wasm memory. A method
-    // that consumed the object already freed it (its pointer is then 0).
-    if (index.__wbg_ptr !== 0) index.free();
+    return snapshot(index);
+  } catch {
+    return undefined;
   }
 }
 
@@ -179,36 +188,38 @@ const methods = {
 async function handle(message) {
   const { id } = message;
   const transfer = [];
-  let index;
+  const onIndex = message.op === "index";
+  let reply;
   try {
     await ready;
     let value;
-    if (message.op === "index") {
-      index = indexes.get(message.handle);
-      if (index === undefined) {
-        throw namedError("InvalidArgumentError", `${message.method}: the index is closed`);
-      }
+    if (onIndex) {
+      const index = indexes.get(message.handle);
       if (message.method === "close") {
-        index = undefined;
-        release(message.handle);
+        release(message.handle); // closing a closed index does nothing, as in Index
+      } else if (index === undefined) {
+        throw namedError("InvalidArgumentError", `${message.method}: the index is closed`);
       } else {
         value = await methods[message.method](index, message.args, id, transfer);
       }
     } else {
       value = await operations[message.op](message.args, id, transfer);
     }
-    const reply = { t: "done", id, value };
-    if (index !== undefined && indexes.has(message.handle)) reply.info = snapshot(index);
-    post(reply, transfer);
+    reply = { t: "done", id, value };
   } catch (err) {
-    const reply = { t: "fail", id, error: toWire(err) };
-    try {
-      if (index !== undefined && indexes.has(message.handle)) reply.info = snapshot(index);
-    } catch {
-      // The index may be unusable after the failure; the page keeps its last snapshot.
-    }
-    post(reply);
+    reply = { t: "fail", id, error: toWire(err) };
+    transfer.length = 0;
   } finally {
+    if (onIndex) {
+      const info = trySnapshot(message.handle);
+      if (info !== undefined) reply.info = info;
+    }
+    try {
+      post(reply, transfer);
+    } catch (err) {
+      // A result that cannot be cloned still answers the request.
+      post({ t: "fail", id, error: toWire(err) });
+    }
     controllers.delete(id);
   }
 }

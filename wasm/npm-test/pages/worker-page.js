@@ -101,7 +101,13 @@ if (phase === "1") {
     await failsWith("AbortError", () => big.addMany([n + 1], row(vectors, DIM, 0), { signal: AbortSignal.abort() }));
     equal(big.length, before, "an already aborted signal stops the call before it inserts");
     await big.add(n + 2, row(vectors, DIM, 1));
-    await big.close();
+    const adding = big.addMany(new Float64Array(2000).map((_, i) => n + 10 + i), vectors.subarray(0, 2000 * DIM));
+    await failsWith("BusyError", () => big.close());
+    await failsWith("BusyError", () => big.search(row(vectors, DIM, 1), 1));
+    equal(big.closed, false, "a busy close leaves the index open");
+    await adding;
+    equal(big.length, before + 2001, "the insert went on");
+    await Promise.all([big.close(), big.close()]);
     equal(big.closed, true, "closed");
     await failsWith("InvalidArgumentError", () => big.search(row(vectors, DIM, 1), 1));
   });
