@@ -94,10 +94,6 @@ cargo fmt --manifest-path fuzz/Cargo.toml --check
 section "clippy (native, all targets)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-section "clippy (wasm32: core and wasm crates, all targets)"
-cargo clippy -p vectrove-core -p vectrove-wasm --target wasm32-unknown-unknown --all-targets \
-  --features vectrove-core/conformance -- -D warnings
-
 section "native tests"
 if [ -d "$ROOT/../shared/data/debian-384" ] || [ -n "${VECTROVE_DATA:-}" ]; then
   # The data is expected here: a missing or unreadable file fails the run.
@@ -111,8 +107,20 @@ cargo test --workspace --no-fail-fast
 section "docs (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
-section "wasm32 tests in Node"
-WASM_BINDGEN_TEST_TIMEOUT=120 cargo test -p vectrove-core --features conformance --target wasm32-unknown-unknown
+section "browser test fixtures (debian-384 subset and a golden index from the native CLI)"
+# target/debug/vectrove was just built by the native tests (the CLI tests run it).
+bash scripts/wasm-fixtures.sh target/debug/vectrove
+
+section "clippy (wasm32: core and wasm crates, all targets)"
+cargo clippy -p vectrove-core -p vectrove-wasm --target wasm32-unknown-unknown --all-targets \
+  --features vectrove-core/conformance -- -D warnings
+
+section "wasm32 tests: core in Node"
+export WASM_BINDGEN_TEST_TIMEOUT=300
+cargo test -p vectrove-core --features conformance --target wasm32-unknown-unknown
+
+section "wasm32 tests: the JS API in Node, a headless Chromium page and a dedicated worker"
+cargo test -p vectrove-wasm --target wasm32-unknown-unknown
 
 section "fuzz targets compile (run them with: cd fuzz && cargo +nightly fuzz run open_bytes)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
