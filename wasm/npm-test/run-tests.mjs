@@ -4,7 +4,7 @@
 //
 // Expects wasm/pkg to be built; run.sh takes care of that and of npm ci.
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -93,6 +93,11 @@ await timed("types: index.d.ts accepts the documented usage and rejects misuse",
 });
 
 const viteBuilt = await timed("vite: build of vite-app (worker and .wasm emitted as assets)", async () => {
+  // The app depends on the built package as an installed one would: node_modules/vectrove.
+  const modules = join(HERE, "vite-app", "node_modules");
+  mkdirSync(modules, { recursive: true });
+  rmSync(join(modules, "vectrove"), { recursive: true, force: true });
+  symlinkSync(join("..", "..", "..", "pkg"), join(modules, "vectrove"), "dir");
   await build({ configFile: join(HERE, "vite-app", "vite.config.js") });
   const assets = readdirSync(join(HERE, "vite-app", "dist", "assets"));
   const wasm = assets.filter((f) => f.endsWith(".wasm"));

@@ -97,14 +97,15 @@ export interface ImportOptions extends OpenOptions {
   onProgress?: (bytes: number, total: number | undefined) => void;
 }
 
-/** Sources `Index.import` reads an index file from. A string is a URL to fetch. */
+/** Sources `Index.import` reads an index file from. A string or URL is fetched. */
 export type ImportSource =
   | ArrayBuffer
-  | Uint8Array
+  | ArrayBufferView
   | Blob
   | Response
   | ReadableStream<Uint8Array>
-  | string;
+  | string
+  | URL;
 
 export interface IndexStats {
   /** Async fetch rounds. */
@@ -177,6 +178,7 @@ export interface KMeansOptions {
 }
 
 export class KMeans {
+  private constructor();
   free(): void;
   /** Trains on `data` (n*dim values), synchronously. */
   static train(data: Float32Array, dim: number, options: KMeansOptions): KMeans;
@@ -316,7 +318,7 @@ export interface IndexWorker {
   /** OPFS-backed indexes (storage "opfs") work here, unlike on the page. */
   open(name: string, options?: OpenOptions): Promise<RemoteIndex>;
   /** URLs are resolved against the page; a Response or ReadableStream is consumed. */
-  import(name: string, source: ImportSource | URL, options?: ImportOptions & TransferOption): Promise<RemoteIndex>;
+  import(name: string, source: ImportSource, options?: ImportOptions & TransferOption): Promise<RemoteIndex>;
   fromBytes(bytes: Uint8Array | ArrayBuffer, options?: TransferOption): Promise<RemoteIndex>;
   exists(name: string, options?: StorageOptions): Promise<boolean>;
   remove(name: string, options?: StorageOptions): Promise<void>;

@@ -52,4 +52,6 @@ export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
   KMeans.train(new Float32Array(8), 4, {});
   // @ts-expect-error length is read-only
   index.length = 3;
+  // @ts-expect-error KMeans objects come from train or fromCentroids
+  new KMeans();
 }

@@ -1,5 +1,7 @@
 // A tiny app bundled by Vite that uses the package the way an application would.
 import init, { Index, createIndexWorker, version } from "vectrove";
+// The "./worker" export, bundled by Vite as a worker of its own and passed as workerUrl.
+import workerUrl from "vectrove/worker?worker&url";
 import { test, done, assert, equal, failsWith, randomVectors, row } from "../pages/harness.js";
 
 const DIM = 8;
@@ -33,6 +35,20 @@ test("vite: createIndexWorker with an OPFS index", async () => {
   await failsWith("IndexLockedError", () => w.open(name, { storage: "opfs" }));
   await opened.close();
   await w.remove(name, { storage: "opfs" });
+  w.terminate();
+});
+
+test("vite: createIndexWorker({ workerUrl }) with the vectrove/worker export", async () => {
+  const w = await createIndexWorker({ workerUrl });
+  const remote = await w.fromBytes(await (async () => {
+    const index = new Index(DIM, { seed: 2 });
+    await index.addMany(ids, data);
+    const bytes = index.toBytes();
+    index.free();
+    return bytes;
+  })());
+  equal(remote.length, N, "length");
+  equal((await remote.search(row(data, DIM, 42), 1))[0].id, 42, "search");
   w.terminate();
 });
 

@@ -1,5 +1,6 @@
-// Builds the test app against the package in wasm/pkg, resolved as "vectrove" through its
-// package.json exports map (the alias stands in for `npm install ../../pkg`).
+// Builds the test app against the package in wasm/pkg. run-tests.mjs links it in as
+// node_modules/vectrove (what `npm install ../../pkg` does), so "vectrove" and
+// "vectrove/worker" resolve through the package's own exports map.
 import { defineConfig } from "vite";
 import { fileURLToPath } from "node:url";
 
@@ -7,11 +8,9 @@ export default defineConfig({
   root: fileURLToPath(new URL(".", import.meta.url)),
   base: "/vite/",
   logLevel: "warn",
-  resolve: {
-    alias: [{ find: /^vectrove$/, replacement: fileURLToPath(new URL("../../pkg", import.meta.url)) }],
-  },
   // Module workers keep `import.meta.url`, which the wasm glue uses to find the .wasm.
   worker: { format: "es" },
+  optimizeDeps: { exclude: ["vectrove"] },
   build: {
     outDir: "dist",
     emptyOutDir: true,
