@@ -89,7 +89,12 @@ pub(crate) fn from_dom(e: JsValue, what: &str) -> JsValue {
     };
     // An error that is already one of ours (raised in a callback or by a
     // nested call) passes through unchanged.
-    if ALL.contains(&dom_name.as_str()) && !matches!(dom_name.as_str(), "NotFoundError" | "QuotaExceededError" | "AbortError") {
+    if ALL.contains(&dom_name.as_str())
+        && !matches!(
+            dom_name.as_str(),
+            "NotFoundError" | "QuotaExceededError" | "AbortError"
+        )
+    {
         return e;
     }
     let n = match dom_name.as_str() {

@@ -88,7 +88,13 @@ extern "C" {
     #[wasm_bindgen(js_name = idbGetChunks)]
     fn idb_get_chunks(db: &JsValue, name: &str, generation: f64, pages: &[f64]) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbPutChunks)]
-    fn idb_put_chunks(db: &JsValue, name: &str, generation: f64, first: f64, chunks: &Array) -> js_sys::Promise;
+    fn idb_put_chunks(
+        db: &JsValue,
+        name: &str,
+        generation: f64,
+        first: f64,
+        chunks: &Array,
+    ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbDropGeneration)]
     fn idb_drop_generation(db: &JsValue, name: &str, generation: f64) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbCommit)]
@@ -100,9 +106,10 @@ extern "C" {
 /// The database every index lives in.
 const DB_NAME: &str = "vectrove";
 
-/// Default bytes per page (and so per record): small, because a search reads
-/// scattered vectors and every byte of a page it does not need is wasted.
-pub(crate) const DEFAULT_PAGE_BYTES: usize = 8 << 10;
+/// Default bytes per page (and so per record), raised to one vector when
+/// vectors are larger: a search reads scattered vectors, so every other
+/// vector of a page is most likely cache space and transfer wasted.
+pub(crate) const DEFAULT_PAGE_BYTES: usize = 2 << 10;
 
 /// Pages written per transaction when storing an index.
 const PUT_BATCH_BYTES: usize = 4 << 20;
@@ -222,16 +229,33 @@ pub(crate) struct IdbLink {
 
 impl IdbLink {
     /// Fetch every page `store` needs for `slots` in one transaction, check
-    /// each against its checksum and hand it to the cache.
+    /// each against its checksum and hand it to the cache. Pages for
+    /// `ahead` (vectors the next steps will likely read) ride along in the
+    /// same transaction, as many as a quarter of the cache allows; they go
+    /// into the cache first, so they never push out the pages of `slots`.
     pub(crate) async fn fetch<B: ByteSource>(
         &self,
         store: &PagedStore<B, f32>,
         slots: &[u32],
+        ahead: &[u32],
     ) -> Result<()> {
-        let requests = store.pages_for(slots);
-        if requests.is_empty() {
+        let needed = store.pages_for(slots);
+        if needed.is_empty() {
             return Ok(());
         }
+        let page_bytes = store.cache().page_size().max(1);
+        let room = (store.cache().budget() / page_bytes / 4).saturating_sub(needed.len());
+        let mut requests: Vec<_> = store
+            .pages_for(ahead)
+            .into_iter()
+            .filter(|r| {
+                needed
+                    .binary_search_by_key(&r.page_no, |n| n.page_no)
+                    .is_err()
+            })
+            .take(room)
+            .collect();
+        requests.extend(needed);
         let pages: Vec<f64> = requests.iter().map(|r| r.page_no as f64).collect();
         self.transactions.set(self.transactions.get() + 1);
         let got = await_value(idb_get_chunks(&self.db, &self.name, self.generation, &pages).into())
@@ -410,6 +434,7 @@ impl IdbWriter {
 
     /// Delete the pages written so far (best effort).
     pub(crate) async fn discard(self) {
-        let _ = await_value(idb_drop_generation(&self.db, &self.name, self.generation).into()).await;
+        let _ =
+            await_value(idb_drop_generation(&self.db, &self.name, self.generation).into()).await;
     }
 }

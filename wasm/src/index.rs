@@ -14,11 +14,10 @@ use std::sync::Arc;
 
 use js_sys::{Array, Float32Array, Function, Object, Promise, Reflect};
 use vectrove_core::format::{Header, IndexKind, VectorChecksums};
-use vectrove_core::hnsw::Fetcher;
+use vectrove_core::hnsw::Step;
 use vectrove_core::store::{PagedStore, VectorLayout};
 use vectrove_core::{
-    FeatureStore, Hnsw, HnswFile, Ivf, IvfFile, IvfParams, MemoryStore, Metric, Neighbor,
-    PageCache,
+    FeatureStore, Hnsw, HnswFile, Ivf, IvfFile, IvfParams, MemoryStore, Metric, Neighbor, PageCache,
 };
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -26,8 +25,8 @@ use wasm_bindgen_futures::future_to_promise;
 use crate::errors::{busy, from_core, invalid_argument, js_error, name, unsupported};
 use crate::idb::{self, IdbLink, IdbSource, IdbWriter};
 use crate::js::{
-    id_value, in_dedicated_worker, now_ms, opt, opt_function, opt_string, opt_u64,
-    opt_usize, set, to_id, yield_now,
+    id_value, in_dedicated_worker, now_ms, opt, opt_function, opt_string, opt_u64, opt_usize, set,
+    to_id, yield_now,
 };
 use crate::opfs::{self, OpfsSource, SyncFile, TmpWriter};
 use crate::source::ByteStream;
@@ -258,7 +257,9 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
     };
     let header = Header::parse(&record.head, record.file_len).map_err(from_core)?;
     if header.meta_len != record.head.len() as u64 {
-        return Err(corrupt("the IndexedDB record's head does not end where the vectors start"));
+        return Err(corrupt(
+            "the IndexedDB record's head does not end where the vectors start",
+        ));
     }
     if header.kind == IndexKind::Ivf {
         return Err(unsupported(
@@ -406,20 +407,48 @@ impl SearchArgs {
     }
 }
 
-struct IdbFetcher<'a> {
-    link: &'a IdbLink,
-    store: &'a PagedStore<Source, f32>,
-    fetches: u64,
-}
+/// How many of a search's best candidates an IndexedDB fetch looks ahead
+/// to: their neighbours' vectors come along with the vectors a step lacks.
+const LOOKAHEAD: usize = 8;
 
-impl Fetcher for IdbFetcher<'_> {
-    async fn fetch(&mut self, slots: &[u32]) -> vectrove_core::Result<()> {
-        self.fetches += 1;
-        self.link.fetch(self.store, slots).await
+/// The search on an IndexedDB-backed HNSW index: the one resumable search,
+/// with one read transaction whenever a step lacks vectors. Returns the
+/// hits and the number of fetches.
+async fn search_idb(
+    h: &Hnsw<Store>,
+    link: &IdbLink,
+    query: &[f32],
+    a: &SearchArgs,
+    filter: &JsFilter,
+) -> vectrove_core::Result<(Vec<Neighbor>, u64)> {
+    let store = h
+        .store()
+        .base
+        .as_ref()
+        .expect("IndexedDB-backed stores have a base");
+    let mut state = h.start_search(query, a.k, a.ef)?;
+    let mut fetches = 0;
+    let mut ahead = Vec::new();
+    while let Step::Missing = h.resume(&mut state, |id| filter.accept(id))? {
+        ahead.clear();
+        let level = state.level();
+        for node in state.upcoming(LOOKAHEAD) {
+            if let Some(nb) = h.neighbors(node, level) {
+                ahead.extend_from_slice(nb);
+            }
+        }
+        link.fetch(store, state.missing(), &ahead).await?;
+        fetches += 1;
     }
+    Ok((h.finish_search(state), fetches))
 }
 
-fn search_sync(inner: &Inner, query: &[f32], a: &SearchArgs, filter: &JsFilter) -> JsResult<JsValue> {
+fn search_sync(
+    inner: &Inner,
+    query: &[f32],
+    a: &SearchArgs,
+    filter: &JsFilter,
+) -> JsResult<JsValue> {
     let found = match &inner.engine {
         Engine::Hnsw(h) => h.search_filtered(query, a.k, a.ef, |id| filter.accept(id)),
         Engine::Ivf(i) => i.search_filtered(query, a.k, a.nprobe, |id| filter.accept(id)),
@@ -483,7 +512,12 @@ impl Index {
         f(guard.as_mut().ok_or_else(closed)?)
     }
 
-    async fn open_inner(name: String, storage: Storage, cache_bytes: usize, verify: bool) -> JsResult<Index> {
+    async fn open_inner(
+        name: String,
+        storage: Storage,
+        cache_bytes: usize,
+        verify: bool,
+    ) -> JsResult<Index> {
         check_name(&name)?;
         let (engine, idb) = match storage {
             Storage::Memory => (engine_from_bytes(&opfs::read_all(&name).await?)?, None),
@@ -537,7 +571,11 @@ impl Index {
             .await?
             .ok_or_else(truncated)?;
         let header_len = Header::header_len(&meta).map_err(from_core)?;
-        meta.extend(s.read_exact(header_len - meta.len()).await?.ok_or_else(truncated)?);
+        meta.extend(
+            s.read_exact(header_len - meta.len())
+                .await?
+                .ok_or_else(truncated)?,
+        );
         let claimed = u64::from_le_bytes(meta[48..56].try_into().expect("8 bytes"));
         if let Some(total) = s.total.filter(|&t| t != claimed) {
             return Err(corrupt(format!(
@@ -646,7 +684,11 @@ impl Index {
         }
     }
 
-    async fn save_inner(rc: Rc<RefCell<Option<Inner>>>, name: Option<String>, options: JsValue) -> JsResult<()> {
+    async fn save_inner(
+        rc: Rc<RefCell<Option<Inner>>>,
+        name: Option<String>,
+        options: JsValue,
+    ) -> JsResult<()> {
         let mut guard = rc.try_borrow_mut().map_err(|_| busy())?;
         let inner = guard.as_mut().ok_or_else(closed)?;
         let name = match name.or_else(|| inner.name.clone()) {
@@ -687,12 +729,17 @@ impl Index {
                 if let Err(e) = inner.engine.write_to(&mut w) {
                     let err = w.failed.take().unwrap_or_else(|| from_core(e));
                     w.discard().await;
-                    return Err(crate::errors::from_dom(err, &format!("saving index {name:?} to OPFS")));
+                    return Err(crate::errors::from_dom(
+                        err,
+                        &format!("saving index {name:?} to OPFS"),
+                    ));
                 }
                 let reopen = inner.storage == Storage::Opfs && inner.name.as_deref() == Some(&name);
                 if reopen {
                     // The move below needs the old file's handle released.
-                    if let Some(Source::Opfs(s)) = inner.engine.store().base.as_ref().map(|b| b.source()) {
+                    if let Some(Source::Opfs(s)) =
+                        inner.engine.store().base.as_ref().map(|b| b.source())
+                    {
                         s.file.close();
                     }
                 }
@@ -789,7 +836,9 @@ impl Index {
         let n = training.len() / dim;
         let metric = metric_from(&options, Metric::Cosine)?;
         let mut params = IvfParams {
-            nlist: ((n as f64).sqrt() * 4.0).round().clamp(1.0, n.max(1) as f64) as usize,
+            nlist: ((n as f64).sqrt() * 4.0)
+                .round()
+                .clamp(1.0, n.max(1) as f64) as usize,
             ..IvfParams::default()
         };
         if let Some(nlist) = opt_usize(&options, "nlist")? {
@@ -805,8 +854,8 @@ impl Index {
         let trained: Ivf<MemoryStore<f32>> =
             Ivf::train(metric, params, &data).map_err(from_core)?;
         let store = Store::memory(MemoryStore::new(dim).map_err(from_core)?);
-        let ivf = Ivf::with_quantizer(trained.quantizer().clone(), params, store)
-            .map_err(from_core)?;
+        let ivf =
+            Ivf::with_quantizer(trained.quantizer().clone(), params, store).map_err(from_core)?;
         Ok(Index::memory(Engine::Ivf(ivf)))
     }
 
@@ -863,12 +912,18 @@ impl Index {
                 Engine::Ivf(x) => {
                     x.insert_many(&ids, &vectors).map_err(from_core)?;
                     if let Some(f) = &progress {
-                        f.call2(&JsValue::NULL, &(total as f64).into(), &(total as f64).into())?;
+                        f.call2(
+                            &JsValue::NULL,
+                            &(total as f64).into(),
+                            &(total as f64).into(),
+                        )?;
                     }
                     return Ok(JsValue::UNDEFINED);
                 }
             }
-            let Engine::Hnsw(h) = &mut inner.engine else { unreachable!() };
+            let Engine::Hnsw(h) = &mut inner.engine else {
+                unreachable!()
+            };
             let mut done = 0;
             let mut slice = 16usize;
             while done < total {
@@ -881,7 +936,11 @@ impl Index {
                 let took = (now_ms() - t0).max(0.1);
                 slice = ((n as f64 * 50.0 / took) as usize).clamp(1, 4096);
                 if let Some(f) = &progress {
-                    f.call2(&JsValue::NULL, &(done as f64).into(), &(total as f64).into())?;
+                    f.call2(
+                        &JsValue::NULL,
+                        &(done as f64).into(),
+                        &(total as f64).into(),
+                    )?;
                 }
                 if done < total {
                     yield_now().await?;
@@ -914,22 +973,13 @@ impl Index {
             let inner = guard.as_ref().ok_or_else(closed)?;
             let result = match (&inner.engine, &inner.idb) {
                 (Engine::Hnsw(h), Some(link)) => {
-                    let store = h.store().base.as_ref().expect("IndexedDB-backed stores have a base");
-                    let mut fetcher = IdbFetcher {
-                        link,
-                        store,
-                        fetches: 0,
-                    };
-                    let found = h
-                        .search_async(&query, a.k, a.ef, |id| filter.accept(id), &mut fetcher)
-                        .await
-                        .map_err(from_core);
-                    let fetches = fetcher.fetches;
+                    let found = search_idb(h, link, &query, &a, &filter).await;
                     drop(guard);
+                    let (found, fetches) = found.map_err(from_core)?;
                     if let Some(i) = rc.borrow_mut().as_mut() {
                         i.fetches += fetches;
                     }
-                    hits(&found?.0)
+                    hits(&found)
                 }
                 _ => search_sync(inner, &query, &a, &filter)?,
             };
@@ -1091,7 +1141,9 @@ impl Index {
             let storage = Storage::parse(&options)?.unwrap_or(Storage::Opfs);
             let cache_bytes = opt_usize(&options, "cacheBytes")?.unwrap_or(DEFAULT_CACHE_BYTES);
             let verify = opt(&options, "verify")?.is_some_and(|v| v.is_truthy());
-            Ok(Index::open_inner(name, storage, cache_bytes, verify).await?.into())
+            Ok(Index::open_inner(name, storage, cache_bytes, verify)
+                .await?
+                .into())
         })
     }
 
@@ -1110,9 +1162,11 @@ impl Index {
             let storage = Storage::parse(&options)?.unwrap_or(Storage::Opfs);
             let cache_bytes = opt_usize(&options, "cacheBytes")?.unwrap_or(DEFAULT_CACHE_BYTES);
             let progress = opt_function(&options, "onProgress")?;
-            Ok(Index::import_inner(name, source, storage, cache_bytes, progress)
-                .await?
-                .into())
+            Ok(
+                Index::import_inner(name, source, storage, cache_bytes, progress)
+                    .await?
+                    .into(),
+            )
         })
     }
 
@@ -1144,7 +1198,10 @@ impl Index {
             Ok(match Storage::parse(&options)? {
                 Some(Storage::Idb) => {
                     let db = idb::open_db().await?;
-                    idb::get_record(&db, &name).await.map(|r| r.is_some()).unwrap_or(true)
+                    idb::get_record(&db, &name)
+                        .await
+                        .map(|r| r.is_some())
+                        .unwrap_or(true)
                 }
                 _ => opfs::exists(&name).await?,
             }

@@ -160,7 +160,11 @@ pub(crate) async fn await_value(v: JsValue) -> Result<JsValue, JsValue> {
 }
 
 /// Call `obj[method](...args)`.
-pub(crate) fn call_method(obj: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
+pub(crate) fn call_method(
+    obj: &JsValue,
+    method: &str,
+    args: &[JsValue],
+) -> Result<JsValue, JsValue> {
     let f: Function = Reflect::get(obj, &method.into())?
         .dyn_into()
         .map_err(|_| invalid_argument(format!("`{method}` is not a function here")))?;

@@ -92,7 +92,11 @@ impl KMeans {
 
     /// A model from known centroids (`k` vectors of `dim` back to back).
     #[wasm_bindgen(js_name = fromCentroids)]
-    pub fn from_centroids(centroids: Vec<f32>, dim: JsValue, metric_name: Option<String>) -> JsResult<KMeans> {
+    pub fn from_centroids(
+        centroids: Vec<f32>,
+        dim: JsValue,
+        metric_name: Option<String>,
+    ) -> JsResult<KMeans> {
         let dim = to_usize(&dim, "dim")?;
         let options = js_sys::Object::new();
         if let Some(m) = metric_name {

@@ -52,9 +52,13 @@ pub(crate) async fn dir() -> Result<FileSystemDirectoryHandle, JsValue> {
         .map_err(|e| from_dom(e, "opening the origin private file system"))?;
     let options = Object::new();
     crate::js::set(&options, "create", true);
-    let d = await_value(call_method(&root, "getDirectoryHandle", &[DIR.into(), options.into()])?)
-        .await
-        .map_err(|e| from_dom(e, "opening the vectrove directory in OPFS"))?;
+    let d = await_value(call_method(
+        &root,
+        "getDirectoryHandle",
+        &[DIR.into(), options.into()],
+    )?)
+    .await
+    .map_err(|e| from_dom(e, "opening the vectrove directory in OPFS"))?;
     Ok(d.unchecked_into())
 }
 
@@ -65,7 +69,13 @@ async fn file_handle(
 ) -> Result<FileSystemFileHandle, JsValue> {
     let options = Object::new();
     crate::js::set(&options, "create", create);
-    match await_value(call_method(dir, "getFileHandle", &[file.into(), options.into()])?).await {
+    match await_value(call_method(
+        dir,
+        "getFileHandle",
+        &[file.into(), options.into()],
+    )?)
+    .await
+    {
         Ok(h) => Ok(h.unchecked_into()),
         Err(e) => Err(from_dom(e, &format!("opening {file} in OPFS"))),
     }
@@ -96,8 +106,7 @@ pub(crate) async fn remove(name: &str) -> Result<(), JsValue> {
 }
 
 pub(crate) fn is_named(e: &JsValue, n: &str) -> bool {
-    e.dyn_ref::<js_sys::Error>()
-        .is_some_and(|e| e.name() == n)
+    e.dyn_ref::<js_sys::Error>().is_some_and(|e| e.name() == n)
 }
 
 fn not_found(name: &str) -> JsValue {
@@ -112,7 +121,13 @@ pub(crate) async fn read_all(name: &str) -> Result<Vec<u8>, JsValue> {
     let d = dir().await?;
     let h = file_handle(&d, &file_name(name), false)
         .await
-        .map_err(|e| if is_named(&e, name::NOT_FOUND) { not_found(name) } else { e })?;
+        .map_err(|e| {
+            if is_named(&e, name::NOT_FOUND) {
+                not_found(name)
+            } else {
+                e
+            }
+        })?;
     let file = await_value(call_method(&h, "getFile", &[])?)
         .await
         .map_err(|e| from_dom(e, &format!("reading index {name:?} from OPFS")))?;
@@ -132,7 +147,10 @@ pub(crate) async fn write_all_async(name: &str, bytes: &[u8]) -> Result<(), JsVa
         .await
         .map_err(|e| from_dom(e, &what))?;
     const CHUNK: usize = 8 << 20;
-    for part in bytes.chunks(CHUNK).chain(bytes.is_empty().then_some(&[][..])) {
+    for part in bytes
+        .chunks(CHUNK)
+        .chain(bytes.is_empty().then_some(&[][..]))
+    {
         let arr = Uint8Array::from(part);
         if let Err(e) = await_value(call_method(&stream, "write", &[arr.into()])?).await {
             let _ = call_method(&stream, "abort", &[]).map(await_value);
@@ -167,16 +185,21 @@ impl SyncFile {
                 .unchecked_into();
         let len = handle
             .get_size()
-            .map_err(|e| from_dom(e, &format!("reading the size of {file}")))? as u64;
+            .map_err(|e| from_dom(e, &format!("reading the size of {file}")))?
+            as u64;
         Ok(SyncFile { handle, len })
     }
 
     /// Index `name`'s file, locked for as long as this lives.
     pub(crate) async fn open_index(name: &str) -> Result<SyncFile, JsValue> {
         let d = dir().await?;
-        Self::open(&d, &file_name(name), false)
-            .await
-            .map_err(|e| if is_named(&e, name::NOT_FOUND) { not_found(name) } else { e })
+        Self::open(&d, &file_name(name), false).await.map_err(|e| {
+            if is_named(&e, name::NOT_FOUND) {
+                not_found(name)
+            } else {
+                e
+            }
+        })
     }
 
     pub(crate) fn len(&self) -> u64 {
@@ -216,7 +239,8 @@ impl SyncFile {
             let n = self
                 .handle
                 .write_with_u8_array_and_options(&bytes[done..], &options)
-                .map_err(|e| from_dom(e, "writing an index file in OPFS"))? as usize;
+                .map_err(|e| from_dom(e, "writing an index file in OPFS"))?
+                as usize;
             if n == 0 {
                 return Err(js_error(name::STORAGE, "OPFS wrote nothing"));
             }

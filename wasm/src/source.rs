@@ -27,7 +27,10 @@ pub(crate) struct ByteStream {
 impl ByteStream {
     /// A stream over `source`: ArrayBuffer, a typed array or DataView, Blob,
     /// Response, ReadableStream, or a URL (string or `URL`) to fetch.
-    pub(crate) async fn new(source: JsValue, progress: Option<Function>) -> Result<ByteStream, JsValue> {
+    pub(crate) async fn new(
+        source: JsValue,
+        progress: Option<Function>,
+    ) -> Result<ByteStream, JsValue> {
         let (inner, total) = Self::open(source).await?;
         Ok(ByteStream {
             inner,
@@ -47,9 +50,15 @@ impl ByteStream {
         }
         if js_sys::ArrayBuffer::is_view(&source) {
             let buffer = Reflect::get(&source, &"buffer".into())?;
-            let offset = Reflect::get(&source, &"byteOffset".into())?.as_f64().unwrap_or(0.0);
-            let len = Reflect::get(&source, &"byteLength".into())?.as_f64().unwrap_or(0.0);
-            let bytes = Uint8Array::new_with_byte_offset_and_length(&buffer, offset as u32, len as u32).to_vec();
+            let offset = Reflect::get(&source, &"byteOffset".into())?
+                .as_f64()
+                .unwrap_or(0.0);
+            let len = Reflect::get(&source, &"byteLength".into())?
+                .as_f64()
+                .unwrap_or(0.0);
+            let bytes =
+                Uint8Array::new_with_byte_offset_and_length(&buffer, offset as u32, len as u32)
+                    .to_vec();
             let n = bytes.len() as u64;
             return Ok((Inner::Bytes(Some(bytes)), Some(n)));
         }
@@ -66,20 +75,42 @@ impl ByteStream {
                 .map_err(|_| js_error(name::UNSUPPORTED, "fetch() is not available here"))?;
             let response = await_value(fetch.call1(&global(), &url)?)
                 .await
-                .map_err(|e| from_dom(e, &format!("fetching {}", url.as_string().unwrap_or_default())))?;
+                .map_err(|e| {
+                    from_dom(
+                        e,
+                        &format!("fetching {}", url.as_string().unwrap_or_default()),
+                    )
+                })?;
             return Box::pin(Self::open(response)).await;
         }
         if is_instance(&source, "Response") {
-            let ok = Reflect::get(&source, &"ok".into())?.as_bool().unwrap_or(false);
+            let ok = Reflect::get(&source, &"ok".into())?
+                .as_bool()
+                .unwrap_or(false);
             if !ok {
-                let status = Reflect::get(&source, &"status".into())?.as_f64().unwrap_or(0.0);
-                let url = Reflect::get(&source, &"url".into())?.as_string().unwrap_or_default();
-                let n = if status == 404.0 { name::NOT_FOUND } else { name::STORAGE };
-                return Err(js_error(n, format!("fetching the index file {url} failed with HTTP status {status}")));
+                let status = Reflect::get(&source, &"status".into())?
+                    .as_f64()
+                    .unwrap_or(0.0);
+                let url = Reflect::get(&source, &"url".into())?
+                    .as_string()
+                    .unwrap_or_default();
+                let n = if status == 404.0 {
+                    name::NOT_FOUND
+                } else {
+                    name::STORAGE
+                };
+                return Err(js_error(
+                    n,
+                    format!("fetching the index file {url} failed with HTTP status {status}"),
+                ));
             }
-            let total = call_method(&Reflect::get(&source, &"headers".into())?, "get", &["content-length".into()])?
-                .as_string()
-                .and_then(|s| s.trim().parse::<u64>().ok());
+            let total = call_method(
+                &Reflect::get(&source, &"headers".into())?,
+                "get",
+                &["content-length".into()],
+            )?
+            .as_string()
+            .and_then(|s| s.trim().parse::<u64>().ok());
             let body = Reflect::get(&source, &"body".into())?;
             if body.is_null() || body.is_undefined() {
                 return Ok((Inner::Bytes(Some(Vec::new())), Some(0)));
@@ -88,7 +119,9 @@ impl ByteStream {
             return Ok((inner, total));
         }
         if is_instance(&source, "Blob") {
-            let size = Reflect::get(&source, &"size".into())?.as_f64().map(|x| x as u64);
+            let size = Reflect::get(&source, &"size".into())?
+                .as_f64()
+                .map(|x| x as u64);
             let stream = call_method(&source, "stream", &[])?;
             let (inner, _) = Box::pin(Self::open(stream)).await?;
             return Ok((inner, size));
@@ -125,7 +158,9 @@ impl ByteStream {
         if let Some(c) = &chunk {
             self.read += c.len() as u64;
             if let Some(f) = &self.progress {
-                let total = self.total.map_or(JsValue::UNDEFINED, |t| JsValue::from_f64(t as f64));
+                let total = self
+                    .total
+                    .map_or(JsValue::UNDEFINED, |t| JsValue::from_f64(t as f64));
                 f.call2(&JsValue::NULL, &JsValue::from_f64(self.read as f64), &total)?;
             }
         }
@@ -183,8 +218,9 @@ fn is_instance(v: &JsValue, class: &str) -> bool {
         .and_then(|c| c.dyn_into::<Function>().ok())
         .is_some_and(|c| {
             let proto = Reflect::get(&c, &"prototype".into()).unwrap_or(JsValue::UNDEFINED);
-            proto
-                .dyn_ref::<js_sys::Object>()
-                .is_some_and(|p| v.dyn_ref::<js_sys::Object>().is_some_and(|o| p.is_prototype_of(o)))
+            proto.dyn_ref::<js_sys::Object>().is_some_and(|p| {
+                v.dyn_ref::<js_sys::Object>()
+                    .is_some_and(|o| p.is_prototype_of(o))
+            })
         })
 }

@@ -12,9 +12,16 @@ use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
 
 fn small_index() -> Index {
-    let index = Index::new(JsValue::from(3), options(&[("metric", "l2".into()), ("seed", 7.into())]))
-        .expect("new index");
-    for (id, v) in [(1, [1.0, 0.0, 0.0]), (2, [0.0, 1.0, 0.0]), (3, [0.9, 0.1, 0.0])] {
+    let index = Index::new(
+        JsValue::from(3),
+        options(&[("metric", "l2".into()), ("seed", 7.into())]),
+    )
+    .expect("new index");
+    for (id, v) in [
+        (1, [1.0, 0.0, 0.0]),
+        (2, [0.0, 1.0, 0.0]),
+        (3, [0.9, 0.1, 0.0]),
+    ] {
         index.add(JsValue::from(id), &v).expect("add");
     }
     index
@@ -28,7 +35,11 @@ async fn build_search_delete_get() {
     assert_eq!(index.metric().unwrap(), "l2");
     assert_eq!(index.kind().unwrap(), "hnsw");
     assert_eq!(index.storage().unwrap(), "memory");
-    let found = hits(&index.search_sync(&[1.0, 0.05, 0.0], JsValue::from(2), JsValue::UNDEFINED).unwrap());
+    let found = hits(
+        &index
+            .search_sync(&[1.0, 0.05, 0.0], JsValue::from(2), JsValue::UNDEFINED)
+            .unwrap(),
+    );
     assert_eq!(found.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 3]);
     let async_found = hits(
         &await_js(index.search(vec![1.0, 0.05, 0.0], JsValue::from(2), JsValue::UNDEFINED))
@@ -40,7 +51,11 @@ async fn build_search_delete_get() {
     let even = js_sys::Function::new_with_args("id", "return id % 2 === 0");
     let filtered = hits(
         &index
-            .search_sync(&[1.0, 0.0, 0.0], JsValue::from(3), options(&[("filter", even.into())]))
+            .search_sync(
+                &[1.0, 0.0, 0.0],
+                JsValue::from(3),
+                options(&[("filter", even.into())]),
+            )
             .unwrap(),
     );
     assert_eq!(filtered.iter().map(|h| h.0).collect::<Vec<_>>(), [2]);
@@ -48,38 +63,98 @@ async fn build_search_delete_get() {
     assert!(!index.delete(JsValue::from(1)).unwrap());
     assert!(!index.contains(JsValue::from(1)).unwrap());
     assert!(index.get(JsValue::from(1)).unwrap().is_none());
-    assert_eq!(index.get(JsValue::from(2)).unwrap().unwrap().to_vec(), [0.0, 1.0, 0.0]);
-    let after = hits(&index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(3), JsValue::UNDEFINED).unwrap());
+    assert_eq!(
+        index.get(JsValue::from(2)).unwrap().unwrap().to_vec(),
+        [0.0, 1.0, 0.0]
+    );
+    let after = hits(
+        &index
+            .search_sync(&[1.0, 0.0, 0.0], JsValue::from(3), JsValue::UNDEFINED)
+            .unwrap(),
+    );
     assert_eq!(after.iter().map(|h| h.0).collect::<Vec<_>>(), [3, 2]);
     // k beyond the index, k = 0.
-    assert_eq!(hits(&index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(50), JsValue::UNDEFINED).unwrap()).len(), 2);
-    assert!(hits(&index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(0), JsValue::UNDEFINED).unwrap()).is_empty());
+    assert_eq!(
+        hits(
+            &index
+                .search_sync(&[1.0, 0.0, 0.0], JsValue::from(50), JsValue::UNDEFINED)
+                .unwrap()
+        )
+        .len(),
+        2
+    );
+    assert!(
+        hits(
+            &index
+                .search_sync(&[1.0, 0.0, 0.0], JsValue::from(0), JsValue::UNDEFINED)
+                .unwrap()
+        )
+        .is_empty()
+    );
 }
 
 #[wasm_bindgen_test]
 fn bad_input_gets_named_errors_and_changes_nothing() {
     let index = small_index();
     let before = index.to_bytes().unwrap();
-    assert_error(index.add(JsValue::from(9), &[1.0, 2.0]), "DimensionMismatchError");
-    assert_error(index.add(JsValue::from(9), &[f32::NAN, 0.0, 0.0]), "InvalidVectorError");
-    assert_error(index.add(JsValue::from(1), &[1.0, 0.0, 0.0]), "DuplicateIdError");
-    assert_error(index.add(JsValue::from(-1), &[1.0, 0.0, 0.0]), "InvalidArgumentError");
-    assert_error(index.add(JsValue::from(1.5), &[1.0, 0.0, 0.0]), "InvalidArgumentError");
-    assert_error(index.add(JsValue::from("7"), &[1.0, 0.0, 0.0]), "InvalidArgumentError");
-    assert_error(index.search_sync(&[1.0], JsValue::from(1), JsValue::UNDEFINED), "DimensionMismatchError");
-    assert_error(index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(-3), JsValue::UNDEFINED), "InvalidArgumentError");
     assert_error(
-        index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(1), options(&[("ef", "wide".into())])),
+        index.add(JsValue::from(9), &[1.0, 2.0]),
+        "DimensionMismatchError",
+    );
+    assert_error(
+        index.add(JsValue::from(9), &[f32::NAN, 0.0, 0.0]),
+        "InvalidVectorError",
+    );
+    assert_error(
+        index.add(JsValue::from(1), &[1.0, 0.0, 0.0]),
+        "DuplicateIdError",
+    );
+    assert_error(
+        index.add(JsValue::from(-1), &[1.0, 0.0, 0.0]),
         "InvalidArgumentError",
     );
-    assert_error(Index::new(JsValue::from(0), JsValue::UNDEFINED), "InvalidArgumentError");
-    assert_error(Index::new(JsValue::from(4), options(&[("metric", "manhattan".into())])), "InvalidArgumentError");
+    assert_error(
+        index.add(JsValue::from(1.5), &[1.0, 0.0, 0.0]),
+        "InvalidArgumentError",
+    );
+    assert_error(
+        index.add(JsValue::from("7"), &[1.0, 0.0, 0.0]),
+        "InvalidArgumentError",
+    );
+    assert_error(
+        index.search_sync(&[1.0], JsValue::from(1), JsValue::UNDEFINED),
+        "DimensionMismatchError",
+    );
+    assert_error(
+        index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(-3), JsValue::UNDEFINED),
+        "InvalidArgumentError",
+    );
+    assert_error(
+        index.search_sync(
+            &[1.0, 0.0, 0.0],
+            JsValue::from(1),
+            options(&[("ef", "wide".into())]),
+        ),
+        "InvalidArgumentError",
+    );
+    assert_error(
+        Index::new(JsValue::from(0), JsValue::UNDEFINED),
+        "InvalidArgumentError",
+    );
+    assert_error(
+        Index::new(JsValue::from(4), options(&[("metric", "manhattan".into())])),
+        "InvalidArgumentError",
+    );
     let cos = Index::new(JsValue::from(2), JsValue::UNDEFINED).unwrap();
     assert_error(cos.add(JsValue::from(1), &[0.0, 0.0]), "InvalidVectorError");
     // A filter that throws: its exception comes back, the index is intact.
     let boom = js_sys::Function::new_with_args("id", "throw new RangeError('no ' + id)");
     let e = index
-        .search_sync(&[1.0, 0.0, 0.0], JsValue::from(1), options(&[("filter", boom.into())]))
+        .search_sync(
+            &[1.0, 0.0, 0.0],
+            JsValue::from(1),
+            options(&[("filter", boom.into())]),
+        )
         .unwrap_err();
     assert_eq!(error_name(&e), "RangeError");
     assert_eq!(index.to_bytes().unwrap(), before);
@@ -93,7 +168,11 @@ fn native_golden_file_round_trips_byte_for_byte() {
     let index = Index::from_bytes(GOLDEN).expect("open the native file");
     assert_eq!(index.length().unwrap(), 2000);
     assert_eq!(index.metric().unwrap(), "cosine");
-    assert_eq!(index.to_bytes().unwrap(), GOLDEN, "re-encoding changed the bytes");
+    assert_eq!(
+        index.to_bytes().unwrap(),
+        GOLDEN,
+        "re-encoding changed the bytes"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -112,9 +191,15 @@ fn damaged_files_are_refused() {
     bad[at] ^= 0x40;
     let msg = assert_error(Index::from_bytes(&bad), "CorruptIndexError");
     assert!(msg.contains("checksum"), "{msg}");
-    assert_error(Index::from_bytes(&GOLDEN[..GOLDEN.len() - 1]), "CorruptIndexError");
+    assert_error(
+        Index::from_bytes(&GOLDEN[..GOLDEN.len() - 1]),
+        "CorruptIndexError",
+    );
     assert_error(Index::from_bytes(&GOLDEN[..100]), "CorruptIndexError");
-    assert_error(Index::from_bytes(b"not an index at all"), "CorruptIndexError");
+    assert_error(
+        Index::from_bytes(b"not an index at all"),
+        "CorruptIndexError",
+    );
 }
 
 #[wasm_bindgen_test]
@@ -127,8 +212,8 @@ async fn add_many_builds_with_progress_and_aborts() {
     }
     let index = Index::new(JsValue::from(DIM as u32), options(&[("seed", 1.into())])).unwrap();
     let calls = js_sys::Array::new();
-    let record = js_sys::Function::new_with_args("done, total", "this.push([done, total])")
-        .bind0(&calls);
+    let record =
+        js_sys::Function::new_with_args("done, total", "this.push([done, total])").bind0(&calls);
     await_js(index.add_many(
         ids.clone().into(),
         base[..n * DIM].to_vec(),
@@ -144,16 +229,24 @@ async fn add_many_builds_with_progress_and_aborts() {
     let dup = Float64Array::new_with_length(2);
     dup.set_index(0, 5000.0);
     dup.set_index(1, 3.0);
-    let e = await_js(index.add_many(dup.into(), base[..2 * DIM].to_vec(), JsValue::UNDEFINED)).await;
+    let e =
+        await_js(index.add_many(dup.into(), base[..2 * DIM].to_vec(), JsValue::UNDEFINED)).await;
     assert_error(e, "DuplicateIdError");
     assert_eq!(index.length().unwrap(), n);
-    let e = await_js(index.add_many(js_sys::Array::of1(&9000.into()).into(), vec![1.0; 5], JsValue::UNDEFINED)).await;
+    let e = await_js(index.add_many(
+        js_sys::Array::of1(&9000.into()).into(),
+        vec![1.0; 5],
+        JsValue::UNDEFINED,
+    ))
+    .await;
     assert_error(e, "DimensionMismatchError");
     // An already aborted signal stops before anything is added.
     let controller = web_sys_abort();
     let signal = js_sys::Reflect::get(&controller, &"signal".into()).unwrap();
     js_sys::Reflect::apply(
-        &js_sys::Reflect::get(&controller, &"abort".into()).unwrap().into(),
+        &js_sys::Reflect::get(&controller, &"abort".into())
+            .unwrap()
+            .into(),
         &controller,
         &js_sys::Array::new(),
     )
@@ -162,7 +255,12 @@ async fn add_many_builds_with_progress_and_aborts() {
     for i in 0..10 {
         more.set_index(i, 10_000.0 + f64::from(i));
     }
-    let e = await_js(index.add_many(more.into(), base[..10 * DIM].to_vec(), options(&[("signal", signal)]))).await;
+    let e = await_js(index.add_many(
+        more.into(),
+        base[..10 * DIM].to_vec(),
+        options(&[("signal", signal)]),
+    ))
+    .await;
     assert_error(e, "AbortError");
     assert_eq!(index.length().unwrap(), n);
 }
@@ -189,11 +287,17 @@ async fn ivf_in_memory() {
     for i in 0..2000 {
         ids.set_index(i, f64::from(i));
     }
-    await_js(index.add_many(ids.into(), base, JsValue::UNDEFINED)).await.unwrap();
+    await_js(index.add_many(ids.into(), base, JsValue::UNDEFINED))
+        .await
+        .unwrap();
     let truth = truth();
     let mut hit = 0;
     for (q, want) in queries().chunks_exact(DIM).zip(&truth) {
-        let got = hits(&index.search_sync(q, JsValue::from(10), options(&[("nprobe", 16.into())])).unwrap());
+        let got = hits(
+            &index
+                .search_sync(q, JsValue::from(10), options(&[("nprobe", 16.into())]))
+                .unwrap(),
+        );
         hit += got.iter().filter(|(id, _)| want.contains(id)).count();
     }
     // Probing every list is exact.
@@ -211,7 +315,12 @@ fn kmeans_trains_and_assigns() {
     let km = KMeans::train(
         &base,
         JsValue::from(DIM as u32),
-        options(&[("k", 8.into()), ("seed", 5.into()), ("iters", 10.into()), ("onProgress", record.into())]),
+        options(&[
+            ("k", 8.into()),
+            ("seed", 5.into()),
+            ("iters", 10.into()),
+            ("onProgress", record.into()),
+        ]),
     )
     .expect("train");
     assert_eq!((km.k(), km.dim()), (8, DIM));
@@ -228,7 +337,12 @@ fn kmeans_trains_and_assigns() {
     .unwrap();
     assert_eq!(again.centroids().to_vec(), km.centroids().to_vec());
     assert_error(
-        KMeans::train(&base[..5], JsValue::from(DIM as u32), options(&[("k", 2.into())])).map(|_| ()),
+        KMeans::train(
+            &base[..5],
+            JsValue::from(DIM as u32),
+            options(&[("k", 2.into())]),
+        )
+        .map(|_| ()),
         "DimensionMismatchError",
     );
     assert_error(
@@ -239,7 +353,11 @@ fn kmeans_trains_and_assigns() {
 
 #[wasm_bindgen_test]
 async fn opfs_outside_a_worker_is_a_clear_error() {
-    let e = await_js(Index::open("x".into(), options(&[("storage", "opfs".into())]))).await;
+    let e = await_js(Index::open(
+        "x".into(),
+        options(&[("storage", "opfs".into())]),
+    ))
+    .await;
     let msg = assert_error(e, "UnsupportedError");
     assert!(msg.contains("worker"), "{msg}");
 }

@@ -19,7 +19,12 @@ fn storage(s: &str) -> JsValue {
 }
 
 async fn import_from(name: &str, source: JsValue, s: &str) -> Result<Index, JsValue> {
-    let v = await_js(Index::import(name.into(), source, options(&[("storage", s.into()), ("cacheBytes", (1u32 << 20).into())]))).await?;
+    let v = await_js(Index::import(
+        name.into(),
+        source,
+        options(&[("storage", s.into()), ("cacheBytes", (1u32 << 20).into())]),
+    ))
+    .await?;
     Ok(Index::try_from_js_value(v).expect("an Index"))
 }
 
@@ -34,19 +39,27 @@ fn blob() -> JsValue {
 }
 
 fn web_blob(parts: &js_sys::Array) -> JsValue {
-    let ctor: js_sys::Function = js_sys::Reflect::get(&js_sys::global(), &"Blob".into()).unwrap().into();
+    let ctor: js_sys::Function = js_sys::Reflect::get(&js_sys::global(), &"Blob".into())
+        .unwrap()
+        .into();
     js_sys::Reflect::construct(&ctor, &js_sys::Array::of1(parts)).unwrap()
 }
 
 fn response(body: JsValue) -> JsValue {
-    let ctor: js_sys::Function = js_sys::Reflect::get(&js_sys::global(), &"Response".into()).unwrap().into();
+    let ctor: js_sys::Function = js_sys::Reflect::get(&js_sys::global(), &"Response".into())
+        .unwrap()
+        .into();
     js_sys::Reflect::construct(&ctor, &js_sys::Array::of1(&body)).unwrap()
 }
 
 #[wasm_bindgen_test]
 async fn indexeddb_on_the_main_thread_from_a_blob_and_a_stream() {
-    await_js(Index::remove("page-idb".into(), storage("indexeddb"))).await.unwrap();
-    let index = import_from("page-idb", blob(), "indexeddb").await.expect("import a Blob");
+    await_js(Index::remove("page-idb".into(), storage("indexeddb")))
+        .await
+        .unwrap();
+    let index = import_from("page-idb", blob(), "indexeddb")
+        .await
+        .expect("import a Blob");
     assert_matches_native(&index).await;
     let r = recall(&index, 64).await;
     console_log!("page, indexeddb: recall@10 {r:.3}");
@@ -54,17 +67,32 @@ async fn indexeddb_on_the_main_thread_from_a_blob_and_a_stream() {
     index.close().unwrap();
     // From a ReadableStream (a Response's body), replacing the first.
     let stream = js_sys::Reflect::get(&response(blob()), &"body".into()).unwrap();
-    let again = import_from("page-idb", stream, "indexeddb").await.expect("import a stream");
+    let again = import_from("page-idb", stream, "indexeddb")
+        .await
+        .expect("import a stream");
     assert_matches_native(&again).await;
-    assert!(await_js(Index::exists("page-idb".into(), storage("indexeddb"))).await.unwrap().is_truthy());
-    await_js(Index::remove("page-idb".into(), storage("indexeddb"))).await.unwrap();
-    assert!(!await_js(Index::exists("page-idb".into(), storage("indexeddb"))).await.unwrap().is_truthy());
+    assert!(
+        await_js(Index::exists("page-idb".into(), storage("indexeddb")))
+            .await
+            .unwrap()
+            .is_truthy()
+    );
+    await_js(Index::remove("page-idb".into(), storage("indexeddb")))
+        .await
+        .unwrap();
+    assert!(
+        !await_js(Index::exists("page-idb".into(), storage("indexeddb")))
+            .await
+            .unwrap()
+            .is_truthy()
+    );
 }
 
 #[wasm_bindgen_test]
 async fn memory_storage_persists_through_opfs_on_the_main_thread() {
     let progress = js_sys::Array::new();
-    let record = js_sys::Function::new_with_args("n, total", "this.push([n, total])").bind0(&progress);
+    let record =
+        js_sys::Function::new_with_args("n, total", "this.push([n, total])").bind0(&progress);
     let v = await_js(Index::import(
         "page-mem".into(),
         response(blob()),
@@ -79,7 +107,9 @@ async fn memory_storage_persists_through_opfs_on_the_main_thread() {
     assert_matches_native(&reopened).await;
     // Changes saved and read back.
     reopened.add(JsValue::from(77_777), &base()[..384]).unwrap();
-    await_js(reopened.save(None, JsValue::UNDEFINED)).await.expect("save");
+    await_js(reopened.save(None, JsValue::UNDEFINED))
+        .await
+        .expect("save");
     let back = open("page-mem", "memory").await.unwrap();
     assert!(back.contains(JsValue::from(77_777)).unwrap());
     assert_eq!(back.to_bytes().unwrap(), reopened.to_bytes().unwrap());
@@ -91,7 +121,12 @@ async fn opfs_sync_access_needs_a_worker() {
     assert!(msg.contains("createIndexWorker"), "{msg}");
     let e = await_js(Index::import("x".into(), blob(), storage("opfs"))).await;
     assert_error(e, "UnsupportedError");
-    let e = await_js(Index::import("x".into(), JsValue::from(42), storage("indexeddb"))).await;
+    let e = await_js(Index::import(
+        "x".into(),
+        JsValue::from(42),
+        storage("indexeddb"),
+    ))
+    .await;
     assert_error(e, "InvalidArgumentError");
     let e = await_js(Index::import("../x".into(), blob(), storage("indexeddb"))).await;
     assert_error(e, "InvalidArgumentError");

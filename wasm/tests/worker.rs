@@ -77,7 +77,9 @@ fn golden_bytes() -> JsValue {
 }
 
 async fn fresh(name: &str, s: &str) {
-    await_js(Index::remove(name.into(), storage(s))).await.expect("remove");
+    await_js(Index::remove(name.into(), storage(s)))
+        .await
+        .expect("remove");
 }
 
 async fn import(name: &str, s: &str) -> Result<Index, JsValue> {
@@ -105,14 +107,19 @@ impl IntoIndex for JsValue {
 #[wasm_bindgen_test]
 async fn opfs_lazy_store_matches_native_and_persists() {
     fresh("golden-opfs", "opfs").await;
-    let index = import("golden-opfs", "opfs").await.expect("import into OPFS");
+    let index = import("golden-opfs", "opfs")
+        .await
+        .expect("import into OPFS");
     assert_eq!(index.storage().unwrap(), "opfs");
     assert_matches_native(&index).await;
     let r = recall(&index, 64).await;
     let stats = index.stats().unwrap();
     console_log!("opfs: recall@10 {r:.3} at ef 64, cache 25% of the vectors: {stats:?}");
     assert!(r >= 0.95);
-    let misses = js_sys::Reflect::get(&stats, &"cacheMisses".into()).unwrap().as_f64().unwrap();
+    let misses = js_sys::Reflect::get(&stats, &"cacheMisses".into())
+        .unwrap()
+        .as_f64()
+        .unwrap();
     assert!(misses > 0.0, "the lazy store never read OPFS");
     index.close().unwrap();
     // Reopened by name: the same results, no import.
@@ -121,7 +128,9 @@ async fn opfs_lazy_store_matches_native_and_persists() {
     assert_matches_native(&again).await;
     // The whole file read into memory instead.
     again.close().unwrap();
-    let mem = open("golden-opfs", storage("memory")).await.expect("open in memory");
+    let mem = open("golden-opfs", storage("memory"))
+        .await
+        .expect("open in memory");
     assert_eq!(mem.storage().unwrap(), "memory");
     assert_eq!(mem.to_bytes().unwrap(), GOLDEN);
 }
@@ -136,7 +145,9 @@ async fn a_second_handle_on_an_opfs_index_is_refused() {
     assert_error(import("locked", "opfs").await, "IndexLockedError");
     assert_eq!(first.length().unwrap(), 2000);
     first.close().unwrap();
-    let second = open("locked", lazy("opfs")).await.expect("open after close");
+    let second = open("locked", lazy("opfs"))
+        .await
+        .expect("open after close");
     assert_eq!(second.length().unwrap(), 2000);
 }
 
@@ -147,14 +158,23 @@ async fn opfs_save_is_atomic_and_keeps_changes() {
     let v: Vec<f32> = (0..384).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
     index.add(JsValue::from(5000), &v).unwrap();
     assert!(index.delete(JsValue::from(17)).unwrap());
-    await_js(index.save(None, JsValue::UNDEFINED)).await.expect("save");
+    await_js(index.save(None, JsValue::UNDEFINED))
+        .await
+        .expect("save");
     // Still usable after the save, and the changes are in the new file.
     assert_eq!(index.length().unwrap(), 2000);
-    let top = hits(&index.search_sync(&v, JsValue::from(1), JsValue::UNDEFINED).unwrap());
+    let top = hits(
+        &index
+            .search_sync(&v, JsValue::from(1), JsValue::UNDEFINED)
+            .unwrap(),
+    );
     assert_eq!(top[0].0, 5000);
     index.close().unwrap();
     let files = await_js(opfs_files()).await.unwrap().as_string().unwrap();
-    assert!(!files.contains("saved.vtrv.tmp"), "a temporary file was left: {files}");
+    assert!(
+        !files.contains("saved.vtrv.tmp"),
+        "a temporary file was left: {files}"
+    );
     let back = open("saved", lazy("opfs")).await.unwrap();
     assert!(back.contains(JsValue::from(5000)).unwrap());
     assert!(!back.contains(JsValue::from(17)).unwrap());
@@ -162,7 +182,9 @@ async fn opfs_save_is_atomic_and_keeps_changes() {
     // A memory index saved to OPFS from the worker.
     let small = Index::new(JsValue::from(2), options(&[("metric", "l2".into())])).unwrap();
     small.add(JsValue::from(1), &[1.0, 2.0]).unwrap();
-    await_js(small.save(Some("small".into()), storage("opfs"))).await.unwrap();
+    await_js(small.save(Some("small".into()), storage("opfs")))
+        .await
+        .unwrap();
     let small_back = open("small", storage("memory")).await.unwrap();
     assert_eq!(small_back.to_bytes().unwrap(), small.to_bytes().unwrap());
 }
@@ -176,11 +198,23 @@ async fn damaged_stored_data_gives_clear_errors() {
     let mut bad = GOLDEN.to_vec();
     let n = bad.len();
     bad[n - 100] ^= 1;
-    let e = await_js(Index::import("damaged".into(), js_sys::Uint8Array::from(&bad[..]).into(), lazy("opfs"))).await;
+    let e = await_js(Index::import(
+        "damaged".into(),
+        js_sys::Uint8Array::from(&bad[..]).into(),
+        lazy("opfs"),
+    ))
+    .await;
     assert_error(e, "CorruptIndexError");
-    let e = await_js(Index::import("damaged".into(), js_sys::Uint8Array::from(&GOLDEN[..n - 10]).into(), lazy("opfs"))).await;
+    let e = await_js(Index::import(
+        "damaged".into(),
+        js_sys::Uint8Array::from(&GOLDEN[..n - 10]).into(),
+        lazy("opfs"),
+    ))
+    .await;
     assert_error(e, "CorruptIndexError");
-    let still = open("damaged", lazy("opfs")).await.expect("the earlier index survives");
+    let still = open("damaged", lazy("opfs"))
+        .await
+        .expect("the earlier index survives");
     assert_matches_native(&still).await;
     still.close().unwrap();
     // Damage written straight into the stored file.
@@ -188,14 +222,23 @@ async fn damaged_stored_data_gives_clear_errors() {
     meta[200] ^= 0x08;
     await_js(opfs_write("damaged.vtrv", &meta)).await.unwrap();
     assert_error(open("damaged", lazy("opfs")).await, "CorruptIndexError");
-    assert_error(open("damaged", storage("memory")).await, "CorruptIndexError");
+    assert_error(
+        open("damaged", storage("memory")).await,
+        "CorruptIndexError",
+    );
     await_js(opfs_write("damaged.vtrv", &bad)).await.unwrap();
     let msg = assert_error(
-        open("damaged", options(&[("storage", "opfs".into()), ("verify", true.into())])).await,
+        open(
+            "damaged",
+            options(&[("storage", "opfs".into()), ("verify", true.into())]),
+        )
+        .await,
         "CorruptIndexError",
     );
     assert!(msg.contains("checksum"), "{msg}");
-    await_js(opfs_write("damaged.vtrv", &GOLDEN[..5000])).await.unwrap();
+    await_js(opfs_write("damaged.vtrv", &GOLDEN[..5000]))
+        .await
+        .unwrap();
     assert_error(open("damaged", lazy("opfs")).await, "CorruptIndexError");
     assert_error(open("no-such-index", lazy("opfs")).await, "NotFoundError");
 }
@@ -203,12 +246,17 @@ async fn damaged_stored_data_gives_clear_errors() {
 #[wasm_bindgen_test]
 async fn indexeddb_store_matches_native_and_persists() {
     fresh("golden-idb", "indexeddb").await;
-    let index = import("golden-idb", "indexeddb").await.expect("import into IndexedDB");
+    let index = import("golden-idb", "indexeddb")
+        .await
+        .expect("import into IndexedDB");
     assert_eq!(index.storage().unwrap(), "indexeddb");
     assert_matches_native(&index).await;
     let r = recall(&index, 64).await;
     let stats = index.stats().unwrap();
-    let tx = js_sys::Reflect::get(&stats, &"transactions".into()).unwrap().as_f64().unwrap();
+    let tx = js_sys::Reflect::get(&stats, &"transactions".into())
+        .unwrap()
+        .as_f64()
+        .unwrap();
     console_log!(
         "indexeddb: recall@10 {r:.3} at ef 64, cache 25%: {:.1} transactions per query over 200 searches; {stats:?}",
         tx / 200.0
@@ -226,18 +274,36 @@ async fn indexeddb_store_matches_native_and_persists() {
     let again = open("golden-idb", lazy("indexeddb")).await.unwrap();
     assert_matches_native(&again).await;
     // Lazily opened IndexedDB indexes are not written back.
-    assert_error(await_js(again.save(None, JsValue::UNDEFINED)).await, "UnsupportedError");
-    assert_error(open("no-such-index", storage("indexeddb")).await, "NotFoundError");
+    assert_error(
+        await_js(again.save(None, JsValue::UNDEFINED)).await,
+        "UnsupportedError",
+    );
+    assert_error(
+        open("no-such-index", storage("indexeddb")).await,
+        "NotFoundError",
+    );
 }
 
 #[wasm_bindgen_test]
 async fn damaged_indexeddb_pages_give_clear_errors() {
     fresh("idb-damaged", "indexeddb").await;
-    import("idb-damaged", "indexeddb").await.unwrap().close().unwrap();
-    await_js(idb_damage("idb-damaged", 0)).await.expect("damage a page");
-    let index = open("idb-damaged", options(&[("storage", "indexeddb".into()), ("cacheBytes", 65536.into())]))
+    import("idb-damaged", "indexeddb")
         .await
+        .unwrap()
+        .close()
         .unwrap();
+    await_js(idb_damage("idb-damaged", 0))
+        .await
+        .expect("damage a page");
+    let index = open(
+        "idb-damaged",
+        options(&[
+            ("storage", "indexeddb".into()),
+            ("cacheBytes", 65536.into()),
+        ]),
+    )
+    .await
+    .unwrap();
     // Some search reads page 0 (slots 0..5): searching for slot 0 itself.
     let q = base()[..384].to_vec();
     let e = await_js(index.search(q, JsValue::from(10), JsValue::UNDEFINED)).await;
@@ -246,7 +312,15 @@ async fn damaged_indexeddb_pages_give_clear_errors() {
     // A failed import keeps the earlier version.
     let mut bad = GOLDEN.to_vec();
     bad[GOLDEN.len() - 3] ^= 4;
-    let e = await_js(Index::import("golden-idb2".into(), js_sys::Uint8Array::from(&bad[..]).into(), lazy("indexeddb"))).await;
+    let e = await_js(Index::import(
+        "golden-idb2".into(),
+        js_sys::Uint8Array::from(&bad[..]).into(),
+        lazy("indexeddb"),
+    ))
+    .await;
     assert_error(e, "CorruptIndexError");
-    assert_error(open("golden-idb2", storage("indexeddb")).await, "NotFoundError");
+    assert_error(
+        open("golden-idb2", storage("indexeddb")).await,
+        "NotFoundError",
+    );
 }

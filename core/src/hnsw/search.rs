@@ -125,6 +125,27 @@ impl<T: Element> SearchState<T> {
         self.stats
     }
 
+    /// The level the search is on now (0 once it reaches the bottom layer).
+    pub fn level(&self) -> usize {
+        self.level
+    }
+
+    /// Up to `n` nodes the search is likely to expand next: its best
+    /// unexpanded candidates, nearest first. An asynchronous driver can
+    /// fetch their neighbours' vectors along with a step's missing ones, so
+    /// that the next steps find them resident.
+    pub fn upcoming(&self, n: usize) -> Vec<u32> {
+        let mut best: Vec<Cand> = Vec::with_capacity(n + 1);
+        for &Reverse(c) in self.candidates.iter() {
+            if best.len() < n || best.last().is_some_and(|w| c < *w) {
+                let at = best.partition_point(|b| *b < c);
+                best.insert(at, c);
+                best.truncate(n);
+            }
+        }
+        best.into_iter().map(|c| c.node).collect()
+    }
+
     /// The results of the finished layer, nearest first.
     pub(crate) fn layer_results(&self) -> Vec<Cand> {
         let mut r = self.results.clone().into_vec();

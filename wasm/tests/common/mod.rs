@@ -22,8 +22,15 @@ pub const GOLDEN_TOP10: &[u8] = include_bytes!("../../../target/wasm-fixtures/go
 pub fn fvecs(bytes: &[u8]) -> Vec<f32> {
     let mut out = Vec::new();
     for rec in bytes.chunks_exact(4 + DIM * 4) {
-        assert_eq!(u32::from_le_bytes(rec[..4].try_into().unwrap()) as usize, DIM);
-        out.extend(rec[4..].chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())));
+        assert_eq!(
+            u32::from_le_bytes(rec[..4].try_into().unwrap()) as usize,
+            DIM
+        );
+        out.extend(
+            rec[4..]
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap())),
+        );
     }
     out
 }
@@ -82,7 +89,10 @@ pub fn hits(v: &JsValue) -> Vec<(u64, f32)> {
     arr.iter()
         .map(|h| {
             let id = Reflect::get(&h, &"id".into()).unwrap().as_f64().unwrap() as u64;
-            let d = Reflect::get(&h, &"distance".into()).unwrap().as_f64().unwrap() as f32;
+            let d = Reflect::get(&h, &"distance".into())
+                .unwrap()
+                .as_f64()
+                .unwrap() as f32;
             (id, d)
         })
         .collect()
