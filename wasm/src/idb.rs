@@ -86,9 +86,14 @@ extern "C" {
     #[wasm_bindgen(js_name = idbGetRecord)]
     fn idb_get_record(db: &JsValue, name: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbGetChunks)]
-    fn idb_get_chunks(db: &JsValue, name: &str, generation: f64, pages: &[f64]) -> js_sys::Promise;
+    pub(crate) fn idb_get_chunks(
+        db: &JsValue,
+        name: &str,
+        generation: f64,
+        pages: &[f64],
+    ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbPutChunks)]
-    fn idb_put_chunks(
+    pub(crate) fn idb_put_chunks(
         db: &JsValue,
         name: &str,
         generation: f64,

@@ -3,6 +3,8 @@
 //! and the `KMeans` class, with typed errors (see [`errors`]).
 #![warn(missing_docs)]
 
+#[cfg(all(test, target_arch = "wasm32"))]
+mod conformance_tests;
 mod errors;
 mod idb;
 mod index;

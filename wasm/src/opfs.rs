@@ -172,7 +172,7 @@ pub(crate) struct SyncFile {
 
 impl SyncFile {
     /// Open `file` for synchronous access (dedicated workers only).
-    async fn open(
+    pub(crate) async fn open(
         dir: &FileSystemDirectoryHandle,
         file: &str,
         create: bool,
@@ -231,7 +231,16 @@ impl SyncFile {
         Ok(())
     }
 
-    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), JsValue> {
+    /// Cut the file to `len` bytes.
+    pub(crate) fn truncate(&mut self, len: u64) -> Result<(), JsValue> {
+        self.handle
+            .truncate_with_f64(len as f64)
+            .map_err(|e| from_dom(e, "truncating a file in OPFS"))?;
+        self.len = len;
+        Ok(())
+    }
+
+    pub(crate) fn write_at(&mut self, offset: u64, bytes: &[u8]) -> Result<(), JsValue> {
         let mut done = 0;
         while done < bytes.len() {
             let options = FileSystemReadWriteOptions::new();
@@ -305,10 +314,7 @@ impl TmpWriter {
     pub(crate) async fn create(name: &str) -> Result<TmpWriter, JsValue> {
         let dir = dir().await?;
         let mut file = SyncFile::open(&dir, &tmp_name(name), true).await?;
-        file.handle
-            .truncate_with_f64(0.0)
-            .map_err(|e| from_dom(e, "truncating a temporary file in OPFS"))?;
-        file.len = 0;
+        file.truncate(0)?;
         Ok(TmpWriter {
             dir,
             name: name.to_string(),
