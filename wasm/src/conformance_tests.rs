@@ -95,9 +95,10 @@ async fn indexeddb_store_conforms() {
     };
     check_read(&mut record, &mut |_, _| Ok(())).unwrap();
 
+    let recorded = seen.borrow().clone();
     let db = idb::open_db().await.expect("IndexedDB");
     let mut pages_read: Vec<HashMap<u64, Vec<u8>>> = Vec::new();
-    for (k, (dim, data)) in seen.borrow().iter().enumerate() {
+    for (k, (dim, data)) in recorded.iter().enumerate() {
         let mut pages = HashMap::new();
         if *dim > 0 {
             let store = idb_store(*dim, data).expect("a store");
