@@ -23,7 +23,6 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 
 SRC=$ROOT/wasm/npm
 PKG=$ROOT/wasm/pkg
-RAW=$ROOT/target/wasm32-unknown-unknown/release/vectrove_wasm.wasm
 
 step() { printf '==> %s\n' "$*"; }
 
@@ -41,6 +40,10 @@ fi
 
 step "cargo build --release -p vectrove-wasm --target wasm32-unknown-unknown"
 cargo build --release -p vectrove-wasm --target wasm32-unknown-unknown
+# Wherever the target directory is (CARGO_TARGET_DIR, build.target-dir, or ./target).
+TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
+  node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).target_directory))')
+RAW=$TARGET_DIR/wasm32-unknown-unknown/release/vectrove_wasm.wasm
 
 step "wasm-bindgen --target web"
 rm -rf "$PKG"
