@@ -337,7 +337,8 @@ impl<S: FeatureStoreMut<Elem = f32>> Ivf<S> {
         // Stored list by list, so a list's points sit together in the store
         // and a probe reads them in one sweep.
         let mut order: Vec<usize> = (0..ids.len()).collect();
-        order.sort_by_key(|&i| lists[i].0);
+        // (list, position): the order a stable sort by list gives.
+        order.sort_unstable_by_key(|&i| (lists[i].0, i));
         self.store.reserve(ids.len());
         for i in order {
             let (id, v, list) = (ids[i], &prepared[i * dim..(i + 1) * dim], lists[i].0);

@@ -151,7 +151,7 @@ impl Record {
         let bad = |what: &str| {
             js_error(
                 self::name::CORRUPT,
-                format!("not a valid vectrove index: IndexedDB record of {name:?}: {what}"),
+                format!("not a valid vectrove index: IndexedDB record of \"{name}\": {what}"),
             )
         };
         let get = |k: &str| Reflect::get(v, &k.into()).unwrap_or(JsValue::UNDEFINED);
@@ -187,7 +187,7 @@ impl Record {
 pub(crate) async fn get_record(db: &JsValue, name: &str) -> Result<Option<Record>, JsValue> {
     let v = await_value(idb_get_record(db, name).into())
         .await
-        .map_err(|e| from_dom(e, &format!("reading index {name:?} from IndexedDB")))?;
+        .map_err(|e| from_dom(e, &format!("reading index \"{name}\" from IndexedDB")))?;
     if v.is_undefined() || v.is_null() {
         return Ok(None);
     }
@@ -197,7 +197,7 @@ pub(crate) async fn get_record(db: &JsValue, name: &str) -> Result<Option<Record
 pub(crate) async fn remove(db: &JsValue, name: &str) -> Result<(), JsValue> {
     await_value(idb_remove(db, name).into())
         .await
-        .map_err(|e| from_dom(e, &format!("removing index {name:?} from IndexedDB")))?;
+        .map_err(|e| from_dom(e, &format!("removing index \"{name}\" from IndexedDB")))?;
     Ok(())
 }
 
@@ -267,7 +267,7 @@ impl IdbLink {
             .await
             .map_err(|e| Error::Storage {
                 message: format!(
-                    "reading vectors of index {:?} from IndexedDB: {}",
+                    "reading vectors of index \"{}\" from IndexedDB: {}",
                     self.name,
                     describe_error(&e)
                 ),
@@ -291,7 +291,7 @@ impl IdbLink {
                     return Err(Error::Corrupt {
                         section: "vectors",
                         reason: format!(
-                            "page {} of index {:?} in IndexedDB is missing or damaged",
+                            "page {} of index \"{}\" in IndexedDB is missing or damaged",
                             r.page_no, self.name
                         ),
                     });
@@ -348,7 +348,7 @@ impl IdbWriter {
         // Pages left by an earlier write that never committed.
         await_value(idb_drop_generation(&db, name, generation).into())
             .await
-            .map_err(|e| from_dom(e, &format!("saving index {name:?} to IndexedDB")))?;
+            .map_err(|e| from_dom(e, &format!("saving index \"{name}\" to IndexedDB")))?;
         Ok(IdbWriter {
             db,
             name: name.to_string(),
@@ -410,7 +410,7 @@ impl IdbWriter {
         let first = self.batch_first as f64;
         await_value(idb_put_chunks(&self.db, &self.name, self.generation, first, &chunks).into())
             .await
-            .map_err(|e| from_dom(e, &format!("saving index {:?} to IndexedDB", self.name)))?;
+            .map_err(|e| from_dom(e, &format!("saving index \"{}\" to IndexedDB", self.name)))?;
         Ok(())
     }
 
@@ -433,7 +433,7 @@ impl IdbWriter {
         let old = self.old_gen.map_or(JsValue::UNDEFINED, JsValue::from_f64);
         await_value(idb_commit(&self.db, &self.name, &record.to_js(), old).into())
             .await
-            .map_err(|e| from_dom(e, &format!("saving index {:?} to IndexedDB", self.name)))?;
+            .map_err(|e| from_dom(e, &format!("saving index \"{}\" to IndexedDB", self.name)))?;
         Ok(())
     }
 

@@ -78,7 +78,7 @@ impl Storage {
             Some("indexeddb") => Some(Storage::Idb),
             Some(other) => {
                 return Err(invalid_argument(format!(
-                    "unknown storage {other:?}: use \"memory\", \"opfs\" or \"indexeddb\""
+                    "unknown storage \"{other}\": use \"memory\", \"opfs\" or \"indexeddb\""
                 )));
             }
         })
@@ -119,7 +119,7 @@ fn metric_from(options: &JsValue, default: Metric) -> JsResult<Metric> {
         Some(m) => match m.as_str() {
             "l2" | "cosine" | "ip" => m.parse().map_err(from_core),
             _ => Err(invalid_argument(format!(
-                "unknown metric {m:?}: use \"l2\", \"cosine\" or \"ip\""
+                "unknown metric \"{m}\": use \"l2\", \"cosine\" or \"ip\""
             ))),
         },
     }
@@ -135,7 +135,7 @@ fn check_name(name: &str) -> JsResult<()> {
         Ok(())
     } else {
         Err(invalid_argument(format!(
-            "invalid index name {name:?}: use 1 to 200 characters without / or \\"
+            "invalid index name \"{name}\": use 1 to 200 characters without / or \\"
         )))
     }
 }
@@ -252,7 +252,7 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
     let Some(record) = idb::get_record(&db, name).await? else {
         return Err(js_error(
             name::NOT_FOUND,
-            format!("no index named {name:?} in IndexedDB (import or save one first)"),
+            format!("no index named \"{name}\" in IndexedDB (import or save one first)"),
         ));
     };
     let header = Header::parse(&record.head, record.file_len).map_err(from_core)?;
@@ -731,7 +731,7 @@ impl Index {
                     w.discard().await;
                     return Err(crate::errors::from_dom(
                         err,
-                        &format!("saving index {name:?} to OPFS"),
+                        &format!("saving index \"{name}\" to OPFS"),
                     ));
                 }
                 let reopen = inner.storage == Storage::Opfs && inner.name.as_deref() == Some(&name);

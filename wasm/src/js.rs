@@ -110,9 +110,13 @@ pub(crate) fn id_value(id: u64) -> JsValue {
 pub(crate) fn describe(v: &JsValue) -> String {
     if let Some(s) = v.as_string() {
         let short: String = s.chars().take(40).collect();
-        format!("the string {short:?}")
+        format!("the string \"{short}\"")
     } else if let Some(x) = v.as_f64() {
-        format!("{x}")
+        // JS formats the number (Rust's float formatting would add size).
+        js_sys::Number::from(x)
+            .to_string(10)
+            .map(String::from)
+            .unwrap_or_else(|_| "a number".into())
     } else if v.is_undefined() {
         "undefined".into()
     } else if v.is_null() {

@@ -23,7 +23,7 @@ fn metric(options: &JsValue) -> JsResult<Metric> {
         Some("cosine") => Ok(Metric::Cosine),
         Some("ip") => Ok(Metric::InnerProduct),
         Some(m) => Err(invalid_argument(format!(
-            "unknown metric {m:?}: use \"l2\", \"cosine\" or \"ip\""
+            "unknown metric \"{m}\": use \"l2\", \"cosine\" or \"ip\""
         ))),
     }
 }

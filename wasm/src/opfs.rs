@@ -112,7 +112,7 @@ pub(crate) fn is_named(e: &JsValue, n: &str) -> bool {
 fn not_found(name: &str) -> JsValue {
     js_error(
         name::NOT_FOUND,
-        format!("no index named {name:?} in OPFS (import or save one first)"),
+        format!("no index named \"{name}\" in OPFS (import or save one first)"),
     )
 }
 
@@ -130,10 +130,10 @@ pub(crate) async fn read_all(name: &str) -> Result<Vec<u8>, JsValue> {
         })?;
     let file = await_value(call_method(&h, "getFile", &[])?)
         .await
-        .map_err(|e| from_dom(e, &format!("reading index {name:?} from OPFS")))?;
+        .map_err(|e| from_dom(e, &format!("reading index \"{name}\" from OPFS")))?;
     let buf = await_value(call_method(&file, "arrayBuffer", &[])?)
         .await
-        .map_err(|e| from_dom(e, &format!("reading index {name:?} from OPFS")))?;
+        .map_err(|e| from_dom(e, &format!("reading index \"{name}\" from OPFS")))?;
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
@@ -142,7 +142,7 @@ pub(crate) async fn read_all(name: &str) -> Result<Vec<u8>, JsValue> {
 pub(crate) async fn write_all_async(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
     let d = dir().await?;
     let h = file_handle(&d, &file_name(name), true).await?;
-    let what = format!("saving index {name:?} to OPFS");
+    let what = format!("saving index \"{name}\" to OPFS");
     let stream = await_value(call_method(&h, "createWritable", &[])?)
         .await
         .map_err(|e| from_dom(e, &what))?;
