@@ -932,9 +932,11 @@ impl Index {
                 h.insert_many(&ids[done..done + n], &vectors[done * dim..(done + n) * dim])
                     .map_err(from_core)?;
                 done += n;
-                // Aim for slices of about 50 ms.
-                let took = (now_ms() - t0).max(0.1);
-                slice = ((n as f64 * 50.0 / took) as usize).clamp(1, 4096);
+                // Aim for slices of about 50 ms, growing at most twofold
+                // at a time so that one quick slice cannot overshoot.
+                let took = (now_ms() - t0).max(0.01);
+                let aim = (n as f64 * 50.0 / took) as usize;
+                slice = aim.clamp(1, (2 * n).min(4096));
                 if let Some(f) = &progress {
                     f.call2(
                         &JsValue::NULL,

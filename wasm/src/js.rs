@@ -153,9 +153,15 @@ pub(crate) async fn yield_now() -> Result<(), JsValue> {
     Ok(())
 }
 
-/// Milliseconds from a monotonic-enough clock.
+/// Milliseconds from `performance.now()` (fine-grained and monotonic), or
+/// `Date.now()` where there is no `performance`.
 pub(crate) fn now_ms() -> f64 {
-    js_sys::Date::now()
+    Reflect::get(&global(), &"performance".into())
+        .ok()
+        .filter(|p| p.is_object())
+        .and_then(|p| call_method(&p, "now", &[]).ok())
+        .and_then(|t| t.as_f64())
+        .unwrap_or_else(js_sys::Date::now)
 }
 
 /// Await a JS promise held as a value.
