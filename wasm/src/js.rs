@@ -114,7 +114,7 @@ pub(crate) fn describe(v: &JsValue) -> String {
     } else if let Some(x) = v.as_f64() {
         // JS formats the number (Rust's float formatting would add size).
         js_sys::Number::from(x)
-            .to_string(10)
+            .to_string_with_radix(10)
             .map(String::from)
             .unwrap_or_else(|_| "a number".into())
     } else if v.is_undefined() {
