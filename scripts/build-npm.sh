@@ -3,7 +3,8 @@
 #
 #   bash scripts/build-npm.sh
 #
-# 1. cargo builds the vectrove-wasm crate for wasm32 in release mode (simd128 comes from
+# 1. cargo builds the vectrove-wasm crate for wasm32 with the `wasm` profile (release with
+#    LTO and one codegen unit, see Cargo.toml; simd128 comes from
 #    .cargo/config.toml);
 # 2. wasm-bindgen (the CLI on PATH, which must match the crate's wasm-bindgen version)
 #    writes the ES module glue and the .wasm into wasm/pkg/dist;
@@ -38,12 +39,12 @@ if [ -n "$WBV" ] && [ "$HAVE" != "$WBV" ]; then
   exit 1
 fi
 
-step "cargo build --release -p vectrove-wasm --target wasm32-unknown-unknown"
-cargo build --release -p vectrove-wasm --target wasm32-unknown-unknown
+step "cargo build --profile wasm -p vectrove-wasm --target wasm32-unknown-unknown"
+cargo build --profile wasm -p vectrove-wasm --target wasm32-unknown-unknown
 # Wherever the target directory is (CARGO_TARGET_DIR, build.target-dir, or ./target).
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps |
   node -e 'let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => console.log(JSON.parse(s).target_directory))')
-RAW=$TARGET_DIR/wasm32-unknown-unknown/release/vectrove_wasm.wasm
+RAW=$TARGET_DIR/wasm32-unknown-unknown/wasm/vectrove_wasm.wasm
 
 step "wasm-bindgen --target web"
 rm -rf "$PKG"

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The one test command, run by CI (.ci/run) and by hand: installs what it
 # needs (idempotently), then checks formatting, lints both targets, runs the
-# native tests, builds the docs and runs the wasm32 tests in Node.
+# native tests, builds the docs, runs the wasm32 tests (the core in Node; the
+# JS API in Node, in a headless Chromium page and in a dedicated worker) and
+# the npm package's tests in headless Chromium and under Vite.
 #
 #   bash scripts/test.sh
 #
@@ -121,6 +123,9 @@ cargo test -p vectrove-core --features conformance --target wasm32-unknown-unkno
 
 section "wasm32 tests: the JS API in Node, a headless Chromium page and a dedicated worker"
 cargo test -p vectrove-wasm --target wasm32-unknown-unknown
+
+section "npm package: build, then tests in headless Chromium (plain page, worker, reload, Vite)"
+bash wasm/npm-test/run.sh
 
 section "fuzz targets compile (run them with: cd fuzz && cargo +nightly fuzz run open_bytes)"
 cargo check --manifest-path fuzz/Cargo.toml --bins

@@ -122,10 +122,29 @@ try {
   await runPage(page, "worker", `${o}/pages/worker.html?phase=1`);
   await runPage(page, "worker after reload", `${o}/pages/worker.html?phase=2`, { reload: true });
   if (viteBuilt) await runPage(page, "vite app", `${o}/vite/`);
+
 } finally {
   await context?.close();
-  await server.close();
   rmSync(profile, { recursive: true, force: true });
+}
+
+// Quota: a fresh profile whose origin may store 4 MiB, set before the page first runs.
+const quotaProfile = mkdtempSync(join(tmpdir(), "vectrove-npm-quota-"));
+let quotaContext;
+try {
+  quotaContext = await chromium.launchPersistentContext(quotaProfile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+  });
+  const page = quotaContext.pages()[0] ?? await quotaContext.newPage();
+  const cdp = await quotaContext.newCDPSession(page);
+  await cdp.send("Storage.overrideQuotaForOrigin", { origin: server.origin, quotaSize: 4 << 20 });
+  await runPage(page, "storage quota", `${server.origin}/pages/quota.html`);
+} finally {
+  await quotaContext?.close();
+  await server.close();
+  rmSync(quotaProfile, { recursive: true, force: true });
 }
 
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
