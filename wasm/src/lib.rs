@@ -1,6 +1,11 @@
 //! WebAssembly bindings of vectrove, published to npm as `vectrove`: the
 //! `Index` class (HNSW and IVF-Flat, in memory, in OPFS or in IndexedDB)
-//! and the `KMeans` class, with typed errors (see [`errors`]).
+//! and the `KMeans` class. Every failure reaches JS as an `Error` with a
+//! stable `name`: `DimensionMismatchError`, `InvalidVectorError`,
+//! `DuplicateIdError`, `UnknownIdError`, `InvalidArgumentError`,
+//! `CorruptIndexError`, `StorageError`, `QuotaExceededError`,
+//! `IndexLockedError`, `NotFoundError`, `NotResidentError`,
+//! `UnsupportedError`, `AbortError` or `BusyError`.
 #![warn(missing_docs)]
 
 #[cfg(all(test, target_arch = "wasm32"))]
