@@ -37,9 +37,11 @@ type JsResult<T> = Result<T, JsValue>;
 /// The default cache budget of lazily read indexes.
 const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 
-/// Pages of an OPFS-backed store: reads are cheap, so small pages waste
-/// the least of the cache on vectors a search never touches.
-const OPFS_PAGE_BYTES: usize = 4096;
+/// The smallest page of an OPFS-backed store. Pages are otherwise one
+/// vector: a graph walk reads scattered vectors, so a second vector in a
+/// page is almost always cache space wasted, and OPFS reads have no
+/// alignment to respect.
+const OPFS_PAGE_BYTES: usize = 1024;
 
 pub(crate) enum Engine {
     Hnsw(Hnsw<Store>),

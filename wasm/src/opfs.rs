@@ -168,6 +168,9 @@ pub(crate) async fn write_all_async(name: &str, bytes: &[u8]) -> Result<(), JsVa
 pub(crate) struct SyncFile {
     handle: FileSystemSyncAccessHandle,
     len: u64,
+    /// One options object for every read (its `at` set each time), so a
+    /// read allocates nothing on the JS side.
+    at: FileSystemReadWriteOptions,
 }
 
 impl SyncFile {
@@ -187,7 +190,11 @@ impl SyncFile {
             .get_size()
             .map_err(|e| from_dom(e, &format!("reading the size of {file}")))?
             as u64;
-        Ok(SyncFile { handle, len })
+        Ok(SyncFile {
+            handle,
+            len,
+            at: FileSystemReadWriteOptions::new(),
+        })
     }
 
     /// Index `name`'s file, locked for as long as this lives.
@@ -209,11 +216,10 @@ impl SyncFile {
     pub(crate) fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let mut done = 0;
         while done < buf.len() {
-            let options = FileSystemReadWriteOptions::new();
-            options.set_at((offset + done as u64) as f64);
+            self.at.set_at((offset + done as u64) as f64);
             let n = self
                 .handle
-                .read_with_u8_array_and_options(&mut buf[done..], &options)
+                .read_with_u8_array_and_options(&mut buf[done..], &self.at)
                 .map_err(|e| storage_error(e, "reading an index file in OPFS"))?
                 as usize;
             if n == 0 {
