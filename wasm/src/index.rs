@@ -321,26 +321,55 @@ async fn store_idb(name: &str, bytes: &[u8]) -> JsResult<()> {
     let meta_len = header.meta_len as usize;
     let page_bytes = idb::DEFAULT_PAGE_BYTES.max(header.vectors().stride);
     let lens = idb_pages(&header, page_bytes)?;
-    let mut w = IdbWriter::start(
-        name,
-        bytes[..meta_len].to_vec(),
-        header.file_len,
-        page_bytes,
-        lens,
-    )
-    .await?;
+    let mut sink = Sink::Idb(
+        IdbWriter::start(
+            name,
+            bytes[..meta_len].to_vec(),
+            header.file_len,
+            page_bytes,
+            lens,
+        )
+        .await?,
+    );
     let written = async {
         for part in bytes[meta_len..].chunks(1 << 20) {
-            w.write(part).await?;
+            sink.write(part).await?;
         }
-        Ok::<_, JsValue>(())
+        Ok(())
     }
     .await;
-    match written {
-        Ok(()) => w.commit().await,
-        Err(e) => {
-            w.discard().await;
-            Err(e)
+    sink.finish(written).await
+}
+
+/// Where a new version of a stored index is being written.
+enum Sink {
+    Opfs(TmpWriter),
+    Idb(IdbWriter),
+}
+
+impl Sink {
+    /// The next bytes of the file (for IndexedDB: of the vectors).
+    async fn write(&mut self, bytes: &[u8]) -> JsResult<()> {
+        match self {
+            Sink::Opfs(w) => write_tmp(w, bytes),
+            Sink::Idb(w) => w.write(bytes).await,
+        }
+    }
+
+    /// Put the new version in place if everything was written, else delete
+    /// what was (the previous version stays either way on failure).
+    async fn finish(self, written: JsResult<()>) -> JsResult<()> {
+        match (self, written) {
+            (Sink::Opfs(w), Ok(())) => w.commit().await,
+            (Sink::Idb(w), Ok(())) => w.commit().await,
+            (Sink::Opfs(w), Err(e)) => {
+                w.discard().await;
+                Err(e)
+            }
+            (Sink::Idb(w), Err(e)) => {
+                w.discard().await;
+                Err(e)
+            }
         }
     }
 }
@@ -637,44 +666,31 @@ impl Index {
                 index.set_name(name, Storage::Memory);
                 Ok(index)
             }
-            Storage::Opfs => {
-                let mut w = TmpWriter::create(name).await?;
+            Storage::Opfs | Storage::Idb => {
+                let mut sink = if storage == Storage::Opfs {
+                    Sink::Opfs(TmpWriter::create(name).await?)
+                } else {
+                    let page_bytes = idb::DEFAULT_PAGE_BYTES.max(v.stride);
+                    let lens = idb_pages(&header, page_bytes)?;
+                    let head = meta.clone();
+                    Sink::Idb(
+                        IdbWriter::start(name, head, header.file_len, page_bytes, lens).await?,
+                    )
+                };
                 let written = async {
-                    write_tmp(&mut w, &meta)?;
+                    if let Sink::Opfs(_) = sink {
+                        // The OPFS file holds the head too; IndexedDB keeps it
+                        // in the index's record.
+                        sink.write(&meta).await?;
+                    }
                     while let Some(b) = next_block(s).await? {
-                        write_tmp(&mut w, &b)?;
+                        sink.write(&b).await?;
                     }
                     ensure_end(s).await
                 }
                 .await;
-                match written {
-                    Ok(()) => w.commit().await?,
-                    Err(e) => {
-                        w.discard().await;
-                        return Err(e);
-                    }
-                }
-                Self::open_inner(name.to_string(), Storage::Opfs, cache_bytes, false).await
-            }
-            Storage::Idb => {
-                let page_bytes = idb::DEFAULT_PAGE_BYTES.max(v.stride);
-                let lens = idb_pages(&header, page_bytes)?;
-                let mut w = IdbWriter::start(name, meta, header.file_len, page_bytes, lens).await?;
-                let written = async {
-                    while let Some(b) = next_block(s).await? {
-                        w.write(&b).await?;
-                    }
-                    ensure_end(s).await
-                }
-                .await;
-                match written {
-                    Ok(()) => w.commit().await?,
-                    Err(e) => {
-                        w.discard().await;
-                        return Err(e);
-                    }
-                }
-                Self::open_inner(name.to_string(), Storage::Idb, cache_bytes, false).await
+                sink.finish(written).await?;
+                Self::open_inner(name.to_string(), storage, cache_bytes, false).await
             }
         }
     }
@@ -770,9 +786,10 @@ impl Index {
 }
 
 async fn ensure_end(s: &mut ByteStream) -> JsResult<()> {
-    match s.read_some(1).await? {
-        None => Ok(()),
-        Some(_) => Err(corrupt("unexpected bytes after the end of the index")),
+    if s.at_end().await? {
+        Ok(())
+    } else {
+        Err(corrupt("unexpected bytes after the end of the index"))
     }
 }
 

@@ -167,18 +167,26 @@ impl ByteStream {
         Ok(chunk)
     }
 
+    /// Make sure unread bytes are pending; `false` at the end of the source.
+    async fn refill(&mut self) -> Result<bool, JsValue> {
+        while self.at == self.pending.len() {
+            match self.next_chunk().await? {
+                Some(c) => {
+                    self.pending = c;
+                    self.at = 0;
+                }
+                None => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
     /// Exactly `n` bytes, or `None` if the source ends first.
     pub(crate) async fn read_exact(&mut self, n: usize) -> Result<Option<Vec<u8>>, JsValue> {
         let mut out = Vec::with_capacity(n.min(64 << 20));
         while out.len() < n {
-            if self.at == self.pending.len() {
-                match self.next_chunk().await? {
-                    Some(c) => {
-                        self.pending = c;
-                        self.at = 0;
-                    }
-                    None => return Ok(None),
-                }
+            if !self.refill().await? {
+                return Ok(None);
             }
             let take = (n - out.len()).min(self.pending.len() - self.at);
             out.extend_from_slice(&self.pending[self.at..self.at + take]);
@@ -187,21 +195,9 @@ impl ByteStream {
         Ok(Some(out))
     }
 
-    /// Up to `max` bytes (at least one), or `None` at the end.
-    pub(crate) async fn read_some(&mut self, max: usize) -> Result<Option<Vec<u8>>, JsValue> {
-        while self.at == self.pending.len() {
-            match self.next_chunk().await? {
-                Some(c) => {
-                    self.pending = c;
-                    self.at = 0;
-                }
-                None => return Ok(None),
-            }
-        }
-        let take = max.min(self.pending.len() - self.at);
-        let out = self.pending[self.at..self.at + take].to_vec();
-        self.at += take;
-        Ok(Some(out))
+    /// Whether the source has ended (no byte left).
+    pub(crate) async fn at_end(&mut self) -> Result<bool, JsValue> {
+        Ok(!self.refill().await?)
     }
 
     /// Stop reading (cancels a stream so a fetch does not run on).
