@@ -108,7 +108,9 @@ pub(crate) fn corrupt(section: &'static str, reason: impl Into<String>) -> Error
 
 /// CRC-32 (IEEE) of `bytes`.
 pub fn checksum(bytes: &[u8]) -> u32 {
-    crc32fast::hash(bytes)
+    let mut h = crate::simd::Crc32::new();
+    h.update(bytes);
+    h.finalize()
 }
 
 /// One entry of the section table.
@@ -259,7 +261,7 @@ impl Header {
             ));
         }
         let stored = u32_at(bytes, 60);
-        let mut h = crc32fast::Hasher::new();
+        let mut h = crate::simd::Crc32::new();
         h.update(&bytes[..60]);
         h.update(&[0; 4]);
         h.update(&bytes[64..header_len]);

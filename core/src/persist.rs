@@ -10,7 +10,7 @@ use crate::store::{Access, FeatureStore};
 /// Feeds bytes to per-block checksums.
 struct BlockSums {
     sums: Vec<u32>,
-    hasher: crc32fast::Hasher,
+    hasher: crate::simd::Crc32,
     in_block: u64,
     total: u64,
 }
@@ -19,7 +19,7 @@ impl BlockSums {
     fn new() -> Self {
         Self {
             sums: Vec::new(),
-            hasher: crc32fast::Hasher::new(),
+            hasher: crate::simd::Crc32::new(),
             in_block: 0,
             total: 0,
         }
@@ -34,7 +34,7 @@ impl BlockSums {
             self.total += n as u64;
             bytes = &bytes[n..];
             if self.in_block == VECTOR_BLOCK_BYTES {
-                let h = std::mem::replace(&mut self.hasher, crc32fast::Hasher::new());
+                let h = std::mem::replace(&mut self.hasher, crate::simd::Crc32::new());
                 self.sums.push(h.finalize());
                 self.in_block = 0;
             }

@@ -142,6 +142,89 @@ fn detect() -> Kernels {
     SCALAR
 }
 
+/// A streaming CRC-32 (IEEE 802.3): `new`, `update`, `finalize`. Natively
+/// crc32fast (carry-less multiplication where the CPU has it); on wasm32 the
+/// table-driven [`crc::Crc32`], whose 8 KiB of tables keep the browser
+/// package small.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) type Crc32 = crc32fast::Hasher;
+/// A streaming CRC-32 (IEEE 802.3); see the native definition.
+#[cfg(target_arch = "wasm32")]
+pub(crate) type Crc32 = crc::Crc32;
+
+/// CRC-32 by slicing eight bytes at a time through tables built at compile
+/// time. Compiled everywhere so that native tests compare it with crc32fast.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub(crate) mod crc {
+    const POLY: u32 = 0xEDB8_8320;
+
+    /// `T[k][b]`: the CRC register after byte `b` followed by `k` zero bytes.
+    const fn tables() -> [[u32; 256]; 8] {
+        let mut t = [[0u32; 256]; 8];
+        let mut i = 0;
+        while i < 256 {
+            let mut c = i as u32;
+            let mut k = 0;
+            while k < 8 {
+                c = if c & 1 != 0 { POLY ^ (c >> 1) } else { c >> 1 };
+                k += 1;
+            }
+            t[0][i] = c;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 256 {
+            let mut k = 1;
+            while k < 8 {
+                let prev = t[k - 1][i];
+                t[k][i] = (prev >> 8) ^ t[0][(prev & 0xFF) as usize];
+                k += 1;
+            }
+            i += 1;
+        }
+        t
+    }
+
+    static T: [[u32; 256]; 8] = tables();
+
+    /// The running register of a CRC-32.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Crc32 {
+        reg: u32,
+    }
+
+    impl Crc32 {
+        pub(crate) fn new() -> Self {
+            Crc32 { reg: !0 }
+        }
+
+        pub(crate) fn update(&mut self, bytes: &[u8]) {
+            let mut c = self.reg;
+            let mut words = bytes.chunks_exact(8);
+            for w in &mut words {
+                let lo = c ^ u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+                let hi = u32::from_le_bytes([w[4], w[5], w[6], w[7]]);
+                c = T[7][(lo & 0xFF) as usize]
+                    ^ T[6][((lo >> 8) & 0xFF) as usize]
+                    ^ T[5][((lo >> 16) & 0xFF) as usize]
+                    ^ T[4][(lo >> 24) as usize]
+                    ^ T[3][(hi & 0xFF) as usize]
+                    ^ T[2][((hi >> 8) & 0xFF) as usize]
+                    ^ T[1][((hi >> 16) & 0xFF) as usize]
+                    ^ T[0][(hi >> 24) as usize];
+            }
+            for &b in words.remainder() {
+                c = T[0][((c ^ u32::from(b)) & 0xFF) as usize] ^ (c >> 8);
+            }
+            self.reg = c;
+        }
+
+        pub(crate) fn finalize(self) -> u32 {
+            !self.reg
+        }
+    }
+}
+
 /// Hint the CPU to start loading the cache line at `ptr`. A no-op where the
 /// target has no prefetch instruction.
 #[inline(always)]
@@ -711,6 +794,46 @@ mod wasm {
 
 #[cfg(test)]
 mod tests {
+    /// CRC-32 one bit at a time: the definition, for checking the tables.
+    fn crc_bitwise(bytes: &[u8]) -> u32 {
+        let mut c = !0u32;
+        for &b in bytes {
+            c ^= u32::from(b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+
+    #[test]
+    fn table_crc_matches_the_definition_and_the_native_one() {
+        let mut rng = crate::rng::SplitMix64::new(9);
+        for len in (0..300).chain([4096, 65_536 + 13]) {
+            let bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
+            let mut whole = super::crc::Crc32::new();
+            whole.update(&bytes);
+            // Fed in uneven pieces, it must give the same value.
+            let mut parts = super::crc::Crc32::new();
+            for piece in bytes.chunks(7) {
+                parts.update(piece);
+            }
+            let want = crc_bitwise(&bytes);
+            let mut native = super::Crc32::new();
+            native.update(&bytes);
+            assert_eq!(native.finalize(), want, "length {len}, the target's CRC");
+            assert_eq!(whole.finalize(), want, "length {len}");
+            assert_eq!(parts.finalize(), want, "length {len} in pieces");
+        }
+        let mut check = super::crc::Crc32::new();
+        check.update(b"123456789");
+        assert_eq!(check.finalize(), 0xCBF4_3926);
+    }
+
     use super::*;
     use proptest::{collection::vec, prelude::*};
 

@@ -11,6 +11,7 @@
 use std::cell::Cell;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
+use vectrove_core::format::checksum;
 use vectrove_core::store::{ByteSource, PagedStore, SourceRead};
 use vectrove_core::{Error, Result};
 use wasm_bindgen::prelude::*;
@@ -283,7 +284,7 @@ impl IdbLink {
                     && self
                         .crcs
                         .get(r.page_no as usize)
-                        .is_some_and(|&c| crc32fast::hash(b) == c)
+                        .is_some_and(|&c| checksum(b) == c)
             });
             match bytes {
                 Some(b) if ok => store.fill_page(r.page_no, &b)?,
@@ -381,7 +382,7 @@ impl IdbWriter {
             bytes = &bytes[n..];
             if self.current.len() == want {
                 let page = std::mem::take(&mut self.current);
-                self.crcs.push(crc32fast::hash(&page));
+                self.crcs.push(checksum(&page));
                 self.batch_bytes += page.len();
                 if self.batch.is_empty() {
                     self.batch_first = self.next_page;

@@ -870,11 +870,11 @@ impl Index {
             params.seed = seed;
         }
         let data = MemoryStore::from_flat(dim, &training).map_err(from_core)?;
-        let trained: Ivf<MemoryStore<f32>> =
-            Ivf::train(metric, params, &data).map_err(from_core)?;
+        // What `Ivf::train` does, on the store every JS index uses.
+        let quantizer = vectrove_core::KMeans::fit(&params.kmeans(metric), &data, |_| true)
+            .map_err(from_core)?;
         let store = Store::memory(MemoryStore::new(dim).map_err(from_core)?);
-        let ivf =
-            Ivf::with_quantizer(trained.quantizer().clone(), params, store).map_err(from_core)?;
+        let ivf = Ivf::with_quantizer(quantizer, params, store).map_err(from_core)?;
         Ok(Index::memory(Engine::Ivf(ivf)))
     }
 

@@ -88,13 +88,14 @@ impl ByteStream {
                 .as_bool()
                 .unwrap_or(false);
             if !ok {
+                // An HTTP status is a small integer.
                 let status = Reflect::get(&source, &"status".into())?
                     .as_f64()
-                    .unwrap_or(0.0);
+                    .unwrap_or(0.0) as u16;
                 let url = Reflect::get(&source, &"url".into())?
                     .as_string()
                     .unwrap_or_default();
-                let n = if status == 404.0 {
+                let n = if status == 404 {
                     name::NOT_FOUND
                 } else {
                     name::STORAGE
