@@ -26,10 +26,8 @@ use crate::format::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt,
 use crate::hnsw::Neighbor;
 use crate::hnsw::ids::{self, Ids};
 use crate::kmeans::{KMeans, KMeansParams};
-use crate::persist::{
-    check_store, decode_ids, decode_vector_sums, ids_sections, u32s, vector_bytes, vector_sums,
-};
-use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore, copy_vector};
+use crate::persist::{check_store, decode_ids, decode_vector_sums, finish_index, u32s};
+use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore};
 
 /// How the coarse quantiser is trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -219,15 +217,7 @@ impl<S: FeatureStore<Elem = f32>> Ivf<S> {
 
     /// The stored vector of `id` (normalised if the metric is cosine).
     pub fn get(&self, id: u64) -> Result<Vec<f32>> {
-        let slot = self
-            .ids
-            .slot(id, &self.deleted)
-            .ok_or(Error::UnknownId { id })?;
-        let mut out = Vec::with_capacity(self.dim());
-        match copy_vector(&self.store, slot, &mut out)? {
-            Access::Ready(()) => Ok(out),
-            Access::Missing => Err(Error::NotResident { count: 1 }),
-        }
+        crate::persist::get_vector(&self.store, &self.ids, &self.deleted, id)
     }
 
     /// Delete `id`: it is never returned again. The id may be inserted again.
@@ -380,7 +370,6 @@ impl<S: FeatureStore<Elem = f32>> Ivf<S> {
                 ),
             });
         }
-        let (sum_bytes, sum_crc, total) = vector_sums(&self.store, count)?;
         let mut w = Writer::new(IndexKind::Ivf, f32::CODE, self.metric, self.dim(), count);
         let mut params = Vec::with_capacity(24);
         for x in [
@@ -397,13 +386,7 @@ impl<S: FeatureStore<Elem = f32>> Ivf<S> {
         f32::write_le(self.quantizer.centroids(), &mut cent);
         w.section(tag::CENTROIDS, cent);
         w.section(tag::LISTS, u32s(self.list_of.iter().copied()));
-        ids_sections(&mut w, &self.ids, &self.deleted);
-        w.section(tag::VECTOR_SUMS, sum_bytes);
-        w.finish(out, total, sum_crc, |out| {
-            vector_bytes(&self.store, count, |b| {
-                out.write_all(b).map_err(Error::from)
-            })
-        })
+        finish_index(w, out, &self.store, count, &self.ids, &self.deleted)
     }
 
     /// The index as file bytes (see [`write_to`](Self::write_to)).

@@ -180,3 +180,36 @@ pub(crate) fn elem_mismatch<T: Element>(h: &Header) -> Error {
         ),
     }
 }
+
+/// The end every index kind's file shares: the ids and deletions, the
+/// vector block checksums, then the vectors themselves, written to `out`.
+pub(crate) fn finish_index<S: FeatureStore, W: std::io::Write>(
+    mut w: Writer,
+    out: &mut W,
+    store: &S,
+    count: usize,
+    ids: &Ids,
+    deleted: &[u64],
+) -> Result<()> {
+    let (sum_bytes, sum_crc, total) = vector_sums(store, count)?;
+    ids_sections(&mut w, ids, deleted);
+    w.section(tag::VECTOR_SUMS, sum_bytes);
+    w.finish(out, total, sum_crc, |out| {
+        vector_bytes(store, count, |b| out.write_all(b).map_err(Error::from))
+    })
+}
+
+/// The stored vector of `id`, for every index kind's `get`.
+pub(crate) fn get_vector<S: FeatureStore>(
+    store: &S,
+    ids: &Ids,
+    deleted: &[u64],
+    id: u64,
+) -> Result<Vec<S::Elem>> {
+    let slot = ids.slot(id, deleted).ok_or(Error::UnknownId { id })?;
+    let mut out = Vec::with_capacity(store.dim());
+    match crate::store::copy_vector(store, slot, &mut out)? {
+        Access::Ready(()) => Ok(out),
+        Access::Missing => Err(Error::NotResident { count: 1 }),
+    }
+}

@@ -21,7 +21,7 @@ pub use search::{Fetcher, SearchState, SearchStats, Step};
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
-use crate::store::{Access, FeatureStore, MemoryStore, copy_vector};
+use crate::store::{FeatureStore, MemoryStore};
 use graph::Graph;
 use ids::Ids;
 use visited::Visited;
@@ -255,15 +255,7 @@ impl<S: FeatureStore> Hnsw<S> {
 
     /// The stored vector of `id` (normalised if the metric is cosine).
     pub fn get(&self, id: u64) -> Result<Vec<S::Elem>> {
-        let slot = self
-            .ids
-            .slot(id, &self.deleted)
-            .ok_or(Error::UnknownId { id })?;
-        let mut out = Vec::with_capacity(self.dim());
-        match copy_vector(&self.store, slot, &mut out)? {
-            Access::Ready(()) => Ok(out),
-            Access::Missing => Err(Error::NotResident { count: 1 }),
-        }
+        crate::persist::get_vector(&self.store, &self.ids, &self.deleted, id)
     }
 
     /// Delete `id`: it is never returned again, but its node keeps serving as

@@ -10,8 +10,7 @@ use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::format::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
 use crate::persist::{
-    check_store, decode_ids, decode_vector_sums, elem_mismatch, ids_sections, u32s, vector_bytes,
-    vector_sums,
+    check_store, decode_ids, decode_vector_sums, elem_mismatch, finish_index, u32s,
 };
 use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
@@ -61,7 +60,6 @@ impl<S: FeatureStore> Hnsw<S> {
                 ),
             });
         }
-        let (sum_bytes, sum_crc, total) = vector_sums(&self.store, count)?;
 
         let mut w = Writer::new(
             IndexKind::Hnsw,
@@ -106,13 +104,7 @@ impl<S: FeatureStore> Hnsw<S> {
             tag::ENTRY_LINKS,
             u32s(self.entry_links.iter().flat_map(|&(a, b)| [a, b])),
         );
-        ids_sections(&mut w, &self.ids, &self.deleted);
-        w.section(tag::VECTOR_SUMS, sum_bytes);
-        w.finish(out, total, sum_crc, |out| {
-            vector_bytes(&self.store, count, |b| {
-                out.write_all(b).map_err(Error::from)
-            })
-        })
+        finish_index(w, out, &self.store, count, &self.ids, &self.deleted)
     }
 
     /// The index as file bytes (see [`write_to`](Self::write_to)).
