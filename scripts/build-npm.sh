@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Builds the npm package `vectrove` into wasm/pkg/ (a build output, not committed):
 #
-#   bash scripts/build-npm.sh
+#   bash scripts/build-npm.sh [--if-stale]
+#
+# With --if-stale it does nothing while wasm/pkg is newer than every source it is built
+# from (the wasm and core crates, Cargo.lock and wasm/npm).
 #
 # 1. cargo builds the vectrove-wasm crate for wasm32 with the `wasm` profile (release with
 #    LTO and one codegen unit, see Cargo.toml; simd128 comes from
@@ -26,6 +29,25 @@ SRC=$ROOT/wasm/npm
 PKG=$ROOT/wasm/pkg
 
 step() { printf '==> %s\n' "$*"; }
+
+if [ "${1:-}" = "--if-stale" ]; then
+  BUILT=$PKG/dist/vectrove_wasm_bg.wasm
+  if [ ! -f "$BUILT" ]; then
+    step "building the package (wasm/pkg is missing)"
+  else
+    newer=$(find "$ROOT/wasm/src" "$ROOT/wasm/Cargo.toml" "$ROOT/core/src" "$ROOT/core/Cargo.toml" \
+      "$ROOT/Cargo.lock" "$SRC" -path '*/node_modules' -prune -o -type f -newer "$BUILT" -print |
+      head -n 1)
+    if [ -z "$newer" ]; then
+      step "wasm/pkg is up to date"
+      exit 0
+    fi
+    step "building the package (${newer#"$ROOT"/} is newer than wasm/pkg)"
+  fi
+elif [ $# -gt 0 ]; then
+  echo "usage: bash scripts/build-npm.sh [--if-stale]" >&2
+  exit 2
+fi
 
 # The CLI must match the crate exactly; say so clearly rather than fail inside wasm-bindgen.
 WBV=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)

@@ -3,7 +3,8 @@
 # needs (idempotently), then checks formatting, lints both targets, runs the
 # native tests, builds the docs, runs the wasm32 tests (the core in Node; the
 # JS API in Node, in a headless Chromium page and in a dedicated worker) and
-# the npm package's tests in headless Chromium and under Vite.
+# the npm package's tests in headless Chromium and under Vite, and the demo page's
+# end-to-end tests.
 #
 #   bash scripts/test.sh
 #
@@ -126,6 +127,11 @@ cargo test -p vectrove-wasm --target wasm32-unknown-unknown
 
 section "npm package: build, then tests in headless Chromium (plain page, worker, reload, Vite)"
 bash wasm/npm-test/run.sh
+
+section "demo page: build (index by the native CLI, Vite), then end-to-end tests in headless Chromium"
+export VECTROVE_BIN=$ROOT/target/debug/vectrove
+bash www/demo.sh --build-only
+node www/e2e/run.mjs
 
 section "fuzz targets compile (run them with: cd fuzz && cargo +nightly fuzz run open_bytes)"
 cargo check --manifest-path fuzz/Cargo.toml --bins
