@@ -175,6 +175,7 @@ try {
     const caption = await page.locator("#map-caption").innerText();
     assert(/principal components/.test(caption), `the map says what it shows: ${caption}`);
     // Hover the map until the tooltip names a package.
+    await page.locator("#map").scrollIntoViewIfNeeded();
     const box = await page.locator("#map").boundingBox();
     let tip = null;
     for (let i = 0; i < 60 && !tip; i++) {
@@ -217,6 +218,24 @@ try {
     const id = packages.names.indexOf("numlockx");
     equal((await neighboursOf(id)).length, K, "neighbours after the reload");
     return `${timings.reload} ms to ready (the page measured ${await state("openMs")} ms)`;
+  });
+
+  await test("a second tab: the file is in use, so it reads a copy into memory", async () => {
+    const other = await context.newPage();
+    try {
+      await other.goto(server.url);
+      await other.waitForFunction(() => ["ready", "error"].includes(document.documentElement.dataset.state ?? ""), null, {
+        timeout: 120_000,
+      });
+      const root = await other.evaluate(() => ({ ...document.documentElement.dataset }));
+      equal([root.state, root.openMode, root.storage], ["ready", "opened", "memory"], "second tab");
+      equal(server.requests.get(INDEX_PATH), 1, "downloads of the index file");
+      await other.fill("#query", "numlockx");
+      await other.locator("#matches button.package").first().click();
+      await other.locator("#neighbours button.package").nth(K - 1).waitFor();
+    } finally {
+      await other.close();
+    }
   });
 
   await test("no errors in the console", async () => {

@@ -72,6 +72,7 @@ let finder: TextSearch | null = null;
 const searcher = new WorkerClient();
 let clusterer: WorkerClient | null = null;
 let manifest: Manifest;
+let storageNote = "";
 
 async function start() {
   root.dataset.state = "loading";
@@ -118,7 +119,12 @@ async function start() {
   root.dataset.openMode = opened.imported ? "imported" : "opened";
   root.dataset.imports = localStorage.getItem(IMPORTS_KEY) ?? "0";
   root.dataset.openMs = total.toFixed(1);
-  $("fact-storage").textContent = `${opened.storage.toUpperCase()}, read lazily through a ${megabytes(CACHE_BYTES)} cache`;
+  root.dataset.storage = opened.storage;
+  storageNote = opened.storage === "opfs" ? "vectors from OPFS" : "vectors in memory";
+  $("fact-storage").textContent =
+    opened.storage === "opfs"
+      ? `OPFS, read lazily through a ${megabytes(CACHE_BYTES)} cache`
+      : `OPFS, read into memory (another tab holds the file)`;
   $("fact-index").textContent = `${number.format(opened.length)} × ${opened.dim}-d, ${opened.metric}, HNSW M ${manifest.m}`;
   $("fact-open").textContent = opened.imported
     ? `Downloaded and stored in ${millis(opened.ms)} (first visit)`
@@ -195,8 +201,8 @@ async function showNeighbours(id: number) {
     const c = result.cache;
     const rate = c.hits + c.misses > 0 ? Math.round((100 * c.hits) / (c.hits + c.misses)) : 0;
     $("latency").textContent =
-      `Searched in ${millis(result.ms)} · HNSW, ef ${EF} · vectors from OPFS, ` +
-      `cache ${megabytes(c.bytes)} of ${megabytes(c.budget)} (${rate}% hits so far)`;
+      `Searched in ${millis(result.ms)} · HNSW, ef ${EF} · ${storageNote}` +
+      (c.budget > 0 ? `, cache ${megabytes(c.bytes)} of ${megabytes(c.budget)} (${rate}% hits so far)` : "");
     const list = $("neighbours");
     list.replaceChildren(
       ...result.hits.map((hit) => {

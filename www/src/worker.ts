@@ -30,7 +30,13 @@ async function open(req: OpenRequest, progress: (p: Progress) => void): Promise<
   }
   let imported = false;
   if (await Index.exists(req.name, options)) {
-    index = await Index.open(req.name, options);
+    try {
+      index = await Index.open(req.name, options);
+    } catch (e) {
+      // Another tab's worker holds the file's access handle: read a copy into memory.
+      if (!(e instanceof Error && e.name === "IndexLockedError")) throw e;
+      index = await Index.open(req.name, { storage: "memory" });
+    }
   } else {
     index = await Index.import(req.name, req.url, {
       ...options,
