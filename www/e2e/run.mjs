@@ -80,12 +80,13 @@ page.on("console", (m) => {
 });
 
 const state = (name) => page.evaluate((n) => document.documentElement.dataset[n] ?? null, name);
-async function ready() {
-  await page.waitForFunction(() => ["ready", "error"].includes(document.documentElement.dataset.state ?? ""), null, {
+/** Waits until page `p` has opened the index (or failed, which throws). */
+async function ready(p = page) {
+  await p.waitForFunction(() => ["ready", "error"].includes(document.documentElement.dataset.state ?? ""), null, {
     timeout: 120_000,
   });
-  const error = await page.locator("#error").textContent();
-  assert((await state("state")) === "ready", `the page failed: ${error}`);
+  const error = await p.locator("#error").textContent();
+  assert((await p.evaluate(() => document.documentElement.dataset.state)) === "ready", `the page failed: ${error}`);
 }
 
 /** Types a package's exact name, picks it, and returns the neighbours shown. */
@@ -224,9 +225,7 @@ try {
     const other = await context.newPage();
     try {
       await other.goto(server.url);
-      await other.waitForFunction(() => ["ready", "error"].includes(document.documentElement.dataset.state ?? ""), null, {
-        timeout: 120_000,
-      });
+      await ready(other);
       const root = await other.evaluate(() => ({ ...document.documentElement.dataset }));
       equal([root.state, root.openMode, root.storage], ["ready", "opened", "memory"], "second tab");
       equal(server.requests.get(INDEX_PATH), 1, "downloads of the index file");
