@@ -1,6 +1,6 @@
 //! The target-agnostic core of vectrove: the storage contract
 //! ([`FeatureStore`]), the in-memory store, the page cache, SIMD distances,
-//! HNSW, k-means and IVF-Flat. It has no `std::fs`, no mmap and no dependency on wasm-bindgen, and
+//! HNSW, k-means, IVF-Flat and PCA. It has no `std::fs`, no mmap and no dependency on wasm-bindgen, and
 //! compiles unchanged to `wasm32-unknown-unknown`.
 //!
 //! ```
@@ -26,6 +26,7 @@ pub mod format;
 pub mod hnsw;
 pub mod ivf;
 pub mod kmeans;
+pub mod pca;
 mod persist;
 pub mod rng;
 pub mod simd;
@@ -38,4 +39,5 @@ pub use exact::exact_knn;
 pub use hnsw::{Hnsw, HnswBuilder, HnswFile, Neighbor, Params};
 pub use ivf::{Ivf, IvfFile, IvfParams};
 pub use kmeans::{KMeans, KMeansParams};
+pub use pca::{Pca, PcaParams};
 pub use store::{Access, FeatureStore, FeatureStoreMut, MemoryStore};

@@ -195,6 +195,42 @@ export class KMeans {
   readonly iterations: number;
 }
 
+export interface PcaOptions {
+  /** Principal components to keep, from 1 to dim. Default 2. */
+  components?: number;
+  /** Most subspace iterations. Default 300. */
+  maxIters?: number;
+  /** Stop when each component's residual is this small relative to the top eigenvalue. Default 1e-7. */
+  tolerance?: number;
+  /** Fits on a random sample of at most this many vectors (0: all). Default 100000. */
+  maxPoints?: number;
+  seed?: number;
+}
+
+/** Principal component analysis, e.g. to project embeddings to 2-D for a plot. */
+export class Pca {
+  private constructor();
+  free(): void;
+  /** Fits on `data` (n*dim values), synchronously. Deterministic for a seed. */
+  static fit(data: Float32Array, dim: number, options?: PcaOptions): Pca;
+  /** Projects vectors (m*dim values) onto the components: m*nComponents values, row by row. */
+  transform(data: Float32Array): Float32Array;
+  /**
+   * nComponents*dim values: unit vectors by decreasing variance, each signed so that its
+   * largest-magnitude coordinate is positive.
+   */
+  readonly components: Float32Array;
+  /** dim values. */
+  readonly mean: Float32Array;
+  /** The variance along each component (the covariance's eigenvalues), largest first. */
+  readonly explainedVariance: Float64Array;
+  /** Each component's share of the total variance. */
+  readonly explainedVarianceRatio: Float64Array;
+  readonly dim: number;
+  readonly nComponents: number;
+  readonly iterations: number;
+}
+
 /** The library version. */
 export function version(): string;
 
@@ -209,7 +245,7 @@ export type InitInput =
 
 /**
  * Loads the wasm module (by default dist/vectrove_wasm_bg.wasm beside the package).
- * Await it before using Index or KMeans. Calling it again returns the same promise.
+ * Await it before using Index, KMeans or Pca. Calling it again returns the same promise.
  */
 export default function init(input?: InitInput | { module_or_path: InitInput }): Promise<unknown>;
 export { init };

@@ -1,9 +1,9 @@
 // Entry point of the `vectrove` package: the wasm classes, an init that may be called
 // any number of times, and createIndexWorker for running indexes in a dedicated worker
 // (needed for OPFS-backed indexes, which read through synchronous access handles).
-import wasmInit, { initSync as wasmInitSync, Index, KMeans, version } from "./dist/vectrove_wasm.js";
+import wasmInit, { initSync as wasmInitSync, Index, KMeans, Pca, version } from "./dist/vectrove_wasm.js";
 
-export { Index, KMeans, version };
+export { Index, KMeans, Pca, version };
 export { createIndexWorker, RemoteIndex } from "./remote.js";
 
 /** The `name` of every error the library throws, in the worker and on the page alike. */
@@ -40,9 +40,9 @@ function wrapInput(input) {
 }
 
 /**
- * Loads and instantiates the WebAssembly module. Await it once before using Index or
- * KMeans; later calls (also concurrent ones) share the first load. If a load fails, the
- * next call tries again.
+ * Loads and instantiates the WebAssembly module. Await it once before using Index,
+ * KMeans or Pca; later calls (also concurrent ones) share the first load. If a load
+ * fails, the next call tries again.
  *
  * @param {string|URL|Request|Response|BufferSource|WebAssembly.Module|Promise<any>} [input]
  *   where the .wasm is; by default `dist/vectrove_wasm_bg.wasm` next to this package.

@@ -1,7 +1,7 @@
 //! WebAssembly bindings of vectrove, published to npm as `vectrove`: the
-//! `Index` class (HNSW and IVF-Flat, in memory, in OPFS or in IndexedDB)
-//! and the `KMeans` class. Every failure reaches JS as an `Error` with a
-//! stable `name`: `DimensionMismatchError`, `InvalidVectorError`,
+//! `Index` class (HNSW and IVF-Flat, in memory, in OPFS or in IndexedDB),
+//! the `KMeans` class and the `Pca` class. Every failure reaches JS as an
+//! `Error` with a stable `name`: `DimensionMismatchError`, `InvalidVectorError`,
 //! `DuplicateIdError`, `UnknownIdError`, `InvalidArgumentError`,
 //! `CorruptIndexError`, `StorageError`, `QuotaExceededError`,
 //! `IndexLockedError`, `NotFoundError`, `NotResidentError`,
@@ -16,11 +16,13 @@ mod index;
 mod js;
 mod kmeans;
 mod opfs;
+mod pca;
 mod source;
 mod store;
 
 pub use index::Index;
 pub use kmeans::KMeans;
+pub use pca::Pca;
 
 use wasm_bindgen::prelude::*;
 

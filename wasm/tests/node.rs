@@ -1,13 +1,13 @@
 //! The JS API on the in-memory storage, under Node (the default mode of
 //! `wasm-bindgen-test-runner`): building, searching, errors, the native
-//! golden file, IVF and k-means.
+//! golden file, IVF, k-means and PCA.
 #![cfg(target_arch = "wasm32")]
 
 mod common;
 
 use common::*;
 use js_sys::Float64Array;
-use vectrove_wasm::{Index, KMeans};
+use vectrove_wasm::{Index, KMeans, Pca};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
 
@@ -348,6 +348,100 @@ fn kmeans_trains_and_assigns() {
     assert_error(
         KMeans::train(&base, JsValue::from(DIM as u32), JsValue::UNDEFINED).map(|_| ()),
         "InvalidArgumentError",
+    );
+}
+
+#[wasm_bindgen_test]
+fn pca_fits_and_projects() {
+    // Points spread along two known orthogonal directions of 8-d space (the
+    // first with the larger spread), plus a little noise and an offset.
+    const D: usize = 8;
+    let mut rng = vectrove_core::rng::SplitMix64::new(3);
+    let u = [1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0].map(|x: f64| x / 2.0);
+    let v = [0.0, 0.0, 1.0, -1.0, 0.0, 0.0, 1.0, -1.0].map(|x: f64| x / 2.0);
+    let mut data = Vec::new();
+    for _ in 0..500 {
+        let (a, b) = (rng.next_f64() * 2.0 - 1.0, rng.next_f64() * 2.0 - 1.0);
+        for j in 0..D {
+            let noise = (rng.next_f64() - 0.5) * 0.01;
+            data.push((5.0 + 4.0 * a * u[j] + 1.5 * b * v[j] + noise) as f32);
+        }
+    }
+    let pca = Pca::fit(
+        &data,
+        JsValue::from(D as u32),
+        options(&[("components", 3.into()), ("seed", 5.into())]),
+    )
+    .expect("fit");
+    assert_eq!((pca.dim(), pca.n_components()), (D, 3));
+    assert!(pca.iterations() >= 1);
+    let c = pca.components().to_vec();
+    assert_eq!(c.len(), 3 * D);
+    assert_eq!(pca.mean().length() as usize, D);
+    for i in 0..3 {
+        for j in 0..3 {
+            let d: f32 = (0..D).map(|t| c[i * D + t] * c[j * D + t]).sum();
+            let want = if i == j { 1.0 } else { 0.0 };
+            assert!((d - want).abs() < 1e-5, "({i}, {j}): {d}");
+        }
+    }
+    let along = |i: usize, axis: &[f64; D]| -> f64 {
+        (0..D)
+            .map(|t| f64::from(c[i * D + t]) * axis[t])
+            .sum::<f64>()
+            .abs()
+    };
+    assert!(along(0, &u) > 0.999 && along(1, &v) > 0.999);
+    let var = pca.explained_variance().to_vec();
+    let ratio = pca.explained_variance_ratio().to_vec();
+    assert_eq!((var.len(), ratio.len()), (3, 3));
+    assert!(var[0] >= var[1] && var[1] >= var[2], "{var:?}");
+    assert!(ratio[0] + ratio[1] > 0.99 && ratio.iter().sum::<f64>() <= 1.0 + 1e-9);
+    let projected = pca.transform(&data[..10 * D]).expect("transform");
+    assert_eq!(projected.length(), 10 * 3);
+    // The same seed gives the same model.
+    let again = Pca::fit(
+        &data,
+        JsValue::from(D as u32),
+        options(&[("components", 3.into()), ("seed", 5.into())]),
+    )
+    .unwrap();
+    assert_eq!(again.components().to_vec(), c);
+    // The real embeddings, to 2-D with the defaults.
+    let base = base();
+    let real = Pca::fit(&base, JsValue::from(DIM as u32), JsValue::UNDEFINED).unwrap();
+    assert_eq!(real.n_components(), 2);
+    assert_eq!(
+        real.transform(&base).unwrap().length() as usize,
+        base.len() / DIM * 2
+    );
+    // Bad input.
+    assert_error(
+        Pca::fit(&data[..5], JsValue::from(D as u32), JsValue::UNDEFINED).map(|_| ()),
+        "DimensionMismatchError",
+    );
+    assert_error(
+        Pca::fit(
+            &data,
+            JsValue::from(D as u32),
+            options(&[("components", 9.into())]),
+        )
+        .map(|_| ()),
+        "InvalidArgumentError",
+    );
+    assert_error(
+        Pca::fit(&[], JsValue::from(D as u32), JsValue::UNDEFINED).map(|_| ()),
+        "InvalidArgumentError",
+    );
+    let mut nan = data.clone();
+    nan[3] = f32::NAN;
+    assert_error(
+        Pca::fit(&nan, JsValue::from(D as u32), JsValue::UNDEFINED).map(|_| ()),
+        "InvalidVectorError",
+    );
+    assert_error(
+        pca.transform(&data[..D - 1]).map(|_| ()),
+        "DimensionMismatchError",
     );
 }
 
