@@ -135,6 +135,30 @@ export class ClusterMap {
       drawCluster(this.highlighted, 1);
     }
     ctx.globalAlpha = 1;
+    // Each cluster's number at the middle of its points on the map.
+    const sum = new Float64Array(3 * k);
+    for (let i = 0; i < n; i++) {
+      sum[3 * labels[i]] += this.screen[2 * i];
+      sum[3 * labels[i] + 1] += this.screen[2 * i + 1];
+      sum[3 * labels[i] + 2] += 1;
+    }
+    ctx.font = "600 12px system-ui, sans-serif";
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    for (let c = 0; c < k; c++) {
+      if (sum[3 * c + 2] === 0 || (this.highlighted !== null && c !== this.highlighted)) continue;
+      const x = sum[3 * c] / sum[3 * c + 2];
+      const y = sum[3 * c + 1] / sum[3 * c + 2];
+      ctx.beginPath();
+      ctx.arc(x, y, 10, 0, 2 * Math.PI);
+      ctx.fillStyle = clusterColour(c);
+      ctx.fill();
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = "#fff";
+      ctx.stroke();
+      ctx.fillStyle = "#fff";
+      ctx.fillText(String(c + 1), x, y + 0.5);
+    }
     if (this.hovered !== null) {
       ctx.beginPath();
       ctx.arc(this.screen[2 * this.hovered], this.screen[2 * this.hovered + 1], 6, 0, 2 * Math.PI);
