@@ -25,6 +25,7 @@ const EF = 64;
 const CACHE_BYTES = 4 << 20;
 const STORED_KEY = "vectrove-demo:index";
 const IMPORTS_KEY = "vectrove-demo:imports";
+const MANIFEST_KEY = "vectrove-demo:manifest";
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const root = document.documentElement;
@@ -74,16 +75,24 @@ let clusterer: WorkerClient | null = null;
 let manifest: Manifest;
 let storageNote = "";
 
+/** The served manifest; the one of the stored index when the server cannot be reached. */
+async function loadManifest(): Promise<Manifest> {
+  let response: Response;
+  try {
+    response = await fetch("index/manifest.json", { cache: "no-cache" });
+  } catch (e) {
+    const kept = localStorage.getItem(MANIFEST_KEY);
+    if (kept) return JSON.parse(kept) as Manifest;
+    throw e;
+  }
+  if (!response.ok) throw new Error(`index/manifest.json: HTTP ${response.status} (run the demo's build first)`);
+  return (await response.json()) as Manifest;
+}
+
 async function start() {
   root.dataset.state = "loading";
   const t0 = performance.now();
-  const [m, p] = await Promise.all([
-    fetch("index/manifest.json", { cache: "no-cache" }).then((r) => {
-      if (!r.ok) throw new Error(`index/manifest.json: HTTP ${r.status} (run the demo's build first)`);
-      return r.json() as Promise<Manifest>;
-    }),
-    fetch(packagesUrl).then((r) => r.json() as Promise<Packages>),
-  ]);
+  const [m, p] = await Promise.all([loadManifest(), fetch(packagesUrl).then((r) => r.json() as Promise<Packages>)]);
   manifest = m;
   packages = p;
   finder = new TextSearch(packages);
@@ -113,6 +122,7 @@ async function start() {
     },
   );
   localStorage.setItem(STORED_KEY, name);
+  localStorage.setItem(MANIFEST_KEY, JSON.stringify(manifest));
   if (opened.imported) localStorage.setItem(IMPORTS_KEY, String(Number(localStorage.getItem(IMPORTS_KEY) ?? 0) + 1));
   const total = performance.now() - t0;
 
