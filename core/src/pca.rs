@@ -7,8 +7,8 @@
 //! coordinate is one row, and lets the blocked product of the SIMD module
 //! ([`simd::Kernels::dots`]) form every inner product of two coordinates
 //! over the block; the block's results are then added into `f64` sums. Only
-//! the upper triangle of blocks is computed and the lower one mirrored, so
-//! the matrix is exactly symmetric.
+//! the lower triangle is computed, a band of columns at a time, and the
+//! upper one mirrored from it, so the matrix is exactly symmetric.
 //!
 //! The leading eigenvectors come from subspace (block power) iteration on
 //! the covariance, with a few more columns than components asked for (which
@@ -26,6 +26,13 @@
 //! whose SIMD kernels may round the covariance differently in the last
 //! bits, agree on the components up to that rounding rather than up to a
 //! sign.
+//!
+//! The fitting and projecting code is `#[inline]`, so that it is compiled in
+//! the crate that calls it: the browser package builds it with its
+//! size-optimised settings, native callers with theirs. This changes no
+//! result (the arithmetic is fixed by the source, not by the optimiser); the
+//! inner products it spends its time in ([`simd::Kernels::dots`], `dot64`,
+//! `axpy64`) are not inlined and stay optimised for speed everywhere.
 //!
 //! ```
 //! use vectrove_core::{Pca, PcaParams};
@@ -77,27 +84,39 @@ impl Default for PcaParams {
 }
 
 impl PcaParams {
+    #[inline]
     fn validate(&self, dim: usize) -> Result<()> {
-        let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
+        let bad = |name, reason: &str| Err(invalid(name, reason));
         if dim == 0 {
-            return bad("dim", "must be at least 1".into());
+            return bad("dim", "must be at least 1");
         }
         if self.components == 0 {
-            return bad("components", "must be at least 1".into());
+            return bad("components", "must be at least 1");
         }
         if self.components > dim {
             return bad(
                 "components",
-                format!(
+                &format!(
                     "{} components cannot be found in {dim} dimensions",
                     self.components
                 ),
             );
         }
         if self.tolerance.is_nan() || self.tolerance < 0.0 {
-            return bad("tolerance", "must be a number >= 0".into());
+            return bad("tolerance", "must be a number >= 0");
         }
         Ok(())
+    }
+}
+
+/// An [`Error::InvalidParameter`]: one out-of-line constructor for every
+/// refusal here.
+#[cold]
+#[inline(never)]
+fn invalid(name: &'static str, reason: &str) -> Error {
+    Error::InvalidParameter {
+        name,
+        reason: reason.into(),
     }
 }
 
@@ -119,8 +138,8 @@ pub struct Pca {
 /// Points read, centred and multiplied per block.
 const CHUNK: usize = 256;
 
-/// Coordinates per tile of the covariance: the matrix is formed tile by
-/// tile, the upper triangle of tiles only.
+/// Coordinates per band of the covariance: the lower triangle is formed a
+/// band of this many columns at a time.
 const TILE: usize = 64;
 
 /// Columns of the iterated block beyond the components asked for: at least
@@ -178,6 +197,7 @@ fn read_rows<S: FeatureStore<Elem = f32>>(
 }
 
 /// The first non-finite value of `v`, if any.
+#[inline]
 fn non_finite(v: &[f32]) -> Option<usize> {
     // A branch-free pass first (it vectorises); the position only on failure.
     if v.iter().fold(true, |ok, x| ok & x.is_finite()) {
@@ -222,6 +242,7 @@ fn norm64(a: &[f64]) -> f64 {
 }
 
 /// The slots to fit on: all of them, or a sorted random sample.
+#[inline]
 fn sample(params: &PcaParams, n: usize) -> Vec<u32> {
     if params.max_points == 0 || n <= params.max_points {
         return (0..n).map(|i| i as u32).collect();
@@ -237,16 +258,19 @@ fn sample(params: &PcaParams, n: usize) -> Vec<u32> {
 
 /// A zeroed `f64` buffer of `len` values, or an error naming `what` when it
 /// cannot be had (rather than an abort on allocation failure).
+#[inline]
 fn zeroed(len: Option<usize>, what: &'static str) -> Result<Vec<f64>> {
-    let fail = || Error::InvalidParameter {
-        name: what,
-        reason: "too large: the working matrices cannot be allocated".into(),
-    };
-    let len = len.ok_or_else(fail)?;
     let mut v = Vec::new();
-    v.try_reserve_exact(len).map_err(|_| fail())?;
-    v.resize(len, 0.0);
-    Ok(v)
+    match len {
+        Some(len) if v.try_reserve_exact(len).is_ok() => {
+            v.resize(len, 0.0);
+            Ok(v)
+        }
+        _ => Err(invalid(
+            what,
+            "too large: the working matrices cannot be allocated",
+        )),
+    }
 }
 
 /// Add to `acc` the sum over the points of `y yᵀ` with
@@ -260,43 +284,38 @@ fn scatter<S: FeatureStore<Elem = f32>>(
     acc: &mut [f64],
 ) -> Result<()> {
     let dim = mean.len();
-    let block = CHUNK.min(slots.len());
     let kernels = simd::kernels();
-    let tiles: Vec<(usize, usize)> = (0..dim)
-        .step_by(TILE)
-        .map(|s| (s, (s + TILE).min(dim)))
-        .collect();
-    let mut rows = Vec::with_capacity(block * dim);
+    let mut rows = Vec::new();
     // The block transposed: coordinate j of point i at j * m + i.
-    let mut t = vec![0f32; block * dim];
-    let mut prod = vec![0f32; TILE * TILE];
+    let mut t = vec![0f32; CHUNK.min(slots.len()) * dim];
+    let mut prod = vec![0f32; TILE.min(dim) * dim];
     for chunk in slots.chunks(CHUNK) {
         read_rows(store, chunk, &mut rows)?;
         let m = chunk.len();
         let t = &mut t[..m * dim];
-        for (i, x) in rows.chunks_exact(dim).enumerate() {
-            for (j, (&x, &mu)) in x.iter().zip(mean).enumerate() {
-                t[j * m + i] = ((f64::from(x) - mu) * inv_scale) as f32;
+        for i in 0..m {
+            for j in 0..dim {
+                t[j * m + i] = ((f64::from(rows[i * dim + j]) - mean[j]) * inv_scale) as f32;
             }
         }
-        let panels: Vec<simd::Panels> = tiles
-            .iter()
-            .map(|&(s, e)| kernels.pack(&t[s * m..e * m], m))
-            .collect();
-        for (ti, &(rs, re)) in tiles.iter().enumerate() {
-            for (&(cs, ce), panel) in tiles[ti..].iter().zip(&panels[ti..]) {
-                let w = ce - cs;
-                let prod = &mut prod[..(re - rs) * w];
-                (kernels.dots)(&t[rs * m..re * m], panel, prod);
-                for (r, p) in (rs..re).zip(prod.chunks_exact(w)) {
-                    (kernels.widen_add)(&mut acc[r * dim + cs..r * dim + ce], p);
-                }
+        // The coordinates from the first of a band of them on, times the
+        // band: the lower triangle, a band of columns at a time.
+        for cs in (0..dim).step_by(TILE) {
+            let ce = (cs + TILE).min(dim);
+            let w = ce - cs;
+            let panel = kernels.pack(&t[cs * m..ce * m], m);
+            let prod = &mut prod[..(dim - cs) * w];
+            (kernels.dots)(&t[cs * m..], &panel, prod);
+            for r in cs..dim {
+                let p = &prod[(r - cs) * w..(r - cs + 1) * w];
+                (kernels.widen_add)(&mut acc[r * dim + cs..r * dim + ce], p);
             }
         }
     }
+    // The upper triangle: products commute, so this is exact.
     for r in 0..dim {
         for c in 0..r {
-            acc[r * dim + c] = acc[c * dim + r];
+            acc[c * dim + r] = acc[r * dim + c];
         }
     }
     Ok(())
@@ -306,9 +325,11 @@ fn scatter<S: FeatureStore<Elem = f32>>(
 /// destroyed) by cyclic Jacobi rotations. Returns the eigenvalues in
 /// descending order and the matching unit eigenvectors as the rows of an
 /// `n` × `n` matrix.
+#[inline]
 fn jacobi_eigen(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     debug_assert_eq!(a.len(), n * n);
-    // v accumulates the rotations; its columns become the eigenvectors.
+    // v accumulates the rotations, transposed: its rows become the
+    // eigenvectors.
     let mut v = vec![0f64; n * n];
     for i in 0..n {
         v[i * n + i] = 1.0;
@@ -344,51 +365,50 @@ fn jacobi_eigen(a: &mut [f64], n: usize) -> (Vec<f64>, Vec<f64>) {
                 let s = t * c;
                 // A ← Jᵀ A J with J the rotation in the (p, q) plane:
                 // columns first, then rows.
-                for k in 0..n {
-                    let (x, y) = (a[k * n + p], a[k * n + q]);
-                    a[k * n + p] = c * x - s * y;
-                    a[k * n + q] = s * x + c * y;
-                }
-                for k in 0..n {
-                    let (x, y) = (a[p * n + k], a[q * n + k]);
-                    a[p * n + k] = c * x - s * y;
-                    a[q * n + k] = s * x + c * y;
-                }
+                rotate(a, n, p, q, n, c, s);
+                rotate(a, n, p * n, q * n, 1, c, s);
                 a[p * n + q] = 0.0;
                 a[q * n + p] = 0.0;
-                for k in 0..n {
-                    let (x, y) = (v[k * n + p], v[k * n + q]);
-                    v[k * n + p] = c * x - s * y;
-                    v[k * n + q] = s * x + c * y;
-                }
+                rotate(&mut v, n, p * n, q * n, 1, c, s);
             }
         }
     }
-    // Descending; ties keep the lower index first. An insertion sort: `n`
-    // is the small block size, and it keeps a general sort out of the
-    // browser package.
-    let mut order: Vec<usize> = (0..n).collect();
-    for i in 1..n {
-        let mut j = i;
-        while j > 0 && a[order[j - 1] * (n + 1)] < a[order[j] * (n + 1)] {
-            order.swap(j - 1, j);
-            j -= 1;
+    // Descending, ties in index order: the largest remaining diagonal
+    // entry (the first of equal ones) at each step, then struck out. The
+    // entries are finite, as the matrix is. A selection: `n` is the small
+    // block size, and it keeps a general sort out of the browser package.
+    let mut values = Vec::with_capacity(n);
+    let mut vectors = Vec::with_capacity(n * n);
+    for _ in 0..n {
+        let mut best = 0;
+        for i in 1..n {
+            if a[i * (n + 1)] > a[best * (n + 1)] {
+                best = i;
+            }
         }
-    }
-    let values = order.iter().map(|&i| a[i * n + i]).collect();
-    let mut vectors = vec![0f64; n * n];
-    for (r, &i) in order.iter().enumerate() {
-        for k in 0..n {
-            vectors[r * n + k] = v[k * n + i];
-        }
+        values.push(a[best * (n + 1)]);
+        a[best * (n + 1)] = f64::NEG_INFINITY;
+        vectors.extend_from_slice(&v[best * n..(best + 1) * n]);
     }
     (values, vectors)
+}
+
+/// Rotate the `n` pairs `(m[p + k·step], m[q + k·step])` by the angle of
+/// cosine `c` and sine `s`: two columns (`step` the row length) or two rows
+/// (`step` 1) of a row-major matrix.
+fn rotate(m: &mut [f64], n: usize, p: usize, q: usize, step: usize, c: f64, s: f64) {
+    for k in 0..n {
+        let (x, y) = (m[p + k * step], m[q + k * step]);
+        m[p + k * step] = c * x - s * y;
+        m[q + k * step] = s * x + c * y;
+    }
 }
 
 /// Turn the rows of `q` (`dim` values each) into an orthonormal set, in
 /// order, by modified Gram–Schmidt applied twice. A row that (numerically)
 /// lies in the span of the earlier ones is replaced by a random direction
 /// orthogonal to them. `q` must hold at most `dim` rows.
+#[inline]
 fn orthonormalize(q: &mut [f64], dim: usize, rng: &mut SplitMix64) {
     let rows = q.len() / dim;
     // A remainder below this is rounding noise: relative to the largest
@@ -410,13 +430,15 @@ fn orthonormalize(q: &mut [f64], dim: usize, rng: &mut SplitMix64) {
             }
             let n = norm64(row);
             if (n > floor && n > 0.0) || attempt == 4 + dim {
-                row.iter_mut().for_each(|x| *x /= n);
+                for x in row.iter_mut() {
+                    *x /= n;
+                }
                 break;
             }
             if attempt < 4 {
                 row.iter_mut().for_each(|x| *x = rng.next_f64() - 0.5);
             } else {
-                row.iter_mut().for_each(|x| *x = 0.0);
+                row.fill(0.0);
                 row[attempt - 4] = 1.0;
             }
             floor = 1e-13 * norm64(row);
@@ -427,6 +449,7 @@ fn orthonormalize(q: &mut [f64], dim: usize, rng: &mut SplitMix64) {
 /// The top `k` eigenpairs of the symmetric `dim` × `dim` matrix `c` by
 /// subspace iteration: eigenvalues (descending), unit eigenvectors (rows of
 /// `k` × `dim`), and the iterations run.
+#[inline]
 fn leading_eigen(
     c: &[f64],
     dim: usize,
@@ -434,18 +457,20 @@ fn leading_eigen(
     params: &PcaParams,
 ) -> (Vec<f64>, Vec<f64>, usize) {
     let b = (k + MIN_EXTRA.max(k / 2)).min(dim);
+    let len = b * dim;
     let mut rng = SplitMix64::new(params.seed);
-    let mut q: Vec<f64> = (0..b * dim).map(|_| rng.next_f64() - 0.5).collect();
-    orthonormalize(&mut q, dim, &mut rng);
-    let mut z = vec![0f64; b * dim];
-    let mut h = vec![0f64; b * b];
-    let mut ritz = vec![0f64; b * dim];
-    let mut image = vec![0f64; b * dim];
+    // The block, its image under C, the Ritz vectors and their images, and
+    // the projected matrix, in one allocation.
+    let mut work = vec![0f64; 4 * len + b * b];
+    let (mut q, rest) = work.split_at_mut(len);
+    let (z, rest) = rest.split_at_mut(len);
+    let (ritz, rest) = rest.split_at_mut(len);
+    let (mut image, h) = rest.split_at_mut(len);
+    q.iter_mut().for_each(|x| *x = rng.next_f64() - 0.5);
+    orthonormalize(q, dim, &mut rng);
     let mut resid = vec![0f64; dim];
-    let max_iters = params.max_iters.max(1);
     let mut iterations = 0;
-    let mut values = Vec::new();
-    while iterations < max_iters {
+    loop {
         iterations += 1;
         // z = C q, one row of C at a time (it stays in cache for all b).
         for (i, row) in c.chunks_exact(dim).enumerate() {
@@ -463,43 +488,32 @@ fn leading_eigen(
                 h[e * b + a] = x;
             }
         }
-        let (vals, w) = jacobi_eigen(&mut h, b);
-        values = vals;
+        let (mut values, w) = jacobi_eigen(h, b);
         // Ritz vectors q w and their images C q w = z w.
-        ritz.iter_mut().for_each(|x| *x = 0.0);
-        image.iter_mut().for_each(|x| *x = 0.0);
-        for a in 0..b {
-            let (r, m) = (
-                &mut ritz[a * dim..(a + 1) * dim],
-                &mut image[a * dim..(a + 1) * dim],
-            );
-            for e in 0..b {
-                let coef = w[a * b + e];
-                axpy64(coef, &q[e * dim..(e + 1) * dim], r);
-                axpy64(coef, &z[e * dim..(e + 1) * dim], m);
+        ritz.fill(0.0);
+        image.fill(0.0);
+        for (a, w) in w.chunks_exact(b).enumerate() {
+            for (e, &coef) in w.iter().enumerate() {
+                let at = e * dim..(e + 1) * dim;
+                axpy64(coef, &q[at.clone()], &mut ritz[a * dim..(a + 1) * dim]);
+                axpy64(coef, &z[at], &mut image[a * dim..(a + 1) * dim]);
             }
         }
         let limit = params.tolerance * values[0].abs();
+        // The residuals C v − λ v (x + (−λ)·y rounds as x − λ·y).
         let converged = (0..k).all(|a| {
-            let (r, m) = (
-                &ritz[a * dim..(a + 1) * dim],
-                &image[a * dim..(a + 1) * dim],
-            );
-            for ((o, &x), &y) in resid.iter_mut().zip(m).zip(r) {
-                *o = x - values[a] * y;
-            }
+            resid.copy_from_slice(&image[a * dim..(a + 1) * dim]);
+            axpy64(-values[a], &ritz[a * dim..(a + 1) * dim], &mut resid);
             norm64(&resid) <= limit
         });
-        if converged || iterations == max_iters {
-            break;
+        if converged || iterations >= params.max_iters {
+            values.truncate(k);
+            return (values, ritz[..k * dim].to_vec(), iterations);
         }
         // The next block spans C times the Ritz vectors, leading ones first.
         std::mem::swap(&mut q, &mut image);
-        orthonormalize(&mut q, dim, &mut rng);
+        orthonormalize(q, dim, &mut rng);
     }
-    ritz.truncate(k * dim);
-    values.truncate(k);
-    (values, ritz, iterations)
 }
 
 impl Pca {
@@ -510,14 +524,10 @@ impl Pca {
     /// of vectors ([`Error::DimensionMismatch`], whose `got` is the length
     /// of the incomplete last vector); NaN or an infinity
     /// ([`Error::NonFinite`], with the position inside its vector).
+    #[inline]
     pub fn fit(data: &[f32], dim: usize, params: &PcaParams) -> Result<Pca> {
-        if dim == 0 {
-            return Err(Error::InvalidParameter {
-                name: "dim",
-                reason: "must be at least 1".into(),
-            });
-        }
-        if !data.len().is_multiple_of(dim) {
+        // A `dim` of 0 is refused by `fit_store` before the store is used.
+        if dim > 0 && !data.len().is_multiple_of(dim) {
             return Err(Error::DimensionMismatch {
                 expected: dim,
                 got: data.len() % dim,
@@ -535,16 +545,10 @@ impl Pca {
         let dim = store.dim();
         params.validate(dim)?;
         if store.is_empty() {
-            return Err(Error::InvalidParameter {
-                name: "data",
-                reason: "no vectors to fit on".into(),
-            });
+            return Err(invalid("data", "no vectors to fit on"));
         }
         if u32::try_from(store.len() - 1).is_err() {
-            return Err(Error::InvalidParameter {
-                name: "data",
-                reason: "more than 2^32 vectors".into(),
-            });
+            return Err(invalid("data", "more than 2^32 vectors"));
         }
         let slots = sample(params, store.len());
         let n = slots.len();
@@ -554,7 +558,7 @@ impl Pca {
 
         // Pass 1: the mean, and the largest magnitude (for scaling).
         let mut sum = vec![0f64; dim];
-        let mut rows = Vec::with_capacity(CHUNK.min(n) * dim);
+        let mut rows = Vec::new();
         let mut max_abs = 0f32;
         let kernels = simd::kernels();
         for chunk in slots.chunks(CHUNK) {
@@ -567,7 +571,12 @@ impl Pca {
                 max_abs = x.iter().fold(max_abs, |m, v| m.max(v.abs()));
             }
         }
-        let mean64: Vec<f64> = sum.iter().map(|s| s / n as f64).collect();
+        let mut mean64 = sum;
+        let mut mean = vec![0f32; dim];
+        for j in 0..dim {
+            mean64[j] /= n as f64;
+            mean[j] = mean64[j] as f32;
+        }
 
         // Pass 2: the covariance of the points scaled into [-1, 1] (no
         // square can overflow or vanish in f32), rescaled in f64 at the end.
@@ -581,33 +590,32 @@ impl Pca {
         let k = params.components;
         let (values, vectors, iterations) = leading_eigen(&cov, dim, k, params);
 
-        let mut components = Vec::with_capacity(k * dim);
-        for v in vectors.chunks_exact(dim) {
+        let scale2 = scale * scale;
+        let mut components = vec![0f32; k * dim];
+        let mut variance = vec![0f64; k];
+        let mut variance_ratio = vec![0f64; k];
+        for i in 0..k {
+            let v = &vectors[i * dim..(i + 1) * dim];
             // The sign: the first coordinate of largest magnitude positive.
             let lead = v
                 .iter()
-                .enumerate()
-                .fold(
-                    (0, 0.0f64),
-                    |b, (i, &x)| if x.abs() > b.1 { (i, x.abs()) } else { b },
-                )
-                .0;
-            let sign = if v[lead] < 0.0 { -1.0 } else { 1.0 };
-            components.extend(v.iter().map(|&x| (sign * x) as f32));
+                .fold(0.0, |b: f64, &x| if x.abs() > b.abs() { x } else { b });
+            let sign = if lead < 0.0 { -1.0 } else { 1.0 };
+            for j in 0..dim {
+                components[i * dim + j] = (sign * v[j]) as f32;
+            }
+            // Rounding can leave a tiny negative eigenvalue of a singular
+            // matrix.
+            let l = values[i].max(0.0);
+            variance[i] = l * scale2;
+            variance_ratio[i] = if trace > 0.0 { l / trace } else { 0.0 };
         }
-        // Rounding can leave a tiny negative eigenvalue of a singular matrix.
-        let values: Vec<f64> = values.iter().map(|&l| l.max(0.0)).collect();
-        let variance_ratio = values
-            .iter()
-            .map(|&l| if trace > 0.0 { l / trace } else { 0.0 })
-            .collect();
-        let scale2 = scale * scale;
         Ok(Pca {
             dim,
-            mean: mean64.iter().map(|&m| m as f32).collect(),
+            mean,
             mean64,
             components,
-            variance: values.iter().map(|&l| l * scale2).collect(),
+            variance,
             variance_ratio,
             total_variance: trace * scale2,
             points: n,
@@ -667,19 +675,16 @@ impl Pca {
 
     /// Project `data` (vectors back to back) onto the components: for each
     /// vector, [`n_components`](Self::n_components) coordinates.
+    #[inline]
     pub fn transform(&self, data: &[f32]) -> Result<Vec<f32>> {
-        if !data.len().is_multiple_of(self.dim) {
-            return Err(Error::DimensionMismatch {
-                expected: self.dim,
-                got: data.len() % self.dim,
-            });
-        }
-        let mut out = vec![0f32; data.len() / self.dim * self.n_components()];
-        self.transform_into(data, &mut out)?;
+        let n = self.count(data)?;
+        let mut out = vec![0f32; n * self.n_components()];
+        self.project(data, &mut out)?;
         Ok(out)
     }
 
     /// Project one vector.
+    #[inline]
     pub fn transform_one(&self, v: &[f32]) -> Result<Vec<f32>> {
         if v.len() != self.dim {
             return Err(Error::DimensionMismatch {
@@ -694,36 +699,53 @@ impl Pca {
     /// [`n_components`](Self::n_components) values per vector of `data`.
     /// Products and sums are in `f64`, so the result does not depend on the
     /// target.
+    #[inline]
     pub fn transform_into(&self, data: &[f32], out: &mut [f32]) -> Result<()> {
-        let (dim, k) = (self.dim, self.n_components());
-        if !data.len().is_multiple_of(dim) {
-            return Err(Error::DimensionMismatch {
-                expected: dim,
-                got: data.len() % dim,
-            });
-        }
-        let n = data.len() / dim;
+        let n = self.count(data)?;
+        let k = self.n_components();
         if out.len() != n * k {
-            return Err(Error::InvalidParameter {
-                name: "out",
-                reason: format!(
+            return Err(invalid(
+                "out",
+                &format!(
                     "{n} vectors need {} output values, got {}",
                     n * k,
                     out.len()
                 ),
+            ));
+        }
+        self.project(data, out)
+    }
+
+    /// The number of vectors in `data`, or an error if its length is not a
+    /// whole number of them.
+    #[inline]
+    fn count(&self, data: &[f32]) -> Result<usize> {
+        if !data.len().is_multiple_of(self.dim) {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim,
+                got: data.len() % self.dim,
             });
         }
+        Ok(data.len() / self.dim)
+    }
+
+    /// [`transform_into`](Self::transform_into) once the shapes are
+    /// checked.
+    #[inline]
+    fn project(&self, data: &[f32], out: &mut [f32]) -> Result<()> {
+        let (dim, k) = (self.dim, self.n_components());
         let mut centred = vec![0f64; dim];
         let comps: Vec<f64> = self.components.iter().map(|&x| f64::from(x)).collect();
-        for (x, o) in data.chunks_exact(dim).zip(out.chunks_exact_mut(k)) {
+        for i in 0..data.len() / dim {
+            let x = &data[i * dim..(i + 1) * dim];
             if let Some(position) = non_finite(x) {
                 return Err(Error::NonFinite { position });
             }
-            for ((c, &x), &m) in centred.iter_mut().zip(x).zip(&self.mean64) {
-                *c = f64::from(x) - m;
+            for j in 0..dim {
+                centred[j] = f64::from(x[j]) - self.mean64[j];
             }
-            for (o, axis) in o.iter_mut().zip(comps.chunks_exact(dim)) {
-                *o = dot64(&centred, axis) as f32;
+            for c in 0..k {
+                out[i * k + c] = dot64(&centred, &comps[c * dim..(c + 1) * dim]) as f32;
             }
         }
         Ok(())
