@@ -23,7 +23,7 @@ use std::io::Write;
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
 use crate::format::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
-use crate::hnsw::Neighbor;
+use crate::Neighbor;
 use crate::hnsw::ids::{self, Ids};
 use crate::kmeans::{KMeans, KMeansParams};
 use crate::persist::{check_store, decode_ids, decode_vector_sums, finish_index, u32s};

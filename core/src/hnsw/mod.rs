@@ -18,6 +18,8 @@ use std::sync::Mutex;
 pub use persist::HnswFile;
 pub use search::{Fetcher, SearchState, SearchStats, Step};
 
+pub use crate::Neighbor;
+
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
 use crate::rng::SplitMix64;
@@ -35,7 +37,7 @@ const NO_PARENT: u32 = u32::MAX;
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Params {
+pub struct HnswParams {
     /// Neighbour bound on the upper levels (and the number of links a new
     /// node makes on each level).
     pub m: usize,
@@ -47,7 +49,7 @@ pub struct Params {
     pub seed: u64,
 }
 
-impl Default for Params {
+impl Default for HnswParams {
     fn default() -> Self {
         Self {
             m: 16,
@@ -58,7 +60,7 @@ impl Default for Params {
     }
 }
 
-impl Params {
+impl HnswParams {
     fn validate(&self) -> Result<()> {
         let bad = |name, reason: &str| {
             Err(Error::InvalidParameter {
@@ -79,21 +81,12 @@ impl Params {
     }
 }
 
-/// A search result: the user id and its distance to the query.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Neighbor {
-    /// The id the point was inserted with.
-    pub id: u64,
-    /// Its distance to the query (smaller is nearer; see [`Metric`]).
-    pub distance: f32,
-}
-
 /// Builds an [`Hnsw`]; start with [`Hnsw::builder`].
 #[derive(Clone, Debug)]
 pub struct HnswBuilder {
     dim: usize,
     metric: Metric,
-    params: Params,
+    params: HnswParams,
 }
 
 impl HnswBuilder {
@@ -123,7 +116,7 @@ impl HnswBuilder {
     }
 
     /// All parameters at once.
-    pub fn params(mut self, params: Params) -> Self {
+    pub fn params(mut self, params: HnswParams) -> Self {
         self.params = params;
         self
     }
@@ -172,7 +165,7 @@ impl HnswBuilder {
 
 /// An HNSW index over the vectors of a [`FeatureStore`].
 pub struct Hnsw<S: FeatureStore = MemoryStore<f32>> {
-    params: Params,
+    params: HnswParams,
     metric: Metric,
     dist: DistanceFn<S::Elem>,
     store: S,
@@ -212,7 +205,7 @@ impl Hnsw<MemoryStore<f32>> {
         HnswBuilder {
             dim,
             metric,
-            params: Params::default(),
+            params: HnswParams::default(),
         }
     }
 }
@@ -229,7 +222,7 @@ impl<S: FeatureStore> Hnsw<S> {
     }
 
     /// The construction parameters.
-    pub fn params(&self) -> Params {
+    pub fn params(&self) -> HnswParams {
         self.params
     }
 

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use super::graph::Graph;
 use super::ids::Ids;
-use super::{Hnsw, MAX_LEVEL, NO_PARENT, Params};
+use super::{Hnsw, MAX_LEVEL, NO_PARENT, HnswParams};
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::format::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
@@ -34,7 +34,7 @@ const SECTIONS: [[u8; 4]; 9] = [
 #[derive(Debug)]
 pub struct HnswFile {
     header: Header,
-    params: Params,
+    params: HnswParams,
     entry: Option<u32>,
     max_level: usize,
     rng: SplitMix64,
@@ -156,14 +156,14 @@ impl HnswFile {
             header.section_bytes(meta, tag::PARAMS, "parameters")?,
             "parameters",
         );
-        let params = Params {
+        let params = HnswParams {
             m: r.u32()? as usize,
             m0: r.u32()? as usize,
             ef_construction: r.u32()? as usize,
             seed: 0,
         };
         let max_level = r.u32()? as usize;
-        let params = Params {
+        let params = HnswParams {
             seed: r.u64()?,
             ..params
         };

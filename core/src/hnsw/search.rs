@@ -14,7 +14,8 @@ use std::collections::BinaryHeap;
 use std::future::Future;
 
 use super::visited::Visited;
-use super::{Hnsw, Neighbor};
+use super::Hnsw;
+use crate::Neighbor;
 use crate::distance::{Dist, DistanceFn, Element};
 use crate::error::{Error, Result};
 use crate::store::{Access, FeatureStore};
