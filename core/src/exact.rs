@@ -57,3 +57,38 @@ pub fn exact_knn<T: Element>(
     #[cfg(not(feature = "parallel"))]
     Ok(queries.chunks_exact(dim).map(one).collect())
 }
+
+/// Mean recall@k: for each query, the share of its true `k` nearest (the
+/// first `k` of `truth[q]`) found among the first `k` of `found[q]`,
+/// averaged over the queries. Ids of either list may be any unsigned type
+/// (`u32` from ground-truth files, `u64` from [`Neighbor::id`](crate::Neighbor)).
+/// Queries beyond the shorter of the two lists are not counted; with no
+/// query or `k == 0` the recall is 0.
+///
+/// ```
+/// use vectrove_core::recall_at_k;
+/// let found: Vec<Vec<u64>> = vec![vec![3, 1, 7], vec![2, 9, 4]];
+/// let truth: Vec<Vec<u32>> = vec![vec![1, 3, 5], vec![2, 4, 8]];
+/// assert!((recall_at_k(&found, &truth, 3) - 4.0 / 6.0).abs() < 1e-12);
+/// ```
+pub fn recall_at_k<A, B>(found: &[impl AsRef<[A]>], truth: &[impl AsRef<[B]>], k: usize) -> f64
+where
+    A: Copy + Into<u64>,
+    B: Copy + Into<u64>,
+{
+    let queries = found.len().min(truth.len());
+    if queries == 0 || k == 0 {
+        return 0.0;
+    }
+    let mut hits = 0usize;
+    for (f, t) in found.iter().zip(truth) {
+        let t = &t.as_ref()[..k.min(t.as_ref().len())];
+        hits += f
+            .as_ref()
+            .iter()
+            .take(k)
+            .filter(|&&id| t.iter().any(|&x| x.into() == id.into()))
+            .count();
+    }
+    hits as f64 / (k * queries) as f64
+}

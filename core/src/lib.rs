@@ -36,7 +36,7 @@ pub mod store;
 pub use cache::{CacheStats, PageCache};
 pub use distance::{Dist, Element, Metric};
 pub use error::{Error, Result};
-pub use exact::exact_knn;
+pub use exact::{exact_knn, recall_at_k};
 pub use hnsw::{Hnsw, HnswBuilder, HnswFile, HnswParams};
 pub use ivf::{Ivf, IvfFile, IvfParams};
 pub use kmeans::{KMeans, KMeansParams};
