@@ -86,6 +86,12 @@ pub trait Element:
     /// Check and canonicalise a vector before it is stored or searched:
     /// refuses NaN and infinities, normalises for cosine.
     fn prepare(metric: Metric, v: &[Self], out: &mut Vec<Self>) -> Result<()>;
+
+    /// The same values as `f32`s, for the parts of the library that work on
+    /// real vectors only (IVF's coarse quantiser): `Some` exactly for `f32`.
+    fn as_f32(_v: &[Self]) -> Option<&[f32]> {
+        None
+    }
 }
 
 fn unsupported<T: Element>(metric: Metric) -> Error {
@@ -114,6 +120,11 @@ fn hamming_distance(a: &[u8], b: &[u8]) -> f32 {
 impl Element for f32 {
     const NAME: &'static str = "f32";
     const CODE: u32 = 1;
+
+    #[inline]
+    fn as_f32(v: &[f32]) -> Option<&[f32]> {
+        Some(v)
+    }
 
     fn read_le(bytes: &[u8], out: &mut [f32]) {
         for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {

@@ -58,6 +58,15 @@ pub enum Error {
         /// The element type's name.
         element: &'static str,
     },
+    /// Vectors of one element type were given where another is held (an
+    /// index file of `u8` codes opened as `f32`, a store of the wrong type).
+    #[error("element type mismatch: the index holds {expected} vectors, not {got}")]
+    ElementMismatch {
+        /// The element type the index or file holds.
+        expected: &'static str,
+        /// The element type that was asked for.
+        got: &'static str,
+    },
     /// The store is full or read-only.
     #[error("the store cannot take more vectors: {reason}")]
     StoreFull {
@@ -100,3 +109,79 @@ pub enum Error {
 
 /// `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// One value of every variant, for front ends that map errors onto
+    /// their own (the JS error names): their tests check that each maps to
+    /// a specific one, and the test below keeps this list complete, so a
+    /// new variant cannot slip through as a generic error.
+    #[doc(hidden)]
+    pub fn samples() -> Vec<Error> {
+        let text = || String::from("sample");
+        vec![
+            Error::DimensionMismatch {
+                expected: 2,
+                got: 3,
+            },
+            Error::NonFinite { position: 0 },
+            Error::ZeroVector,
+            Error::DuplicateId { id: 1 },
+            Error::UnknownId { id: 1 },
+            Error::SlotOutOfRange { slot: 1, len: 0 },
+            Error::InvalidParameter {
+                name: "k",
+                reason: text(),
+            },
+            Error::UnsupportedMetric {
+                metric: "hamming",
+                element: "f32",
+            },
+            Error::ElementMismatch {
+                expected: "f32",
+                got: "u8",
+            },
+            Error::StoreFull { reason: text() },
+            Error::NotResident { count: 1 },
+            Error::FetchIncomplete { count: 1 },
+            Error::Corrupt {
+                section: "header",
+                reason: text(),
+            },
+            Error::Io(std::io::Error::other("sample")),
+            Error::Storage { message: text() },
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+
+    /// The position of `e`'s variant in [`Error::samples`]; the match has no
+    /// catch-all, so a new variant does not compile until it is listed.
+    fn variant(e: &Error) -> usize {
+        match e {
+            Error::DimensionMismatch { .. } => 0,
+            Error::NonFinite { .. } => 1,
+            Error::ZeroVector => 2,
+            Error::DuplicateId { .. } => 3,
+            Error::UnknownId { .. } => 4,
+            Error::SlotOutOfRange { .. } => 5,
+            Error::InvalidParameter { .. } => 6,
+            Error::UnsupportedMetric { .. } => 7,
+            Error::ElementMismatch { .. } => 8,
+            Error::StoreFull { .. } => 9,
+            Error::NotResident { .. } => 10,
+            Error::FetchIncomplete { .. } => 11,
+            Error::Corrupt { .. } => 12,
+            Error::Io(_) => 13,
+            Error::Storage { .. } => 14,
+        }
+    }
+
+    #[test]
+    fn samples_hold_every_variant_once() {
+        let found: Vec<usize> = Error::samples().iter().map(variant).collect();
+        assert_eq!(found, (0..15).collect::<Vec<_>>());
+    }
+}

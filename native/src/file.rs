@@ -21,10 +21,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use vectrove_core::format::VectorChecksums;
-use vectrove_core::format::{Header, VectorsSection};
+use vectrove_core::format::{self, Header, IndexKind, VectorChecksums, WriteIndex};
 use vectrove_core::store::{Access, FeatureStore, MemoryStore};
-use vectrove_core::{Element, Error, Hnsw, HnswFile, Ivf, IvfFile, Result};
+use vectrove_core::{AnyIndex, Element, Error, Hnsw, IndexFile, Ivf, Result};
 
 use crate::stores::{FileSource, MmapStore, PreadStore, pread_store};
 
@@ -165,24 +164,6 @@ impl OpenOptions {
     }
 }
 
-/// An index that can be written in the file format: [`Hnsw`] or [`Ivf`].
-pub trait WriteIndex {
-    /// Write the whole file to `out`.
-    fn write_index(&self, out: &mut dyn Write) -> Result<()>;
-}
-
-impl<S: FeatureStore> WriteIndex for Hnsw<S> {
-    fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
-        self.write_to(&mut out)
-    }
-}
-
-impl<S: FeatureStore<Elem = f32>> WriteIndex for Ivf<S> {
-    fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
-        self.write_to(&mut out)
-    }
-}
-
 /// Save `index` to `path` atomically: the bytes go to a temporary file in
 /// the same directory, which is flushed to disk and then renamed over `path`.
 /// A crash at any point leaves either the old file or the new one, never a
@@ -236,47 +217,8 @@ fn sync_dir(dir: &Path) {
 
 /// Read and check the header of an index file.
 pub fn read_header(path: impl AsRef<Path>) -> Result<Header> {
-    let file = File::open(path)?;
-    let (header, _) = read_meta(&file)?;
-    Ok(header)
-}
-
-/// The header and the metadata bytes of `file`.
-fn read_meta(file: &File) -> Result<(Header, Vec<u8>)> {
-    let source = FileSource::new(file.try_clone()?)?;
-    let len = vectrove_core::store::ByteSource::len(&source);
-    let read = |offset: u64, n: usize| -> Result<Vec<u8>> {
-        let mut buf = vec![0; n];
-        vectrove_core::store::ByteSource::read_at(&source, offset, &mut buf)?;
-        Ok(buf)
-    };
-    let prefix = read(0, (Header::PREFIX_LEN as u64).min(len) as usize)?;
-    let header_len = Header::header_len(&prefix)?;
-    if header_len as u64 > len {
-        return Err(vectrove_core::Error::Corrupt {
-            section: "header",
-            reason: format!("truncated: the file is {len} bytes"),
-        });
-    }
-    let head = read(0, header_len)?;
-    let header = Header::parse(&head, len)?;
-    // `meta_len` was checked against the real file length, so this read is
-    // bounded by the file.
-    let meta = read(0, header.meta_len as usize)?;
-    Ok((header, meta))
-}
-
-/// Check the vectors' block checksums by streaming them from `file`.
-fn verify_vectors(file: &File, v: &VectorsSection, sums: &VectorChecksums) -> Result<()> {
-    let source = FileSource::new(file.try_clone()?)?;
-    let mut buf = Vec::new();
-    for i in 0..sums.blocks() {
-        let r = sums.block_range(i);
-        buf.resize((r.end - r.start) as usize, 0);
-        vectrove_core::store::ByteSource::read_at(&source, v.offset + r.start, &mut buf)?;
-        sums.verify_block(i, &buf)?;
-    }
-    Ok(())
+    let source = FileSource::open(path)?;
+    Ok(format::read_meta(&source)?.0)
 }
 
 /// Open the index at `path` with its vectors in `storage`, checking everything.
@@ -292,13 +234,10 @@ pub fn open_with<T: Element>(
     path: impl AsRef<Path>,
     options: OpenOptions,
 ) -> Result<Hnsw<FileStore<T>>> {
-    let file = File::open(path)?;
-    let (header, meta) = read_meta(&file)?;
-    check_elem::<T>(&header)?;
-    let decoded = HnswFile::decode(header, &meta)?;
-    drop(meta);
-    let store = open_store(file, decoded.header(), decoded.vector_checksums(), options)?;
-    decoded.into_index(store)
+    match open_kind(path.as_ref(), options, Some(IndexKind::Hnsw))? {
+        AnyIndex::Hnsw(h) => Ok(h),
+        AnyIndex::Ivf(_) => unreachable!("the kind was checked before opening"),
+    }
 }
 
 /// Open the IVF index at `path` (see [`open`]).
@@ -308,63 +247,74 @@ pub fn open_ivf(path: impl AsRef<Path>, storage: Storage) -> Result<Ivf<FileStor
 
 /// Open the IVF index at `path` with `options` (see [`open_with`]).
 pub fn open_ivf_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<Ivf<FileStore<f32>>> {
-    let file = File::open(path)?;
-    let (header, meta) = read_meta(&file)?;
-    check_elem::<f32>(&header)?;
-    let decoded = IvfFile::decode(header, &meta)?;
-    drop(meta);
-    let store = open_store(file, decoded.header(), decoded.vector_checksums(), options)?;
-    decoded.into_index(store)
+    match open_kind(path.as_ref(), options, Some(IndexKind::Ivf))? {
+        AnyIndex::Ivf(i) => Ok(i),
+        AnyIndex::Hnsw(_) => unreachable!("the kind was checked before opening"),
+    }
 }
 
-fn check_elem<T: Element>(header: &Header) -> Result<()> {
-    if header.elem != T::CODE {
-        return Err(Error::InvalidParameter {
-            name: "element type",
-            reason: format!(
-                "the file holds {} vectors, not {}",
-                vectrove_core::format::elem_name(header.elem),
-                T::NAME
-            ),
+/// Open the index at `path`, of whichever kind the file holds (see
+/// [`open_with`]).
+pub fn open_any<T: Element>(
+    path: impl AsRef<Path>,
+    options: OpenOptions,
+) -> Result<AnyIndex<FileStore<T>>> {
+    open_kind(path.as_ref(), options, None)
+}
+
+/// The one opening sequence: the core reads and checks the metadata, this
+/// crate only chooses the byte source and the store.
+fn open_kind<T: Element>(
+    path: &Path,
+    options: OpenOptions,
+    kind: Option<IndexKind>,
+) -> Result<AnyIndex<FileStore<T>>> {
+    let file = File::open(path)?;
+    let source = FileSource::new(file.try_clone()?)?;
+    let (header, meta) = format::read_meta(&source)?;
+    header.check_elem::<T>()?;
+    if let Some(kind) = kind.filter(|&k| k != header.kind) {
+        return Err(Error::Corrupt {
+            section: "header",
+            reason: format!("not an {} index", kind.label()),
         });
     }
-    Ok(())
+    let decoded = IndexFile::decode(header, &meta)?;
+    drop(meta);
+    let store = open_store(file, &source, &decoded, options)?;
+    decoded.into_index(store)
 }
 
 /// The store of a checked file's vectors.
 fn open_store<T: Element>(
     file: File,
-    header: &Header,
-    sums: &VectorChecksums,
+    source: &FileSource,
+    decoded: &IndexFile,
     options: OpenOptions,
 ) -> Result<FileStore<T>> {
+    let header = decoded.header();
+    let sums: &VectorChecksums = decoded.vector_checksums();
     let v = header.vectors();
+    let stride = header.vector_stride();
+    if options.storage != Storage::Memory && options.verify_vectors {
+        format::verify_vectors(source, header, sums)?;
+    }
     Ok(match options.storage {
         Storage::Memory => {
-            let mut bytes = vec![0u8; v.byte_len() as usize];
-            let source = FileSource::new(file.try_clone()?)?;
-            vectrove_core::store::ByteSource::read_at(&source, v.offset, &mut bytes)?;
-            sums.verify_all(&bytes)?;
-            FileStore::Memory(MemoryStore::from_le_bytes(v.dim, &bytes)?)
+            let mut bytes = vec![0u8; header.vector_bytes() as usize];
+            vectrove_core::store::ByteSource::read_at(source, v.base_offset, &mut bytes)?;
+            FileStore::Memory(decoded.memory_store(&bytes)?)
         }
         Storage::Mmap => {
-            if options.verify_vectors {
-                verify_vectors(&file, &v, sums)?;
-            }
-            FileStore::Mmap(MmapStore::open(&file, v.offset, v.count, v.dim, v.stride)?)
+            FileStore::Mmap(MmapStore::open(&file, v.base_offset, v.len, v.dim, stride)?)
         }
-        Storage::Paged { cache_bytes } => {
-            if options.verify_vectors {
-                verify_vectors(&file, &v, sums)?;
-            }
-            FileStore::Paged(pread_store(
-                file,
-                v.offset,
-                v.count,
-                v.dim,
-                v.stride,
-                cache_bytes,
-            )?)
-        }
+        Storage::Paged { cache_bytes } => FileStore::Paged(pread_store(
+            file,
+            v.base_offset,
+            v.len,
+            v.dim,
+            stride,
+            cache_bytes,
+        )?),
     })
 }

@@ -11,13 +11,17 @@
 use std::cell::Cell;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
-use vectrove_core::format::checksum;
+use vectrove_core::format::{Header, checksum};
+use vectrove_core::hnsw::Step;
 use vectrove_core::store::{ByteSource, PagedStore, SourceRead};
-use vectrove_core::{Error, Result};
+use vectrove_core::{Error, Hnsw, Neighbor, Result};
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{from_dom, js_error, name};
+use crate::errors::{from_core, from_dom, js_error, name};
 use crate::js::{await_value, set};
+use crate::open::{cache, corrupt};
+use crate::options::{JsFilter, SearchArgs};
+use crate::store::Store;
 
 #[wasm_bindgen(inline_js = r#"
 function req(r) {
@@ -443,4 +447,58 @@ impl IdbWriter {
         let _ =
             await_value(idb_drop_generation(&self.db, &self.name, self.generation).into()).await;
     }
+}
+
+/// The page lengths an IndexedDB store of `header`'s vectors uses.
+pub(crate) fn page_lens(header: &Header, page_bytes: usize) -> Result<Vec<usize>, JsValue> {
+    let source = IdbSource {
+        len: header.file_len,
+    };
+    let budget = page_bytes.max(header.vector_stride());
+    let paged: PagedStore<IdbSource, f32> =
+        PagedStore::with_cache(source, header.vectors(), cache(page_bytes, budget)?)
+            .map_err(from_core)?;
+    let lens: Vec<usize> = (0..paged.page_count())
+        .filter_map(|p| paged.page_request(p).map(|r| r.len))
+        .collect();
+    if lens.iter().map(|&l| l as u64).sum::<u64>() != header.vector_bytes() {
+        return Err(corrupt("the vectors do not tile into pages"));
+    }
+    Ok(lens)
+}
+
+/// How many of a search's best candidates an IndexedDB fetch looks ahead
+/// to: their neighbours' vectors come along with the vectors a step lacks.
+const LOOKAHEAD: usize = 8;
+
+/// The search on an IndexedDB-backed HNSW index: the one resumable search,
+/// with one read transaction whenever a step lacks vectors. Returns the
+/// hits and the number of fetches.
+pub(crate) async fn search(
+    h: &Hnsw<Store>,
+    link: &IdbLink,
+    query: &[f32],
+    a: &SearchArgs,
+    filter: &JsFilter,
+) -> Result<(Vec<Neighbor>, u64)> {
+    let store = h
+        .store()
+        .base
+        .as_ref()
+        .expect("IndexedDB-backed stores have a base");
+    let mut state = h.start_search(query, a.k, a.params.ef)?;
+    let mut fetches = 0;
+    let mut ahead = Vec::new();
+    while let Step::Missing = h.resume(&mut state, |id| filter.accept(id))? {
+        ahead.clear();
+        let level = state.level();
+        for node in state.upcoming(LOOKAHEAD) {
+            if let Some(nb) = h.neighbors(node, level) {
+                ahead.extend_from_slice(nb);
+            }
+        }
+        link.fetch(store, state.missing(), &ahead).await?;
+        fetches += 1;
+    }
+    Ok((h.finish_search(state), fetches))
 }

@@ -7,25 +7,14 @@ use vectrove_core::{MemoryStore, Metric};
 use wasm_bindgen::prelude::*;
 
 use crate::errors::{from_core, invalid_argument};
-use crate::js::{opt_f64, opt_function, opt_string, opt_u64, opt_usize, to_usize};
+use crate::js::{opt_f64, opt_function, opt_u64, opt_usize, to_usize};
 
-type JsResult<T> = Result<T, JsValue>;
+use crate::options::{self, JsResult};
 
 /// Trained centroids.
 #[wasm_bindgen]
 pub struct KMeans {
     inner: vectrove_core::KMeans,
-}
-
-fn metric(options: &JsValue) -> JsResult<Metric> {
-    match opt_string(options, "metric")?.as_deref() {
-        None | Some("l2") => Ok(Metric::L2),
-        Some("cosine") => Ok(Metric::Cosine),
-        Some("ip") => Ok(Metric::InnerProduct),
-        Some(m) => Err(invalid_argument(format!(
-            "unknown metric \"{m}\": use \"l2\", \"cosine\" or \"ip\""
-        ))),
-    }
 }
 
 #[wasm_bindgen]
@@ -44,7 +33,7 @@ impl KMeans {
             .ok_or_else(|| invalid_argument("options.k (the number of clusters) is required"))?;
         let mut params = KMeansParams {
             k,
-            metric: metric(&options)?,
+            metric: options::metric(&options, Metric::L2)?,
             ..KMeansParams::default()
         };
         if let Some(iters) = opt_usize(&options, "iters")? {
@@ -102,7 +91,7 @@ impl KMeans {
         if let Some(m) = metric_name {
             crate::js::set(&options, "metric", m);
         }
-        let metric = metric(&options.into())?;
+        let metric = options::metric(&options.into(), Metric::L2)?;
         Ok(KMeans {
             inner: vectrove_core::KMeans::from_centroids(metric, dim, centroids)
                 .map_err(from_core)?,

@@ -15,8 +15,11 @@ mod idb;
 mod index;
 mod js;
 mod kmeans;
+mod open;
 mod opfs;
+mod options;
 mod pca;
+mod save;
 mod source;
 mod store;
 

@@ -209,10 +209,6 @@ impl SyncFile {
         })
     }
 
-    pub(crate) fn len(&self) -> u64 {
-        self.len
-    }
-
     pub(crate) fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
         let mut done = 0;
         while done < buf.len() {

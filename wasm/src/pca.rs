@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::*;
 use crate::errors::from_core;
 use crate::js::{opt_f64, opt_u64, opt_usize, to_usize};
 
-type JsResult<T> = Result<T, JsValue>;
+use crate::options::JsResult;
 
 /// A fitted projection: the mean and the leading principal axes.
 #[wasm_bindgen]

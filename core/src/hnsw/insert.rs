@@ -35,8 +35,11 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Distance between two stored vectors.
     pub(super) fn slot_distance(&self, a: u32, b: u32) -> Result<f32> {
         let dist = self.dist;
-        ready(self.store.with_vector(a, |va| {
-            self.store.with_vector(b, |vb| dist(va, vb)).and_then(ready)
+        ready(self.points.store.with_vector(a, |va| {
+            self.points
+                .store
+                .with_vector(b, |vb| dist(va, vb))
+                .and_then(ready)
         })?)?
     }
 
@@ -59,15 +62,20 @@ impl<S: FeatureStore> Hnsw<S> {
             if out.len() >= bound {
                 break;
             }
-            let keep = ready(self.store.with_vector(c.node, |vc| -> Result<bool> {
-                for r in out.iter() {
-                    let d = ready(self.store.with_vector(r.node, |vr| dist(vc, vr))?)?;
-                    if Dist(d) < c.dist {
-                        return Ok(false);
-                    }
-                }
-                Ok(true)
-            })?)??;
+            let keep = ready(
+                self.points
+                    .store
+                    .with_vector(c.node, |vc| -> Result<bool> {
+                        for r in out.iter() {
+                            let d =
+                                ready(self.points.store.with_vector(r.node, |vr| dist(vc, vr))?)?;
+                            if Dist(d) < c.dist {
+                                return Ok(false);
+                            }
+                        }
+                        Ok(true)
+                    })?,
+            )??;
             if keep {
                 out.push(*c);
             }
@@ -260,7 +268,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         if self.contains(id) {
             return Err(Error::DuplicateId { id });
         }
-        let prepared = self.prepare(vector)?;
+        let prepared = self.points.prepare(vector)?;
         self.insert_prepared(id, prepared)
     }
 
@@ -269,7 +277,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
     /// the index unchanged.
     pub fn insert_many(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
         let prepared = self.prepare_batch(ids, vectors)?;
-        self.store.reserve(ids.len());
+        self.points.store.reserve(ids.len());
         self.graph.reserve(ids.len());
         for (&id, v) in ids.iter().zip(prepared) {
             self.insert_prepared(id, v)?;
@@ -291,13 +299,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         ids: &[u64],
         vectors: &[S::Elem],
     ) -> Result<Vec<Vec<S::Elem>>> {
-        let dim = self.dim();
-        super::ids::check_new(ids, vectors.len(), dim, |id| self.contains(id))?;
-        let mut prepared = Vec::with_capacity(ids.len());
-        for v in vectors.chunks_exact(dim) {
-            prepared.push(self.prepare(v)?);
-        }
-        Ok(prepared)
+        self.points.prepare_batch(ids, vectors)
     }
 
     pub(super) fn insert_prepared(&mut self, id: u64, v: Vec<S::Elem>) -> Result<()> {
@@ -314,7 +316,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
                 reason: "the upper levels of the graph are full".into(),
             });
         }
-        let slot = match self.store.push(&v) {
+        let slot = match self.points.store.push(&v) {
             Ok(s) => s,
             Err(e) => {
                 self.rng = rng;
@@ -322,7 +324,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
             }
         };
         if slot as usize != self.graph.len() {
-            let _ = self.store.truncate(self.graph.len());
+            let _ = self.points.store.truncate(self.graph.len());
             self.rng = rng;
             return Err(Error::InvalidParameter {
                 name: "store",
@@ -332,14 +334,11 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         match self.plan(slot, level, v) {
             Ok(plan) => {
                 self.apply(plan);
-                self.ids.push(id, &self.deleted);
-                if self.deleted.len() * 64 < self.ids.len() {
-                    self.deleted.push(0);
-                }
+                self.points.record(id);
                 Ok(())
             }
             Err(e) => {
-                let _ = self.store.truncate(slot as usize);
+                let _ = self.points.store.truncate(slot as usize);
                 self.rng = rng;
                 Err(e)
             }

@@ -5,35 +5,33 @@
 //! index maps them to dense internal slots.
 
 mod graph;
-pub(crate) mod ids;
 mod insert;
 #[cfg(feature = "parallel")]
 mod parallel;
-mod persist;
 mod search;
 mod visited;
 
 use std::sync::Mutex;
 
-pub use persist::HnswFile;
+pub use crate::format::HnswFile;
 pub use search::{Fetcher, SearchState, SearchStats, Step};
 
 pub use crate::Neighbor;
 
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
+use crate::points::Points;
 use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
-use graph::Graph;
-use ids::Ids;
+pub(crate) use graph::Graph;
 use visited::Visited;
 
 /// Levels are capped so a level fits a byte; with `m >= 2` a level above 24
 /// has a probability below 2^-24 per node.
-const MAX_LEVEL: usize = 24;
+pub(crate) const MAX_LEVEL: usize = 24;
 
 /// The parent of the first node.
-const NO_PARENT: u32 = u32::MAX;
+pub(crate) const NO_PARENT: u32 = u32::MAX;
 
 /// Construction parameters.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,7 +59,7 @@ impl Default for HnswParams {
 }
 
 impl HnswParams {
-    fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         let bad = |name, reason: &str| {
             Err(Error::InvalidParameter {
                 name,
@@ -137,24 +135,14 @@ impl HnswBuilder {
                 got: store.dim(),
             });
         }
-        if !store.is_empty() {
-            return Err(Error::InvalidParameter {
-                name: "store",
-                reason: "a new index needs an empty store".into(),
-            });
-        }
         let dist = S::Elem::distance_fn(self.metric)?;
         Ok(Hnsw {
             params: self.params,
-            metric: self.metric,
             dist,
-            store,
+            points: Points::new(store, self.metric)?,
             graph: Graph::new(self.params.m, self.params.m0),
             parent: Vec::new(),
             entry_links: Vec::new(),
-            ids: Ids::default(),
-            deleted: Vec::new(),
-            n_deleted: 0,
             entry: None,
             max_level: 0,
             rng: SplitMix64::new(self.params.seed),
@@ -165,33 +153,28 @@ impl HnswBuilder {
 
 /// An HNSW index over the vectors of a [`FeatureStore`].
 pub struct Hnsw<S: FeatureStore = MemoryStore<f32>> {
-    params: HnswParams,
-    metric: Metric,
-    dist: DistanceFn<S::Elem>,
-    store: S,
-    graph: Graph,
+    pub(crate) params: HnswParams,
+    pub(crate) dist: DistanceFn<S::Elem>,
+    /// Vectors, ids and tombstones.
+    pub(crate) points: Points<S>,
+    pub(crate) graph: Graph,
     /// For every node, the node whose level-0 edge first reached it. These
     /// edges form a spanning tree that pruning never cuts, which (with
     /// `entry_links`) keeps every node reachable from the entry point.
-    parent: Vec<u32>,
+    pub(crate) parent: Vec<u32>,
     /// Level-0 edges from each entry point to the one it replaced, also never pruned.
-    entry_links: Vec<(u32, u32)>,
-    /// User id of every slot, and the slot of every live id.
-    ids: Ids,
-    /// Tombstones, one bit a slot.
-    deleted: Vec<u64>,
-    n_deleted: usize,
-    entry: Option<u32>,
-    max_level: usize,
-    rng: SplitMix64,
-    visited_pool: Mutex<Vec<Visited>>,
+    pub(crate) entry_links: Vec<(u32, u32)>,
+    pub(crate) entry: Option<u32>,
+    pub(crate) max_level: usize,
+    pub(crate) rng: SplitMix64,
+    pub(crate) visited_pool: Mutex<Vec<Visited>>,
 }
 
 impl<S: FeatureStore> std::fmt::Debug for Hnsw<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Hnsw")
             .field("dim", &self.dim())
-            .field("metric", &self.metric)
+            .field("metric", &self.points.metric)
             .field("params", &self.params)
             .field("len", &self.len())
             .field("max_level", &self.max_level)
@@ -213,12 +196,12 @@ impl Hnsw<MemoryStore<f32>> {
 impl<S: FeatureStore> Hnsw<S> {
     /// Elements per vector.
     pub fn dim(&self) -> usize {
-        self.store.dim()
+        self.points.dim()
     }
 
     /// The metric.
     pub fn metric(&self) -> Metric {
-        self.metric
+        self.points.metric
     }
 
     /// The construction parameters.
@@ -228,7 +211,7 @@ impl<S: FeatureStore> Hnsw<S> {
 
     /// Number of live (not deleted) points.
     pub fn len(&self) -> usize {
-        self.ids.len() - self.n_deleted
+        self.points.len()
     }
 
     /// Whether the index has no live point.
@@ -238,40 +221,38 @@ impl<S: FeatureStore> Hnsw<S> {
 
     /// Whether `id` is a live point.
     pub fn contains(&self, id: u64) -> bool {
-        self.ids.slot(id, &self.deleted).is_some()
+        self.points.contains(id)
     }
 
     /// The store holding the vectors.
     pub fn store(&self) -> &S {
-        &self.store
+        &self.points.store
     }
 
     /// The stored vector of `id` (normalised if the metric is cosine).
     pub fn get(&self, id: u64) -> Result<Vec<S::Elem>> {
-        crate::persist::get_vector(&self.store, &self.ids, &self.deleted, id)
+        self.points.get(id)
     }
 
     /// Delete `id`: it is never returned again, but its node keeps serving as
     /// a waypoint so the graph stays navigable. The id may be inserted again.
     pub fn delete(&mut self, id: u64) -> Result<()> {
-        self.ids.delete(id, &mut self.deleted)?;
-        self.n_deleted += 1;
-        Ok(())
+        self.points.delete(id).map(drop)
     }
 
     /// Number of internal slots, deleted ones included.
     pub fn slot_count(&self) -> usize {
-        self.ids.len()
+        self.points.slot_count()
     }
 
     /// The user id stored in `slot`.
     pub fn slot_id(&self, slot: u32) -> Option<u64> {
-        ((slot as usize) < self.ids.len()).then(|| self.ids.id(slot))
+        ((slot as usize) < self.points.slot_count()).then(|| self.points.id(slot))
     }
 
     /// Whether `slot` holds a deleted point.
     pub fn is_deleted(&self, slot: u32) -> bool {
-        ids::is_deleted(&self.deleted, slot)
+        self.points.is_deleted(slot)
     }
 
     /// The entry point's slot (`None` when nothing was ever inserted).
@@ -303,23 +284,7 @@ impl<S: FeatureStore> Hnsw<S> {
 
     /// Approximate heap bytes of the graph and id maps (not the store).
     pub fn graph_bytes(&self) -> usize {
-        self.graph.heap_bytes()
-            + self.parent.capacity() * 4
-            + self.ids.heap_bytes()
-            + self.deleted.capacity() * 8
-    }
-
-    /// Check a vector's length and values and put it in stored form.
-    fn prepare(&self, v: &[S::Elem]) -> Result<Vec<S::Elem>> {
-        if v.len() != self.dim() {
-            return Err(Error::DimensionMismatch {
-                expected: self.dim(),
-                got: v.len(),
-            });
-        }
-        let mut out = Vec::with_capacity(v.len());
-        S::Elem::prepare(self.metric, v, &mut out)?;
-        Ok(out)
+        self.graph.heap_bytes() + self.parent.capacity() * 4 + self.points.heap_bytes()
     }
 
     fn take_visited(&self) -> Visited {

@@ -46,7 +46,7 @@ where
     /// failing midway leaves the points before the failing batch inserted.
     pub fn insert_many_parallel(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
         let prepared = self.prepare_batch(ids, vectors)?;
-        self.store.reserve(ids.len());
+        self.points.store.reserve(ids.len());
         self.graph.reserve(ids.len());
         let mut prepared = prepared.into_iter();
         let mut i = 0;
@@ -83,12 +83,12 @@ where
             });
         }
         let undo = |this: &mut Self, e: Error| {
-            let _ = this.store.truncate(base);
+            let _ = this.points.store.truncate(base);
             this.rng = rng.clone();
             Err(e)
         };
         for (k, v) in vecs.iter().enumerate() {
-            match self.store.push(v) {
+            match self.points.store.push(v) {
                 Ok(slot) if slot as usize == base + k => {}
                 Ok(_) => {
                     let e = Error::InvalidParameter {
@@ -104,10 +104,7 @@ where
             Ok((planned, updates)) => {
                 self.apply_batch(base, &levels, planned, updates);
                 for &id in ids {
-                    self.ids.push(id, &self.deleted);
-                    if self.deleted.len() * 64 < self.ids.len() {
-                        self.deleted.push(0);
-                    }
+                    self.points.record(id);
                 }
                 Ok(())
             }

@@ -13,8 +13,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::future::Future;
 
-use super::visited::Visited;
 use super::Hnsw;
+use super::visited::Visited;
 use crate::Neighbor;
 use crate::distance::{Dist, DistanceFn, Element};
 use crate::error::{Error, Result};
@@ -234,7 +234,7 @@ impl<T: Element> SearchState<T> {
         accept: &impl Fn(u32) -> bool,
     ) -> Result<Step> {
         let graph = &index.graph;
-        let store = &index.store;
+        let store = &index.points.store;
         loop {
             match self.stage {
                 Stage::Done => return Ok(Step::Done),
@@ -347,7 +347,7 @@ impl<S: FeatureStore> Hnsw<S> {
         k: usize,
         ef: usize,
     ) -> Result<SearchState<S::Elem>> {
-        let q = self.prepare(query)?;
+        let q = self.points.prepare(query)?;
         let mut state = SearchState::new(q, k, ef, self.take_visited());
         if let Some(entry) = self.entry {
             state.begin(entry, self.max_level, 0, self.graph.len());
@@ -363,7 +363,7 @@ impl<S: FeatureStore> Hnsw<S> {
         state: &mut SearchState<S::Elem>,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Step> {
-        let accept = |node: u32| !self.is_deleted(node) && filter(self.ids.id(node));
+        let accept = |node: u32| !self.is_deleted(node) && filter(self.points.id(node));
         state.advance(self, &accept)
     }
 
@@ -375,7 +375,7 @@ impl<S: FeatureStore> Hnsw<S> {
         results
             .into_iter()
             .map(|c| Neighbor {
-                id: self.ids.id(c.node),
+                id: self.points.id(c.node),
                 distance: c.dist.0,
             })
             .collect()

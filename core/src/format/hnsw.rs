@@ -3,15 +3,14 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use super::graph::Graph;
-use super::ids::Ids;
-use super::{Hnsw, MAX_LEVEL, NO_PARENT, HnswParams};
+use super::read::{check_store, decode_ids, decode_vector_sums};
+use super::write::{finish_index, u32s};
+use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
 use crate::distance::Element;
 use crate::error::{Error, Result};
-use crate::format::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
-use crate::persist::{
-    check_store, decode_ids, decode_vector_sums, elem_mismatch, finish_index, u32s,
-};
+use crate::hnsw::{Graph, Hnsw, HnswParams, MAX_LEVEL, NO_PARENT};
+use crate::points::Points;
+use crate::points::ids::Ids;
 use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
 
@@ -50,7 +49,7 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Write the index in the file format (`docs/format.md`). The store's
     /// vectors must all be readable synchronously.
     pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
-        let count = self.ids.len();
+        let count = self.points.slot_count();
         if self.dim() > crate::format::MAX_DIM || count >= u32::MAX as usize {
             return Err(Error::InvalidParameter {
                 name: "index",
@@ -64,7 +63,7 @@ impl<S: FeatureStore> Hnsw<S> {
         let mut w = Writer::new(
             IndexKind::Hnsw,
             S::Elem::CODE,
-            self.metric,
+            self.metric(),
             self.dim(),
             count,
         );
@@ -104,7 +103,7 @@ impl<S: FeatureStore> Hnsw<S> {
             tag::ENTRY_LINKS,
             u32s(self.entry_links.iter().flat_map(|&(a, b)| [a, b])),
         );
-        finish_index(w, out, &self.store, count, &self.ids, &self.deleted)
+        finish_index(w, out, &self.points)
     }
 
     /// The index as file bytes (see [`write_to`](Self::write_to)).
@@ -129,15 +128,13 @@ impl<T: Element> Hnsw<MemoryStore<T>> {
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
         let header = Header::parse(bytes, bytes.len() as u64)?;
-        let v = header.vectors();
-        let meta = &bytes[..header.meta_len as usize];
-        let file = HnswFile::decode(header, meta)?;
-        let vectors = &bytes[v.offset as usize..];
-        file.vector_checksums().verify_all(vectors)?;
-        if file.header.elem != T::CODE {
-            return Err(elem_mismatch::<T>(&file.header));
+        if header.kind != IndexKind::Hnsw {
+            return Err(corrupt("header", "not an HNSW index"));
         }
-        file.into_index(MemoryStore::<T>::from_le_bytes(v.dim, vectors)?)
+        match super::IndexFile::from_bytes::<MemoryStore<T>>(bytes)? {
+            crate::AnyIndex::Hnsw(h) => Ok(h),
+            crate::AnyIndex::Ivf(_) => Err(corrupt("header", "not an HNSW index")),
+        }
     }
 }
 
@@ -339,18 +336,13 @@ impl HnswFile {
         let h = &self.header;
         check_store(h, &store)?;
         let dist = S::Elem::distance_fn(h.metric).map_err(|e| corrupt("header", e.to_string()))?;
-        let n_deleted = self.deleted.iter().map(|w| w.count_ones() as usize).sum();
         Ok(Hnsw {
             params: self.params,
-            metric: h.metric,
             dist,
-            store,
+            points: Points::from_parts(store, h.metric, self.ids, self.deleted),
             graph: self.graph,
             parent: self.parent,
             entry_links: self.entry_links,
-            ids: self.ids,
-            deleted: self.deleted,
-            n_deleted,
             entry: self.entry,
             max_level: self.max_level,
             rng: self.rng,

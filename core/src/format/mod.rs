@@ -20,7 +20,21 @@
 //! a truncated or corrupted file is an [`Error::Corrupt`], never a panic or an
 //! allocation the file's size does not justify.
 
+mod checksum;
+mod hnsw;
+mod ivf;
+mod read;
+mod write;
+
+pub use checksum::{ChecksumBuilder, VectorChecksums};
+pub use hnsw::HnswFile;
+pub use ivf::IvfFile;
+pub use read::{IndexFile, MetaReader, read_meta, verify_vectors};
+pub use write::WriteIndex;
+pub(crate) use write::Writer;
+
 use crate::error::{Error, Result};
+use crate::store::VectorLayout;
 
 /// The first eight bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"VECTROVE";
@@ -33,7 +47,7 @@ pub const VERSION: u32 = 1;
 pub const VECTOR_ALIGN: u64 = 4096;
 
 /// Alignment of every other section.
-const SECTION_ALIGN: u64 = 8;
+pub(crate) const SECTION_ALIGN: u64 = 8;
 
 /// Bytes of vector data covered by one checksum.
 pub const VECTOR_BLOCK_BYTES: u64 = 64 << 10;
@@ -42,7 +56,7 @@ pub const VECTOR_BLOCK_BYTES: u64 = 64 << 10;
 const MAX_SECTIONS: usize = 64;
 
 /// Bytes of one section table entry.
-const ENTRY_LEN: usize = 32;
+pub(crate) const ENTRY_LEN: usize = 32;
 
 /// Highest dimension a file may declare.
 pub const MAX_DIM: usize = 1 << 20;
@@ -69,6 +83,14 @@ impl IndexKind {
             1 => Ok(IndexKind::Hnsw),
             2 => Ok(IndexKind::Ivf),
             _ => Err(corrupt("header", format!("unknown index kind {code}"))),
+        }
+    }
+
+    /// The kind's name as prose writes it ("HNSW", "IVF").
+    pub fn label(self) -> &'static str {
+        match self {
+            IndexKind::Hnsw => "HNSW",
+            IndexKind::Ivf => "IVF",
         }
     }
 
@@ -132,26 +154,6 @@ impl Section {
     /// The tag as text.
     pub fn name(&self) -> String {
         self.tag.escape_ascii().to_string()
-    }
-}
-
-/// Where the vectors are in the file.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VectorsSection {
-    /// Byte offset of vector 0.
-    pub offset: u64,
-    /// Bytes from one vector to the next.
-    pub stride: usize,
-    /// Number of vectors.
-    pub count: usize,
-    /// Elements per vector.
-    pub dim: usize,
-}
-
-impl VectorsSection {
-    /// Bytes of all vectors.
-    pub fn byte_len(&self) -> u64 {
-        self.stride as u64 * self.count as u64
     }
 }
 
@@ -454,196 +456,33 @@ impl Header {
         Ok(())
     }
 
-    /// Where the vectors are.
-    pub fn vectors(&self) -> VectorsSection {
-        let esize = elem_size(self.elem).unwrap_or(1);
-        VectorsSection {
-            offset: self.meta_len,
-            stride: self.dim * esize,
-            count: self.count,
-            dim: self.dim,
-        }
-    }
-}
-
-/// The checksums of the vectors section, one per [`VECTOR_BLOCK_BYTES`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct VectorChecksums {
-    sums: Vec<u32>,
-    total: u64,
-}
-
-impl VectorChecksums {
-    /// Checksums of `vectors` (the whole section).
-    pub fn compute(vectors: &[u8]) -> Self {
-        Self {
-            sums: vectors
-                .chunks(VECTOR_BLOCK_BYTES as usize)
-                .map(checksum)
-                .collect(),
-            total: vectors.len() as u64,
-        }
+    /// Where the vectors are: vector `i` at `meta_len + i * stride`.
+    pub fn vectors(&self) -> VectorLayout {
+        VectorLayout::new(self.dim, self.count)
+            .with_offset(self.meta_len)
+            .with_stride(self.vector_stride())
     }
 
-    pub(crate) fn from_parts(sums: Vec<u32>, total: u64) -> Result<Self> {
-        if sums.len() as u64 != total.div_ceil(VECTOR_BLOCK_BYTES) {
-            return Err(corrupt(
-                "vector checksums",
-                format!(
-                    "{} block checksums for {total} bytes of vectors",
-                    sums.len()
-                ),
-            ));
-        }
-        Ok(Self { sums, total })
+    /// Bytes from one vector to the next.
+    pub fn vector_stride(&self) -> usize {
+        self.dim * elem_size(self.elem).unwrap_or(1)
     }
 
-    /// Number of blocks.
-    pub fn blocks(&self) -> usize {
-        self.sums.len()
+    /// Bytes of all vectors.
+    pub fn vector_bytes(&self) -> u64 {
+        self.vector_stride() as u64 * self.count as u64
     }
 
-    /// The byte range of block `i` within the vectors section.
-    pub fn block_range(&self, i: usize) -> std::ops::Range<u64> {
-        let start = (i as u64)
-            .saturating_mul(VECTOR_BLOCK_BYTES)
-            .min(self.total);
-        start..start.saturating_add(VECTOR_BLOCK_BYTES).min(self.total)
-    }
-
-    /// Check block `i` against its checksum.
-    pub fn verify_block(&self, i: usize, bytes: &[u8]) -> Result<()> {
-        let ok = self.sums.get(i).is_some_and(|&s| {
-            let r = self.block_range(i);
-            bytes.len() as u64 == r.end - r.start && checksum(bytes) == s
-        });
-        if ok {
+    /// Check that the file holds vectors of element type `T`.
+    pub fn check_elem<T: crate::Element>(&self) -> Result<()> {
+        if self.elem == T::CODE {
             Ok(())
         } else {
-            Err(corrupt(
-                "vectors",
-                format!(
-                    "checksum mismatch in block {i} (bytes {:?})",
-                    self.block_range(i)
-                ),
-            ))
+            Err(Error::ElementMismatch {
+                expected: elem_name(self.elem),
+                got: T::NAME,
+            })
         }
-    }
-
-    /// Check the whole vectors section.
-    pub fn verify_all(&self, vectors: &[u8]) -> Result<()> {
-        if vectors.len() as u64 != self.total {
-            return Err(corrupt("vectors", "truncated"));
-        }
-        for i in 0..self.blocks() {
-            let r = self.block_range(i);
-            self.verify_block(i, &vectors[r.start as usize..r.end as usize])?;
-        }
-        Ok(())
-    }
-}
-
-/// Assembles a file: metadata sections first, then the vectors.
-pub(crate) struct Writer {
-    kind: IndexKind,
-    elem: u32,
-    metric: crate::Metric,
-    dim: usize,
-    count: usize,
-    sections: Vec<([u8; 4], Vec<u8>)>,
-}
-
-impl Writer {
-    pub(crate) fn new(
-        kind: IndexKind,
-        elem: u32,
-        metric: crate::Metric,
-        dim: usize,
-        count: usize,
-    ) -> Self {
-        Self {
-            kind,
-            elem,
-            metric,
-            dim,
-            count,
-            sections: Vec::new(),
-        }
-    }
-
-    pub(crate) fn section(&mut self, tag: [u8; 4], bytes: Vec<u8>) {
-        self.sections.push((tag, bytes));
-    }
-
-    /// Write the file: `vectors` writes the vectors section's bytes, in
-    /// order, to the writer it is given; `vector_bytes` is their length and
-    /// `vector_crc` the CRC of their block checksums.
-    pub(crate) fn finish<W: std::io::Write>(
-        self,
-        out: &mut W,
-        vector_bytes: u64,
-        vector_crc: u32,
-        vectors: impl FnOnce(&mut W) -> Result<()>,
-    ) -> Result<()> {
-        let n = self.sections.len() + 1;
-        let header_len = Header::PREFIX_LEN + n * ENTRY_LEN;
-        let mut table = Vec::with_capacity(n);
-        let mut at = header_len as u64;
-        for (tag, bytes) in &self.sections {
-            at = at.next_multiple_of(SECTION_ALIGN);
-            table.push(Section {
-                tag: *tag,
-                flags: 0,
-                offset: at,
-                len: bytes.len() as u64,
-                crc: checksum(bytes),
-            });
-            at += bytes.len() as u64;
-        }
-        let meta_len = at.next_multiple_of(VECTOR_ALIGN);
-        table.push(Section {
-            tag: tag::VECTORS,
-            flags: 0,
-            offset: meta_len,
-            len: vector_bytes,
-            crc: vector_crc,
-        });
-        let file_len = meta_len + vector_bytes;
-
-        let mut head = Vec::with_capacity(header_len);
-        head.extend_from_slice(&MAGIC);
-        head.extend_from_slice(&VERSION.to_le_bytes());
-        head.extend_from_slice(&(header_len as u32).to_le_bytes());
-        head.extend_from_slice(&self.kind.code().to_le_bytes());
-        head.extend_from_slice(&self.elem.to_le_bytes());
-        head.extend_from_slice(&metric_code(self.metric).to_le_bytes());
-        head.extend_from_slice(&(self.dim as u32).to_le_bytes());
-        head.extend_from_slice(&(self.count as u64).to_le_bytes());
-        head.extend_from_slice(&meta_len.to_le_bytes());
-        head.extend_from_slice(&file_len.to_le_bytes());
-        head.extend_from_slice(&(n as u32).to_le_bytes());
-        head.extend_from_slice(&[0; 4]);
-        for s in &table {
-            head.extend_from_slice(&s.tag);
-            head.extend_from_slice(&s.flags.to_le_bytes());
-            head.extend_from_slice(&s.offset.to_le_bytes());
-            head.extend_from_slice(&s.len.to_le_bytes());
-            head.extend_from_slice(&s.crc.to_le_bytes());
-            head.extend_from_slice(&[0; 4]);
-        }
-        let crc = checksum(&head);
-        head[60..64].copy_from_slice(&crc.to_le_bytes());
-        out.write_all(&head)?;
-
-        let mut pos = header_len as u64;
-        let zeros = [0u8; VECTOR_ALIGN as usize];
-        for ((_, bytes), s) in self.sections.iter().zip(&table) {
-            out.write_all(&zeros[..(s.offset - pos) as usize])?;
-            out.write_all(bytes)?;
-            pos = s.offset + s.len;
-        }
-        out.write_all(&zeros[..(meta_len - pos) as usize])?;
-        vectors(out)
     }
 }
 

@@ -1,0 +1,189 @@
+//! Saving an IVF-Flat index in the file format and loading it back.
+
+use std::io::Write;
+
+use super::read::{check_store, decode_ids, decode_vector_sums};
+use super::write::{finish_index, u32s};
+use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
+use crate::distance::Element;
+use crate::error::{Error, Result};
+use crate::ivf::{Ivf, IvfParams};
+use crate::kmeans::KMeans;
+use crate::points::Points;
+use crate::points::ids::Ids;
+use crate::store::{FeatureStore, MemoryStore};
+
+/// Every section an IVF file has.
+const SECTIONS: [[u8; 4]; 7] = [
+    tag::PARAMS,
+    tag::CENTROIDS,
+    tag::LISTS,
+    tag::IDS,
+    tag::DELETED,
+    tag::VECTOR_SUMS,
+    tag::VECTORS,
+];
+
+impl<S: FeatureStore> Ivf<S> {
+    /// Write the index in the file format (`docs/format.md`). The store's
+    /// vectors must all be readable synchronously.
+    pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
+        let count = self.points.slot_count();
+        if self.dim() > crate::format::MAX_DIM {
+            return Err(Error::InvalidParameter {
+                name: "index",
+                reason: format!(
+                    "the file format holds at most {} dimensions",
+                    crate::format::MAX_DIM
+                ),
+            });
+        }
+        let mut w = Writer::new(
+            IndexKind::Ivf,
+            S::Elem::CODE,
+            self.metric(),
+            self.dim(),
+            count,
+        );
+        let mut params = Vec::with_capacity(24);
+        for x in [
+            self.lists.len(),
+            self.params.iters,
+            self.params.max_points_per_centroid,
+            0,
+        ] {
+            params.extend_from_slice(&(x.min(u32::MAX as usize) as u32).to_le_bytes());
+        }
+        params.extend_from_slice(&self.params.seed.to_le_bytes());
+        w.section(tag::PARAMS, params);
+        let mut cent = Vec::new();
+        f32::write_le(self.quantizer.centroids(), &mut cent);
+        w.section(tag::CENTROIDS, cent);
+        w.section(tag::LISTS, u32s(self.list_of.iter().copied()));
+        finish_index(w, out, &self.points)
+    }
+
+    /// The index as file bytes (see [`write_to`](Self::write_to)).
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
+}
+
+impl Ivf<MemoryStore<f32>> {
+    /// Load an index from file bytes into memory, checking every section.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+        match super::IndexFile::from_bytes::<MemoryStore<f32>>(bytes)? {
+            crate::AnyIndex::Ivf(ivf) => Ok(ivf),
+            crate::AnyIndex::Hnsw(_) => Err(corrupt("header", "not an IVF index")),
+        }
+    }
+}
+
+/// A decoded IVF file without its vectors; attach a store for them with
+/// [`into_index`](Self::into_index).
+#[derive(Debug)]
+pub struct IvfFile {
+    header: Header,
+    params: IvfParams,
+    quantizer: KMeans,
+    list_of: Vec<u32>,
+    ids: Ids,
+    deleted: Vec<u64>,
+    sums: VectorChecksums,
+}
+
+impl IvfFile {
+    /// Decode and check everything but the vectors. `meta` is the start of
+    /// the file, at least [`Header::meta_len`] bytes.
+    pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
+        if header.kind != IndexKind::Ivf {
+            return Err(corrupt("header", "not an IVF index"));
+        }
+        if header.elem != f32::CODE {
+            return Err(corrupt("header", "IVF indexes hold f32 vectors"));
+        }
+        header.check_known(&SECTIONS)?;
+        header.check_padding(meta)?;
+        let (count, dim) = (header.count, header.dim);
+
+        let mut r = Reader::new(
+            header.section_bytes(meta, tag::PARAMS, "parameters")?,
+            "parameters",
+        );
+        let nlist = r.u32()? as usize;
+        let iters = r.u32()? as usize;
+        let max_points_per_centroid = r.u32()? as usize;
+        if r.u32()? != 0 {
+            return Err(corrupt("parameters", "reserved field is not zero"));
+        }
+        let seed = r.u64()?;
+        r.finish()?;
+
+        let bytes = header.section_bytes(meta, tag::CENTROIDS, "centroids")?;
+        if nlist == 0 || bytes.len() as u64 != nlist as u64 * dim as u64 * 4 {
+            return Err(corrupt("centroids", "wrong length"));
+        }
+        let mut centroids = vec![0f32; nlist * dim];
+        f32::read_le(bytes, &mut centroids);
+        let quantizer = KMeans::from_centroids(header.metric, dim, centroids)
+            .map_err(|e| corrupt("centroids", e.to_string()))?;
+
+        let bytes = header.section_bytes(meta, tag::LISTS, "lists")?;
+        if bytes.len() != 4 * count {
+            return Err(corrupt("lists", "wrong length"));
+        }
+        let list_of: Vec<u32> = bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        if list_of.iter().any(|&l| l as usize >= nlist) {
+            return Err(corrupt("lists", "a point is in a list that does not exist"));
+        }
+        let (ids, deleted) = decode_ids(&header, meta)?;
+        let sums = decode_vector_sums(&header, meta)?;
+        Ok(Self {
+            header,
+            params: IvfParams {
+                nlist,
+                iters,
+                seed,
+                max_points_per_centroid,
+            },
+            quantizer,
+            list_of,
+            ids,
+            deleted,
+            sums,
+        })
+    }
+
+    /// The file's header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The checksums of the vectors section, for stores that verify what they load.
+    pub fn vector_checksums(&self) -> &VectorChecksums {
+        &self.sums
+    }
+
+    /// The index over `store`, which must hold the file's vectors.
+    pub fn into_index<S: FeatureStore>(self, store: S) -> Result<Ivf<S>> {
+        let h = &self.header;
+        check_store(h, &store)?;
+        let mut lists = vec![Vec::new(); self.quantizer.k()];
+        for (slot, &l) in self.list_of.iter().enumerate() {
+            lists[l as usize].push(slot as u32);
+        }
+        Ok(Ivf {
+            params: self.params,
+            dist: S::Elem::distance_fn(h.metric).map_err(|e| corrupt("header", e.to_string()))?,
+            quantizer: self.quantizer,
+            lists,
+            list_of: self.list_of,
+            points: Points::from_parts(store, h.metric, self.ids, self.deleted),
+        })
+    }
+}

@@ -1,0 +1,293 @@
+//! Reading a file: one sequence for every byte source and both index kinds.
+//!
+//! [`MetaReader`] says which bytes it needs next (the fixed prefix, the
+//! section table, the rest of the metadata) and checks each piece as it is
+//! fed, so the same steps serve a file read at an offset, an OPFS handle, a
+//! stream that arrives in order and an HTTP range. [`IndexFile::decode`]
+//! then turns the metadata into either kind of index without its vectors,
+//! and [`IndexFile::into_index`] attaches the store the caller chose for
+//! them. Opening never trusts the bytes: see the module above.
+
+use std::ops::Range;
+
+use super::checksum::VectorChecksums;
+use super::{Header, IndexKind, checksum, corrupt, tag};
+use crate::AnyIndex;
+use crate::distance::Element;
+use crate::error::{Error, Result};
+use crate::points::ids::Ids;
+use crate::store::{ByteSource, FeatureStore, MemoryStore, SourceRead};
+use crate::{HnswFile, IvfFile};
+
+/// Reads the header and metadata of a file, a step at a time: ask
+/// [`wants`](Self::wants) for the next byte range, fetch it however the
+/// source can, and [`feed`](Self::feed) it back.
+///
+/// ```
+/// use vectrove_core::format::MetaReader;
+/// use vectrove_core::{Hnsw, Metric};
+///
+/// let mut index = Hnsw::builder(2, Metric::L2).build()?;
+/// index.insert(1, &[0.5, 0.5])?;
+/// let bytes = index.to_bytes()?;
+/// let mut reader = MetaReader::new(Some(bytes.len() as u64));
+/// while let Some(r) = reader.wants() {
+///     reader.feed(&bytes[r.start as usize..r.end as usize])?;
+/// }
+/// let (header, meta) = reader.finish()?;
+/// assert_eq!((header.count, meta.len() as u64), (1, header.meta_len));
+/// # Ok::<(), vectrove_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct MetaReader {
+    file_len: Option<u64>,
+    bytes: Vec<u8>,
+    /// The end of the bytes needed so far.
+    want: u64,
+    header: Option<Header>,
+}
+
+impl MetaReader {
+    /// A reader for a file of `file_len` bytes, or of the length its header
+    /// declares when the source cannot tell (a stream).
+    pub fn new(file_len: Option<u64>) -> Self {
+        let prefix = Header::PREFIX_LEN as u64;
+        Self {
+            file_len,
+            bytes: Vec::new(),
+            want: file_len.map_or(prefix, |len| len.min(prefix)),
+            header: None,
+        }
+    }
+
+    /// The byte range to read next, or `None` once the metadata is whole.
+    pub fn wants(&self) -> Option<Range<u64>> {
+        let have = self.bytes.len() as u64;
+        (have < self.want).then_some(have..self.want)
+    }
+
+    /// The bytes of the range [`wants`](Self::wants) named; they are checked
+    /// before the next range is asked for.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+        let Some(r) = self.wants() else {
+            return Err(corrupt("header", "more bytes fed than the metadata holds"));
+        };
+        if bytes.len() as u64 != r.end - r.start {
+            return Err(corrupt(
+                "header",
+                format!(
+                    "truncated: {} of {} bytes at {}",
+                    bytes.len(),
+                    r.end - r.start,
+                    r.start
+                ),
+            ));
+        }
+        self.bytes.extend_from_slice(bytes);
+        let have = self.bytes.len();
+        if have == Header::PREFIX_LEN.min(self.want as usize) && self.header.is_none() {
+            let header_len = Header::header_len(&self.bytes)?;
+            if let Some(len) = self.file_len.filter(|&len| header_len as u64 > len) {
+                return Err(corrupt(
+                    "header",
+                    format!("truncated: the file is {len} bytes"),
+                ));
+            }
+            if header_len > have {
+                self.want = header_len as u64;
+                return Ok(());
+            }
+        }
+        if self.header.is_none() {
+            let claimed = super::u64_at(&self.bytes, 48);
+            let header = Header::parse(&self.bytes, self.file_len.unwrap_or(claimed))?;
+            self.want = header.meta_len;
+            self.header = Some(header);
+        }
+        Ok(())
+    }
+
+    /// The checked header and the metadata bytes (the first
+    /// [`Header::meta_len`] bytes of the file).
+    pub fn finish(self) -> Result<(Header, Vec<u8>)> {
+        match self.header {
+            Some(h) if self.wants().is_none() => Ok((h, self.bytes)),
+            _ => Err(corrupt("header", "truncated: the metadata is incomplete")),
+        }
+    }
+}
+
+/// Read the header and metadata of the file in `source`, which must answer
+/// synchronously.
+pub fn read_meta(source: &impl ByteSource) -> Result<(Header, Vec<u8>)> {
+    let mut reader = MetaReader::new(Some(source.len()));
+    let mut buf = Vec::new();
+    while let Some(r) = reader.wants() {
+        buf.resize((r.end - r.start) as usize, 0);
+        read_now(source, r.start, &mut buf)?;
+        reader.feed(&buf)?;
+    }
+    reader.finish()
+}
+
+fn read_now(source: &impl ByteSource, offset: u64, buf: &mut [u8]) -> Result<()> {
+    match source.read_at(offset, buf)? {
+        SourceRead::Done => Ok(()),
+        SourceRead::Pending => Err(Error::NotResident { count: 1 }),
+    }
+}
+
+/// Check every block of the vectors in `source` against `sums`, reading one
+/// block at a time.
+pub fn verify_vectors(
+    source: &impl ByteSource,
+    header: &Header,
+    sums: &VectorChecksums,
+) -> Result<()> {
+    let offset = header.vectors().base_offset;
+    let mut block = Vec::new();
+    for i in 0..sums.blocks() {
+        let r = sums.block_range(i);
+        block.resize((r.end - r.start) as usize, 0);
+        read_now(source, offset + r.start, &mut block)?;
+        sums.verify_block(i, &block)?;
+    }
+    Ok(())
+}
+
+/// A decoded file of either kind, without its vectors.
+#[derive(Debug)]
+pub enum IndexFile {
+    /// An HNSW graph.
+    Hnsw(HnswFile),
+    /// IVF-Flat lists.
+    Ivf(IvfFile),
+}
+
+impl IndexFile {
+    /// Decode and check everything but the vectors. `meta` is the start of
+    /// the file, at least [`Header::meta_len`] bytes.
+    pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
+        Ok(match header.kind {
+            IndexKind::Hnsw => IndexFile::Hnsw(HnswFile::decode(header, meta)?),
+            IndexKind::Ivf => IndexFile::Ivf(IvfFile::decode(header, meta)?),
+        })
+    }
+
+    /// Read and decode the metadata of the file in `source`.
+    pub fn read(source: &impl ByteSource) -> Result<Self> {
+        let (header, meta) = read_meta(source)?;
+        Self::decode(header, &meta)
+    }
+
+    /// The file's header.
+    pub fn header(&self) -> &Header {
+        match self {
+            IndexFile::Hnsw(f) => f.header(),
+            IndexFile::Ivf(f) => f.header(),
+        }
+    }
+
+    /// The checksums of the vectors section, for stores that verify what they load.
+    pub fn vector_checksums(&self) -> &VectorChecksums {
+        match self {
+            IndexFile::Hnsw(f) => f.vector_checksums(),
+            IndexFile::Ivf(f) => f.vector_checksums(),
+        }
+    }
+
+    /// The index over `store`, which must hold the file's vectors (same
+    /// element type, dimension and count).
+    pub fn into_index<S: FeatureStore>(self, store: S) -> Result<AnyIndex<S>> {
+        Ok(match self {
+            IndexFile::Hnsw(f) => AnyIndex::Hnsw(f.into_index(store)?),
+            IndexFile::Ivf(f) => AnyIndex::Ivf(f.into_index(store)?),
+        })
+    }
+
+    /// The vectors of this file in memory, from the bytes of its vectors
+    /// section, every block checked.
+    pub fn memory_store<T: Element>(&self, vectors: &[u8]) -> Result<MemoryStore<T>> {
+        let h = self.header();
+        h.check_elem::<T>()?;
+        self.vector_checksums().verify_all(vectors)?;
+        MemoryStore::from_le_bytes(h.dim, vectors)
+    }
+
+    /// An index from the bytes of a whole file, its vectors in memory (in a
+    /// [`MemoryStore`], or a store made from one), every section and every
+    /// vector block checked.
+    pub fn from_bytes<S>(bytes: &[u8]) -> Result<AnyIndex<S>>
+    where
+        S: FeatureStore + From<MemoryStore<S::Elem>>,
+    {
+        let header = Header::parse(bytes, bytes.len() as u64)?;
+        header.check_elem::<S::Elem>()?;
+        let meta_len = header.meta_len as usize;
+        let file = Self::decode(header, &bytes[..meta_len])?;
+        let store = file.memory_store(&bytes[meta_len..])?;
+        file.into_index(S::from(store))
+    }
+}
+
+/// Read and check the ids and deletions sections.
+pub(crate) fn decode_ids(header: &Header, meta: &[u8]) -> Result<(Ids, Vec<u64>)> {
+    let count = header.count;
+    let words = |bytes: &[u8]| -> Vec<u64> {
+        bytes
+            .chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect()
+    };
+    let bytes = header.section_bytes(meta, tag::IDS, "ids")?;
+    if bytes.len() != 8 * count {
+        return Err(corrupt("ids", "wrong length"));
+    }
+    let ids = words(bytes);
+    let bytes = header.section_bytes(meta, tag::DELETED, "deletions")?;
+    if bytes.len() != 8 * count.div_ceil(64) {
+        return Err(corrupt("deletions", "wrong length"));
+    }
+    let deleted = words(bytes);
+    if !count.is_multiple_of(64) && deleted.last().is_some_and(|w| w >> (count % 64) != 0) {
+        return Err(corrupt("deletions", "bits set past the last node"));
+    }
+    let ids =
+        Ids::from_slots(ids, &deleted).ok_or_else(|| corrupt("ids", "a live id appears twice"))?;
+    Ok((ids, deleted))
+}
+
+/// Read and check the vector block checksums section.
+pub(crate) fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorChecksums> {
+    let bytes = header.section_bytes(meta, tag::VECTOR_SUMS, "vector checksums")?;
+    let vec_section = header.section(tag::VECTORS)?;
+    if checksum(bytes) != vec_section.crc || bytes.len() % 4 != 0 {
+        return Err(corrupt("vector checksums", "checksum mismatch"));
+    }
+    VectorChecksums::from_parts(
+        bytes
+            .chunks_exact(4)
+            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
+        vec_section.len,
+    )
+}
+
+/// Check that `store` can hold the vectors of the file `h` describes:
+/// same element type, dimension and count.
+pub(crate) fn check_store<S: FeatureStore>(h: &Header, store: &S) -> Result<()> {
+    h.check_elem::<S::Elem>()?;
+    if store.dim() != h.dim {
+        return Err(Error::DimensionMismatch {
+            expected: h.dim,
+            got: store.dim(),
+        });
+    }
+    if store.len() != h.count {
+        return Err(Error::InvalidParameter {
+            name: "store",
+            reason: format!("holds {} vectors, the index {}", store.len(), h.count),
+        });
+    }
+    Ok(())
+}

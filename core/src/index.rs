@@ -1,0 +1,183 @@
+//! "An index of either kind": what a front end holds when it opens a file
+//! without knowing in advance whether it is an HNSW graph or IVF lists.
+
+use std::io::Write;
+
+use crate::error::Result;
+use crate::format::IndexKind;
+use crate::store::{FeatureStore, FeatureStoreMut, MemoryStore};
+use crate::{Hnsw, Ivf, Metric, Neighbor};
+
+/// How hard a search tries, for either kind of index: `ef` is HNSW's beam
+/// width, `nprobe` the number of IVF lists scanned. Each kind ignores the
+/// other's knob.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SearchParams {
+    /// HNSW beam width (raised to `k` when smaller).
+    pub ef: usize,
+    /// IVF lists to scan.
+    pub nprobe: usize,
+}
+
+impl Default for SearchParams {
+    fn default() -> Self {
+        Self { ef: 64, nprobe: 8 }
+    }
+}
+
+/// An HNSW or IVF-Flat index over the vectors of `S`.
+///
+/// ```
+/// use vectrove_core::{AnyIndex, Hnsw, Metric, SearchParams};
+///
+/// let mut hnsw = Hnsw::builder(2, Metric::L2).build()?;
+/// hnsw.insert(4, &[1.0, 1.0])?;
+/// let index = AnyIndex::from(hnsw);
+/// let hits = index.search(&[0.9, 1.1], 1, &SearchParams::default())?;
+/// assert_eq!((index.kind().name(), hits[0].id), ("hnsw", 4));
+/// # Ok::<(), vectrove_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub enum AnyIndex<S: FeatureStore = MemoryStore<f32>> {
+    /// A graph index.
+    Hnsw(Hnsw<S>),
+    /// Inverted lists.
+    Ivf(Ivf<S>),
+}
+
+impl<S: FeatureStore> From<Hnsw<S>> for AnyIndex<S> {
+    fn from(h: Hnsw<S>) -> Self {
+        AnyIndex::Hnsw(h)
+    }
+}
+
+impl<S: FeatureStore> From<Ivf<S>> for AnyIndex<S> {
+    fn from(i: Ivf<S>) -> Self {
+        AnyIndex::Ivf(i)
+    }
+}
+
+/// The same call on whichever kind `$index` holds.
+macro_rules! either {
+    ($index:expr, $x:ident => $body:expr) => {
+        match $index {
+            AnyIndex::Hnsw($x) => $body,
+            AnyIndex::Ivf($x) => $body,
+        }
+    };
+}
+
+impl<S: FeatureStore> AnyIndex<S> {
+    /// Which kind this is.
+    pub fn kind(&self) -> IndexKind {
+        match self {
+            AnyIndex::Hnsw(_) => IndexKind::Hnsw,
+            AnyIndex::Ivf(_) => IndexKind::Ivf,
+        }
+    }
+
+    /// Elements per vector.
+    pub fn dim(&self) -> usize {
+        either!(self, i => i.dim())
+    }
+
+    /// The metric.
+    pub fn metric(&self) -> Metric {
+        either!(self, i => i.metric())
+    }
+
+    /// Number of live (not deleted) points.
+    pub fn len(&self) -> usize {
+        either!(self, i => i.len())
+    }
+
+    /// Whether the index has no live point.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of slots, deleted ones included.
+    pub fn slot_count(&self) -> usize {
+        either!(self, i => i.slot_count())
+    }
+
+    /// Whether `id` is a live point.
+    pub fn contains(&self, id: u64) -> bool {
+        either!(self, i => i.contains(id))
+    }
+
+    /// The stored vector of `id` (normalised if the metric is cosine).
+    pub fn get(&self, id: u64) -> Result<Vec<S::Elem>> {
+        either!(self, i => i.get(id))
+    }
+
+    /// Delete `id`; it is never returned again.
+    pub fn delete(&mut self, id: u64) -> Result<()> {
+        either!(self, i => i.delete(id))
+    }
+
+    /// The store holding the vectors.
+    pub fn store(&self) -> &S {
+        either!(self, i => i.store())
+    }
+
+    /// The `k` nearest neighbours of `query`, nearest first.
+    pub fn search(&self, query: &[S::Elem], k: usize, p: &SearchParams) -> Result<Vec<Neighbor>> {
+        self.search_filtered(query, k, p, |_| true)
+    }
+
+    /// Like [`search`](Self::search), returning only ids `filter` accepts.
+    pub fn search_filtered(
+        &self,
+        query: &[S::Elem],
+        k: usize,
+        p: &SearchParams,
+        filter: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Neighbor>> {
+        match self {
+            AnyIndex::Hnsw(h) => h.search_filtered(query, k, p.ef.max(k), filter),
+            AnyIndex::Ivf(i) => i.search_filtered(query, k, p.nprobe, filter),
+        }
+    }
+
+    /// Write the index in the file format.
+    pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
+        either!(self, i => i.write_to(out))
+    }
+
+    /// The index as file bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write_to(&mut out)?;
+        Ok(out)
+    }
+
+    /// The HNSW index, if this is one.
+    pub fn as_hnsw(&self) -> Option<&Hnsw<S>> {
+        match self {
+            AnyIndex::Hnsw(h) => Some(h),
+            AnyIndex::Ivf(_) => None,
+        }
+    }
+
+    /// The IVF index, if this is one.
+    pub fn as_ivf(&self) -> Option<&Ivf<S>> {
+        match self {
+            AnyIndex::Ivf(i) => Some(i),
+            AnyIndex::Hnsw(_) => None,
+        }
+    }
+}
+
+impl<S: FeatureStoreMut<Elem = f32>> AnyIndex<S> {
+    /// Insert one point.
+    pub fn insert(&mut self, id: u64, v: &[f32]) -> Result<()> {
+        either!(self, i => i.insert(id, v))
+    }
+
+    /// Insert points with `ids` and their vectors back to back; the whole
+    /// batch is checked before anything is inserted.
+    pub fn insert_many(&mut self, ids: &[u64], vectors: &[f32]) -> Result<()> {
+        either!(self, i => i.insert_many(ids, vectors))
+    }
+}

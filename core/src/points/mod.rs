@@ -1,0 +1,170 @@
+//! The points table every index kind embeds: the vectors' store, the metric,
+//! the user id of every slot and the tombstones of deleted ones, with the
+//! checks on input that do not depend on how the index searches.
+//!
+//! An index kind adds its own structure over the slots (a graph, inverted
+//! lists) and asks the table for everything about a point itself.
+
+pub(crate) mod ids;
+
+use crate::distance::{Element, Metric};
+use crate::error::{Error, Result};
+use crate::store::{Access, FeatureStore, FeatureStoreMut, copy_vector};
+use ids::Ids;
+
+/// Slots are `u32`, and `u32::MAX` marks "no slot" in the file format.
+pub(crate) const MAX_POINTS: usize = u32::MAX as usize - 1;
+
+/// Vectors, ids and tombstones of one index.
+pub(crate) struct Points<S: FeatureStore> {
+    pub(crate) store: S,
+    pub(crate) metric: Metric,
+    /// User id of every slot, and the slot of every live id.
+    pub(crate) ids: Ids,
+    /// Tombstones, one bit a slot.
+    pub(crate) deleted: Vec<u64>,
+    n_deleted: usize,
+}
+
+impl<S: FeatureStore> Points<S> {
+    /// An empty table over `store`, which must be empty.
+    pub(crate) fn new(store: S, metric: Metric) -> Result<Self> {
+        if !store.is_empty() {
+            return Err(Error::InvalidParameter {
+                name: "store",
+                reason: "a new index needs an empty store".into(),
+            });
+        }
+        Ok(Self::from_parts(store, metric, Ids::default(), Vec::new()))
+    }
+
+    /// A table from decoded parts (a file's ids and deletion bits).
+    pub(crate) fn from_parts(store: S, metric: Metric, ids: Ids, deleted: Vec<u64>) -> Self {
+        let n_deleted = deleted.iter().map(|w| w.count_ones() as usize).sum();
+        Self {
+            store,
+            metric,
+            ids,
+            deleted,
+            n_deleted,
+        }
+    }
+
+    /// Elements per vector.
+    pub(crate) fn dim(&self) -> usize {
+        self.store.dim()
+    }
+
+    /// Live points.
+    pub(crate) fn len(&self) -> usize {
+        self.ids.len() - self.n_deleted
+    }
+
+    /// Slots in use, deleted ones included.
+    pub(crate) fn slot_count(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether `id` is a live point.
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.ids.slot(id, &self.deleted).is_some()
+    }
+
+    /// The user id of `slot` (below [`slot_count`](Self::slot_count)).
+    #[inline]
+    pub(crate) fn id(&self, slot: u32) -> u64 {
+        self.ids.id(slot)
+    }
+
+    /// Whether `slot` holds a deleted point.
+    #[inline]
+    pub(crate) fn is_deleted(&self, slot: u32) -> bool {
+        ids::is_deleted(&self.deleted, slot)
+    }
+
+    /// The stored vector of a live `id`.
+    pub(crate) fn get(&self, id: u64) -> Result<Vec<S::Elem>> {
+        let slot = self
+            .ids
+            .slot(id, &self.deleted)
+            .ok_or(Error::UnknownId { id })?;
+        let mut out = Vec::with_capacity(self.dim());
+        match copy_vector(&self.store, slot, &mut out)? {
+            Access::Ready(()) => Ok(out),
+            Access::Missing => Err(Error::NotResident { count: 1 }),
+        }
+    }
+
+    /// Delete a live `id`; its slot stays, marked.
+    pub(crate) fn delete(&mut self, id: u64) -> Result<u32> {
+        let slot = self.ids.delete(id, &mut self.deleted)?;
+        self.n_deleted += 1;
+        Ok(slot)
+    }
+
+    /// Check a vector's length and values and put it in stored form
+    /// (normalised for cosine).
+    pub(crate) fn prepare(&self, v: &[S::Elem]) -> Result<Vec<S::Elem>> {
+        if v.len() != self.dim() {
+            return Err(Error::DimensionMismatch {
+                expected: self.dim(),
+                got: v.len(),
+            });
+        }
+        let mut out = Vec::with_capacity(v.len());
+        S::Elem::prepare(self.metric, v, &mut out)?;
+        Ok(out)
+    }
+
+    /// Check a batch (`vectors` holds one vector per id, every id new and
+    /// distinct, room left for all) and put its vectors in stored form.
+    pub(crate) fn prepare_batch(
+        &self,
+        ids: &[u64],
+        vectors: &[S::Elem],
+    ) -> Result<Vec<Vec<S::Elem>>> {
+        let dim = self.dim();
+        ids::check_new(ids, vectors.len(), dim, |id| self.contains(id))?;
+        self.check_room(ids.len())?;
+        vectors.chunks_exact(dim).map(|v| self.prepare(v)).collect()
+    }
+
+    /// Whether `more` points still fit in the `u32` slots.
+    pub(crate) fn check_room(&self, more: usize) -> Result<()> {
+        if self.ids.len().saturating_add(more) > MAX_POINTS {
+            return Err(Error::StoreFull {
+                reason: "the index holds 2^32 - 1 points".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Record `id` for the slot just pushed to the store.
+    pub(crate) fn record(&mut self, id: u64) {
+        self.ids.push(id, &self.deleted);
+        if self.deleted.len() * 64 < self.ids.len() {
+            self.deleted.push(0);
+        }
+    }
+
+    /// Heap bytes of the ids and tombstones (not the store).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.ids.heap_bytes() + self.deleted.capacity() * 8
+    }
+}
+
+impl<S: FeatureStoreMut> Points<S> {
+    /// Push a prepared vector for a new `id`; returns its slot.
+    pub(crate) fn push(&mut self, id: u64, v: &[S::Elem]) -> Result<u32> {
+        let slot = self.store.push(v)?;
+        if slot as usize != self.ids.len() {
+            let _ = self.store.truncate(self.ids.len());
+            return Err(Error::InvalidParameter {
+                name: "store",
+                reason: "the store and the index disagree on the number of vectors".into(),
+            });
+        }
+        self.record(id);
+        Ok(slot)
+    }
+}

@@ -1,0 +1,298 @@
+//! Opening and importing indexes: the browser's byte sources and stores
+//! around the core's one reading sequence. The core reads and checks the
+//! metadata of either kind ([`format::MetaReader`], [`IndexFile`]); this
+//! module only chooses where the bytes come from and which store holds the
+//! vectors.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use js_sys::Function;
+use vectrove_core::format::{self, Header, IndexKind, MetaReader};
+use vectrove_core::store::PagedStore;
+use vectrove_core::{AnyIndex, IndexFile, MemoryStore, PageCache};
+use wasm_bindgen::prelude::*;
+
+use crate::errors::{from_core, js_error, name, unsupported};
+use crate::idb::{self, IdbLink, IdbSource, IdbWriter};
+use crate::index::Inner;
+use crate::js::in_dedicated_worker;
+use crate::opfs::{self, OpfsSource, SyncFile, TmpWriter};
+use crate::options::{JsResult, Storage, check_name};
+use crate::save::Sink;
+use crate::source::ByteStream;
+use crate::store::{Source, Store};
+
+/// Either kind of index over the store every JS index uses.
+pub(crate) type Engine = AnyIndex<Store>;
+
+/// The default cache budget of lazily read indexes.
+pub(crate) const DEFAULT_CACHE_BYTES: usize = 32 << 20;
+
+/// The smallest page of an OPFS-backed store. Pages are otherwise one
+/// vector: a graph walk reads scattered vectors, so a second vector in a
+/// page is almost always cache space wasted, and OPFS reads have no
+/// alignment to respect.
+const OPFS_PAGE_BYTES: usize = 1024;
+
+pub(crate) fn corrupt(reason: impl Into<String>) -> JsValue {
+    from_core(vectrove_core::Error::Corrupt {
+        section: "file",
+        reason: reason.into(),
+    })
+}
+
+/// Decode an index from its header and metadata, on a store made once the
+/// metadata has been checked.
+fn build_engine(
+    header: Header,
+    meta: &[u8],
+    make_store: impl FnOnce(&IndexFile) -> JsResult<Store>,
+) -> JsResult<Engine> {
+    header.check_elem::<f32>().map_err(from_core)?;
+    let file = IndexFile::decode(header, meta).map_err(from_core)?;
+    let store = make_store(&file)?;
+    file.into_index(store).map_err(from_core)
+}
+
+/// An index from a whole file in memory.
+pub(crate) fn engine_from_bytes(bytes: &[u8]) -> JsResult<Engine> {
+    IndexFile::from_bytes::<Store>(bytes).map_err(from_core)
+}
+
+pub(crate) fn cache(page: usize, budget: usize) -> JsResult<Arc<PageCache>> {
+    Ok(Arc::new(PageCache::new(page, budget).map_err(from_core)?))
+}
+
+fn opfs_page_bytes(stride: usize, budget: usize) -> usize {
+    OPFS_PAGE_BYTES.max(stride).min(budget.max(stride))
+}
+
+/// Open index `name` from OPFS, its vectors read lazily.
+pub(crate) async fn open_opfs(name: &str, cache_bytes: usize, verify: bool) -> JsResult<Engine> {
+    if !in_dedicated_worker() {
+        return Err(unsupported(
+            "storage \"opfs\" reads through a FileSystemSyncAccessHandle, which browsers offer \
+             only in dedicated workers: open the index in a worker (see createIndexWorker), or \
+             use storage \"memory\" or \"indexeddb\"",
+        ));
+    }
+    let source = OpfsSource {
+        file: SyncFile::open_index(name).await?,
+    };
+    let (header, meta) = format::read_meta(&source).map_err(from_core)?;
+    build_engine(header, &meta, move |f| {
+        let h = f.header();
+        if verify {
+            format::verify_vectors(&source, h, f.vector_checksums()).map_err(from_core)?;
+        }
+        let page = opfs_page_bytes(h.vector_stride(), cache_bytes);
+        let paged =
+            PagedStore::with_cache(Source::Opfs(source), h.vectors(), cache(page, cache_bytes)?)
+                .map_err(from_core)?;
+        Store::lazy(paged).map_err(from_core)
+    })
+}
+
+/// Open index `name` from IndexedDB, its vectors fetched lazily.
+async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)> {
+    let db = idb::open_db().await?;
+    let Some(record) = idb::get_record(&db, name).await? else {
+        return Err(js_error(
+            name::NOT_FOUND,
+            format!("no index named \"{name}\" in IndexedDB (import or save one first)"),
+        ));
+    };
+    let mut reader = MetaReader::new(Some(record.file_len));
+    while let Some(r) = reader.wants() {
+        let piece = record
+            .head
+            .get(r.start as usize..r.end as usize)
+            .ok_or_else(|| corrupt("the IndexedDB record's head ends before the vectors start"))?;
+        reader.feed(piece).map_err(from_core)?;
+    }
+    let (header, head) = reader.finish().map_err(from_core)?;
+    if header.meta_len != record.head.len() as u64 {
+        return Err(corrupt(
+            "the IndexedDB record's head does not end where the vectors start",
+        ));
+    }
+    if header.kind == IndexKind::Ivf {
+        return Err(unsupported(
+            "IVF indexes open with storage \"memory\" or \"opfs\"; IndexedDB holds HNSW indexes",
+        ));
+    }
+    let page_bytes = record.page_bytes;
+    let n_pages = record.crcs.len();
+    let engine = build_engine(header, &head, |f| {
+        let h = f.header();
+        let budget = cache_bytes.max(page_bytes);
+        let source = Source::Idb(IdbSource { len: h.file_len });
+        let paged = PagedStore::with_cache(source, h.vectors(), cache(page_bytes, budget)?)
+            .map_err(from_core)?;
+        if paged.page_count() != n_pages as u64 {
+            return Err(corrupt(format!(
+                "{} page checksums for {} pages",
+                n_pages,
+                paged.page_count()
+            )));
+        }
+        Store::lazy(paged).map_err(from_core)
+    })?;
+    let link = IdbLink {
+        db,
+        name: name.to_string(),
+        generation: record.generation,
+        crcs: record.crcs,
+        transactions: Cell::new(0),
+    };
+    Ok((engine, link))
+}
+
+/// Open the stored index `name` with its vectors in `storage`.
+pub(crate) async fn open(
+    name: String,
+    storage: Storage,
+    cache_bytes: usize,
+    verify: bool,
+) -> JsResult<Inner> {
+    check_name(&name)?;
+    let (engine, idb) = match storage {
+        Storage::Memory => (engine_from_bytes(&opfs::read_all(&name).await?)?, None),
+        Storage::Opfs => (open_opfs(&name, cache_bytes, verify).await?, None),
+        Storage::Idb => {
+            let (e, link) = open_idb(&name, cache_bytes).await?;
+            (e, Some(link))
+        }
+    };
+    Ok(Inner {
+        engine,
+        storage,
+        name: Some(name),
+        cache_bytes,
+        idb,
+        fetches: 0,
+    })
+}
+
+/// Store the index file `source` (any of the kinds [`ByteStream`] reads)
+/// under `name`, then open it.
+pub(crate) async fn import(
+    name: String,
+    source: JsValue,
+    storage: Storage,
+    cache_bytes: usize,
+    progress: Option<Function>,
+) -> JsResult<Inner> {
+    check_name(&name)?;
+    if storage == Storage::Opfs && !in_dedicated_worker() {
+        // Fail before reading anything.
+        return Err(unsupported(
+            "storage \"opfs\" needs a dedicated worker (see createIndexWorker); use \"memory\" or \"indexeddb\" here",
+        ));
+    }
+    let mut s = ByteStream::new(source, progress).await?;
+    let result = import_stream(&name, &mut s, storage, cache_bytes).await;
+    if result.is_err() {
+        s.cancel();
+    }
+    result
+}
+
+async fn import_stream(
+    name: &str,
+    s: &mut ByteStream,
+    storage: Storage,
+    cache_bytes: usize,
+) -> JsResult<Inner> {
+    let truncated = || corrupt("truncated: the data ends inside the index");
+    // The stream's length, when it announces one, must be the header's.
+    let mut reader = MetaReader::new(s.total);
+    while let Some(r) = reader.wants() {
+        let piece = s
+            .read_exact((r.end - r.start) as usize)
+            .await?
+            .ok_or_else(truncated)?;
+        reader.feed(&piece).map_err(from_core)?;
+    }
+    let (header, meta) = reader.finish().map_err(from_core)?;
+    // Decode (and so check) everything but the vectors before storing a
+    // byte; the vectors are checked block by block as they arrive.
+    header.check_elem::<f32>().map_err(from_core)?;
+    if storage == Storage::Idb && header.kind == IndexKind::Ivf {
+        return Err(unsupported(
+            "IVF indexes are stored with storage \"memory\" or \"opfs\"",
+        ));
+    }
+    let sums = IndexFile::decode(header.clone(), &meta)
+        .map_err(from_core)?
+        .vector_checksums()
+        .clone();
+    let mut blocks = (0..sums.blocks()).map(|i| (i, sums.block_range(i)));
+    let mut next_block = async |s: &mut ByteStream| -> JsResult<Option<Vec<u8>>> {
+        let Some((i, r)) = blocks.next() else {
+            return Ok(None);
+        };
+        let block = s
+            .read_exact((r.end - r.start) as usize)
+            .await?
+            .ok_or_else(truncated)?;
+        sums.verify_block(i, &block).map_err(from_core)?;
+        Ok(Some(block))
+    };
+    match storage {
+        Storage::Memory => {
+            let mut bytes = meta;
+            bytes.reserve(header.vector_bytes() as usize);
+            while let Some(b) = next_block(s).await? {
+                bytes.extend_from_slice(&b);
+            }
+            ensure_end(s).await?;
+            let engine = engine_from_bytes(&bytes)?;
+            opfs::write_all_async(name, &bytes).await?;
+            let mut inner = Inner::memory(engine);
+            inner.name = Some(name.to_string());
+            Ok(inner)
+        }
+        Storage::Opfs | Storage::Idb => {
+            let mut sink = if storage == Storage::Opfs {
+                Sink::Opfs(TmpWriter::create(name).await?)
+            } else {
+                let page_bytes = idb::DEFAULT_PAGE_BYTES.max(header.vector_stride());
+                let lens = idb::page_lens(&header, page_bytes)?;
+                Sink::Idb(
+                    IdbWriter::start(name, meta.clone(), header.file_len, page_bytes, lens).await?,
+                )
+            };
+            let written = async {
+                if let Sink::Opfs(_) = sink {
+                    // The OPFS file holds the head too; IndexedDB keeps it
+                    // in the index's record.
+                    sink.write(&meta).await?;
+                }
+                while let Some(b) = next_block(s).await? {
+                    sink.write(&b).await?;
+                }
+                ensure_end(s).await
+            }
+            .await;
+            sink.finish(written).await?;
+            open(name.to_string(), storage, cache_bytes, false).await
+        }
+    }
+}
+
+async fn ensure_end(s: &mut ByteStream) -> JsResult<()> {
+    if s.at_end().await? {
+        Ok(())
+    } else {
+        Err(corrupt("unexpected bytes after the end of the index"))
+    }
+}
+
+/// The store of a whole file read into memory.
+impl From<MemoryStore<f32>> for Store {
+    fn from(m: MemoryStore<f32>) -> Store {
+        Store::memory(m)
+    }
+}

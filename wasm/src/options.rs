@@ -1,0 +1,144 @@
+//! Reading the options objects and arguments JS passes in: one parser per
+//! option, shared by every class.
+
+use std::cell::RefCell;
+
+use js_sys::{Array, Function};
+use vectrove_core::{Metric, SearchParams};
+use wasm_bindgen::prelude::*;
+
+use crate::errors::invalid_argument;
+use crate::js::{id_value, opt_function, opt_string, opt_usize, to_id};
+
+/// What every binding returns: a value, or the JS error to throw.
+pub(crate) type JsResult<T> = Result<T, JsValue>;
+
+/// The `metric` option ("l2", "cosine" or "ip"), `default` when absent.
+pub(crate) fn metric(options: &JsValue, default: Metric) -> JsResult<Metric> {
+    match opt_string(options, "metric")?.as_deref() {
+        None => Ok(default),
+        Some("l2") => Ok(Metric::L2),
+        Some("cosine") => Ok(Metric::Cosine),
+        Some("ip") => Ok(Metric::InnerProduct),
+        Some(m) => Err(invalid_argument(format!(
+            "unknown metric \"{m}\": use \"l2\", \"cosine\" or \"ip\""
+        ))),
+    }
+}
+
+/// Where a JS index keeps its vectors.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Storage {
+    Memory,
+    Opfs,
+    Idb,
+}
+
+impl Storage {
+    pub(crate) fn parse(options: &JsValue) -> JsResult<Option<Storage>> {
+        Ok(match opt_string(options, "storage")?.as_deref() {
+            None => None,
+            Some("memory") => Some(Storage::Memory),
+            Some("opfs") => Some(Storage::Opfs),
+            Some("indexeddb") => Some(Storage::Idb),
+            Some(other) => {
+                return Err(invalid_argument(format!(
+                    "unknown storage \"{other}\": use \"memory\", \"opfs\" or \"indexeddb\""
+                )));
+            }
+        })
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Storage::Memory => "memory",
+            Storage::Opfs => "opfs",
+            Storage::Idb => "indexeddb",
+        }
+    }
+}
+
+/// Refuse index names that are not a plain file name.
+pub(crate) fn check_name(name: &str) -> JsResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.contains(['/', '\\', '\0'])
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid_argument(format!(
+            "invalid index name \"{name}\": use 1 to 200 characters without / or \\"
+        )))
+    }
+}
+
+/// A JS filter as a Rust predicate; the first exception it throws is kept
+/// and rethrown once the search returns.
+pub(crate) struct JsFilter {
+    f: Option<Function>,
+    thrown: RefCell<Option<JsValue>>,
+}
+
+impl JsFilter {
+    pub(crate) fn new(options: &JsValue) -> JsResult<JsFilter> {
+        Ok(JsFilter {
+            f: opt_function(options, "filter")?,
+            thrown: RefCell::new(None),
+        })
+    }
+
+    pub(crate) fn accept(&self, id: u64) -> bool {
+        let Some(f) = &self.f else { return true };
+        if self.thrown.borrow().is_some() {
+            return false;
+        }
+        match f.call1(&JsValue::NULL, &id_value(id)) {
+            Ok(v) => v.is_truthy(),
+            Err(e) => {
+                *self.thrown.borrow_mut() = Some(e);
+                false
+            }
+        }
+    }
+
+    pub(crate) fn finish(self) -> JsResult<()> {
+        match self.thrown.into_inner() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `k` and how hard to try, for either kind of index.
+pub(crate) struct SearchArgs {
+    pub(crate) k: usize,
+    pub(crate) params: SearchParams,
+}
+
+impl SearchArgs {
+    pub(crate) fn parse(k: &JsValue, options: &JsValue) -> JsResult<SearchArgs> {
+        let k = crate::js::to_usize(k, "k")?;
+        let d = SearchParams::default();
+        let ef = opt_usize(options, "ef")?.unwrap_or(d.ef).max(k);
+        let nprobe = opt_usize(options, "nprobe")?.unwrap_or(d.nprobe);
+        Ok(SearchArgs {
+            k,
+            params: SearchParams { ef, nprobe },
+        })
+    }
+}
+
+/// The `ids` argument: an array or typed array of numbers or BigInts.
+pub(crate) fn to_ids(ids: &JsValue) -> JsResult<Vec<u64>> {
+    if !(Array::is_array(ids) || js_sys::ArrayBuffer::is_view(ids)) {
+        return Err(invalid_argument(
+            "`ids` must be an array or a typed array of ids",
+        ));
+    }
+    let arr = Array::from(ids);
+    (0..arr.length())
+        .map(|i| to_id(&arr.get(i), "ids[i]"))
+        .collect()
+}

@@ -1,0 +1,164 @@
+//! Saving a JS index: atomically, to an OPFS file or a new IndexedDB
+//! generation, through one [`Sink`] that commits or discards.
+
+use vectrove_core::format::Header;
+use wasm_bindgen::prelude::*;
+
+use crate::errors::{from_core, invalid_argument, js_error, name, unsupported};
+use crate::idb::{self, IdbWriter};
+use crate::index::Inner;
+use crate::js::in_dedicated_worker;
+use crate::open::open_opfs;
+use crate::opfs::{self, TmpWriter};
+use crate::options::{JsResult, Storage, check_name};
+use crate::store::Source;
+
+/// Save `inner` under `name` (default: the name it was opened or last
+/// saved under), to the storage `options` names.
+pub(crate) async fn save(
+    inner: &mut Inner,
+    name: Option<String>,
+    options: &JsValue,
+) -> JsResult<()> {
+    let name = match name.or_else(|| inner.name.clone()) {
+        Some(n) => n,
+        None => {
+            return Err(invalid_argument(
+                "save() needs a name for an index that was not opened by name",
+            ));
+        }
+    };
+    check_name(&name)?;
+    let target = Storage::parse(options)?.unwrap_or(match inner.storage {
+        Storage::Idb => Storage::Idb,
+        _ if in_dedicated_worker() => Storage::Opfs,
+        _ => Storage::Memory,
+    });
+    if inner.storage == Storage::Idb {
+        return Err(unsupported(
+            "an index opened from IndexedDB is read lazily and cannot be written back; \
+             build or open it in memory (or OPFS) and save that",
+        ));
+    }
+    match target {
+        Storage::Idb => {
+            let bytes = inner.engine.to_bytes().map_err(from_core)?;
+            store_idb(&name, &bytes).await?;
+        }
+        Storage::Memory => {
+            let bytes = inner.engine.to_bytes().map_err(from_core)?;
+            opfs::write_all_async(&name, &bytes).await?;
+        }
+        Storage::Opfs if !in_dedicated_worker() => {
+            let bytes = inner.engine.to_bytes().map_err(from_core)?;
+            opfs::write_all_async(&name, &bytes).await?;
+        }
+        Storage::Opfs => {
+            let mut w = TmpWriter::create(&name).await?;
+            if let Err(e) = inner.engine.write_to(&mut w) {
+                let err = w.failed.take().unwrap_or_else(|| from_core(e));
+                w.discard().await;
+                return Err(crate::errors::from_dom(
+                    err,
+                    &format!("saving index \"{name}\" to OPFS"),
+                ));
+            }
+            let reopen = inner.storage == Storage::Opfs && inner.name.as_deref() == Some(&name);
+            if reopen {
+                // The move below needs the old file's handle released.
+                if let Some(Source::Opfs(s)) =
+                    inner.engine.store().base.as_ref().map(|b| b.source())
+                {
+                    s.file.close();
+                }
+            }
+            let committed = w.commit().await;
+            if reopen {
+                // Reopen whichever version is now in place (the new one, or
+                // the old one if the move failed).
+                let tail = inner.engine.store().tail_len();
+                if tail > 0 && committed.is_err() {
+                    // Nothing lost: the engine still holds the tail in memory,
+                    // but the base handle is closed; reopen it below.
+                }
+                let engine = open_opfs(&name, inner.cache_bytes, false).await?;
+                if committed.is_ok() || tail == 0 {
+                    inner.engine = engine;
+                }
+            }
+            committed?;
+        }
+    }
+    if inner.storage == Storage::Memory {
+        inner.name = Some(name);
+    }
+    Ok(())
+}
+
+/// Write a whole file into IndexedDB as index `name`.
+async fn store_idb(name: &str, bytes: &[u8]) -> JsResult<()> {
+    let header = Header::parse(bytes, bytes.len() as u64).map_err(from_core)?;
+    let meta_len = header.meta_len as usize;
+    let page_bytes = idb::DEFAULT_PAGE_BYTES.max(header.vector_stride());
+    let lens = idb::page_lens(&header, page_bytes)?;
+    let mut sink = Sink::Idb(
+        IdbWriter::start(
+            name,
+            bytes[..meta_len].to_vec(),
+            header.file_len,
+            page_bytes,
+            lens,
+        )
+        .await?,
+    );
+    let written = async {
+        for part in bytes[meta_len..].chunks(1 << 20) {
+            sink.write(part).await?;
+        }
+        Ok(())
+    }
+    .await;
+    sink.finish(written).await
+}
+
+/// Where a new version of a stored index is being written.
+pub(crate) enum Sink {
+    Opfs(TmpWriter),
+    Idb(IdbWriter),
+}
+
+impl Sink {
+    /// The next bytes of the file (for IndexedDB: of the vectors).
+    pub(crate) async fn write(&mut self, bytes: &[u8]) -> JsResult<()> {
+        match self {
+            Sink::Opfs(w) => write_tmp(w, bytes),
+            Sink::Idb(w) => w.write(bytes).await,
+        }
+    }
+
+    /// Put the new version in place if everything was written, else delete
+    /// what was (the previous version stays either way on failure).
+    pub(crate) async fn finish(self, written: JsResult<()>) -> JsResult<()> {
+        match (self, written) {
+            (Sink::Opfs(w), Ok(())) => w.commit().await,
+            (Sink::Idb(w), Ok(())) => w.commit().await,
+            (Sink::Opfs(w), Err(e)) => {
+                w.discard().await;
+                Err(e)
+            }
+            (Sink::Idb(w), Err(e)) => {
+                w.discard().await;
+                Err(e)
+            }
+        }
+    }
+}
+
+fn write_tmp(w: &mut TmpWriter, bytes: &[u8]) -> JsResult<()> {
+    use std::io::Write;
+    w.write_all(bytes).map_err(|e| {
+        w.failed
+            .take()
+            .unwrap_or_else(|| js_error(name::STORAGE, e.to_string()))
+    })
+}
