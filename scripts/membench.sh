@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${1:-target/membench}
-cargo build --release -q -p vectrove
+cargo build --release -q -p vectrove-cli
 BIN=target/release/vectrove
 mkdir -p "$DIR"
 if [ ! -f "$DIR/data/groundtruth.ivecs" ]; then

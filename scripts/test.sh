@@ -111,7 +111,7 @@ section "docs (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
 
 section "browser test fixtures (debian-384 subset and a golden index from the native CLI)"
-# target/debug/vectrove was just built by the native tests (the CLI tests run it).
+# target/debug/vectrove was just built by the native tests (vectrove-cli's tests run it).
 bash scripts/wasm-fixtures.sh target/debug/vectrove
 
 section "clippy (wasm32: core and wasm crates, all targets)"

@@ -15,7 +15,7 @@ DATA=${VECTROVE_DATA:-../shared/data}/debian-384
 OUT=target/wasm-fixtures
 BIN=${1:-}
 if [ -z "$BIN" ]; then
-  cargo build -q --release -p vectrove
+  cargo build -q --release -p vectrove-cli
   BIN=target/release/vectrove
 fi
 for f in base.fvecs queries.fvecs; do

@@ -35,8 +35,8 @@ step() { printf '==> %s\n' "$*"; }
 cd "$ROOT"
 BIN=${VECTROVE_BIN:-}
 if [ -z "$BIN" ]; then
-  step "cargo build --release -p vectrove (the CLI)"
-  cargo build -q --release -p vectrove
+  step "cargo build --release -p vectrove-cli"
+  cargo build -q --release -p vectrove-cli
   BIN=$ROOT/target/release/vectrove
 fi
 

@@ -22,7 +22,7 @@
 //   --help              this text
 //
 // What it does:
-//  1. `cargo build --release -p vectrove`; builds the index with the project's standard
+//  1. `cargo build --release -p vectrove-cli`; builds the index with the project's standard
 //     parameters (`vectrove build --metric cosine --m 16 --ef-construction 200`, seed 1) into
 //     target/browser-bench/ (reused while newer than base.fvecs and still readable), then runs
 //     `vectrove bench --storage memory --threads 1 --json` on it with the same ef list.
@@ -197,8 +197,8 @@ const verdict = (ok) => (ok ? 'PASS' : 'FAIL');
 // ------------------------------------------------------------ native part
 
 function buildCli() {
-  step('cargo build --release -p vectrove');
-  run('cargo', ['build', '--release', '-p', 'vectrove']);
+  step('cargo build --release -p vectrove-cli');
+  run('cargo', ['build', '--release', '-p', 'vectrove-cli']);
   const bin = join(TARGET, 'release', 'vectrove');
   if (!existsSync(bin)) throw new Error(`${bin} not found after the build`);
   return bin;

@@ -1,0 +1,274 @@
+//! `vectrove bench`: recall, throughput, latency and memory over a sweep of
+//! the search knob, optionally drawn as a plot.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rayon::prelude::*;
+use serde_json::{Value, json};
+use vectrove::Element;
+use vectrove::data::{self, Matrix};
+use vectrove::file;
+
+use crate::args::{StorageArgs, pool};
+use crate::error::{CliError, CliResult, fail, with_context};
+use crate::mem::{self, MemoryUsage};
+use crate::open::{AnyIndex, AnyQueries, Searchable, check_queries, open_any};
+use crate::output::{mem_json, mem_text, print_json};
+use crate::plot::{self, Series};
+use crate::progress::bar;
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Index file
+    #[arg(long)]
+    index: PathBuf,
+    /// Query vectors
+    #[arg(long)]
+    queries: PathBuf,
+    /// Exact neighbours of every query (.ivecs or int32 .npy)
+    #[arg(long)]
+    groundtruth: PathBuf,
+    /// Results per query
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Beam widths, comma-separated (HNSW)
+    #[arg(long, default_value = "16,32,64,128", value_delimiter = ',')]
+    ef: Vec<usize>,
+    /// Lists scanned per query, comma-separated (IVF)
+    #[arg(long, default_value = "1,4,16,64", value_delimiter = ',')]
+    nprobe: Vec<usize>,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Search threads (QPS counts all of them)
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Use only the first N queries
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Skip the untimed warm-up pass over the queries
+    #[arg(long)]
+    no_warmup: bool,
+    /// Draw recall against QPS into this SVG file
+    #[arg(long)]
+    plot: Option<PathBuf>,
+    /// Add the runs of an earlier `bench --json` output to the plot (repeatable)
+    #[arg(long)]
+    compare: Vec<PathBuf>,
+    /// Name of this run in the plot (default: the storage mode)
+    #[arg(long)]
+    label: Option<String>,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+struct Row {
+    knob: usize,
+    recall: f64,
+    qps: f64,
+    p50_us: f64,
+    p99_us: f64,
+    mem: Option<MemoryUsage>,
+}
+
+/// The latency at quantile `p` of `sorted`, in microseconds.
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() - 1) as f64 * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e6
+}
+
+pub fn bench(a: BenchArgs) -> CliResult<()> {
+    if a.k == 0 || a.k > 1 << 16 || a.ef.is_empty() || a.nprobe.is_empty() {
+        return fail("--k must be between 1 and 65536, and --ef and --nprobe not empty");
+    }
+    let gt = data::read_i32(&a.groundtruth, a.limit)?;
+    if gt.dim < a.k {
+        return fail(format!(
+            "{}: ground truth has {} neighbours per query, fewer than --k {}",
+            a.groundtruth.display(),
+            gt.dim,
+            a.k
+        ));
+    }
+    let pool = pool(Some(a.threads))?;
+    // The queries are read before the index is opened, so the memory
+    // figures after opening and after the queries differ by the index only.
+    let header = with_context(file::read_header(&a.index), &a.index)?;
+    let queries = if header.elem == u8::CODE {
+        AnyQueries::U8(data::read_u8(&a.queries, a.limit)?)
+    } else {
+        AnyQueries::F32(data::read_f32(&a.queries, a.limit)?)
+    };
+    let mut runs = Vec::new();
+    let mut series = Vec::new();
+    for storage in a.storage.modes()? {
+        let t = Instant::now();
+        let any = open_any(&a.index, storage)?;
+        let open_s = t.elapsed().as_secs_f64();
+        let after_open = mem::current();
+        let (knob, rows) = match (any, &queries) {
+            (AnyIndex::F32(ix), AnyQueries::F32(q)) => ("ef", bench_typed(&a, &ix, q, &gt, &pool)?),
+            (AnyIndex::U8(ix), AnyQueries::U8(q)) => ("ef", bench_typed(&a, &ix, q, &gt, &pool)?),
+            (AnyIndex::Ivf(ix), AnyQueries::F32(q)) => {
+                ("nprobe", bench_typed(&a, &ix, q, &gt, &pool)?)
+            }
+            _ => return fail(format!("{}: changed while benchmarking", a.index.display())),
+        };
+
+        let label = match &a.label {
+            Some(l) if a.storage.storage.len() == 1 => l.clone(),
+            Some(l) => format!("{l} ({})", storage.name()),
+            None => format!("vectrove {}", storage.name()),
+        };
+        if !a.json {
+            println!(
+                "{label}: opened in {open_s:.3} s, memory after opening {}",
+                mem_text(after_open)
+            );
+            println!(
+                "{:>6} {:>9} {:>10} {:>10} {:>10}  memory after queries",
+                knob, "recall@k", "QPS", "p50 us", "p99 us"
+            );
+            for r in &rows {
+                println!(
+                    "{:>6} {:>9.4} {:>10.0} {:>10.1} {:>10.1}  {}",
+                    r.knob,
+                    r.recall,
+                    r.qps,
+                    r.p50_us,
+                    r.p99_us,
+                    mem_text(r.mem)
+                );
+            }
+        }
+        series.push(Series {
+            label: label.clone(),
+            points: rows.iter().map(|r| (r.recall, r.qps)).collect(),
+        });
+        runs.push(json!({
+            "label": label, "storage": storage.name(), "open_seconds": open_s,
+            "threads": a.threads, "k": a.k, "memory_after_open": mem_json(after_open),
+            "rows": rows.iter().map(|r| json!({
+                knob: r.knob, "recall": r.recall, "qps": r.qps, "p50_us": r.p50_us,
+                "p99_us": r.p99_us, "memory": mem_json(r.mem),
+            })).collect::<Vec<_>>(),
+        }));
+    }
+    if let Some(path) = &a.plot {
+        for c in &a.compare {
+            series.extend(read_runs(c)?);
+        }
+        let title = format!("recall@{} vs QPS, {} thread(s)", a.k, a.threads);
+        plot::recall_qps_svg(path, &title, &series)
+            .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+        if !a.json {
+            println!("wrote {}", path.display());
+        }
+    }
+    if a.json {
+        print_json(&json!({ "index": a.index.display().to_string(), "runs": runs }));
+    }
+    Ok(())
+}
+
+/// The runs of an earlier `bench --json` output, as plot series.
+fn read_runs(path: &Path) -> CliResult<Vec<Series>> {
+    let text = with_context(std::fs::read_to_string(path), path)?;
+    let v: Value = with_context(serde_json::from_str(&text), path)?;
+    let Some(runs) = v.get("runs").and_then(Value::as_array) else {
+        return fail(format!(
+            "{}: not a `vectrove bench --json` output",
+            path.display()
+        ));
+    };
+    let mut out = Vec::new();
+    for r in runs {
+        let label = r.get("label").and_then(Value::as_str).unwrap_or("run");
+        let points = r
+            .get("rows")
+            .and_then(Value::as_array)
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|row| {
+                        Some((row.get("recall")?.as_f64()?, row.get("qps")?.as_f64()?))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push(Series {
+            label: label.to_string(),
+            points,
+        });
+    }
+    Ok(out)
+}
+
+fn bench_typed<I: Searchable>(
+    a: &BenchArgs,
+    ix: &I,
+    q: &Matrix<I::Elem>,
+    gt: &Matrix<i32>,
+    pool: &rayon::ThreadPool,
+) -> CliResult<Vec<Row>> {
+    check_queries(ix, q, &a.queries)?;
+    let nq = q.len();
+    if gt.len() < nq {
+        return fail(format!(
+            "{}: {} ground-truth rows for {nq} queries",
+            a.groundtruth.display(),
+            gt.len()
+        ));
+    }
+    // Each query reports its latency and how many true neighbours it found,
+    // so nothing but two numbers a query is kept.
+    let knobs = if I::KNOB == "ef" { &a.ef } else { &a.nprobe };
+    let run = |knob: usize| -> vectrove::Result<Vec<(Duration, usize)>> {
+        pool.install(|| {
+            q.data
+                .par_chunks(q.dim)
+                .enumerate()
+                .with_max_len(16)
+                .map(|(i, v)| {
+                    let t = Instant::now();
+                    let r = ix.search_with(v, a.k, knob)?;
+                    let d = t.elapsed();
+                    let truth = &gt.row(i)[..a.k];
+                    let hits = r
+                        .iter()
+                        .filter(|n| truth.iter().any(|&t| i64::from(t) == n.id as i64))
+                        .count();
+                    Ok((d, hits))
+                })
+                .collect()
+        })
+    };
+    if !a.no_warmup {
+        run(knobs[0])?;
+    }
+    let mut rows = Vec::new();
+    let pb = bar(knobs.len() as u64, "bench", a.json);
+    for &knob in knobs {
+        let t = Instant::now();
+        let out = run(knob)?;
+        let wall = t.elapsed().as_secs_f64();
+        let hits: usize = out.iter().map(|o| o.1).sum();
+        let mut lat: Vec<Duration> = out.iter().map(|o| o.0).collect();
+        lat.sort_unstable();
+        rows.push(Row {
+            knob,
+            recall: hits as f64 / (nq * a.k) as f64,
+            qps: nq as f64 / wall,
+            p50_us: percentile(&lat, 0.50),
+            p99_us: percentile(&lat, 0.99),
+            mem: mem::current(),
+        });
+        pb.inc(1);
+    }
+    pb.finish_and_clear();
+    Ok(rows)
+}

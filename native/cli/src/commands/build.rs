@@ -1,0 +1,213 @@
+//! `vectrove build`: an HNSW or IVF index from a vector file.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use serde_json::json;
+use vectrove::data::{self, Matrix};
+use vectrove::file;
+use vectrove::{Element, Hnsw, Ivf, IvfParams, Metric};
+
+use crate::args::pool;
+use crate::error::{CliError, CliResult, fail, with_context};
+use crate::mem;
+use crate::output::print_json;
+use crate::progress::bar;
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum IndexType {
+    /// Graph index: the best recall for the time
+    Hnsw,
+    /// Inverted lists over k-means centroids (IVF-Flat)
+    Ivf,
+}
+
+#[derive(Args)]
+pub struct BuildArgs {
+    /// Base vectors (.fvecs, .bvecs, .npy)
+    #[arg(long)]
+    input: PathBuf,
+    /// hnsw or ivf
+    #[arg(long, value_enum, default_value = "hnsw")]
+    index_type: IndexType,
+    /// IVF: number of lists (default 4 * sqrt(points))
+    #[arg(long)]
+    nlist: Option<usize>,
+    /// IVF: most k-means iterations training the lists
+    #[arg(long, default_value_t = 25)]
+    iters: usize,
+    /// Distance: cosine, l2, ip or hamming (hamming needs u8 input)
+    #[arg(long, default_value = "cosine")]
+    metric: Metric,
+    /// Links per node on the upper levels
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    /// Links per node on level 0 (default 2 * m)
+    #[arg(long)]
+    m0: Option<usize>,
+    /// Beam width while building
+    #[arg(long, default_value_t = 200)]
+    ef_construction: usize,
+    /// Seed of the level generator
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Threads (default: all cores); the index is the same for any number
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Use only the first N vectors
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Where to write the index
+    #[arg(long)]
+    output: PathBuf,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn build(a: BuildArgs) -> CliResult<()> {
+    if a.index_type == IndexType::Ivf {
+        return build_ivf(&a);
+    }
+    if a.nlist.is_some() {
+        return fail("--nlist applies to --index-type ivf");
+    }
+    if a.metric == Metric::Hamming {
+        let m = data::read_u8(&a.input, a.limit)?;
+        build_typed(&a, m, vectrove::MemoryStore::<u8>::new)
+    } else {
+        let m = data::read_f32(&a.input, a.limit)?;
+        build_typed(&a, m, vectrove::MemoryStore::<f32>::new)
+    }
+}
+
+fn build_typed<T: Element>(
+    a: &BuildArgs,
+    m: Matrix<T>,
+    store: fn(usize) -> vectrove::Result<vectrove::MemoryStore<T>>,
+) -> CliResult<()> {
+    let n = m.len();
+    if n == 0 {
+        return fail(format!("{}: no vectors", a.input.display()));
+    }
+    let mut builder = Hnsw::builder(m.dim, a.metric)
+        .m(a.m)
+        .ef_construction(a.ef_construction)
+        .seed(a.seed);
+    if let Some(m0) = a.m0 {
+        builder = builder.m0(m0);
+    }
+    let mut index = builder.build_with_store(store(m.dim)?)?;
+    let pool = pool(a.threads)?;
+    let threads = pool.current_num_threads();
+    let pb = bar(n as u64, "building", a.json);
+    let t = Instant::now();
+    let chunk = (n / 100).max(1_000);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    for (ids, vecs) in ids.chunks(chunk).zip(m.data.chunks(chunk * m.dim)) {
+        // The batched build on any number of threads, so a command writes
+        // the same file on every machine.
+        let r = pool.install(|| index.insert_many_parallel(ids, vecs));
+        r.map_err(|e| CliError(format!("{}: {e}", a.input.display())))?;
+        pb.inc(ids.len() as u64);
+    }
+    pb.finish_and_clear();
+    let build_s = t.elapsed().as_secs_f64();
+    with_context(file::save(&index, &a.output), &a.output)?;
+    let bytes = std::fs::metadata(&a.output)?.len();
+    if a.json {
+        print_json(&json!({
+            "points": n, "dim": m.dim, "metric": a.metric.name(),
+            "m": index.params().m, "m0": index.params().m0,
+            "ef_construction": a.ef_construction, "threads": threads,
+            "build_seconds": build_s, "file_bytes": bytes,
+            "output": a.output.display().to_string(),
+        }));
+    } else {
+        println!(
+            "built {n} x {}-d ({}, M={}, M0={}, ef_construction={}) on {threads} thread(s) in {build_s:.2} s",
+            m.dim,
+            a.metric,
+            index.params().m,
+            index.params().m0,
+            a.ef_construction
+        );
+        println!("wrote {} ({})", a.output.display(), mem::human(bytes));
+    }
+    Ok(())
+}
+
+fn build_ivf(a: &BuildArgs) -> CliResult<()> {
+    if a.metric == Metric::Hamming {
+        return fail("IVF indexes hold f32 vectors: use --metric l2, cosine or ip");
+    }
+    let m = data::read_f32(&a.input, a.limit)?;
+    let n = m.len();
+    if n == 0 {
+        return fail(format!("{}: no vectors", a.input.display()));
+    }
+    let nlist = a
+        .nlist
+        .unwrap_or_else(|| ((4.0 * (n as f64).sqrt()).round() as usize).clamp(1, n));
+    let params = IvfParams {
+        nlist,
+        iters: a.iters,
+        seed: a.seed,
+        ..IvfParams::default()
+    };
+    let pool = pool(a.threads)?;
+    let threads = pool.current_num_threads();
+    let input = vectrove::MemoryStore::from_flat(m.dim, &m.data)?;
+    let t = Instant::now();
+    // The quantiser trains on a random sample of at most 256 points a list.
+    let kp = params.kmeans(a.metric);
+    let slots = vectrove::kmeans::sample_slots(&kp, n);
+    let pb = bar(a.iters as u64, "training lists", a.json);
+    let quantizer = pool.install(|| -> CliResult<_> {
+        let progress = |s: &vectrove::kmeans::IterationStats| {
+            pb.set_position(s.iteration as u64);
+            true
+        };
+        Ok(if slots.len() == n {
+            vectrove::KMeans::train_parallel(&kp, &input, progress)?
+        } else {
+            let mut sample = vectrove::MemoryStore::new(m.dim)?;
+            vectrove::kmeans::copy_sample(&input, &slots, &mut sample)?;
+            vectrove::KMeans::train_parallel(&kp, &sample, progress)?
+        })
+    })?;
+    pb.finish_and_clear();
+    let train_s = t.elapsed().as_secs_f64();
+    let mut index = Ivf::with_quantizer(quantizer, params, vectrove::MemoryStore::new(m.dim)?)?;
+    drop(input);
+    // One batch: the index stores each list's points together.
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let r = index.insert_many(&ids, &m.data);
+    r.map_err(|e| CliError(format!("{}: {e}", a.input.display())))?;
+    let build_s = t.elapsed().as_secs_f64();
+    with_context(file::save(&index, &a.output), &a.output)?;
+    let bytes = std::fs::metadata(&a.output)?.len();
+    let sizes = index.list_sizes();
+    let (min, max) = (
+        sizes.iter().min().copied().unwrap_or(0),
+        sizes.iter().max().copied().unwrap_or(0),
+    );
+    if a.json {
+        print_json(&json!({
+            "index_type": "ivf", "points": n, "dim": m.dim, "metric": a.metric.name(),
+            "nlist": nlist, "iters": a.iters, "trained_on": slots.len(), "threads": threads,
+            "train_seconds": train_s, "build_seconds": build_s, "file_bytes": bytes,
+            "list_min": min, "list_max": max, "output": a.output.display().to_string(),
+        }));
+    } else {
+        println!(
+            "built IVF {n} x {}-d ({}, nlist={nlist}, lists of {min}..{max} points) on {threads} thread(s) in {build_s:.2} s ({train_s:.2} s training on {} points)",
+            m.dim,
+            a.metric,
+            slots.len()
+        );
+        println!("wrote {} ({})", a.output.display(), mem::human(bytes));
+    }
+    Ok(())
+}

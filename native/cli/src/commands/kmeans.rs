@@ -1,0 +1,152 @@
+//! `vectrove kmeans`: centroids of a vector file.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use indicatif::ProgressBar;
+use serde_json::json;
+use vectrove::data;
+use vectrove::{FeatureStore, Metric};
+
+use crate::args::pool;
+use crate::error::{CliResult, fail};
+use crate::output::print_json;
+use crate::progress::bar;
+
+#[derive(Args)]
+pub struct KmeansArgs {
+    /// Vectors to cluster (.fvecs, .bvecs, .npy)
+    #[arg(long)]
+    input: PathBuf,
+    /// Number of clusters
+    #[arg(long)]
+    k: usize,
+    /// Most Lloyd iterations
+    #[arg(long, default_value_t = 25)]
+    iters: usize,
+    /// Seed of the sampling, the initialisation and the repairs
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// l2, cosine (spherical k-means) or ip
+    #[arg(long, default_value = "l2")]
+    metric: Metric,
+    /// Stop when the objective improves by less than this fraction
+    #[arg(long, default_value_t = 1e-4)]
+    tolerance: f64,
+    /// Train on at most k times this many points (a random sample)
+    #[arg(long, default_value_t = 256)]
+    max_points_per_centroid: usize,
+    /// Spill the training sample to a temporary file instead of memory
+    #[arg(long)]
+    on_disk: bool,
+    /// Threads (default: all cores); the centroids are the same for any number
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Where to write the centroids (.fvecs)
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
+    use vectrove::kmeans::{KMeansParams, copy_sample, sample_slots};
+    let m = data::read_f32(&a.input, None)?;
+    if m.is_empty() {
+        return fail(format!("{}: no vectors", a.input.display()));
+    }
+    let input = vectrove::MemoryStore::from_flat(m.dim, &m.data)?;
+    drop(m);
+    let params = KMeansParams {
+        k: a.k,
+        metric: a.metric,
+        max_iters: a.iters,
+        tolerance: a.tolerance,
+        seed: a.seed,
+        max_points_per_centroid: a.max_points_per_centroid,
+        ..KMeansParams::default()
+    };
+    let slots = sample_slots(&params, input.len());
+    let pool = pool(a.threads)?;
+    let threads = pool.current_num_threads();
+    let pb = bar(a.iters as u64, "k-means", a.json);
+    let t = Instant::now();
+    let (km, times) = pool.install(|| -> CliResult<_> {
+        if a.on_disk {
+            let mut spill = vectrove::stores::TempFileStore::new(input.dim())?;
+            copy_sample(&input, &slots, &mut spill)?;
+            train_timed(&params, &spill, &pb)
+        } else if slots.len() == input.len() {
+            train_timed(&params, &input, &pb)
+        } else {
+            let mut sample = vectrove::MemoryStore::new(input.dim())?;
+            copy_sample(&input, &slots, &mut sample)?;
+            train_timed(&params, &sample, &pb)
+        }
+    })?;
+    pb.finish_and_clear();
+    let total = t.elapsed().as_secs_f64();
+    // The first iteration also pays for the initialisation.
+    let per_iter = if times.len() > 1 {
+        times[1..].iter().sum::<f64>() / (times.len() - 1) as f64
+    } else {
+        times.iter().sum::<f64>()
+    };
+    if let Some(out) = &a.output {
+        data::write_fvecs(out, km.dim(), km.centroids())?;
+    }
+    let stats = km.stats();
+    if a.json {
+        print_json(&json!({
+            "points": input.len(), "trained_on": slots.len(), "dim": km.dim(), "k": km.k(),
+            "metric": a.metric.name(), "on_disk": a.on_disk, "threads": threads,
+            "iterations": stats.len(),
+            "inertia": stats.last().map(|s| s.inertia), "seconds_per_iteration": per_iter,
+            "first_iteration_seconds": times.first(), "total_seconds": total,
+            "per_iteration": stats.iter().zip(&times).map(|(s, t)| json!({
+                "iteration": s.iteration, "inertia": s.inertia, "repaired": s.repaired, "seconds": t,
+            })).collect::<Vec<_>>(),
+        }));
+    } else {
+        for (s, t) in stats.iter().zip(&times) {
+            println!(
+                "iteration {:>3}: inertia {:.1}, {} repaired, {:.3} s",
+                s.iteration, s.inertia, s.repaired, t
+            );
+        }
+        println!(
+            "{} x {}-d ({} trained on{}), k={}, {threads} thread{}: {} iterations, {per_iter:.3} s per iteration, {total:.2} s in all",
+            input.len(),
+            km.dim(),
+            slots.len(),
+            if a.on_disk { ", spilled to disk" } else { "" },
+            km.k(),
+            if threads == 1 { "" } else { "s" },
+            stats.len()
+        );
+        if let Some(out) = &a.output {
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Train on the current rayon pool, recording the seconds each iteration
+/// took.
+fn train_timed<S: FeatureStore<Elem = f32> + Sync>(
+    params: &vectrove::kmeans::KMeansParams,
+    store: &S,
+    pb: &ProgressBar,
+) -> CliResult<(vectrove::kmeans::KMeans, Vec<f64>)> {
+    let mut times = Vec::new();
+    let mut last = Instant::now();
+    let km = vectrove::kmeans::KMeans::train_parallel(params, store, |s| {
+        times.push(last.elapsed().as_secs_f64());
+        last = Instant::now();
+        pb.set_position(s.iteration as u64);
+        true
+    })?;
+    Ok((km, times))
+}

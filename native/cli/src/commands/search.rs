@@ -1,0 +1,117 @@
+//! `vectrove search`: the k nearest neighbours of every query.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::Args;
+use rayon::prelude::*;
+use serde_json::json;
+use vectrove::data::{self, Matrix};
+
+use crate::args::{StorageArgs, pool};
+use crate::error::{CliError, CliResult, fail};
+use crate::open::{Searchable, check_queries, open_any, typed};
+use crate::output::print_json;
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Index file
+    #[arg(long)]
+    index: PathBuf,
+    /// Query vectors
+    #[arg(long)]
+    queries: PathBuf,
+    /// Results per query
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Beam width of the search (HNSW)
+    #[arg(long, default_value_t = 64)]
+    ef: usize,
+    /// Lists scanned per query (IVF)
+    #[arg(long, default_value_t = 16)]
+    nprobe: usize,
+    #[command(flatten)]
+    storage: StorageArgs,
+    /// Threads (default: all cores)
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Where to write the ids (.ivecs; -1 pads short result lists)
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Machine-readable output
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn search(a: SearchArgs) -> CliResult<()> {
+    let modes = a.storage.modes()?;
+    let [storage] = modes[..] else {
+        return fail("search takes one --storage mode");
+    };
+    let pool = pool(a.threads)?;
+    let any = open_any(&a.index, storage)?;
+    typed!(any, &a.queries, None, |ix, q| search_typed(
+        &a, &ix, &q, &pool
+    ))
+}
+
+fn search_typed<I: Searchable>(
+    a: &SearchArgs,
+    ix: &I,
+    q: &Matrix<I::Elem>,
+    pool: &rayon::ThreadPool,
+) -> CliResult<()> {
+    check_queries(ix, q, &a.queries)?;
+    if a.k == 0 || a.k > 1 << 16 {
+        return fail("--k must be between 1 and 65536");
+    }
+    let knob = if I::KNOB == "ef" { a.ef } else { a.nprobe };
+    let t = Instant::now();
+    let results: Vec<Vec<u64>> = pool.install(|| {
+        q.data
+            .par_chunks(q.dim)
+            .map(|v| {
+                ix.search_with(v, a.k, knob)
+                    .map(|r| r.iter().map(|n| n.id).collect())
+            })
+            .collect::<vectrove::Result<_>>()
+    })?;
+    let secs = t.elapsed().as_secs_f64();
+    if let Some(out) = &a.output {
+        let mut flat = Vec::with_capacity(results.len() * a.k);
+        for r in &results {
+            for i in 0..a.k {
+                let id = match r.get(i) {
+                    Some(&id) => i32::try_from(id).map_err(|_| {
+                        CliError(format!(
+                            "id {id} does not fit the 32-bit integers of .ivecs"
+                        ))
+                    })?,
+                    None => -1,
+                };
+                flat.push(id);
+            }
+        }
+        data::write_ivecs(out, a.k, &flat)?;
+    }
+    let nq = results.len();
+    if a.json {
+        print_json(&json!({
+            "queries": nq, "k": a.k, I::KNOB: knob, "seconds": secs,
+            "qps": nq as f64 / secs, "threads": pool.current_num_threads(),
+            "output": a.output.as_ref().map(|p| p.display().to_string()),
+        }));
+    } else {
+        println!(
+            "{nq} queries, k={}, {}={knob} on {} thread(s): {secs:.3} s ({:.0} QPS)",
+            a.k,
+            I::KNOB,
+            pool.current_num_threads(),
+            nq as f64 / secs
+        );
+        if let Some(out) = &a.output {
+            println!("wrote {}", out.display());
+        }
+    }
+    Ok(())
+}
