@@ -88,6 +88,37 @@ pub struct KMeans {
     step: Step,
 }
 
+/// Where [`KMeans::fit_with`] trains: on the input itself, on a spill
+/// store holding the sample, or on an in-memory copy of it.
+enum Training<D> {
+    Whole,
+    Spilled(D),
+    Copied(crate::store::MemoryStore<f32>),
+}
+
+impl<D: FeatureStoreMut<Elem = f32>> Training<D> {
+    fn gather<S: FeatureStore<Elem = f32>>(
+        params: &KMeansParams,
+        store: &S,
+        spill: Option<D>,
+    ) -> Result<Self> {
+        params.validate(store.len())?;
+        let slots = sample_slots(params, store.len());
+        Ok(match spill {
+            Some(mut d) => {
+                copy_sample(store, &slots, &mut d)?;
+                Training::Spilled(d)
+            }
+            None if slots.len() == store.len() => Training::Whole,
+            None => {
+                let mut m = crate::store::MemoryStore::new(store.dim())?;
+                copy_sample(store, &slots, &mut m)?;
+                Training::Copied(m)
+            }
+        })
+    }
+}
+
 /// Points read per block during an iteration.
 const BLOCK: usize = 256;
 
@@ -136,24 +167,12 @@ impl KMeansParams {
 /// sample of `k * max_points_per_centroid` when there are more.
 pub fn sample_slots(params: &KMeansParams, n: usize) -> Vec<u32> {
     let cap = params.k.saturating_mul(params.max_points_per_centroid);
-    if n <= cap {
-        return (0..n as u32).collect();
-    }
-    // Partial Fisher-Yates over a virtual identity permutation: only the
-    // swapped positions are stored.
-    let mut rng = SplitMix64::new(params.seed ^ 0x5A3D_1E5A_4D9E_0001);
-    let mut moved = std::collections::HashMap::with_capacity(cap * 2);
-    let mut out = Vec::with_capacity(cap);
-    for i in 0..cap {
-        let j = i + rng.below((n - i) as u64) as usize;
-        let vj = *moved.get(&j).unwrap_or(&j);
-        let vi = *moved.get(&i).unwrap_or(&i);
-        moved.insert(j, vi);
-        out.push(vj as u32);
-    }
-    out.sort_unstable();
-    out
+    crate::sample::sample_slots(n, cap, params.seed ^ SAMPLE_SALT)
 }
+
+/// Mixed into the seed of k-means' training sample, so that it differs
+/// from other draws made with the same seed.
+pub(crate) const SAMPLE_SALT: u64 = 0x5A3D_1E5A_4D9E_0001;
 
 /// Copy `slots` of `src` into `dst` (an empty store: memory or a spill file),
 /// the training set [`KMeans::train`] then reads.
@@ -459,14 +478,55 @@ impl KMeans {
         store: &S,
         progress: impl FnMut(&IterationStats) -> bool,
     ) -> Result<KMeans> {
-        params.validate(store.len())?;
-        let slots = sample_slots(params, store.len());
-        if slots.len() == store.len() {
-            return Self::train(params, store, progress);
+        Self::fit_with(
+            params,
+            store,
+            None::<crate::store::MemoryStore<f32>>,
+            progress,
+        )
+    }
+
+    /// Train on the sample [`sample_slots`] draws from `store`. With a
+    /// `spill` store (empty; a temporary file natively, say), the sample is
+    /// copied there and training reads it from there, so it never needs to
+    /// be in memory; without one, training reads `store` itself when
+    /// nothing is left out, or an in-memory copy of the sample. The
+    /// centroids are the same bit for bit in every case.
+    pub fn fit_with<S, D>(
+        params: &KMeansParams,
+        store: &S,
+        spill: Option<D>,
+        progress: impl FnMut(&IterationStats) -> bool,
+    ) -> Result<KMeans>
+    where
+        S: FeatureStore<Elem = f32>,
+        D: FeatureStoreMut<Elem = f32>,
+    {
+        match Training::gather(params, store, spill)? {
+            Training::Whole => Self::train(params, store, progress),
+            Training::Spilled(d) => Self::train(params, &d, progress),
+            Training::Copied(m) => Self::train(params, &m, progress),
         }
-        let mut sample = crate::store::MemoryStore::new(store.dim())?;
-        copy_sample(store, &slots, &mut sample)?;
-        Self::train(params, &sample, progress)
+    }
+
+    /// [`fit_with`](Self::fit_with) training on all of rayon's threads (see
+    /// [`train_parallel`](Self::train_parallel)).
+    #[cfg(feature = "parallel")]
+    pub fn fit_parallel_with<S, D>(
+        params: &KMeansParams,
+        store: &S,
+        spill: Option<D>,
+        progress: impl FnMut(&IterationStats) -> bool,
+    ) -> Result<KMeans>
+    where
+        S: FeatureStore<Elem = f32> + Sync,
+        D: FeatureStoreMut<Elem = f32> + Sync,
+    {
+        match Training::gather(params, store, spill)? {
+            Training::Whole => Self::train_parallel(params, store, progress),
+            Training::Spilled(d) => Self::train_parallel(params, &d, progress),
+            Training::Copied(m) => Self::train_parallel(params, &m, progress),
+        }
     }
 
     fn initial<S: FeatureStore<Elem = f32>>(

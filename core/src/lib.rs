@@ -31,6 +31,7 @@ mod neighbor;
 pub mod pca;
 mod points;
 pub mod rng;
+pub mod sample;
 pub mod simd;
 pub mod store;
 

@@ -50,7 +50,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::kmeans::{KMeansParams, sample_slots};
+
 use crate::rng::SplitMix64;
 use crate::simd;
 use crate::store::{Access, FeatureStore};
@@ -244,16 +244,13 @@ fn norm64(a: &[f64]) -> f64 {
 /// The slots to fit on: all of them, or a sorted random sample.
 #[inline]
 fn sample(params: &PcaParams, n: usize) -> Vec<u32> {
-    if params.max_points == 0 || n <= params.max_points {
+    if params.max_points == 0 {
         return (0..n).map(|i| i as u32).collect();
     }
-    let p = KMeansParams {
-        k: 1,
-        max_points_per_centroid: params.max_points,
-        seed: params.seed ^ 0x0BCA_5EED_0F1E_2D3C,
-        ..KMeansParams::default()
-    };
-    sample_slots(&p, n)
+    // The salt of PCA's sample, folded with the one k-means' sampling adds
+    // (the sample is the one PCA has always drawn for a seed).
+    let salt = 0x0BCA_5EED_0F1E_2D3C ^ crate::kmeans::SAMPLE_SALT;
+    crate::sample::sample_slots(n, params.max_points, params.seed ^ salt)
 }
 
 /// A zeroed `f64` buffer of `len` values, or an error naming `what` when it

@@ -58,7 +58,7 @@ fn opfs_store(files: &RefCell<Vec<SyncFile>>, dim: usize, data: &[f32]) -> Resul
     let n = data.len().checked_div(dim).unwrap_or(0);
     let layout = VectorLayout::new(dim, n).with_offset(OFFSET);
     let cache = Arc::new(PageCache::new(4096.max(dim * 4), CACHE.max(dim * 4))?);
-    Store::lazy(PagedStore::with_cache(
+    Store::over(PagedStore::with_cache(
         Source::Opfs(OpfsSource { file }),
         layout,
         cache,
@@ -102,7 +102,7 @@ async fn indexeddb_store_conforms() {
         let mut pages = HashMap::new();
         if *dim > 0 {
             let store = idb_store(*dim, data).expect("a store");
-            let base = store.base.as_ref().expect("a lazy store");
+            let base = store.base().expect("a lazy store");
             let bytes = le_bytes(data);
             let chunks = Array::new();
             let mut numbers = Vec::new();
@@ -136,7 +136,7 @@ async fn indexeddb_store_conforms() {
     };
     // The suite fills each store right after building it, before the next.
     let mut fill = |s: &Store, slots: &[u32]| -> Result<()> {
-        let base = s.base.as_ref().expect("a lazy store");
+        let base = s.base().expect("a lazy store");
         let k = (*next.borrow()).saturating_sub(1);
         for r in base.pages_for(slots) {
             let bytes = pages_read[k].get(&r.page_no).expect("a stored page");
@@ -154,5 +154,5 @@ fn idb_store(dim: usize, data: &[f32]) -> Result<Store> {
         len: OFFSET + (data.len() * 4) as u64,
     });
     let cache = Arc::new(PageCache::new(2048.max(dim * 4), CACHE.max(dim * 4))?);
-    Store::lazy(PagedStore::with_cache(source, layout, cache)?)
+    Store::over(PagedStore::with_cache(source, layout, cache)?)
 }

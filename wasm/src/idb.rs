@@ -483,8 +483,7 @@ pub(crate) async fn search(
 ) -> Result<(Vec<Neighbor>, u64)> {
     let store = h
         .store()
-        .base
-        .as_ref()
+        .base()
         .expect("IndexedDB-backed stores have a base");
     let mut state = h.start_search(query, a.k, a.params.ef)?;
     let mut fetches = 0;

@@ -394,7 +394,7 @@ impl Index {
     pub fn stats(&self) -> JsResult<JsValue> {
         self.with(|i| {
             let o = Object::new();
-            let (hits, misses, bytes, budget) = match &i.engine.store().base {
+            let (hits, misses, bytes, budget) = match &i.engine.store().base() {
                 Some(b) => {
                     let s = b.stats();
                     (s.hits, s.misses, s.resident_bytes, b.cache().budget())

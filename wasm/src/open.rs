@@ -10,7 +10,7 @@ use std::sync::Arc;
 use js_sys::Function;
 use vectrove_core::format::{self, Header, IndexKind, MetaReader};
 use vectrove_core::store::PagedStore;
-use vectrove_core::{AnyIndex, IndexFile, MemoryStore, PageCache};
+use vectrove_core::{AnyIndex, IndexFile, PageCache};
 use wasm_bindgen::prelude::*;
 
 use crate::errors::{from_core, js_error, name, unsupported};
@@ -90,7 +90,7 @@ pub(crate) async fn open_opfs(name: &str, cache_bytes: usize, verify: bool) -> J
         let paged =
             PagedStore::with_cache(Source::Opfs(source), h.vectors(), cache(page, cache_bytes)?)
                 .map_err(from_core)?;
-        Store::lazy(paged).map_err(from_core)
+        Store::over(paged).map_err(from_core)
     })
 }
 
@@ -137,7 +137,7 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
                 paged.page_count()
             )));
         }
-        Store::lazy(paged).map_err(from_core)
+        Store::over(paged).map_err(from_core)
     })?;
     let link = IdbLink {
         db,
@@ -287,12 +287,5 @@ async fn ensure_end(s: &mut ByteStream) -> JsResult<()> {
         Ok(())
     } else {
         Err(corrupt("unexpected bytes after the end of the index"))
-    }
-}
-
-/// The store of a whole file read into memory.
-impl From<MemoryStore<f32>> for Store {
-    fn from(m: MemoryStore<f32>) -> Store {
-        Store::memory(m)
     }
 }

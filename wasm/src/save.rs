@@ -66,9 +66,7 @@ pub(crate) async fn save(
             let reopen = inner.storage == Storage::Opfs && inner.name.as_deref() == Some(&name);
             if reopen {
                 // The move below needs the old file's handle released.
-                if let Some(Source::Opfs(s)) =
-                    inner.engine.store().base.as_ref().map(|b| b.source())
-                {
+                if let Some(Source::Opfs(s)) = inner.engine.store().base().map(|b| b.source()) {
                     s.file.close();
                 }
             }

@@ -8,9 +8,11 @@
 //! expansion step is missing in one batch, an asynchronous driver fetches
 //! them together, and the same search resumes where it stopped.
 
+mod layered;
 mod memory;
 mod paged;
 
+pub use layered::LayeredStore;
 pub use memory::MemoryStore;
 pub use paged::{
     ByteSource, DEFAULT_PAGE_BYTES, PageRequest, PagedStore, SourceRead, VectorLayout,
