@@ -26,7 +26,7 @@ pub fn info(a: InfoArgs) -> CliResult<()> {
     // Opening with a small page cache checks every checksum and invariant
     // without loading the vectors.
     let storage = Storage::Paged {
-        cache_bytes: (1 << 20).max(4 * header.vectors().stride),
+        cache_bytes: (1 << 20).max(4 * header.vector_stride()),
     };
     let any = open_any(&a.index, storage)?;
     let (len, slots, params, max_level, graph_bytes) = match &any {
@@ -56,7 +56,7 @@ pub fn info(a: InfoArgs) -> CliResult<()> {
             "deleted": slots - len, "m": params.m, "m0": params.m0,
             "ef_construction": params.ef_construction, "seed": params.seed,
             "max_level": max_level, "file_bytes": header.file_len,
-            "vectors_offset": v.offset, "vector_stride": v.stride,
+            "vectors_offset": v.base_offset, "vector_stride": header.vector_stride(),
             "graph_memory_bytes": graph_bytes, "sections": sections, "checksums": "ok",
         }));
         return Ok(());
@@ -81,8 +81,8 @@ pub fn info(a: InfoArgs) -> CliResult<()> {
     println!(
         "  file         {} (vectors at byte {}, {} bytes each); graph in memory {}",
         mem::human(header.file_len),
-        v.offset,
-        v.stride,
+        v.base_offset,
+        header.vector_stride(),
         mem::human(graph_bytes as u64)
     );
     print_sections(&header);
@@ -130,7 +130,7 @@ fn info_ivf(
             "deleted": slots - len, "nlist": p.nlist, "iters": p.iters, "seed": p.seed,
             "max_points_per_centroid": p.max_points_per_centroid,
             "list_min": min, "list_median": median, "list_max": max,
-            "file_bytes": header.file_len, "vectors_offset": v.offset, "vector_stride": v.stride,
+            "file_bytes": header.file_len, "vectors_offset": v.base_offset, "vector_stride": header.vector_stride(),
             "sections": sections_json(header), "checksums": "ok",
         }));
         return Ok(());
@@ -154,8 +154,8 @@ fn info_ivf(
     println!(
         "  file         {} (vectors at byte {}, {} bytes each)",
         mem::human(header.file_len),
-        v.offset,
-        v.stride
+        v.base_offset,
+        header.vector_stride()
     );
     print_sections(header);
     Ok(())
