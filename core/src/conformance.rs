@@ -34,6 +34,9 @@
 //! rounds of fill and read (a cache can evict a page it was just given to
 //! make room for the next one of the same fill) but must be complete within
 //! `MAX_FILLED + 1` of them.
+//!
+//! (Longer than most files: it is one suite, a flat list of checks every
+//! backend must pass, read top to bottom.)
 
 use std::cell::{Cell, RefCell};
 

@@ -12,6 +12,9 @@
 //! splitting a large cluster in two, as faiss does. Everything random comes
 //! from one seeded generator and every sum runs in point order, so a seed
 //! gives the same centroids on every target.
+//!
+//! (Longer than most files: seeding, the Lloyd loop, the blocked assignment
+//! and empty-cluster repair share one set of private types.)
 
 use crate::distance::{Element, Metric};
 use crate::error::{Error, Result};

@@ -48,6 +48,9 @@
 //! assert_eq!(projected.len(), 4);
 //! # Ok::<(), vectrove_core::Error>(())
 //! ```
+//!
+//! (Longer than most files: the fit, the subspace iteration and its Jacobi
+//! solver are one algorithm, and half of the file is its tests.)
 
 use crate::error::{Error, Result};
 

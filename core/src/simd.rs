@@ -11,6 +11,9 @@
 //! run-time detection, when the feature is enabled at compile time). All
 //! kernels use `min(a.len(), b.len())` as the length, so mismatched slices are
 //! a logic error (caught by `debug_assert`) but never an out-of-bounds read.
+//!
+//! (Longer than most files on purpose: this is the one module where target
+//! `cfg`s may appear, so every kernel and its tests against the scalar one live here.)
 
 use std::sync::OnceLock;
 

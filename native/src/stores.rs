@@ -16,6 +16,9 @@
 //! The stores view the bytes of a file as vectors in place, so the file must
 //! hold them in the machine's byte order: little-endian, as vectrove's index
 //! files do and every target vectrove supports is.
+//!
+//! (Longer than most files: the three OS-backed stores share the checked
+//! row arithmetic and the in-place casts at the top.)
 
 use std::borrow::Cow;
 use std::fs::File;

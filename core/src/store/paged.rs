@@ -12,6 +12,8 @@
 //! [`Access::Missing`], and the driver asks [`PagedStore::pages_for`] which
 //! pages a search step lacks, fetches them in one go and hands them back with
 //! [`PagedStore::fill_page`].
+//!
+//! (Longer than most files: over a third of it is the store's own tests.)
 
 use std::borrow::Cow;
 use std::marker::PhantomData;

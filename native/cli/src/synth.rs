@@ -1,7 +1,7 @@
 //! Synthetic data sets, for `generate` and `demo`.
 
 use rayon::prelude::*;
-use vectrove::rng::SplitMix64;
+use vectrove::internals::rng::SplitMix64;
 
 /// Gaussian clusters: a point is a random centre plus noise, so the data has
 /// the neighbourhood structure of real embeddings rather than uniform noise.
