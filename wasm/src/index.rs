@@ -166,10 +166,12 @@ impl Index {
             }));
         }
         let metric = options::metric(&options, Metric::Cosine)?;
-        let mut params = IvfParams::default();
-        if let Some(nlist) = opt_usize(&options, "nlist")? {
-            params.nlist = nlist;
-        }
+        // An explicit `nlist: 0` is refused by training, not taken as "auto".
+        let n = training.len() / dim;
+        let mut params = IvfParams {
+            nlist: opt_usize(&options, "nlist")?.unwrap_or_else(|| IvfParams::default_nlist(n)),
+            ..IvfParams::default()
+        };
         if let Some(iters) = opt_usize(&options, "iters")? {
             params.iters = iters;
         }

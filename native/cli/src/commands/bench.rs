@@ -7,14 +7,15 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use vectrove::Element;
 use vectrove::data::{self, Matrix};
 use vectrove::file;
+use vectrove::file::FileStore;
+use vectrove::{AnyIndex, Element};
 
 use crate::args::{StorageArgs, pool};
 use crate::error::{CliError, CliResult, fail, with_context};
 use crate::mem::{self, MemoryUsage};
-use crate::open::{AnyIndex, AnyQueries, Searchable, check_queries, open_any};
+use crate::open::{Opened, check_queries, knob_name, knob_params, open_any};
 use crate::output::{mem_json, mem_text, print_json};
 use crate::plot::{self, Series};
 use crate::progress::bar;
@@ -100,9 +101,9 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
     // figures after opening and after the queries differ by the index only.
     let header = with_context(file::read_header(&a.index), &a.index)?;
     let queries = if header.elem == u8::CODE {
-        AnyQueries::U8(data::read_u8(&a.queries, a.limit)?)
+        Queries::U8(data::read_u8(&a.queries, a.limit)?)
     } else {
-        AnyQueries::F32(data::read_f32(&a.queries, a.limit)?)
+        Queries::F32(data::read_f32(&a.queries, a.limit)?)
     };
     let mut runs = Vec::new();
     let mut series = Vec::new();
@@ -112,10 +113,11 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
         let open_s = t.elapsed().as_secs_f64();
         let after_open = mem::current();
         let (knob, rows) = match (any, &queries) {
-            (AnyIndex::F32(ix), AnyQueries::F32(q)) => ("ef", bench_typed(&a, &ix, q, &gt, &pool)?),
-            (AnyIndex::U8(ix), AnyQueries::U8(q)) => ("ef", bench_typed(&a, &ix, q, &gt, &pool)?),
-            (AnyIndex::Ivf(ix), AnyQueries::F32(q)) => {
-                ("nprobe", bench_typed(&a, &ix, q, &gt, &pool)?)
+            (Opened::F32(ix), Queries::F32(q)) => {
+                (knob_name(&ix), bench_typed(&a, &ix, q, &gt, &pool)?)
+            }
+            (Opened::U8(ix), Queries::U8(q)) => {
+                (knob_name(&ix), bench_typed(&a, &ix, q, &gt, &pool)?)
             }
             _ => return fail(format!("{}: changed while benchmarking", a.index.display())),
         };
@@ -208,10 +210,16 @@ fn read_runs(path: &Path) -> CliResult<Vec<Series>> {
     Ok(out)
 }
 
-fn bench_typed<I: Searchable>(
+/// Queries in the element type of an index.
+enum Queries {
+    F32(Matrix<f32>),
+    U8(Matrix<u8>),
+}
+
+fn bench_typed<T: Element>(
     a: &BenchArgs,
-    ix: &I,
-    q: &Matrix<I::Elem>,
+    ix: &AnyIndex<FileStore<T>>,
+    q: &Matrix<T>,
     gt: &Matrix<i32>,
     pool: &rayon::ThreadPool,
 ) -> CliResult<Vec<Row>> {
@@ -226,7 +234,11 @@ fn bench_typed<I: Searchable>(
     }
     // Each query reports its latency and how many true neighbours it found,
     // so nothing but two numbers a query is kept.
-    let knobs = if I::KNOB == "ef" { &a.ef } else { &a.nprobe };
+    let knobs = if knob_name(ix) == "ef" {
+        &a.ef
+    } else {
+        &a.nprobe
+    };
     let run = |knob: usize| -> vectrove::Result<Vec<(Duration, usize)>> {
         pool.install(|| {
             q.data
@@ -235,7 +247,7 @@ fn bench_typed<I: Searchable>(
                 .with_max_len(16)
                 .map(|(i, v)| {
                     let t = Instant::now();
-                    let r = ix.search_with(v, a.k, knob)?;
+                    let r = ix.search(v, a.k, &knob_params(knob))?;
                     let d = t.elapsed();
                     let truth = &gt.row(i)[..a.k];
                     let hits = r

@@ -147,9 +147,8 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
     if n == 0 {
         return fail(format!("{}: no vectors", a.input.display()));
     }
-    let nlist = a
-        .nlist
-        .unwrap_or_else(|| ((4.0 * (n as f64).sqrt()).round() as usize).clamp(1, n));
+    // An explicit `--nlist 0` is refused by training, not taken as "auto".
+    let nlist = a.nlist.unwrap_or_else(|| IvfParams::default_nlist(n));
     let params = IvfParams {
         nlist,
         iters: a.iters,
@@ -162,20 +161,15 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
     let t = Instant::now();
     // The quantiser trains on a random sample of at most 256 points a list.
     let kp = params.kmeans(a.metric);
-    let slots = vectrove::kmeans::sample_slots(&kp, n);
+    let trained_on = n.min(kp.k.saturating_mul(kp.max_points_per_centroid));
     let pb = bar(a.iters as u64, "training lists", a.json);
-    let quantizer = pool.install(|| -> CliResult<_> {
+    let quantizer = pool.install(|| {
         let progress = |s: &vectrove::kmeans::IterationStats| {
             pb.set_position(s.iteration as u64);
             true
         };
-        Ok(if slots.len() == n {
-            vectrove::KMeans::train_parallel(&kp, &input, progress)?
-        } else {
-            let mut sample = vectrove::MemoryStore::new(m.dim)?;
-            vectrove::kmeans::copy_sample(&input, &slots, &mut sample)?;
-            vectrove::KMeans::train_parallel(&kp, &sample, progress)?
-        })
+        let spill: Option<vectrove::MemoryStore<f32>> = None;
+        vectrove::KMeans::fit_parallel_with(&kp, &input, spill, progress)
     })?;
     pb.finish_and_clear();
     let train_s = t.elapsed().as_secs_f64();
@@ -196,16 +190,14 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
     if a.json {
         print_json(&json!({
             "index_type": "ivf", "points": n, "dim": m.dim, "metric": a.metric.name(),
-            "nlist": nlist, "iters": a.iters, "trained_on": slots.len(), "threads": threads,
+            "nlist": nlist, "iters": a.iters, "trained_on": trained_on, "threads": threads,
             "train_seconds": train_s, "build_seconds": build_s, "file_bytes": bytes,
             "list_min": min, "list_max": max, "output": a.output.display().to_string(),
         }));
     } else {
         println!(
             "built IVF {n} x {}-d ({}, nlist={nlist}, lists of {min}..{max} points) on {threads} thread(s) in {build_s:.2} s ({train_s:.2} s training on {} points)",
-            m.dim,
-            a.metric,
-            slots.len()
+            m.dim, a.metric, trained_on
         );
         println!("wrote {} ({})", a.output.display(), mem::human(bytes));
     }

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use clap::Args;
 use serde_json::{Value, json};
-use vectrove::Ivf;
 use vectrove::file::{self, FileStore, Storage};
+use vectrove::{AnyIndex, Ivf};
 
-use crate::error::{CliResult, with_context};
+use crate::error::{CliResult, fail, with_context};
 use crate::mem;
-use crate::open::{AnyIndex, open_any};
+use crate::open::{Opened, open_any};
 use crate::output::print_json;
 
 #[derive(Args)]
@@ -30,21 +30,24 @@ pub fn info(a: InfoArgs) -> CliResult<()> {
     };
     let any = open_any(&a.index, storage)?;
     let (len, slots, params, max_level, graph_bytes) = match &any {
-        AnyIndex::F32(ix) => (
+        Opened::F32(AnyIndex::Hnsw(ix)) => (
             ix.len(),
             ix.slot_count(),
             ix.params(),
             ix.max_level(),
             ix.graph_bytes(),
         ),
-        AnyIndex::U8(ix) => (
+        Opened::U8(AnyIndex::Hnsw(ix)) => (
             ix.len(),
             ix.slot_count(),
             ix.params(),
             ix.max_level(),
             ix.graph_bytes(),
         ),
-        AnyIndex::Ivf(ix) => return info_ivf(&a, &header, ix),
+        Opened::F32(AnyIndex::Ivf(ix)) => return info_ivf(&a, &header, ix),
+        Opened::U8(AnyIndex::Ivf(_)) => {
+            return fail(format!("{}: an IVF index of u8 vectors", a.index.display()));
+        }
     };
     let v = header.vectors();
     let sections = sections_json(&header);

@@ -52,7 +52,7 @@ pub struct KmeansArgs {
 }
 
 pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
-    use vectrove::kmeans::{KMeansParams, copy_sample, sample_slots};
+    use vectrove::kmeans::KMeansParams;
     let m = data::read_f32(&a.input, None)?;
     if m.is_empty() {
         return fail(format!("{}: no vectors", a.input.display()));
@@ -68,23 +68,21 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
         max_points_per_centroid: a.max_points_per_centroid,
         ..KMeansParams::default()
     };
-    let slots = sample_slots(&params, input.len());
+    let trained_on = input
+        .len()
+        .min(params.k.saturating_mul(params.max_points_per_centroid));
     let pool = pool(a.threads)?;
     let threads = pool.current_num_threads();
     let pb = bar(a.iters as u64, "k-means", a.json);
     let t = Instant::now();
     let (km, times) = pool.install(|| -> CliResult<_> {
-        if a.on_disk {
-            let mut spill = vectrove::stores::TempFileStore::new(input.dim())?;
-            copy_sample(&input, &slots, &mut spill)?;
-            train_timed(&params, &spill, &pb)
-        } else if slots.len() == input.len() {
-            train_timed(&params, &input, &pb)
-        } else {
-            let mut sample = vectrove::MemoryStore::new(input.dim())?;
-            copy_sample(&input, &slots, &mut sample)?;
-            train_timed(&params, &sample, &pb)
-        }
+        // The sample goes to a temporary file with --on-disk; otherwise
+        // training reads the input, or a copy of the sample, in memory.
+        let spill = match a.on_disk {
+            true => Some(vectrove::stores::TempFileStore::new(input.dim())?),
+            false => None,
+        };
+        train_timed(&params, &input, spill, &pb)
     })?;
     pb.finish_and_clear();
     let total = t.elapsed().as_secs_f64();
@@ -100,7 +98,7 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
     let stats = km.stats();
     if a.json {
         print_json(&json!({
-            "points": input.len(), "trained_on": slots.len(), "dim": km.dim(), "k": km.k(),
+            "points": input.len(), "trained_on": trained_on, "dim": km.dim(), "k": km.k(),
             "metric": a.metric.name(), "on_disk": a.on_disk, "threads": threads,
             "iterations": stats.len(),
             "inertia": stats.last().map(|s| s.inertia), "seconds_per_iteration": per_iter,
@@ -120,7 +118,7 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
             "{} x {}-d ({} trained on{}), k={}, {threads} thread{}: {} iterations, {per_iter:.3} s per iteration, {total:.2} s in all",
             input.len(),
             km.dim(),
-            slots.len(),
+            trained_on,
             if a.on_disk { ", spilled to disk" } else { "" },
             km.k(),
             if threads == 1 { "" } else { "s" },
@@ -138,11 +136,12 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
 fn train_timed<S: FeatureStore<Elem = f32> + Sync>(
     params: &vectrove::kmeans::KMeansParams,
     store: &S,
+    spill: Option<vectrove::stores::TempFileStore<f32>>,
     pb: &ProgressBar,
 ) -> CliResult<(vectrove::kmeans::KMeans, Vec<f64>)> {
     let mut times = Vec::new();
     let mut last = Instant::now();
-    let km = vectrove::kmeans::KMeans::train_parallel(params, store, |s| {
+    let km = vectrove::kmeans::KMeans::fit_parallel_with(params, store, spill, |s| {
         times.push(last.elapsed().as_secs_f64());
         last = Instant::now();
         pb.set_position(s.iteration as u64);

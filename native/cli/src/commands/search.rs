@@ -7,10 +7,12 @@ use clap::Args;
 use rayon::prelude::*;
 use serde_json::json;
 use vectrove::data::{self, Matrix};
+use vectrove::file::FileStore;
+use vectrove::{AnyIndex, Element};
 
 use crate::args::{StorageArgs, pool};
 use crate::error::{CliError, CliResult, fail};
-use crate::open::{Searchable, check_queries, open_any, typed};
+use crate::open::{check_queries, knob_name, knob_params, open_any, typed};
 use crate::output::print_json;
 
 #[derive(Args)]
@@ -55,23 +57,25 @@ pub fn search(a: SearchArgs) -> CliResult<()> {
     ))
 }
 
-fn search_typed<I: Searchable>(
+fn search_typed<T: Element>(
     a: &SearchArgs,
-    ix: &I,
-    q: &Matrix<I::Elem>,
+    ix: &AnyIndex<FileStore<T>>,
+    q: &Matrix<T>,
     pool: &rayon::ThreadPool,
 ) -> CliResult<()> {
     check_queries(ix, q, &a.queries)?;
     if a.k == 0 || a.k > 1 << 16 {
         return fail("--k must be between 1 and 65536");
     }
-    let knob = if I::KNOB == "ef" { a.ef } else { a.nprobe };
+    let name = knob_name(ix);
+    let knob = if name == "ef" { a.ef } else { a.nprobe };
+    let params = knob_params(knob);
     let t = Instant::now();
     let results: Vec<Vec<u64>> = pool.install(|| {
         q.data
             .par_chunks(q.dim)
             .map(|v| {
-                ix.search_with(v, a.k, knob)
+                ix.search(v, a.k, &params)
                     .map(|r| r.iter().map(|n| n.id).collect())
             })
             .collect::<vectrove::Result<_>>()
@@ -97,7 +101,7 @@ fn search_typed<I: Searchable>(
     let nq = results.len();
     if a.json {
         print_json(&json!({
-            "queries": nq, "k": a.k, I::KNOB: knob, "seconds": secs,
+            "queries": nq, "k": a.k, name: knob, "seconds": secs,
             "qps": nq as f64 / secs, "threads": pool.current_num_threads(),
             "output": a.output.as_ref().map(|p| p.display().to_string()),
         }));
@@ -105,7 +109,7 @@ fn search_typed<I: Searchable>(
         println!(
             "{nq} queries, k={}, {}={knob} on {} thread(s): {secs:.3} s ({:.0} QPS)",
             a.k,
-            I::KNOB,
+            name,
             pool.current_num_threads(),
             nq as f64 / secs
         );
