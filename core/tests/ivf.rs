@@ -5,6 +5,7 @@
 use vectrove_core::format::reseal;
 use vectrove_core::rng::SplitMix64;
 use vectrove_core::{Error, Hnsw, Ivf, IvfParams, MemoryStore, Metric, exact_knn};
+use vectrove_testkit::exact_ids;
 
 const DIM: usize = 16;
 
@@ -38,16 +39,12 @@ fn index(metric: Metric, n: usize) -> (Ivf, Vec<f32>) {
 }
 
 fn recall(ivf: &Ivf, base: &[f32], queries: &[f32], nprobe: usize) -> f64 {
-    let truth = exact_knn(ivf.metric(), DIM, base, queries, 10).unwrap();
-    let mut hit = 0;
-    for (q, t) in queries.chunks_exact(DIM).zip(&truth) {
-        let got = ivf.search(q, 10, nprobe).unwrap();
-        hit += got
-            .iter()
-            .filter(|n| t.iter().any(|&(id, _)| u64::from(id) == n.id))
-            .count();
-    }
-    hit as f64 / (truth.len() * 10) as f64
+    let truth = exact_ids(ivf.metric(), DIM, base, queries, 10);
+    let results: Vec<_> = queries
+        .chunks_exact(DIM)
+        .map(|q| ivf.search(q, 10, nprobe).unwrap())
+        .collect();
+    vectrove_testkit::recall(&results, &truth, 10)
 }
 
 #[test]

@@ -6,19 +6,20 @@
 mod common;
 
 use vectrove_core::{Error, Hnsw, Metric};
+use vectrove_testkit::{base_and_queries, build_index, exact_ids, hnsw_recall};
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
 
 const RECALL_SEED: u64 = 7;
 
 fn recall_at_10(metric: Metric) {
     let (n, n_queries, dim) = (2_000, 200, 32);
-    let (base, queries) = common::base_and_queries(n, n_queries, dim, RECALL_SEED);
-    let index = common::build(&base, dim, metric, 16, 100, RECALL_SEED);
-    let truth = common::exact_knn(&base, &queries, dim, metric, 10);
+    let (base, queries) = base_and_queries(n, n_queries, dim, RECALL_SEED);
+    let index = build_index(&base, dim, metric, 16, 100, RECALL_SEED);
+    let truth = exact_ids(metric, dim, &base, &queries, 10);
     // ef 64 is the bar; ef 16 (about 0.98 natively) notices a weaker graph
     // long before ef 64 does.
     for (ef, min) in [(16, 0.90), (64, 0.95)] {
-        let recall = common::recall(&index, &queries, &truth, 10, ef);
+        let recall = hnsw_recall(&index, &queries, &truth, 10, ef);
         console_log!(
             "{metric}: recall@10 = {recall:.4} at ef {ef} (seed {RECALL_SEED}, {n} x {dim}-d)"
         );

@@ -1,5 +1,6 @@
-//! Shared by the native (`determinism.rs`) and wasm32 (`wasm.rs`) tests: a
-//! generated data set, the golden determinism snapshot and its comparison.
+//! Shared by the native (`determinism.rs`) and wasm32 (`wasm.rs`) tests: the
+//! golden determinism snapshot and its comparison. The data and the index
+//! come from `vectrove-testkit`.
 //!
 //! The golden file `tests/golden/determinism.txt` records, for a fixed index,
 //! every node's level and the top-10 of 20 fixed queries. It is embedded
@@ -16,8 +17,8 @@
 
 use std::fmt::Write as _;
 
-use vectrove_core::rng::SplitMix64;
-use vectrove_core::{Hnsw, Metric, Neighbor};
+use vectrove_core::{Metric, Neighbor};
+use vectrove_testkit::{base_and_queries, build_index};
 
 /// The golden snapshot, as committed.
 pub const GOLDEN: &str = include_str!("../golden/determinism.txt");
@@ -41,87 +42,6 @@ pub const EF: usize = 32;
 /// natively and on wasm32 that still counts as equal.
 pub const TOL: f32 = 1e-5;
 
-/// An approximately standard normal value from twelve uniforms (Irwin-Hall).
-///
-/// Box-Muller would need `ln` and `cos`, whose last bit differs between
-/// libm implementations (glibc natively, Rust's own libm on wasm32); sums of
-/// uniforms use only correctly rounded operations, so the data are the same
-/// bits on every target and only the distance kernels can differ.
-pub fn normal(rng: &mut SplitMix64) -> f64 {
-    (0..12).map(|_| rng.next_f64()).sum::<f64>() - 6.0
-}
-
-/// `n` vectors of `dim` values, back to back, drawn around `clusters`
-/// centres: centres ~ N(0, 1) per coordinate, points ~ centre + N(0, 1).
-/// The clusters overlap, so the nearest neighbours of a point are not
-/// simply its cluster and a small index is not trivially searched.
-pub fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<f32> {
-    let mut rng = SplitMix64::new(seed);
-    let centres: Vec<f64> = (0..clusters * dim).map(|_| normal(&mut rng)).collect();
-    let mut out = Vec::with_capacity(n * dim);
-    for _ in 0..n {
-        let c = rng.below(clusters as u64) as usize;
-        for j in 0..dim {
-            out.push((centres[c * dim + j] + normal(&mut rng)) as f32);
-        }
-    }
-    out
-}
-
-/// Base vectors and queries of a data set: the queries come from the same
-/// clusters, drawn after the base points.
-pub fn base_and_queries(n: usize, n_queries: usize, dim: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
-    let mut all = clustered(n + n_queries, dim, 20, seed);
-    let queries = all.split_off(n * dim);
-    (all, queries)
-}
-
-/// Build an index of `base` with ids `0..n`.
-pub fn build(
-    base: &[f32],
-    dim: usize,
-    metric: Metric,
-    m: usize,
-    ef_construction: usize,
-    seed: u64,
-) -> Hnsw {
-    let mut index = Hnsw::builder(dim, metric)
-        .m(m)
-        .ef_construction(ef_construction)
-        .seed(seed)
-        .build()
-        .expect("valid parameters");
-    let ids: Vec<u64> = (0..(base.len() / dim) as u64).collect();
-    index.insert_many(&ids, base).expect("valid data");
-    index.verify().expect("graph invariants hold");
-    index
-}
-
-/// The exact `k` nearest ids of each query, by brute force (ties by id).
-pub fn exact_knn(
-    base: &[f32],
-    queries: &[f32],
-    dim: usize,
-    metric: Metric,
-    k: usize,
-) -> Vec<Vec<u64>> {
-    vectrove_core::exact_knn(metric, dim, base, queries, k)
-        .expect("finite vectors of one dimension")
-        .into_iter()
-        .map(|r| r.into_iter().map(|(i, _)| u64::from(i)).collect())
-        .collect()
-}
-
-/// Mean recall@k of `index` on `queries` against `truth`.
-pub fn recall(index: &Hnsw, queries: &[f32], truth: &[Vec<u64>], k: usize, ef: usize) -> f64 {
-    let mut hits = 0;
-    for (q, t) in queries.chunks_exact(index.dim()).zip(truth) {
-        let found = index.search(q, k, ef).expect("valid query");
-        hits += found.iter().filter(|n| t.contains(&n.id)).count();
-    }
-    hits as f64 / (k * truth.len()) as f64
-}
-
 /// What the golden file records.
 #[derive(Debug, PartialEq)]
 pub struct Snapshot {
@@ -136,7 +56,7 @@ pub struct Snapshot {
 /// Build the golden index and record its snapshot on this target.
 pub fn snapshot() -> Snapshot {
     let (base, queries) = base_and_queries(N, QUERIES, DIM, SEED);
-    let index = build(&base, DIM, Metric::L2, 8, 64, SEED);
+    let index = build_index(&base, DIM, Metric::L2, 8, 64, SEED);
     let levels = (0..index.slot_count() as u32)
         .map(|s| index.node_level(s).expect("slot exists"))
         .collect();

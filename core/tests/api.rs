@@ -3,6 +3,7 @@
 
 use vectrove_core::rng::SplitMix64;
 use vectrove_core::{Error, Hnsw, MemoryStore, Metric};
+use vectrove_testkit::{exact_ids, recall, uniform};
 
 fn small_index(n: u64, dim: usize, metric: Metric) -> Hnsw {
     let mut index = Hnsw::builder(dim, metric)
@@ -11,10 +12,9 @@ fn small_index(n: u64, dim: usize, metric: Metric) -> Hnsw {
         .seed(3)
         .build()
         .unwrap();
-    let mut rng = SplitMix64::new(9);
-    for id in 0..n {
-        let v: Vec<f32> = (0..dim).map(|_| rng.next_f64() as f32 - 0.5).collect();
-        index.insert(id, &v).unwrap();
+    let data = uniform(n as usize, dim, -0.5..0.5, 9);
+    for (id, v) in (0..n).zip(data.chunks_exact(dim)) {
+        index.insert(id, v).unwrap();
     }
     index
 }
@@ -111,10 +111,8 @@ fn deleted_points_are_never_returned() {
     assert_eq!(index.len(), 200);
     assert!(!index.contains(0) && index.contains(1));
     assert!(matches!(index.delete(0), Err(Error::UnknownId { id: 0 })));
-    let mut rng = SplitMix64::new(1);
-    for _ in 0..50 {
-        let q: Vec<f32> = (0..6).map(|_| rng.next_f64() as f32 - 0.5).collect();
-        let hits = index.search(&q, 10, 64).unwrap();
+    for q in uniform(50, 6, -0.5..0.5, 1).chunks_exact(6) {
+        let hits = index.search(q, 10, 64).unwrap();
         assert_eq!(hits.len(), 10);
         assert!(hits.iter().all(|h| !h.id.is_multiple_of(3)));
     }
@@ -140,21 +138,17 @@ fn filters_apply_during_traversal() {
     assert_eq!(hits.len(), 10);
     assert!(hits.iter().all(|h| h.id.is_multiple_of(7)));
     // Compared with brute force over the accepted points.
-    let mut exact: Vec<(f32, u64)> = (0..500)
-        .filter(|id: &u64| id.is_multiple_of(7))
-        .map(|id| {
-            (
-                vectrove_core::distance::l2_squared(&q, &index.get(id).unwrap()),
-                id,
-            )
-        })
-        .collect();
-    exact.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let found = hits
+    let accepted: Vec<u64> = (0..500).filter(|id: &u64| id.is_multiple_of(7)).collect();
+    let vectors: Vec<f32> = accepted
         .iter()
-        .filter(|h| exact[..10].iter().any(|e| e.1 == h.id))
-        .count();
-    assert!(found >= 9, "filtered recall {found}/10");
+        .flat_map(|&id| index.get(id).unwrap())
+        .collect();
+    let truth: Vec<u32> = exact_ids(Metric::L2, 5, &vectors, &q, 10)[0]
+        .iter()
+        .map(|&row| accepted[row as usize] as u32)
+        .collect();
+    let r = recall(&[hits], &[truth], 10);
+    assert!(r >= 0.9, "filtered recall@10 {r}");
     assert_eq!(index.search_filtered(&q, 10, 64, |_| false).unwrap(), []);
 }
 
