@@ -17,8 +17,7 @@ use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
 use vectrove_benches::data::{BenchData, DIM, debian_base, generated};
-use vectrove_benches::recall;
-use vectrove_core::{Hnsw, MemoryStore, Metric};
+use vectrove_core::{Hnsw, MemoryStore, Metric, recall_at_k};
 
 const M: usize = 16;
 const EF_CONSTRUCTION: usize = 200;
@@ -90,7 +89,7 @@ fn search(c: &mut Criterion) {
             .collect();
         eprintln!(
             "hnsw_search_10k/{ef}: recall@{K} = {:.4}",
-            recall(&results, &data.truth, K)
+            recall_at_k(&results, &data.truth, K)
         );
         group.bench_with_input(BenchmarkId::from_parameter(ef), &ef, |b, &ef| {
             let mut next = queries.iter().cycle();

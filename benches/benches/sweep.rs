@@ -18,8 +18,8 @@ use std::time::{Duration, Instant};
 use vectrove_benches::curve::{SweepPoint, fmt_kqps, max_recall, qps_at};
 use vectrove_benches::data::DIM;
 use vectrove_benches::peer::{Peer, unit_point};
-use vectrove_benches::{Debian, recall};
-use vectrove_core::{Hnsw, Metric};
+use vectrove_benches::Debian;
+use vectrove_core::{Hnsw, Metric, recall_at_k};
 
 const K: usize = 10;
 const M: usize = 16;
@@ -127,7 +127,7 @@ fn sweep(
             best = best.min(t.elapsed());
             black_box(&out);
             if pass == 0 {
-                rec = recall(&out, truth, K);
+                rec = recall_at_k(&out, truth, K);
             }
         }
         let qps = truth.len() as f64 / best.as_secs_f64();

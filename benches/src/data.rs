@@ -1,5 +1,6 @@
 //! Data for the benchmarks.
 
+use vectrove_core::Metric;
 use vectrove_core::rng::SplitMix64;
 
 /// Dimension of debian-384, and of the synthetic stand-in.
@@ -7,8 +8,8 @@ pub const DIM: usize = 384;
 
 /// The first `n` base vectors of debian-384, or `None` if it is absent.
 pub fn debian_base(n: usize) -> Option<Vec<f32>> {
-    let dir = vectrove_tests::debian_dir()?;
-    let (dim, base) = vectrove_tests::read_fvecs(&dir.join("base.fvecs"), n);
+    let dir = vectrove_testkit::debian_dir()?;
+    let (dim, base) = vectrove_testkit::read_fvecs(&dir.join("base.fvecs"), n);
     assert_eq!(dim, DIM, "debian-384 has dimension {dim}");
     Some(base)
 }
@@ -41,7 +42,7 @@ impl BenchData {
     /// `n_base` base vectors and `n_queries` queries with their true `k`
     /// nearest neighbours; synthetic data uses `seed`.
     pub fn load_or_generate(n_base: usize, n_queries: usize, k: usize, seed: u64) -> Self {
-        if let Some(d) = vectrove_tests::Debian::load(n_base, n_queries, k) {
+        if let Some(d) = vectrove_testkit::Debian::load(n_base, n_queries, k) {
             return Self {
                 source: "debian-384",
                 dim: d.dim,
@@ -52,7 +53,7 @@ impl BenchData {
         }
         let base = generated(n_base, DIM, seed);
         let queries = generated(n_queries, DIM, seed ^ 0x9E37_79B9);
-        let truth = vectrove_tests::exact_knn(DIM, &base, &queries, k);
+        let truth = vectrove_testkit::exact_ids(Metric::Cosine, DIM, &base, &queries, k);
         Self {
             source: "generated uniform 384-d",
             dim: DIM,

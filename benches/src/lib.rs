@@ -1,5 +1,5 @@
 //! Shared helpers of the benchmarks: the data (debian-384 through
-//! `vectrove-tests`, or seeded synthetic vectors when it is absent), the
+//! `vectrove-testkit`, or seeded synthetic vectors when it is absent), the
 //! rust-cv `hnsw` peer behind a small wrapper, and the recall/QPS curve
 //! summaries the sweep prints.
 
@@ -7,4 +7,4 @@ pub mod curve;
 pub mod data;
 pub mod peer;
 
-pub use vectrove_tests::{Debian, exact_knn, recall};
+pub use vectrove_testkit::Debian;

@@ -2,7 +2,7 @@
 //! round trip on them.
 
 use vectrove_core::{Ivf, IvfParams, MemoryStore, Metric};
-use vectrove_tests::{Debian, recall};
+use vectrove_testkit::{Debian, recall};
 
 #[test]
 fn ivf_recall_grows_with_nprobe_and_is_exact_with_every_list() {
@@ -18,13 +18,9 @@ fn ivf_recall_grows_with_nprobe_and_is_exact_with_every_list() {
     let mut ivf = Ivf::train(Metric::Cosine, params, &training).unwrap();
     let ids: Vec<u64> = (0..data.n_base() as u64).collect();
     ivf.insert_many(&ids, &data.base).unwrap();
-    let n_queries = data.queries.len() / data.dim;
     let run = |ivf: &Ivf, nprobe: usize| -> f64 {
-        let results: Vec<Vec<u64>> = (0..n_queries)
-            .map(|i| {
-                let hits = ivf.search(data.query(i), 10, nprobe).unwrap();
-                hits.iter().map(|n| n.id).collect()
-            })
+        let results: Vec<_> = (0..data.n_queries())
+            .map(|i| ivf.search(data.query(i), 10, nprobe).unwrap())
             .collect();
         recall(&results, &data.truth, 10)
     };

@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use vectrove_core::{Hnsw, Metric};
-use vectrove_tests::{Debian, recall};
+use vectrove_testkit::{Debian, hnsw_recall};
 
 const N_BASE: usize = 10_000;
 const SEED: u64 = 0x00C0_FFEE;
@@ -47,17 +47,7 @@ fn recall_of(parallel: bool) {
         return;
     };
     let index = build(&data, parallel);
-    let results: Vec<Vec<u64>> = (0..data.queries.len() / data.dim)
-        .map(|i| {
-            index
-                .search(data.query(i), 10, 64)
-                .unwrap()
-                .iter()
-                .map(|n| n.id)
-                .collect()
-        })
-        .collect();
-    let r = recall(&results, &data.truth, 10);
+    let r = hnsw_recall(&index, &data.queries, &data.truth, 10, 64);
     eprintln!(
         "recall@10 = {r:.4} (debian-384 {N_BASE} base, M=16, ef_construction=200, ef=64, seed {SEED:#x}, parallel build: {parallel})"
     );
