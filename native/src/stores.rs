@@ -15,10 +15,11 @@
 //!
 //! The stores view the bytes of a file as vectors in place, so the file must
 //! hold them in the machine's byte order: little-endian, as vectrove's index
-//! files do and every target vectrove supports is.
+//! files do and every target vectrove supports is. Where the vectors lie is
+//! the core's [`VectorLayout`], checked once into its [`Rows`].
 //!
-//! (Longer than most files: the three OS-backed stores share the checked
-//! row arithmetic and the in-place casts at the top.)
+//! (A little over 600 lines: the three OS-backed stores share the in-place
+//! casts and the prefetch at the top.)
 
 use std::borrow::Cow;
 use std::fs::File;
@@ -29,77 +30,12 @@ use std::path::Path;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use vectrove_core::simd;
 use vectrove_core::store::{
-    Access, ByteSource, FeatureStore, FeatureStoreMut, PagedStore, SourceRead, VectorLayout,
+    Access, ByteSource, FeatureStore, FeatureStoreMut, PagedStore, Rows, SourceRead, VectorLayout,
 };
 use vectrove_core::{Element, Error, Result};
 
 fn invalid(name: &'static str, reason: String) -> Error {
     Error::InvalidParameter { name, reason }
-}
-
-/// Where `len` vectors of `dim` elements lie, one every `stride` bytes: the
-/// checked arithmetic shared by the stores that view a file in place.
-#[derive(Clone, Copy, Debug)]
-struct Rows {
-    dim: usize,
-    len: usize,
-    stride: usize,
-    vector_bytes: usize,
-}
-
-impl Rows {
-    /// Check `dim`, `stride` and `len` for element type `T`.
-    fn new<T: Element>(dim: usize, len: usize, stride: usize) -> Result<Self> {
-        let size = std::mem::size_of::<T>();
-        let align = std::mem::align_of::<T>();
-        let vector_bytes = match dim.checked_mul(size) {
-            Some(0) | None => return Err(invalid("dim", format!("{dim} is not a dimension"))),
-            Some(n) => n,
-        };
-        if stride < vector_bytes || !stride.is_multiple_of(align) {
-            let why = format!(
-                "{stride} bytes: need at least {vector_bytes} and a multiple of {align} for \
-                 {dim} {} elements",
-                T::NAME
-            );
-            return Err(invalid("stride_bytes", why));
-        }
-        if len as u64 > u64::from(u32::MAX) + 1 {
-            return Err(invalid(
-                "len",
-                format!("{len} vectors exceed the u32 slots"),
-            ));
-        }
-        Ok(Self {
-            dim,
-            len,
-            stride,
-            vector_bytes,
-        })
-    }
-
-    /// Bytes from the start of the first vector to the end of the last (the
-    /// last vector's padding is not needed), if that fits in memory.
-    fn span(&self) -> Option<usize> {
-        match self.len {
-            0 => Some(0),
-            n => (n - 1)
-                .checked_mul(self.stride)?
-                .checked_add(self.vector_bytes),
-        }
-    }
-
-    fn check(&self, slot: u32) -> Result<usize> {
-        let i = slot as usize;
-        if i < self.len {
-            Ok(i * self.stride)
-        } else {
-            Err(Error::SlotOutOfRange {
-                slot,
-                len: self.len,
-            })
-        }
-    }
 }
 
 /// `bytes` viewed as elements of `T`, if they are aligned for `T` and a
@@ -128,7 +64,7 @@ fn as_vector<T: Element>(bytes: &[u8]) -> Cow<'_, [T]> {
 /// Start the CPU loading the first cache lines of each vector in `slots`.
 fn prefetch_rows(bytes: &[u8], rows: &Rows, slots: &[u32]) {
     for &slot in slots {
-        if let Ok(start) = rows.check(slot) {
+        if let Ok(start) = rows.start(slot) {
             // In range: `start + vector_bytes <= bytes.len()` by construction.
             let v = &bytes[start..start + rows.vector_bytes];
             simd::prefetch(v.as_ptr());
@@ -189,12 +125,10 @@ impl<T: Element> MmapStore<T> {
         dim: usize,
         stride_bytes: usize,
     ) -> Result<Self> {
-        let rows = Rows::new::<T>(dim, len, stride_bytes)?;
-        let align = std::mem::align_of::<T>() as u64;
-        if !offset.is_multiple_of(align) {
-            let why = format!("{offset} is not a multiple of {align}");
-            return Err(invalid("offset", why));
-        }
+        let rows = VectorLayout::new(dim, len)
+            .with_offset(offset)
+            .with_stride(stride_bytes)
+            .rows::<T>()?;
         let file_len = file.metadata()?.len();
         let span = rows.span();
         let end = span.and_then(|s| offset.checked_add(s as u64));
@@ -281,7 +215,7 @@ impl<T: Element> FeatureStore for MmapStore<T> {
 
     #[inline]
     fn with_vector<R>(&self, slot: u32, f: impl FnOnce(&[T]) -> R) -> Result<Access<R>> {
-        let start = self.rows.check(slot)?;
+        let start = self.rows.start(slot)?;
         // In range, so within the map (its length is the rows' span).
         let bytes = &self.bytes()[start..start + self.rows.vector_bytes];
         Ok(Access::Ready(f(&as_vector(bytes))))
@@ -476,6 +410,7 @@ impl<T: Element> FeatureStore for TempFileStore<T> {
         let rows = Rows {
             dim: self.dim,
             len: self.len,
+            offset: 0,
             stride: self.vector_bytes,
             vector_bytes: self.vector_bytes,
         };

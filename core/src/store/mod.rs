@@ -9,14 +9,14 @@
 //! them together, and the same search resumes where it stopped.
 
 mod layered;
+mod layout;
 mod memory;
 mod paged;
 
 pub use layered::LayeredStore;
+pub use layout::{Rows, VectorLayout};
 pub use memory::MemoryStore;
-pub use paged::{
-    ByteSource, DEFAULT_PAGE_BYTES, PageRequest, PagedStore, SourceRead, VectorLayout,
-};
+pub use paged::{ByteSource, DEFAULT_PAGE_BYTES, PageRequest, PagedStore, SourceRead};
 
 use crate::distance::Element;
 use crate::error::Result;

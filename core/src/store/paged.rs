@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::{Access, FeatureStore};
+use super::{Access, FeatureStore, VectorLayout};
 use crate::cache::{CacheStats, Page, PageCache};
 use crate::distance::Element;
 use crate::error::{Error, Result};
@@ -72,49 +72,6 @@ impl<S: ByteSource + ?Sized> ByteSource for Arc<S> {
     }
 }
 
-/// Where the vectors are in a [`ByteSource`]: vector `i` starts at byte
-/// `base_offset + i * stride`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct VectorLayout {
-    /// Elements per vector.
-    pub dim: usize,
-    /// Number of vectors.
-    pub len: usize,
-    /// Byte offset of vector 0 in the source.
-    pub base_offset: u64,
-    /// Bytes from the start of one vector to the next; `None` packs them
-    /// back to back (`dim * size_of::<T>()`).
-    pub stride: Option<usize>,
-}
-
-impl VectorLayout {
-    /// `len` packed vectors of `dim` elements at the start of the source.
-    pub fn new(dim: usize, len: usize) -> Self {
-        Self {
-            dim,
-            len,
-            base_offset: 0,
-            stride: None,
-        }
-    }
-
-    /// The same layout with vector 0 at byte `base_offset` (after a header).
-    pub fn with_offset(self, base_offset: u64) -> Self {
-        Self {
-            base_offset,
-            ..self
-        }
-    }
-
-    /// The same layout with one vector every `stride` bytes (padded rows).
-    pub fn with_stride(self, stride: usize) -> Self {
-        Self {
-            stride: Some(stride),
-            ..self
-        }
-    }
-}
-
 /// A page a store needs and does not hold: read `len` bytes at `offset` of
 /// the source and pass them to [`PagedStore::fill_page`] as page `page_no`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -164,33 +121,14 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
     /// with other stores. Pages hold as many whole vectors as fit in the
     /// cache's page size, and at least one.
     pub fn with_cache(source: B, layout: VectorLayout, cache: Arc<PageCache>) -> Result<Self> {
-        let VectorLayout {
-            dim,
-            len,
-            base_offset,
-            stride,
-        } = layout;
-        let size = std::mem::size_of::<T>();
-        let vector_bytes = match dim.checked_mul(size) {
-            Some(0) | None => return Err(invalid("dim", format!("{dim} is not a dimension"))),
-            Some(n) => n,
-        };
-        let stride = stride.unwrap_or(vector_bytes);
-        // Pages are aligned buffers, so only the stride matters for casting;
-        // an aligned offset also keeps the vectors aligned in the source, which
-        // a backend that views the source in place relies on.
-        let align = std::mem::align_of::<T>();
-        if stride < vector_bytes || stride % align != 0 || base_offset % align as u64 != 0 {
-            let why =
-                format!("need stride >= {vector_bytes}, stride and offset multiples of {align}");
-            return Err(invalid("layout", why));
-        }
-        if len as u64 > u64::from(u32::MAX) + 1 {
-            return Err(invalid(
-                "len",
-                format!("{len} vectors exceed the u32 slots"),
-            ));
-        }
+        let rows = layout.rows::<T>()?;
+        let (dim, len, base_offset, stride, vector_bytes) = (
+            rows.dim,
+            rows.len,
+            rows.offset,
+            rows.stride,
+            rows.vector_bytes,
+        );
         let end = (len as u64)
             .saturating_sub(1)
             .checked_mul(stride as u64)
