@@ -99,10 +99,10 @@ fn vectors_sit_at_an_aligned_computable_offset() {
     let bytes = index.to_bytes().unwrap();
     let header = Header::parse(&bytes, bytes.len() as u64).unwrap();
     let v = header.vectors();
-    assert_eq!(v.offset % format::VECTOR_ALIGN, 0);
-    assert_eq!(v.stride, 24);
+    assert_eq!(v.base_offset % format::VECTOR_ALIGN, 0);
+    assert_eq!((v.stride, header.vector_stride()), (Some(24), 24));
     for slot in [0u32, 17, 99] {
-        let at = v.offset as usize + slot as usize * v.stride;
+        let at = v.base_offset as usize + slot as usize * header.vector_stride();
         let raw: Vec<f32> = bytes[at..at + 24]
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))

@@ -143,7 +143,14 @@ fn bad_input_is_an_error_and_changes_nothing() {
     assert_eq!(ivf.to_bytes().unwrap(), before);
     // Training refuses what k-means refuses.
     let tiny = MemoryStore::from_flat(DIM, &[1.0; DIM]).unwrap();
-    assert!(Ivf::train(Metric::L2, IvfParams::default(), &tiny).is_err());
+    let too_many = IvfParams {
+        nlist: 256,
+        ..IvfParams::default()
+    };
+    assert!(Ivf::train(Metric::L2, too_many, &tiny).is_err());
+    // Left at its default, nlist follows the training set: one list here.
+    let auto = Ivf::train(Metric::L2, IvfParams::default(), &tiny).unwrap();
+    assert_eq!(auto.nlist(), IvfParams::default_nlist(1));
     assert!(
         Ivf::train(
             Metric::Hamming,
