@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use vectrove::file::{self, OpenOptions, Storage};
-use vectrove::rng::SplitMix64;
 use vectrove::{Error, Hnsw, Metric};
+use vectrove_testkit::uniform;
 
 const MODES: [Storage; 3] = [
     Storage::Memory,
@@ -16,8 +16,7 @@ const MODES: [Storage; 3] = [
 ];
 
 fn index(n: usize, dim: usize, seed: u64) -> Hnsw {
-    let mut rng = SplitMix64::new(seed);
-    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let data = uniform(n, dim, 0.0..1.0, seed);
     let mut ix = Hnsw::builder(dim, Metric::Cosine)
         .m(8)
         .ef_construction(64)
@@ -31,17 +30,7 @@ fn index(n: usize, dim: usize, seed: u64) -> Hnsw {
 }
 
 fn answers<S: vectrove::FeatureStore<Elem = f32>>(ix: &Hnsw<S>) -> Vec<Vec<u64>> {
-    let mut rng = SplitMix64::new(99);
-    (0..50)
-        .map(|_| {
-            let q: Vec<f32> = (0..ix.dim()).map(|_| rng.next_f64() as f32).collect();
-            ix.search(&q, 10, 48)
-                .unwrap()
-                .iter()
-                .map(|n| n.id)
-                .collect()
-        })
-        .collect()
+    vectrove_testkit::search_ids(ix, &uniform(50, ix.dim(), 0.0..1.0, 99), 10, 48)
 }
 
 #[test]
@@ -161,8 +150,7 @@ fn ivf_files_open_in_every_storage_mode() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ivf.vtrv");
     let dim = 8;
-    let mut rng = vectrove::rng::SplitMix64::new(4);
-    let data: Vec<f32> = (0..2000 * dim).map(|_| rng.next_f64() as f32).collect();
+    let data = uniform(2000, dim, 0.0..1.0, 4);
     let params = IvfParams {
         nlist: 16,
         ..IvfParams::default()

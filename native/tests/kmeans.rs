@@ -3,15 +3,14 @@
 //! training on any number of threads.
 
 use vectrove::kmeans::{KMeans, KMeansParams, copy_sample, sample_slots};
-use vectrove::rng::SplitMix64;
 use vectrove::stores::TempFileStore;
 use vectrove::{FeatureStore, MemoryStore, Metric};
+use vectrove_testkit::uniform;
 
 #[test]
 fn on_disk_and_in_memory_training_agree_bit_for_bit() {
     let (n, dim) = (20_000, 32);
-    let mut rng = SplitMix64::new(21);
-    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let data = uniform(n, dim, 0.0..1.0, 21);
     let input = MemoryStore::from_flat(dim, &data).unwrap();
     for metric in [Metric::L2, Metric::Cosine] {
         let params = KMeansParams {
@@ -46,8 +45,7 @@ fn on_disk_and_in_memory_training_agree_bit_for_bit() {
 fn any_thread_count_gives_the_same_centroids() {
     // 20,000 points are five chunks of work, so threads really split them.
     let (n, dim) = (20_000, 24);
-    let mut rng = SplitMix64::new(5);
-    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let data = uniform(n, dim, 0.0..1.0, 5);
     let input = MemoryStore::from_flat(dim, &data).unwrap();
     let mut spill = TempFileStore::new(dim).unwrap();
     copy_sample(&input, &(0..n as u32).collect::<Vec<_>>(), &mut spill).unwrap();

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use vectrove::conformance::{check_mut, check_read};
-use vectrove::rng::SplitMix64;
 use vectrove::store::{ByteSource, PagedStore, VectorLayout};
 use vectrove::stores::{FileSource, MmapStore, PreadStore, TempFileStore, pread_store};
 use vectrove::{Access, Error, FeatureStore, FeatureStoreMut, PageCache, Result};
+use vectrove_testkit::uniform;
 
 /// Where the vectors start in the test files: past a header, on a page.
 const OFFSET: u64 = 4096;
@@ -203,8 +203,7 @@ fn mmap_store_outlives_its_file_handle_and_a_replaced_file() {
 #[test]
 fn temp_file_store_round_trips_100k_vectors() {
     let (n, dim) = (100_000, 16);
-    let mut rng = SplitMix64::new(3);
-    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let data = uniform(n, dim, 0.0..1.0, 3);
     let mut store = TempFileStore::<f32>::new(dim).unwrap();
     let mut growths = 0;
     let mut capacity = store.capacity();
@@ -247,8 +246,7 @@ fn pread_store_with_a_two_page_budget_evicts_and_reads_right() {
     let files = Files::new();
     // 4096 vectors of 32 f32: 512 KiB, 128 pages of 4 KiB.
     let (n, dim) = (4096, 32);
-    let mut rng = SplitMix64::new(9);
-    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let data = uniform(n, dim, 0.0..1.0, 9);
     let path = files.write(&data, dim, OFFSET, dim * 4, 0).unwrap();
     let budget = 2 * vectrove::stores::PREAD_PAGE_BYTES;
     let store: PreadStore =
@@ -301,8 +299,7 @@ fn stores_are_send_and_sync() {
 fn an_index_builds_on_a_temp_file_store() {
     let files = Files::new();
     let (n, dim) = (2000, 24);
-    let mut rng = SplitMix64::new(5);
-    let data: Vec<f32> = (0..n * dim).map(|_| rng.next_f64() as f32).collect();
+    let data = uniform(n, dim, 0.0..1.0, 5);
     let ids: Vec<u64> = (0..n as u64).collect();
     let store = TempFileStore::new_in(dim, files.dir.path()).unwrap();
     let mut index = vectrove::Hnsw::builder(dim, vectrove::Metric::L2)

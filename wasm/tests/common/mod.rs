@@ -1,10 +1,12 @@
 //! Shared by the browser and Node tests: the debian-384 fixtures written by
-//! `scripts/wasm-fixtures.sh`, exact neighbours, recall, the golden
-//! comparison, and helpers for awaiting the JS API from Rust.
+//! `scripts/wasm-fixtures.sh`, their exact neighbours, recall through the JS
+//! API, the golden comparison, and helpers for awaiting the JS API from Rust.
+//! Parsing, ground truth and recall themselves come from `vectrove-testkit`.
 #![allow(dead_code)]
 
 use js_sys::{Array, Object, Promise, Reflect};
-use vectrove_core::{Metric, exact_knn};
+use vectrove_core::{Metric, recall_at_k};
+use vectrove_testkit::{exact_ids, parse_fvecs, parse_ivecs};
 use vectrove_wasm::Index;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -18,56 +20,32 @@ pub const GOLDEN: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden.v
 /// The native CLI's top 10 for `QUERIES` on `GOLDEN` at ef 64.
 pub const GOLDEN_TOP10: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden-top10.ivecs");
 
-/// Vectors of an .fvecs file, back to back.
-pub fn fvecs(bytes: &[u8]) -> Vec<f32> {
-    let mut out = Vec::new();
-    for rec in bytes.chunks_exact(4 + DIM * 4) {
-        assert_eq!(
-            u32::from_le_bytes(rec[..4].try_into().unwrap()) as usize,
-            DIM
-        );
-        out.extend(
-            rec[4..]
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap())),
-        );
-    }
-    out
+/// The vectors of a fixture `.fvecs` file, back to back, checked to be of
+/// dimension `DIM`.
+fn fvecs(name: &str, bytes: &[u8]) -> Vec<f32> {
+    let (dim, values) = parse_fvecs(bytes, usize::MAX).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(dim, DIM, "{name}");
+    values
 }
 
-/// Rows of an .ivecs file.
-pub fn ivecs(bytes: &[u8]) -> Vec<Vec<i32>> {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let n = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
-        at += 4;
-        out.push(
-            bytes[at..at + 4 * n]
-                .chunks_exact(4)
-                .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
-                .collect(),
-        );
-        at += 4 * n;
-    }
-    out
-}
-
+/// The base vectors, back to back.
 pub fn base() -> Vec<f32> {
-    fvecs(BASE)
+    fvecs("debian-2k.fvecs", BASE)
 }
 
+/// The queries, back to back.
 pub fn queries() -> Vec<f32> {
-    fvecs(QUERIES)
+    fvecs("queries-100.fvecs", QUERIES)
 }
 
 /// Exact top-10 ids (cosine) of every query among the base vectors.
-pub fn truth() -> Vec<Vec<u64>> {
-    exact_knn(Metric::Cosine, DIM, &base(), &queries(), 10)
-        .expect("exact search")
-        .into_iter()
-        .map(|row| row.into_iter().map(|(slot, _)| u64::from(slot)).collect())
-        .collect()
+pub fn truth() -> Vec<Vec<u32>> {
+    exact_ids(Metric::Cosine, DIM, &base(), &queries(), 10)
+}
+
+/// The ids of a search result array, in its order.
+pub fn hit_ids(v: &JsValue) -> Vec<u64> {
+    hits(v).into_iter().map(|(id, _)| id).collect()
 }
 
 pub async fn await_js(p: Promise) -> Result<JsValue, JsValue> {
@@ -123,10 +101,9 @@ pub fn assert_error<T>(r: Result<T, JsValue>, name: &str) -> String {
 /// Mean recall@10 of `index` over the queries at `ef`, with `search`
 /// (async) so it works on every storage.
 pub async fn recall(index: &Index, ef: usize) -> f64 {
-    let truth = truth();
-    let mut hit = 0usize;
-    for (q, want) in queries().chunks_exact(DIM).zip(&truth) {
-        let got = hits(
+    let mut found = Vec::new();
+    for q in queries().chunks_exact(DIM) {
+        found.push(hit_ids(
             &await_js(index.search(
                 q.to_vec(),
                 JsValue::from(10),
@@ -134,17 +111,17 @@ pub async fn recall(index: &Index, ef: usize) -> f64 {
             ))
             .await
             .expect("search"),
-        );
-        hit += got.iter().filter(|(id, _)| want.contains(id)).count();
+        ));
     }
-    hit as f64 / (10 * truth.len()) as f64
+    recall_at_k(&found, &truth(), 10)
 }
 
 /// Check `index` (opened from the golden file in any storage) returns the
 /// native CLI's top 10 at ef 64, allowing only reorders of near-ties: where
 /// the lists differ, the two ids' distances to the query differ by < 1e-5.
 pub async fn assert_matches_native(index: &Index) {
-    let want = ivecs(GOLDEN_TOP10);
+    let want =
+        parse_ivecs(GOLDEN_TOP10, usize::MAX).unwrap_or_else(|e| panic!("golden-top10.ivecs: {e}"));
     let base = base();
     let mut swapped = 0;
     for (qi, (q, want)) in queries().chunks_exact(DIM).zip(&want).enumerate() {
@@ -169,9 +146,9 @@ pub async fn assert_matches_native(index: &Index) {
             1.0 - dot / (nq.sqrt() * nv.sqrt())
         };
         for (pos, ((id, _), &w)) in got.iter().zip(want).enumerate() {
-            if *id != w as u64 {
+            if *id != u64::from(w) {
                 swapped += 1;
-                let diff = (cos(*id) - cos(w as u64)).abs();
+                let diff = (cos(*id) - cos(u64::from(w))).abs();
                 assert!(
                     diff < 1e-5,
                     "query {qi}, rank {pos}: got id {id}, native {w}; distances differ by {diff:e}"
