@@ -3,14 +3,12 @@
 use std::io::Write;
 use std::sync::Mutex;
 
-use super::read::{check_store, decode_ids, decode_vector_sums};
+use super::read::PointsFile;
 use super::write::{finish_index, u32s};
 use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Hnsw, HnswParams, MAX_LEVEL, NO_PARENT};
-use crate::points::Points;
-use crate::points::ids::Ids;
 use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
 
@@ -32,7 +30,7 @@ const SECTIONS: [[u8; 4]; 9] = [
 /// [`into_index`](Self::into_index).
 #[derive(Debug)]
 pub struct HnswFile {
-    header: Header,
+    points: PointsFile,
     params: HnswParams,
     entry: Option<u32>,
     max_level: usize,
@@ -40,9 +38,6 @@ pub struct HnswFile {
     graph: Graph,
     parent: Vec<u32>,
     entry_links: Vec<(u32, u32)>,
-    ids: Ids,
-    deleted: Vec<u64>,
-    sums: VectorChecksums,
 }
 
 impl<S: FeatureStore> Hnsw<S> {
@@ -302,11 +297,9 @@ impl HnswFile {
             entry_links.push((a, b));
         }
 
-        let (ids, deleted) = decode_ids(&header, meta)?;
-        let sums = decode_vector_sums(&header, meta)?;
+        let points = PointsFile::decode(header, meta)?;
 
         Ok(Self {
-            header,
             params,
             entry,
             max_level,
@@ -314,32 +307,28 @@ impl HnswFile {
             graph,
             parent,
             entry_links,
-            ids,
-            deleted,
-            sums,
+            points,
         })
     }
 
     /// The file's header.
     pub fn header(&self) -> &Header {
-        &self.header
+        &self.points.header
     }
 
     /// The checksums of the vectors section, for stores that verify what they load.
     pub fn vector_checksums(&self) -> &VectorChecksums {
-        &self.sums
+        &self.points.sums
     }
 
     /// The index over `store`, which must hold the file's vectors (same
     /// element type, dimension and count).
     pub fn into_index<S: FeatureStore>(self, store: S) -> Result<Hnsw<S>> {
-        let h = &self.header;
-        check_store(h, &store)?;
-        let dist = S::Elem::distance_fn(h.metric).map_err(|e| corrupt("header", e.to_string()))?;
+        let (points, dist) = self.points.into_points(store)?;
         Ok(Hnsw {
             params: self.params,
             dist,
-            points: Points::from_parts(store, h.metric, self.ids, self.deleted),
+            points,
             graph: self.graph,
             parent: self.parent,
             entry_links: self.entry_links,

@@ -2,15 +2,13 @@
 
 use std::io::Write;
 
-use super::read::{check_store, decode_ids, decode_vector_sums};
+use super::read::PointsFile;
 use super::write::{finish_index, u32s};
 use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::ivf::{Ivf, IvfParams};
 use crate::kmeans::KMeans;
-use crate::points::Points;
-use crate::points::ids::Ids;
 use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an IVF file has.
@@ -85,13 +83,10 @@ impl Ivf<MemoryStore<f32>> {
 /// [`into_index`](Self::into_index).
 #[derive(Debug)]
 pub struct IvfFile {
-    header: Header,
+    points: PointsFile,
     params: IvfParams,
     quantizer: KMeans,
     list_of: Vec<u32>,
-    ids: Ids,
-    deleted: Vec<u64>,
-    sums: VectorChecksums,
 }
 
 impl IvfFile {
@@ -141,10 +136,8 @@ impl IvfFile {
         if list_of.iter().any(|&l| l as usize >= nlist) {
             return Err(corrupt("lists", "a point is in a list that does not exist"));
         }
-        let (ids, deleted) = decode_ids(&header, meta)?;
-        let sums = decode_vector_sums(&header, meta)?;
+        let points = PointsFile::decode(header, meta)?;
         Ok(Self {
-            header,
             params: IvfParams {
                 nlist,
                 iters,
@@ -153,37 +146,34 @@ impl IvfFile {
             },
             quantizer,
             list_of,
-            ids,
-            deleted,
-            sums,
+            points,
         })
     }
 
     /// The file's header.
     pub fn header(&self) -> &Header {
-        &self.header
+        &self.points.header
     }
 
     /// The checksums of the vectors section, for stores that verify what they load.
     pub fn vector_checksums(&self) -> &VectorChecksums {
-        &self.sums
+        &self.points.sums
     }
 
     /// The index over `store`, which must hold the file's vectors.
     pub fn into_index<S: FeatureStore>(self, store: S) -> Result<Ivf<S>> {
-        let h = &self.header;
-        check_store(h, &store)?;
+        let (points, dist) = self.points.into_points(store)?;
         let mut lists = vec![Vec::new(); self.quantizer.k()];
         for (slot, &l) in self.list_of.iter().enumerate() {
             lists[l as usize].push(slot as u32);
         }
         Ok(Ivf {
             params: self.params,
-            dist: S::Elem::distance_fn(h.metric).map_err(|e| corrupt("header", e.to_string()))?,
+            dist,
             quantizer: self.quantizer,
             lists,
             list_of: self.list_of,
-            points: Points::from_parts(store, h.metric, self.ids, self.deleted),
+            points,
         })
     }
 }

@@ -13,8 +13,9 @@ use std::ops::Range;
 use super::checksum::VectorChecksums;
 use super::{Header, IndexKind, checksum, corrupt, tag};
 use crate::AnyIndex;
-use crate::distance::Element;
+use crate::distance::{DistanceFn, Element};
 use crate::error::{Error, Result};
+use crate::points::Points;
 use crate::points::ids::Ids;
 use crate::store::{ByteSource, FeatureStore, MemoryStore, SourceRead};
 use crate::{HnswFile, IvfFile};
@@ -230,8 +231,46 @@ impl IndexFile {
     }
 }
 
+/// What every kind's file holds about its points: the header, the ids,
+/// the deletion bits and the vectors' checksums, decoded and checked.
+#[derive(Debug)]
+pub(crate) struct PointsFile {
+    pub(crate) header: Header,
+    ids: Ids,
+    deleted: Vec<u64>,
+    pub(crate) sums: VectorChecksums,
+}
+
+impl PointsFile {
+    /// Decode the sections every kind shares.
+    pub(crate) fn decode(header: Header, meta: &[u8]) -> Result<Self> {
+        let (ids, deleted) = decode_ids(&header, meta)?;
+        let sums = decode_vector_sums(&header, meta)?;
+        Ok(Self {
+            header,
+            ids,
+            deleted,
+            sums,
+        })
+    }
+
+    /// The points table over `store`, which must hold the file's vectors
+    /// (same element type, dimension and count), and the distance of the
+    /// file's metric for them.
+    pub(crate) fn into_points<S: FeatureStore>(
+        self,
+        store: S,
+    ) -> Result<(Points<S>, DistanceFn<S::Elem>)> {
+        check_store(&self.header, &store)?;
+        let metric = self.header.metric;
+        let dist = S::Elem::distance_fn(metric).map_err(|e| corrupt("header", e.to_string()))?;
+        let points = Points::from_parts(store, metric, self.ids, self.deleted);
+        Ok((points, dist))
+    }
+}
+
 /// Read and check the ids and deletions sections.
-pub(crate) fn decode_ids(header: &Header, meta: &[u8]) -> Result<(Ids, Vec<u64>)> {
+fn decode_ids(header: &Header, meta: &[u8]) -> Result<(Ids, Vec<u64>)> {
     let count = header.count;
     let words = |bytes: &[u8]| -> Vec<u64> {
         bytes
@@ -258,7 +297,7 @@ pub(crate) fn decode_ids(header: &Header, meta: &[u8]) -> Result<(Ids, Vec<u64>)
 }
 
 /// Read and check the vector block checksums section.
-pub(crate) fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorChecksums> {
+fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorChecksums> {
     let bytes = header.section_bytes(meta, tag::VECTOR_SUMS, "vector checksums")?;
     let vec_section = header.section(tag::VECTORS)?;
     if checksum(bytes) != vec_section.crc || bytes.len() % 4 != 0 {
@@ -275,7 +314,7 @@ pub(crate) fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorC
 
 /// Check that `store` can hold the vectors of the file `h` describes:
 /// same element type, dimension and count.
-pub(crate) fn check_store<S: FeatureStore>(h: &Header, store: &S) -> Result<()> {
+fn check_store<S: FeatureStore>(h: &Header, store: &S) -> Result<()> {
     h.check_elem::<S::Elem>()?;
     if store.dim() != h.dim {
         return Err(Error::DimensionMismatch {
