@@ -8,10 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use vectrove::conformance::{check_mut, check_read};
 use vectrove::store::{ByteSource, PagedStore, VectorLayout};
 use vectrove::stores::{FileSource, MmapStore, PreadStore, TempFileStore, pread_store};
 use vectrove::{Access, Error, FeatureStore, FeatureStoreMut, PageCache, Result};
+use vectrove_core::conformance::{check_mut, check_read};
 use vectrove_testkit::uniform;
 
 /// Where the vectors start in the test files: past a header, on a page.
