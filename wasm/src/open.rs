@@ -103,15 +103,8 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
             format!("no index named \"{name}\" in IndexedDB (import or save one first)"),
         ));
     };
-    let mut reader = MetaReader::new(Some(record.file_len));
-    while let Some(r) = reader.wants() {
-        let piece = record
-            .head
-            .get(r.start as usize..r.end as usize)
-            .ok_or_else(|| corrupt("the IndexedDB record's head ends before the vectors start"))?;
-        reader.feed(piece).map_err(from_core)?;
-    }
-    let (header, head) = reader.finish().map_err(from_core)?;
+    // The record holds the whole metadata, so the header parses at once.
+    let header = Header::parse(&record.head, record.file_len).map_err(from_core)?;
     if header.meta_len != record.head.len() as u64 {
         return Err(corrupt(
             "the IndexedDB record's head does not end where the vectors start",
@@ -124,7 +117,7 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
     }
     let page_bytes = record.page_bytes;
     let n_pages = record.crcs.len();
-    let engine = build_engine(header, &head, |f| {
+    let engine = build_engine(header, &record.head, |f| {
         let h = f.header();
         let budget = cache_bytes.max(page_bytes);
         let source = Source::Idb(IdbSource { len: h.file_len });

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use super::read::PointsFile;
 use super::write::{finish_index, u32s};
-use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
+use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag};
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Hnsw, HnswParams, MAX_LEVEL, NO_PARENT};
@@ -262,10 +262,7 @@ impl HnswFile {
         if bytes.len() != 4 * count {
             return Err(corrupt("parents", "wrong length"));
         }
-        let parent: Vec<u32> = bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let parent: Vec<u32> = le_u32s(bytes);
         // Every node but the first is reached from an older node whose
         // level-0 list holds it: the spanning tree that keeps all reachable.
         for (v, &p) in parent.iter().enumerate() {

@@ -4,7 +4,7 @@ use std::io::Write;
 
 use super::read::PointsFile;
 use super::write::{finish_index, u32s};
-use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, tag};
+use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag};
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::ivf::{Ivf, IvfParams};
@@ -129,10 +129,7 @@ impl IvfFile {
         if bytes.len() != 4 * count {
             return Err(corrupt("lists", "wrong length"));
         }
-        let list_of: Vec<u32> = bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
+        let list_of: Vec<u32> = le_u32s(bytes);
         if list_of.iter().any(|&l| l as usize >= nlist) {
             return Err(corrupt("lists", "a point is in a list that does not exist"));
         }

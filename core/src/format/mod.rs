@@ -490,6 +490,24 @@ pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
 }
 
+/// The little-endian `u32`s of `bytes` (a whole number of them).
+pub(crate) fn le_u32s(bytes: &[u8]) -> Vec<u32> {
+    let mut out = Vec::with_capacity(bytes.len() / 4);
+    for c in bytes.chunks_exact(4) {
+        out.push(u32_at(c, 0));
+    }
+    out
+}
+
+/// The little-endian `u64`s of `bytes` (a whole number of them).
+pub(crate) fn le_u64s(bytes: &[u8]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(bytes.len() / 8);
+    for c in bytes.chunks_exact(8) {
+        out.push(u64_at(c, 0));
+    }
+    out
+}
+
 pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {
     let mut x = [0; 8];
     x.copy_from_slice(&b[at..at + 8]);

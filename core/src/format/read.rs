@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use super::checksum::VectorChecksums;
-use super::{Header, IndexKind, checksum, corrupt, tag};
+use super::{Header, IndexKind, checksum, corrupt, le_u32s, le_u64s, tag};
 use crate::AnyIndex;
 use crate::distance::{DistanceFn, Element};
 use crate::error::{Error, Result};
@@ -272,22 +272,16 @@ impl PointsFile {
 /// Read and check the ids and deletions sections.
 fn decode_ids(header: &Header, meta: &[u8]) -> Result<(Ids, Vec<u64>)> {
     let count = header.count;
-    let words = |bytes: &[u8]| -> Vec<u64> {
-        bytes
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect()
-    };
     let bytes = header.section_bytes(meta, tag::IDS, "ids")?;
     if bytes.len() != 8 * count {
         return Err(corrupt("ids", "wrong length"));
     }
-    let ids = words(bytes);
+    let ids = le_u64s(bytes);
     let bytes = header.section_bytes(meta, tag::DELETED, "deletions")?;
     if bytes.len() != 8 * count.div_ceil(64) {
         return Err(corrupt("deletions", "wrong length"));
     }
-    let deleted = words(bytes);
+    let deleted = le_u64s(bytes);
     if !count.is_multiple_of(64) && deleted.last().is_some_and(|w| w >> (count % 64) != 0) {
         return Err(corrupt("deletions", "bits set past the last node"));
     }
@@ -304,10 +298,7 @@ fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorChecksums> {
         return Err(corrupt("vector checksums", "checksum mismatch"));
     }
     VectorChecksums::from_parts(
-        bytes
-            .chunks_exact(4)
-            .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
+        le_u32s(bytes),
         vec_section.len,
     )
 }

@@ -119,7 +119,19 @@ impl Writer {
 }
 
 pub(crate) fn u32s(v: impl IntoIterator<Item = u32>) -> Vec<u8> {
-    v.into_iter().flat_map(u32::to_le_bytes).collect()
+    let mut out = Vec::new();
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+fn u64s(v: impl IntoIterator<Item = u64>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
 }
 
 /// Pass the first `count` vectors of `store`, as file bytes, to `f` in
@@ -161,12 +173,7 @@ pub(crate) fn finish_index<S: FeatureStore, W: Write>(
     })?;
     let sums = sums.finish();
     let (sum_bytes, sum_crc) = sums.section();
-    w.section(
-        tag::IDS,
-        (0..count as u32)
-            .flat_map(|s| points.id(s).to_le_bytes())
-            .collect(),
-    );
+    w.section(tag::IDS, u64s((0..count as u32).map(|s| points.id(s))));
     w.section(
         tag::DELETED,
         points
