@@ -26,7 +26,7 @@ mod ivf;
 mod read;
 mod write;
 
-pub use checksum::{ChecksumBuilder, VectorChecksums};
+pub use checksum::{ChecksumBuilder, VectorChecksums, reseal};
 pub use hnsw::HnswFile;
 pub use ivf::IvfFile;
 pub use read::{IndexFile, MetaReader, read_meta, verify_vectors};
@@ -560,59 +560,4 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
-}
-
-/// Recompute every checksum of a file in place (header, sections, vector
-/// blocks), so that tests and fuzzers can reach the checks behind them with
-/// arbitrary contents. Bytes that do not parse as far as the section table
-/// are left alone.
-#[doc(hidden)]
-pub fn reseal(bytes: &mut [u8]) {
-    let Ok(header_len) = Header::header_len(bytes) else {
-        return;
-    };
-    if bytes.len() < header_len {
-        return;
-    }
-    let n = (header_len - Header::PREFIX_LEN) / ENTRY_LEN;
-    let len = bytes.len() as u64;
-    let entries: Vec<(usize, [u8; 4], u64, u64)> = (0..n)
-        .map(|i| {
-            let at = Header::PREFIX_LEN + i * ENTRY_LEN;
-            let t = [bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]];
-            (at, t, u64_at(bytes, at + 8), u64_at(bytes, at + 16))
-        })
-        .collect();
-    let in_file = |off: u64, l: u64| off.checked_add(l).is_some_and(|e| e <= len);
-    // Vector block checksums first, then the sections (VSUM included), then
-    // the vectors' entry (the CRC of VSUM), then the header.
-    let vecs = entries.iter().find(|e| e.1 == tag::VECTORS).copied();
-    let sums = entries.iter().find(|e| e.1 == tag::VECTOR_SUMS).copied();
-    if let (Some(v), Some(s)) = (vecs, sums)
-        && in_file(v.2, v.3)
-        && in_file(s.2, s.3)
-    {
-        let fresh = VectorChecksums::compute(&bytes[v.2 as usize..(v.2 + v.3) as usize]);
-        let out = &mut bytes[s.2 as usize..(s.2 + s.3) as usize];
-        for (chunk, sum) in out.chunks_exact_mut(4).zip(&fresh.sums) {
-            chunk.copy_from_slice(&sum.to_le_bytes());
-        }
-    }
-    for &(at, t, off, l) in &entries {
-        if !in_file(off, l) {
-            continue;
-        }
-        let crc = if t == tag::VECTORS {
-            match sums.filter(|s| in_file(s.2, s.3)) {
-                Some(s) => checksum(&bytes[s.2 as usize..(s.2 + s.3) as usize]),
-                None => continue,
-            }
-        } else {
-            checksum(&bytes[off as usize..(off + l) as usize])
-        };
-        bytes[at + 24..at + 28].copy_from_slice(&crc.to_le_bytes());
-    }
-    bytes[60..64].fill(0);
-    let crc = checksum(&bytes[..header_len]);
-    bytes[60..64].copy_from_slice(&crc.to_le_bytes());
 }

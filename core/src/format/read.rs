@@ -297,10 +297,7 @@ fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorChecksums> {
     if checksum(bytes) != vec_section.crc || bytes.len() % 4 != 0 {
         return Err(corrupt("vector checksums", "checksum mismatch"));
     }
-    VectorChecksums::from_parts(
-        le_u32s(bytes),
-        vec_section.len,
-    )
+    VectorChecksums::from_parts(le_u32s(bytes), vec_section.len)
 }
 
 /// Check that `store` can hold the vectors of the file `h` describes:
