@@ -15,10 +15,10 @@ use std::fmt::Write as _;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use vectrove_benches::Debian;
 use vectrove_benches::curve::{SweepPoint, fmt_kqps, max_recall, qps_at};
 use vectrove_benches::data::DIM;
 use vectrove_benches::peer::{Peer, unit_point};
-use vectrove_benches::Debian;
 use vectrove_core::{Hnsw, Metric, recall_at_k};
 
 const K: usize = 10;

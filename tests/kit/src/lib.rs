@@ -25,6 +25,6 @@ mod vecs;
 pub use debian::{Debian, debian_dir};
 pub use synth::{base_and_queries, build_index, clustered, uniform};
 pub use truth::{exact_ids, hnsw_recall, ids, recall, search_ids};
+pub use vecs::{VecsError, parse_fvecs, parse_ivecs};
 #[cfg(not(target_arch = "wasm32"))]
 pub use vecs::{read_fvecs, read_ivecs};
-pub use vecs::{VecsError, parse_fvecs, parse_ivecs};

@@ -88,7 +88,11 @@ pub fn parse_ivecs(bytes: &[u8], limit: usize) -> Result<Vec<Vec<u32>>, VecsErro
     let (_, rows) = records(bytes, limit)?;
     Ok(rows
         .iter()
-        .map(|r| r.chunks_exact(4).map(|c| u32::from_le_bytes(word(c))).collect())
+        .map(|r| {
+            r.chunks_exact(4)
+                .map(|c| u32::from_le_bytes(word(c)))
+                .collect()
+        })
         .collect())
 }
 
@@ -127,11 +131,17 @@ mod tests {
     #[test]
     fn reads_whole_files_up_to_the_limit() {
         let bytes = file(&[&[1, 2, 3], &[4, 5, 6]]);
-        assert_eq!(parse_ivecs(&bytes, usize::MAX).unwrap(), [[1, 2, 3], [4, 5, 6]]);
+        assert_eq!(
+            parse_ivecs(&bytes, usize::MAX).unwrap(),
+            [[1, 2, 3], [4, 5, 6]]
+        );
         assert_eq!(parse_ivecs(&bytes, 1).unwrap(), [[1, 2, 3]]);
         assert_eq!(parse_ivecs(&bytes, 0).unwrap(), Vec::<Vec<u32>>::new());
         let floats = file(&[&[1.5f32.to_bits(), (-2.0f32).to_bits()]]);
-        assert_eq!(parse_fvecs(&floats, usize::MAX).unwrap(), (2, vec![1.5, -2.0]));
+        assert_eq!(
+            parse_fvecs(&floats, usize::MAX).unwrap(),
+            (2, vec![1.5, -2.0])
+        );
     }
 
     #[test]
@@ -139,7 +149,10 @@ mod tests {
         let bytes = file(&[&[1, 2, 3], &[4, 5, 6]]);
         for len in 0..bytes.len() {
             if len != 16 {
-                assert!(parse_ivecs(&bytes[..len], usize::MAX).is_err(), "{len} bytes");
+                assert!(
+                    parse_ivecs(&bytes[..len], usize::MAX).is_err(),
+                    "{len} bytes"
+                );
             }
         }
         // Even when the limit stops before the damage.
