@@ -318,3 +318,68 @@ fn check_store<S: FeatureStore>(h: &Header, store: &S) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Hnsw, Metric};
+
+    fn file() -> Vec<u8> {
+        let mut index = Hnsw::builder(3, Metric::L2).seed(2).build().unwrap();
+        for i in 0..50u64 {
+            index.insert(i, &[i as f32, 1.0, 2.0]).unwrap();
+        }
+        index.to_bytes().unwrap()
+    }
+
+    /// Feed `bytes` to a reader the way a source of `len` bytes (or a
+    /// stream, for `None`) would, stopping at the first error.
+    fn read(bytes: &[u8], len: Option<u64>) -> Result<(Header, Vec<u8>)> {
+        let mut reader = MetaReader::new(len);
+        while let Some(r) = reader.wants() {
+            let end = (r.end as usize).min(bytes.len());
+            reader.feed(&bytes[(r.start as usize).min(end)..end])?;
+        }
+        reader.finish()
+    }
+
+    #[test]
+    fn the_same_metadata_from_a_file_and_a_stream() {
+        let bytes = file();
+        let whole = Header::parse(&bytes, bytes.len() as u64).unwrap();
+        for len in [Some(bytes.len() as u64), None] {
+            let (header, meta) = read(&bytes, len).unwrap();
+            assert_eq!(header, whole);
+            assert_eq!(meta, bytes[..whole.meta_len as usize]);
+        }
+    }
+
+    #[test]
+    fn truncated_or_short_input_is_an_error() {
+        let bytes = file();
+        let meta_len = Header::parse(&bytes, bytes.len() as u64).unwrap().meta_len as usize;
+        for cut in [
+            0,
+            1,
+            63,
+            64,
+            65,
+            200,
+            meta_len - 1,
+            meta_len,
+            bytes.len() - 1,
+        ] {
+            let part = &bytes[..cut];
+            assert!(read(part, Some(cut as u64)).is_err(), "a {cut}-byte file");
+            // A stream that ends early: the reader is fed short pieces.
+            if cut < meta_len {
+                assert!(read(part, None).is_err(), "a stream of {cut} bytes");
+            }
+        }
+        let mut reader = MetaReader::new(None);
+        assert!(
+            reader.feed(&bytes[..10]).is_err(),
+            "a piece of the wrong size"
+        );
+    }
+}
