@@ -4,7 +4,7 @@
 use crate::distance::Element;
 use crate::error::{Error, Result};
 
-/// Where the vectors are in a [`ByteSource`]: vector `i` starts at byte
+/// Where the vectors are in a [`ByteSource`](super::ByteSource): vector `i` starts at byte
 /// `base_offset + i * stride`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VectorLayout {
