@@ -113,6 +113,12 @@ impl MetaReader {
     pub fn finish(self) -> Result<(Header, Vec<u8>)> {
         match self.header {
             Some(h) if self.wants().is_none() => Ok((h, self.bytes)),
+            // An empty file never got as far as the prefix check: say what
+            // that check says of it.
+            None if self.bytes.len() < Header::PREFIX_LEN => {
+                Header::header_len(&self.bytes)?;
+                Err(corrupt("header", "truncated: the metadata is incomplete"))
+            }
             _ => Err(corrupt("header", "truncated: the metadata is incomplete")),
         }
     }
@@ -376,6 +382,8 @@ mod tests {
                 assert!(read(part, None).is_err(), "a stream of {cut} bytes");
             }
         }
+        let empty = read(&[], Some(0)).unwrap_err().to_string();
+        assert!(empty.contains("0 bytes is too short"), "{empty}");
         let mut reader = MetaReader::new(None);
         assert!(
             reader.feed(&bytes[..10]).is_err(),
