@@ -115,6 +115,7 @@ impl Error {
     /// their own (the JS error names): their tests check that each maps to
     /// a specific one, and the test below keeps this list complete, so a
     /// new variant cannot slip through as a generic error.
+    #[cfg(any(test, feature = "conformance"))]
     #[doc(hidden)]
     pub fn samples() -> Vec<Error> {
         let text = || String::from("sample");

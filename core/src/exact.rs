@@ -90,5 +90,5 @@ where
             .filter(|&&id| t.iter().any(|&x| x.into() == id.into()))
             .count();
     }
-    hits as f64 / (k * queries) as f64
+    hits as f64 / (k as f64 * queries as f64)
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 
 use crate::error::Result;
-use crate::format::IndexKind;
+use crate::format::{IndexKind, not_kind};
 use crate::store::{FeatureStore, FeatureStoreMut, MemoryStore};
 use crate::{Hnsw, Ivf, Metric, Neighbor};
 
@@ -150,6 +150,22 @@ impl<S: FeatureStore> AnyIndex<S> {
         let mut out = Vec::new();
         self.write_to(&mut out)?;
         Ok(out)
+    }
+
+    /// The HNSW index, or the error that names what this is instead.
+    pub fn into_hnsw(self) -> Result<Hnsw<S>> {
+        match self {
+            AnyIndex::Hnsw(h) => Ok(h),
+            AnyIndex::Ivf(_) => Err(not_kind(IndexKind::Hnsw)),
+        }
+    }
+
+    /// The IVF index, or the error that names what this is instead.
+    pub fn into_ivf(self) -> Result<Ivf<S>> {
+        match self {
+            AnyIndex::Ivf(i) => Ok(i),
+            AnyIndex::Hnsw(_) => Err(not_kind(IndexKind::Ivf)),
+        }
     }
 
     /// The HNSW index, if this is one.

@@ -163,8 +163,8 @@ impl<S: FeatureStore> Ivf<S> {
     }
 
     /// An empty index with a quantiser trained elsewhere (for example with
-    /// `KMeans::train_parallel` on `params.kmeans(metric)`), over an empty
-    /// `store` of `f32` vectors.
+    /// `KMeans::fit_parallel_with` on `params.resolved(n).kmeans(metric)`),
+    /// over an empty `store` of `f32` vectors.
     pub fn with_quantizer(quantizer: KMeans, params: IvfParams, store: S) -> Result<Self> {
         if S::Elem::CODE != f32::CODE {
             return Err(not_f32::<S::Elem>());
@@ -325,7 +325,7 @@ impl<S: FeatureStoreMut<Elem = f32>> Ivf<S> {
     /// midway leaves the points before it inserted.
     pub fn insert_many(&mut self, ids: &[u64], vectors: &[f32]) -> Result<()> {
         let dim = self.dim();
-        let prepared: Vec<f32> = self.points.prepare_batch(ids, vectors)?.concat();
+        let prepared = self.points.prepare_flat(ids, vectors)?;
         let lists = self.quantizer.assign_many(&prepared)?;
         // Stored list by list, so a list's points sit together in the store
         // and a probe reads them in one sweep.

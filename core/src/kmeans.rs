@@ -170,7 +170,7 @@ impl KMeansParams {
 /// sample of `k * max_points_per_centroid` when there are more.
 pub fn sample_slots(params: &KMeansParams, n: usize) -> Vec<u32> {
     let cap = params.k.saturating_mul(params.max_points_per_centroid);
-    crate::sample::sample_slots(n, cap, params.seed ^ SAMPLE_SALT)
+    crate::sample::random_slots(n, cap, params.seed ^ SAMPLE_SALT)
 }
 
 /// Mixed into the seed of k-means' training sample, so that it differs

@@ -253,7 +253,7 @@ fn sample(params: &PcaParams, n: usize) -> Vec<u32> {
     // The salt of PCA's sample, folded with the one k-means' sampling adds
     // (the sample is the one PCA has always drawn for a seed).
     let salt = 0x0BCA_5EED_0F1E_2D3C ^ crate::kmeans::SAMPLE_SALT;
-    crate::sample::sample_slots(n, params.max_points, params.seed ^ salt)
+    crate::sample::random_slots(n, params.max_points, params.seed ^ salt)
 }
 
 /// A zeroed `f64` buffer of `len` values, or an error naming `what` when it

@@ -7,14 +7,14 @@ use crate::rng::SplitMix64;
 /// the same `seed` on every target; every slot when `n <= cap`.
 ///
 /// ```
-/// use vectrove_core::sample::sample_slots;
-/// let s = sample_slots(1000, 10, 7);
+/// use vectrove_core::sample::random_slots;
+/// let s = random_slots(1000, 10, 7);
 /// assert_eq!(s.len(), 10);
 /// assert!(s.windows(2).all(|w| w[0] < w[1]) && s[9] < 1000);
-/// assert_eq!(s, sample_slots(1000, 10, 7));
-/// assert_eq!(sample_slots(5, 10, 7), [0, 1, 2, 3, 4]);
+/// assert_eq!(s, random_slots(1000, 10, 7));
+/// assert_eq!(random_slots(5, 10, 7), [0, 1, 2, 3, 4]);
 /// ```
-pub fn sample_slots(n: usize, cap: usize, seed: u64) -> Vec<u32> {
+pub fn random_slots(n: usize, cap: usize, seed: u64) -> Vec<u32> {
     if n <= cap {
         return (0..n as u32).collect();
     }

@@ -21,7 +21,9 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use vectrove_core::format::{self, Header, IndexKind, VectorChecksums, WriteIndex};
+/// What [`save`] takes: an [`Hnsw`], an [`Ivf`] or an [`AnyIndex`].
+pub use vectrove_core::format::WriteIndex;
+use vectrove_core::format::{self, Header, IndexKind, VectorChecksums};
 use vectrove_core::store::{Access, FeatureStore, MemoryStore};
 use vectrove_core::{AnyIndex, Element, Error, Hnsw, IndexFile, Ivf, Result};
 
@@ -234,10 +236,7 @@ pub fn open_with<T: Element>(
     path: impl AsRef<Path>,
     options: OpenOptions,
 ) -> Result<Hnsw<FileStore<T>>> {
-    match open_kind(path.as_ref(), options, Some(IndexKind::Hnsw))? {
-        AnyIndex::Hnsw(h) => Ok(h),
-        AnyIndex::Ivf(_) => unreachable!("the kind was checked before opening"),
-    }
+    open_kind(path.as_ref(), options, Some(IndexKind::Hnsw))?.into_hnsw()
 }
 
 /// Open the IVF index at `path` (see [`open`]).
@@ -247,10 +246,7 @@ pub fn open_ivf(path: impl AsRef<Path>, storage: Storage) -> Result<Ivf<FileStor
 
 /// Open the IVF index at `path` with `options` (see [`open_with`]).
 pub fn open_ivf_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<Ivf<FileStore<f32>>> {
-    match open_kind(path.as_ref(), options, Some(IndexKind::Ivf))? {
-        AnyIndex::Ivf(i) => Ok(i),
-        AnyIndex::Hnsw(_) => unreachable!("the kind was checked before opening"),
-    }
+    open_kind(path.as_ref(), options, Some(IndexKind::Ivf))?.into_ivf()
 }
 
 /// Open the index at `path`, of whichever kind the file holds (see
@@ -273,11 +269,8 @@ fn open_kind<T: Element>(
     let source = FileSource::new(file.try_clone()?)?;
     let (header, meta) = format::read_meta(&source)?;
     header.check_elem::<T>()?;
-    if let Some(kind) = kind.filter(|&k| k != header.kind) {
-        return Err(Error::Corrupt {
-            section: "header",
-            reason: format!("not an {} index", kind.label()),
-        });
+    if let Some(kind) = kind {
+        header.check_kind(kind)?;
     }
     let decoded = IndexFile::decode(header, &meta)?;
     drop(meta);

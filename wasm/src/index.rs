@@ -166,12 +166,15 @@ impl Index {
             }));
         }
         let metric = options::metric(&options, Metric::Cosine)?;
-        // An explicit `nlist: 0` is refused by training, not taken as "auto".
-        let n = training.len() / dim;
-        let mut params = IvfParams {
-            nlist: opt_usize(&options, "nlist")?.unwrap_or_else(|| IvfParams::default_nlist(n)),
-            ..IvfParams::default()
-        };
+        // Left out, `nlist` is the core's default for the training set; an
+        // explicit 0 is refused (to the core, 0 would mean that default).
+        let mut params = IvfParams::default();
+        if let Some(nlist) = opt_usize(&options, "nlist")? {
+            if nlist == 0 {
+                return Err(invalid_argument("`nlist` must be at least 1"));
+            }
+            params.nlist = nlist;
+        }
         if let Some(iters) = opt_usize(&options, "iters")? {
             params.iters = iters;
         }

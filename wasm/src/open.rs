@@ -212,15 +212,15 @@ async fn import_stream(
     // Decode (and so check) everything but the vectors before storing a
     // byte; the vectors are checked block by block as they arrive.
     header.check_elem::<f32>().map_err(from_core)?;
+    let sums = IndexFile::decode(header.clone(), &meta)
+        .map_err(from_core)?
+        .vector_checksums()
+        .clone();
     if storage == Storage::Idb && header.kind == IndexKind::Ivf {
         return Err(unsupported(
             "IVF indexes are stored with storage \"memory\" or \"opfs\"",
         ));
     }
-    let sums = IndexFile::decode(header.clone(), &meta)
-        .map_err(from_core)?
-        .vector_checksums()
-        .clone();
     let mut blocks = (0..sums.blocks()).map(|i| (i, sums.block_range(i)));
     let mut next_block = async |s: &mut ByteStream| -> JsResult<Option<Vec<u8>>> {
         let Some((i, r)) = blocks.next() else {

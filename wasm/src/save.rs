@@ -74,11 +74,9 @@ pub(crate) async fn save(
             if reopen {
                 // Reopen whichever version is now in place (the new one, or
                 // the old one if the move failed).
+                // If the move failed with vectors added since opening, the
+                // engine keeps them in memory and stays as it is.
                 let tail = inner.engine.store().tail_len();
-                if tail > 0 && committed.is_err() {
-                    // Nothing lost: the engine still holds the tail in memory,
-                    // but the base handle is closed; reopen it below.
-                }
                 let engine = open_opfs(&name, inner.cache_bytes, false).await?;
                 if committed.is_ok() || tail == 0 {
                     inner.engine = engine;

@@ -122,14 +122,8 @@ impl<T: Element> Hnsw<MemoryStore<T>> {
     /// # Ok::<(), vectrove_core::Error>(())
     /// ```
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        let header = Header::parse(bytes, bytes.len() as u64)?;
-        if header.kind != IndexKind::Hnsw {
-            return Err(corrupt("header", "not an HNSW index"));
-        }
-        match super::IndexFile::from_bytes::<MemoryStore<T>>(bytes)? {
-            crate::AnyIndex::Hnsw(h) => Ok(h),
-            crate::AnyIndex::Ivf(_) => Err(corrupt("header", "not an HNSW index")),
-        }
+        let (file, store) = super::read::whole_file::<T>(bytes, IndexKind::Hnsw)?;
+        file.into_index(store)?.into_hnsw()
     }
 }
 
@@ -137,9 +131,7 @@ impl HnswFile {
     /// Decode and check everything but the vectors. `meta` is the start of
     /// the file, at least [`Header::meta_len`] bytes.
     pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
-        if header.kind != IndexKind::Hnsw {
-            return Err(corrupt("header", "not an HNSW index"));
-        }
+        header.check_kind(IndexKind::Hnsw)?;
         header.check_known(&SECTIONS)?;
         header.check_padding(meta)?;
         let count = header.count;

@@ -72,10 +72,8 @@ impl<S: FeatureStore> Ivf<S> {
 impl Ivf<MemoryStore<f32>> {
     /// Load an index from file bytes into memory, checking every section.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
-        match super::IndexFile::from_bytes::<MemoryStore<f32>>(bytes)? {
-            crate::AnyIndex::Ivf(ivf) => Ok(ivf),
-            crate::AnyIndex::Hnsw(_) => Err(corrupt("header", "not an IVF index")),
-        }
+        let (file, store) = super::read::whole_file::<f32>(bytes, IndexKind::Ivf)?;
+        file.into_index(store)?.into_ivf()
     }
 }
 
@@ -93,9 +91,7 @@ impl IvfFile {
     /// Decode and check everything but the vectors. `meta` is the start of
     /// the file, at least [`Header::meta_len`] bytes.
     pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
-        if header.kind != IndexKind::Ivf {
-            return Err(corrupt("header", "not an IVF index"));
-        }
+        header.check_kind(IndexKind::Ivf)?;
         if header.elem != f32::CODE {
             return Err(corrupt("header", "IVF indexes hold f32 vectors"));
         }

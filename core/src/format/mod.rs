@@ -9,11 +9,12 @@
 //!
 //! This module works on bytes only (no file system): natively the `vectrove`
 //! crate reads and writes files with it, in the browser the same code reads
-//! OPFS files and IndexedDB chunks. Reading happens in two steps so that lazy
-//! stores never load the vectors: [`Header::parse`] needs the first
-//! [`Header::PREFIX_LEN`] bytes and tells how many bytes of metadata follow
-//! ([`Header::meta_len`]); the index is then decoded from those bytes alone,
-//! over a store that reaches the vectors at [`Header::vectors`].
+//! OPFS files and IndexedDB chunks. Reading never loads the vectors until a
+//! store asks for them: [`MetaReader`] asks for the first
+//! [`Header::PREFIX_LEN`] bytes, then the section table, then the rest of
+//! the metadata ([`Header::meta_len`] bytes in all), checking each piece;
+//! [`IndexFile::decode`] turns the metadata into either kind of index, over
+//! a store that reaches the vectors where [`Header::vectors`] says.
 //!
 //! Nothing here trusts the bytes: every length, count and offset is checked
 //! against the others and against the real file length before it is used, so
@@ -126,6 +127,11 @@ pub(crate) fn corrupt(section: &'static str, reason: impl Into<String>) -> Error
         section,
         reason: reason.into(),
     }
+}
+
+/// The error for a file of another kind than `kind`.
+pub(crate) fn not_kind(kind: IndexKind) -> Error {
+    corrupt("header", format!("not an {} index", kind.label()))
 }
 
 /// CRC-32 (IEEE) of `bytes`.
@@ -471,6 +477,15 @@ impl Header {
     /// Bytes of all vectors.
     pub fn vector_bytes(&self) -> u64 {
         self.vector_stride() as u64 * self.count as u64
+    }
+
+    /// Check that the file holds an index of `kind`.
+    pub fn check_kind(&self, kind: IndexKind) -> Result<()> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(not_kind(kind))
+        }
     }
 
     /// Check that the file holds vectors of element type `T`.

@@ -229,12 +229,28 @@ impl IndexFile {
         S: FeatureStore + From<MemoryStore<S::Elem>>,
     {
         let header = Header::parse(bytes, bytes.len() as u64)?;
-        header.check_elem::<S::Elem>()?;
-        let meta_len = header.meta_len as usize;
-        let file = Self::decode(header, &bytes[..meta_len])?;
-        let store = file.memory_store(&bytes[meta_len..])?;
+        let (file, store) = decode_whole::<S::Elem>(bytes, header)?;
         file.into_index(S::from(store))
     }
+}
+
+/// The decoded metadata and the vectors in memory of the whole file
+/// `bytes`, which must hold an index of `kind`.
+pub(crate) fn whole_file<T: Element>(
+    bytes: &[u8],
+    kind: IndexKind,
+) -> Result<(IndexFile, MemoryStore<T>)> {
+    let header = Header::parse(bytes, bytes.len() as u64)?;
+    header.check_kind(kind)?;
+    decode_whole(bytes, header)
+}
+
+fn decode_whole<T: Element>(bytes: &[u8], header: Header) -> Result<(IndexFile, MemoryStore<T>)> {
+    header.check_elem::<T>()?;
+    let meta_len = header.meta_len as usize;
+    let file = IndexFile::decode(header, &bytes[..meta_len])?;
+    let store = file.memory_store(&bytes[meta_len..])?;
+    Ok((file, store))
 }
 
 /// What every kind's file holds about its points: the header, the ids,

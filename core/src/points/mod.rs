@@ -129,6 +129,21 @@ impl<S: FeatureStore> Points<S> {
         vectors.chunks_exact(dim).map(|v| self.prepare(v)).collect()
     }
 
+    /// [`prepare_batch`](Self::prepare_batch) with the prepared vectors back
+    /// to back in one buffer.
+    pub(crate) fn prepare_flat(&self, ids: &[u64], vectors: &[S::Elem]) -> Result<Vec<S::Elem>> {
+        let dim = self.dim();
+        ids::check_new(ids, vectors.len(), dim, |id| self.contains(id))?;
+        self.check_room(ids.len())?;
+        let mut out = Vec::with_capacity(vectors.len());
+        let mut one = Vec::with_capacity(dim);
+        for v in vectors.chunks_exact(dim) {
+            S::Elem::prepare(self.metric, v, &mut one)?;
+            out.extend_from_slice(&one);
+        }
+        Ok(out)
+    }
+
     /// Whether `more` points still fit in the `u32` slots.
     pub(crate) fn check_room(&self, more: usize) -> Result<()> {
         if self.ids.len().saturating_add(more) > MAX_POINTS {

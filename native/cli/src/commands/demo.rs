@@ -50,6 +50,10 @@ pub fn demo(a: DemoArgs) -> CliResult<()> {
     let t = Instant::now();
     let (base, queries) = dataset(a.n, a.queries, a.dim, a.seed);
     let truth = vectrove::exact_knn(Metric::L2, a.dim, &base, &queries, k)?;
+    let truth_ids: Vec<Vec<u32>> = truth
+        .iter()
+        .map(|r| r.iter().map(|&(i, _)| i).collect())
+        .collect();
     say(format!(
         "generated {} x {}-d clustered points and {} queries with exact top-{k} in {:.2} s",
         a.n,
@@ -102,20 +106,17 @@ pub fn demo(a: DemoArgs) -> CliResult<()> {
     ));
     for ef in [16, 32, 64, 128] {
         let mut lat = Vec::with_capacity(a.queries);
-        let mut hits = 0usize;
+        let mut found = Vec::with_capacity(a.queries);
         let t = Instant::now();
-        for (qv, tr) in queries.chunks_exact(a.dim).zip(&truth) {
+        for qv in queries.chunks_exact(a.dim) {
             let s = Instant::now();
             let r = index.search(qv, k, ef)?;
             lat.push(s.elapsed());
-            hits += r
-                .iter()
-                .filter(|n| tr.iter().any(|&(i, _)| u64::from(i) == n.id))
-                .count();
+            found.push(r.iter().map(|n| n.id).collect::<Vec<u64>>());
         }
         let wall = t.elapsed().as_secs_f64();
         lat.sort_unstable();
-        let recall = hits as f64 / (a.queries * k) as f64;
+        let recall = vectrove::recall_at_k(&found, &truth_ids, k);
         let qps = a.queries as f64 / wall;
         let p50 = percentile(&lat, 0.5);
         say(format!("{ef:>6} {recall:>10.4} {qps:>10.0} {p50:>10.1}"));
