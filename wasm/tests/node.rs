@@ -306,6 +306,29 @@ async fn ivf_in_memory() {
     let copy = Index::from_bytes(&index.to_bytes().unwrap()).unwrap();
     assert_eq!(copy.kind().unwrap(), "ivf");
     assert_eq!(copy.to_bytes().unwrap(), index.to_bytes().unwrap());
+    // Without `nlist` the core's default for the training set applies
+    // (about 4 sqrt(n)); an explicit 0 is refused.
+    let auto = Index::train_ivf(
+        JsValue::from(DIM as u32),
+        common::base(),
+        JsValue::UNDEFINED,
+    )
+    .unwrap();
+    let lists = vectrove_core::IvfParams::default_nlist(2000);
+    assert_eq!(
+        vectrove_core::Ivf::from_bytes(&auto.to_bytes().unwrap())
+            .unwrap()
+            .nlist(),
+        lists
+    );
+    assert_error(
+        Index::train_ivf(
+            JsValue::from(DIM as u32),
+            common::base(),
+            options(&[("nlist", 0.into())]),
+        ),
+        "InvalidArgumentError",
+    );
 }
 
 #[wasm_bindgen_test]
