@@ -117,20 +117,8 @@ impl<S: FeatureStore> Points<S> {
     }
 
     /// Check a batch (`vectors` holds one vector per id, every id new and
-    /// distinct, room left for all) and put its vectors in stored form.
-    pub(crate) fn prepare_batch(
-        &self,
-        ids: &[u64],
-        vectors: &[S::Elem],
-    ) -> Result<Vec<Vec<S::Elem>>> {
-        let dim = self.dim();
-        ids::check_new(ids, vectors.len(), dim, |id| self.contains(id))?;
-        self.check_room(ids.len())?;
-        vectors.chunks_exact(dim).map(|v| self.prepare(v)).collect()
-    }
-
-    /// [`prepare_batch`](Self::prepare_batch) with the prepared vectors back
-    /// to back in one buffer.
+    /// distinct, room left for all) and put its vectors in stored form, back
+    /// to back.
     pub(crate) fn prepare_flat(&self, ids: &[u64], vectors: &[S::Elem]) -> Result<Vec<S::Elem>> {
         let dim = self.dim();
         ids::check_new(ids, vectors.len(), dim, |id| self.contains(id))?;
@@ -142,6 +130,16 @@ impl<S: FeatureStore> Points<S> {
             out.extend_from_slice(&one);
         }
         Ok(out)
+    }
+
+    /// [`prepare_flat`](Self::prepare_flat), one vector apiece.
+    pub(crate) fn prepare_batch(
+        &self,
+        ids: &[u64],
+        vectors: &[S::Elem],
+    ) -> Result<Vec<Vec<S::Elem>>> {
+        let flat = self.prepare_flat(ids, vectors)?;
+        Ok(flat.chunks_exact(self.dim()).map(<[_]>::to_vec).collect())
     }
 
     /// Whether `more` points still fit in the `u32` slots.
