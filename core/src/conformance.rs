@@ -715,7 +715,7 @@ fn compare_index<S: FeatureStore<Elem = f32>>(
         let want = reference
             .search(query, 10, 40)
             .map_err(|e| format!("reference query {q}: {e}"))?;
-        let key = |hits: &[crate::Neighbor]| -> Vec<(u64, u32)> {
+        let key = |hits: &[crate::neighbor::Neighbor]| -> Vec<(u64, u32)> {
             hits.iter().map(|h| (h.id, h.distance.to_bits())).collect()
         };
         ensure!(

@@ -3,10 +3,47 @@
 
 use std::io::Write;
 
+use crate::distance::Metric;
 use crate::error::Result;
-use crate::format::{IndexKind, not_kind};
+use crate::hnsw::Hnsw;
+use crate::ivf::Ivf;
+use crate::neighbor::Neighbor;
 use crate::store::{FeatureStore, FeatureStoreMut, MemoryStore};
-use crate::{Hnsw, Ivf, Metric, Neighbor};
+
+/// What kind of index a file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IndexKind {
+    /// A hierarchical navigable small world graph.
+    Hnsw,
+    /// Inverted lists over a k-means coarse quantiser (IVF-Flat).
+    Ivf,
+}
+
+impl IndexKind {
+    /// The kind's name as prose writes it ("HNSW", "IVF").
+    pub fn label(self) -> &'static str {
+        match self {
+            IndexKind::Hnsw => "HNSW",
+            IndexKind::Ivf => "IVF",
+        }
+    }
+
+    /// The kind's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            IndexKind::Hnsw => "hnsw",
+            IndexKind::Ivf => "ivf",
+        }
+    }
+}
+
+/// The error for a file of another kind than `kind`.
+pub(crate) fn not_kind(kind: IndexKind) -> crate::error::Error {
+    crate::error::Error::Corrupt {
+        section: "header",
+        reason: format!("not an {} index", kind.label()),
+    }
+}
 
 /// How hard a search tries, for either kind of index: `ef` is HNSW's beam
 /// width, `nprobe` the number of IVF lists scanned. Each kind ignores the

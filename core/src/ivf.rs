@@ -19,10 +19,10 @@
 
 use std::collections::BinaryHeap;
 
-use crate::Neighbor;
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
 use crate::kmeans::{KMeans, KMeansParams};
+use crate::neighbor::Neighbor;
 use crate::points::Points;
 use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore};
 

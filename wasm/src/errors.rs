@@ -88,6 +88,14 @@ pub(crate) fn from_core(e: Error) -> JsValue {
     js_error(core_name(&e).unwrap_or(name::STORAGE), e.to_string())
 }
 
+/// The JS error for a damaged index file or stream.
+pub(crate) fn corrupt(reason: impl Into<String>) -> JsValue {
+    from_core(vectrove_core::Error::Corrupt {
+        section: "file",
+        reason: reason.into(),
+    })
+}
+
 /// The JS error for a failed browser storage call (a `DOMException` or any
 /// thrown value), with `what` saying what was being done.
 pub(crate) fn from_dom(e: JsValue, what: &str) -> JsValue {

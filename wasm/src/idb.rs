@@ -9,19 +9,19 @@
 //! tab) leaves the previous version as it was.
 
 use std::cell::Cell;
+use std::sync::Arc;
 
 use js_sys::{Array, Object, Reflect, Uint8Array};
 use vectrove_core::format::{Header, checksum};
 use vectrove_core::hnsw::Step;
-use vectrove_core::store::{ByteSource, PagedStore, SourceRead};
-use vectrove_core::{Error, Hnsw, Neighbor, Result};
+use vectrove_core::store::{ByteSource, LayeredStore, PagedStore, SourceRead};
+use vectrove_core::{Error, Hnsw, Neighbor, PageCache, Result};
 use wasm_bindgen::prelude::*;
 
+use crate::errors::corrupt;
 use crate::errors::{from_core, from_dom, js_error, name};
 use crate::js::{await_value, set};
-use crate::open::{cache, corrupt};
 use crate::options::{JsFilter, SearchArgs};
-use crate::store::Store;
 
 #[wasm_bindgen(inline_js = r#"
 function req(r) {
@@ -455,9 +455,12 @@ pub(crate) fn page_lens(header: &Header, page_bytes: usize) -> Result<Vec<usize>
         len: header.file_len,
     };
     let budget = page_bytes.max(header.vector_stride());
-    let paged: PagedStore<IdbSource, f32> =
-        PagedStore::with_cache(source, header.vectors(), cache(page_bytes, budget)?)
-            .map_err(from_core)?;
+    let paged: PagedStore<IdbSource, f32> = PagedStore::with_cache(
+        source,
+        header.vectors(),
+        Arc::new(PageCache::new(page_bytes, budget).map_err(from_core)?),
+    )
+    .map_err(from_core)?;
     let lens: Vec<usize> = (0..paged.page_count())
         .filter_map(|p| paged.page_request(p).map(|r| r.len))
         .collect();
@@ -474,8 +477,8 @@ const LOOKAHEAD: usize = 8;
 /// The search on an IndexedDB-backed HNSW index: the one resumable search,
 /// with one read transaction whenever a step lacks vectors. Returns the
 /// hits and the number of fetches.
-pub(crate) async fn search(
-    h: &Hnsw<Store>,
+pub(crate) async fn search<B: ByteSource>(
+    h: &Hnsw<LayeredStore<PagedStore<B, f32>>>,
     link: &IdbLink,
     query: &[f32],
     a: &SearchArgs,

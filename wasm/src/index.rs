@@ -19,38 +19,14 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::errors::{busy, from_core, invalid_argument, js_error, name};
-use crate::idb::{self, IdbLink};
+use crate::idb;
 use crate::js::{id_value, now_ms, opt, opt_function, opt_u64, opt_usize, set, to_id, yield_now};
-use crate::open::{self, DEFAULT_CACHE_BYTES, Engine};
+use crate::open;
 use crate::opfs;
 use crate::options::{self, JsFilter, JsResult, SearchArgs, Storage, check_name, to_ids};
 use crate::save;
+use crate::state::{DEFAULT_CACHE_BYTES, Inner};
 use crate::store::Store;
-
-/// The state behind a JS `Index`: the index, where it lives, and what a
-/// lazily read one needs.
-pub(crate) struct Inner {
-    pub(crate) engine: Engine,
-    pub(crate) storage: Storage,
-    pub(crate) name: Option<String>,
-    pub(crate) cache_bytes: usize,
-    pub(crate) idb: Option<IdbLink>,
-    pub(crate) fetches: u64,
-}
-
-impl Inner {
-    /// An index in memory, not stored anywhere yet.
-    pub(crate) fn memory(engine: Engine) -> Inner {
-        Inner {
-            engine,
-            storage: Storage::Memory,
-            name: None,
-            cache_bytes: DEFAULT_CACHE_BYTES,
-            idb: None,
-            fetches: 0,
-        }
-    }
-}
 
 /// A vector index (HNSW, or IVF-Flat from [`Index::train_ivf`]) over `f32`
 /// vectors, in memory or backed by OPFS or IndexedDB.

@@ -20,7 +20,9 @@ mod opfs;
 mod options;
 mod pca;
 mod save;
+mod sink;
 mod source;
+mod state;
 mod store;
 
 pub use index::Index;

@@ -10,37 +10,24 @@ use std::sync::Arc;
 use js_sys::Function;
 use vectrove_core::format::{self, Header, IndexKind, MetaReader};
 use vectrove_core::store::PagedStore;
-use vectrove_core::{AnyIndex, IndexFile, PageCache};
+use vectrove_core::{IndexFile, PageCache};
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{from_core, js_error, name, unsupported};
+use crate::errors::{corrupt, from_core, js_error, name, unsupported};
 use crate::idb::{self, IdbLink, IdbSource, IdbWriter};
-use crate::index::Inner;
 use crate::js::in_dedicated_worker;
 use crate::opfs::{self, OpfsSource, SyncFile, TmpWriter};
 use crate::options::{JsResult, Storage, check_name};
-use crate::save::Sink;
+use crate::sink::Sink;
 use crate::source::ByteStream;
+use crate::state::{Engine, Inner};
 use crate::store::{Source, Store};
-
-/// Either kind of index over the store every JS index uses.
-pub(crate) type Engine = AnyIndex<Store>;
-
-/// The default cache budget of lazily read indexes.
-pub(crate) const DEFAULT_CACHE_BYTES: usize = 32 << 20;
 
 /// The smallest page of an OPFS-backed store. Pages are otherwise one
 /// vector: a graph walk reads scattered vectors, so a second vector in a
 /// page is almost always cache space wasted, and OPFS reads have no
 /// alignment to respect.
 const OPFS_PAGE_BYTES: usize = 1024;
-
-pub(crate) fn corrupt(reason: impl Into<String>) -> JsValue {
-    from_core(vectrove_core::Error::Corrupt {
-        section: "file",
-        reason: reason.into(),
-    })
-}
 
 /// Decode an index from its header and metadata, on a store made once the
 /// metadata has been checked.
@@ -58,10 +45,6 @@ fn build_engine(
 /// An index from a whole file in memory.
 pub(crate) fn engine_from_bytes(bytes: &[u8]) -> JsResult<Engine> {
     IndexFile::from_bytes::<Store>(bytes).map_err(from_core)
-}
-
-pub(crate) fn cache(page: usize, budget: usize) -> JsResult<Arc<PageCache>> {
-    Ok(Arc::new(PageCache::new(page, budget).map_err(from_core)?))
 }
 
 fn opfs_page_bytes(stride: usize, budget: usize) -> usize {
@@ -87,9 +70,12 @@ pub(crate) async fn open_opfs(name: &str, cache_bytes: usize, verify: bool) -> J
             format::verify_vectors(&source, h, f.vector_checksums()).map_err(from_core)?;
         }
         let page = opfs_page_bytes(h.vector_stride(), cache_bytes);
-        let paged =
-            PagedStore::with_cache(Source::Opfs(source), h.vectors(), cache(page, cache_bytes)?)
-                .map_err(from_core)?;
+        let paged = PagedStore::with_cache(
+            Source::Opfs(source),
+            h.vectors(),
+            Arc::new(PageCache::new(page, cache_bytes).map_err(from_core)?),
+        )
+        .map_err(from_core)?;
         Store::over(paged).map_err(from_core)
     })
 }
@@ -121,8 +107,12 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
         let h = f.header();
         let budget = cache_bytes.max(page_bytes);
         let source = Source::Idb(IdbSource { len: h.file_len });
-        let paged = PagedStore::with_cache(source, h.vectors(), cache(page_bytes, budget)?)
-            .map_err(from_core)?;
+        let paged = PagedStore::with_cache(
+            source,
+            h.vectors(),
+            Arc::new(PageCache::new(page_bytes, budget).map_err(from_core)?),
+        )
+        .map_err(from_core)?;
         if paged.page_count() != n_pages as u64 {
             return Err(corrupt(format!(
                 "{} page checksums for {} pages",

@@ -4,13 +4,14 @@
 use vectrove_core::format::Header;
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{from_core, invalid_argument, js_error, name, unsupported};
+use crate::errors::{from_core, invalid_argument, unsupported};
 use crate::idb::{self, IdbWriter};
-use crate::index::Inner;
 use crate::js::in_dedicated_worker;
 use crate::open::open_opfs;
 use crate::opfs::{self, TmpWriter};
 use crate::options::{JsResult, Storage, check_name};
+use crate::sink::Sink;
+use crate::state::Inner;
 use crate::store::Source;
 
 /// Save `inner` under `name` (default: the name it was opened or last
@@ -115,46 +116,4 @@ async fn store_idb(name: &str, bytes: &[u8]) -> JsResult<()> {
     }
     .await;
     sink.finish(written).await
-}
-
-/// Where a new version of a stored index is being written.
-pub(crate) enum Sink {
-    Opfs(TmpWriter),
-    Idb(IdbWriter),
-}
-
-impl Sink {
-    /// The next bytes of the file (for IndexedDB: of the vectors).
-    pub(crate) async fn write(&mut self, bytes: &[u8]) -> JsResult<()> {
-        match self {
-            Sink::Opfs(w) => write_tmp(w, bytes),
-            Sink::Idb(w) => w.write(bytes).await,
-        }
-    }
-
-    /// Put the new version in place if everything was written, else delete
-    /// what was (the previous version stays either way on failure).
-    pub(crate) async fn finish(self, written: JsResult<()>) -> JsResult<()> {
-        match (self, written) {
-            (Sink::Opfs(w), Ok(())) => w.commit().await,
-            (Sink::Idb(w), Ok(())) => w.commit().await,
-            (Sink::Opfs(w), Err(e)) => {
-                w.discard().await;
-                Err(e)
-            }
-            (Sink::Idb(w), Err(e)) => {
-                w.discard().await;
-                Err(e)
-            }
-        }
-    }
-}
-
-fn write_tmp(w: &mut TmpWriter, bytes: &[u8]) -> JsResult<()> {
-    use std::io::Write;
-    w.write_all(bytes).map_err(|e| {
-        w.failed
-            .take()
-            .unwrap_or_else(|| js_error(name::STORAGE, e.to_string()))
-    })
 }

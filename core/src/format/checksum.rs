@@ -24,7 +24,7 @@ impl VectorChecksums {
     /// The checksums' section bytes (little-endian `u32`s) and their CRC,
     /// which the vectors' entry of the section table carries.
     pub(crate) fn section(&self) -> (Vec<u8>, u32) {
-        let bytes = super::write::u32s(self.sums.iter().copied());
+        let bytes = super::u32s(self.sums.iter().copied());
         let crc = checksum(&bytes);
         (bytes, crc)
     }

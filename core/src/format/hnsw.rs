@@ -4,8 +4,8 @@ use std::io::Write;
 use std::sync::Mutex;
 
 use super::read::PointsFile;
-use super::write::{finish_index, u32s};
-use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag};
+use super::write::finish_index;
+use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag, u32s};
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Hnsw, HnswParams, MAX_LEVEL, NO_PARENT};

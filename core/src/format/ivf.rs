@@ -3,8 +3,8 @@
 use std::io::Write;
 
 use super::read::PointsFile;
-use super::write::{finish_index, u32s};
-use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag};
+use super::write::finish_index;
+use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag, u32s};
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::ivf::{Ivf, IvfParams};

@@ -27,6 +27,8 @@ mod ivf;
 mod read;
 mod write;
 
+pub use crate::index::IndexKind;
+pub(crate) use crate::index::not_kind;
 pub use checksum::{ChecksumBuilder, VectorChecksums, reseal};
 pub use hnsw::HnswFile;
 pub use ivf::IvfFile;
@@ -62,48 +64,6 @@ pub(crate) const ENTRY_LEN: usize = 32;
 /// Highest dimension a file may declare.
 pub const MAX_DIM: usize = 1 << 20;
 
-/// What kind of index a file holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum IndexKind {
-    /// A hierarchical navigable small world graph.
-    Hnsw,
-    /// Inverted lists over a k-means coarse quantiser (IVF-Flat).
-    Ivf,
-}
-
-impl IndexKind {
-    fn code(self) -> u32 {
-        match self {
-            IndexKind::Hnsw => 1,
-            IndexKind::Ivf => 2,
-        }
-    }
-
-    fn from_code(code: u32) -> Result<Self> {
-        match code {
-            1 => Ok(IndexKind::Hnsw),
-            2 => Ok(IndexKind::Ivf),
-            _ => Err(corrupt("header", format!("unknown index kind {code}"))),
-        }
-    }
-
-    /// The kind's name as prose writes it ("HNSW", "IVF").
-    pub fn label(self) -> &'static str {
-        match self {
-            IndexKind::Hnsw => "HNSW",
-            IndexKind::Ivf => "IVF",
-        }
-    }
-
-    /// The kind's name.
-    pub fn name(self) -> &'static str {
-        match self {
-            IndexKind::Hnsw => "hnsw",
-            IndexKind::Ivf => "ivf",
-        }
-    }
-}
-
 /// Section tags.
 pub(crate) mod tag {
     pub const PARAMS: [u8; 4] = *b"PARM";
@@ -127,11 +87,6 @@ pub(crate) fn corrupt(section: &'static str, reason: impl Into<String>) -> Error
         section,
         reason: reason.into(),
     }
-}
-
-/// The error for a file of another kind than `kind`.
-pub(crate) fn not_kind(kind: IndexKind) -> Error {
-    corrupt("header", format!("not an {} index", kind.label()))
 }
 
 /// CRC-32 (IEEE) of `bytes`.
@@ -170,10 +125,10 @@ pub struct Header {
     pub version: u32,
     /// Kind of index.
     pub kind: IndexKind,
-    /// Element type code ([`Element::CODE`](crate::Element::CODE)).
+    /// Element type code ([`Element::CODE`](crate::distance::Element::CODE)).
     pub elem: u32,
     /// Metric code.
-    pub metric: crate::Metric,
+    pub metric: crate::distance::Metric,
     /// Elements per vector.
     pub dim: usize,
     /// Number of slots (points, deleted ones included).
@@ -187,21 +142,36 @@ pub struct Header {
     pub sections: Vec<Section>,
 }
 
-pub(crate) fn metric_code(m: crate::Metric) -> u32 {
-    match m {
-        crate::Metric::L2 => 1,
-        crate::Metric::Cosine => 2,
-        crate::Metric::InnerProduct => 3,
-        crate::Metric::Hamming => 4,
+pub(crate) fn kind_code(kind: IndexKind) -> u32 {
+    match kind {
+        IndexKind::Hnsw => 1,
+        IndexKind::Ivf => 2,
     }
 }
 
-fn metric_from_code(code: u32) -> Result<crate::Metric> {
+fn kind_from_code(code: u32) -> Result<IndexKind> {
+    match code {
+        1 => Ok(IndexKind::Hnsw),
+        2 => Ok(IndexKind::Ivf),
+        _ => Err(corrupt("header", format!("unknown index kind {code}"))),
+    }
+}
+
+pub(crate) fn metric_code(m: crate::distance::Metric) -> u32 {
+    match m {
+        crate::distance::Metric::L2 => 1,
+        crate::distance::Metric::Cosine => 2,
+        crate::distance::Metric::InnerProduct => 3,
+        crate::distance::Metric::Hamming => 4,
+    }
+}
+
+fn metric_from_code(code: u32) -> Result<crate::distance::Metric> {
     Ok(match code {
-        1 => crate::Metric::L2,
-        2 => crate::Metric::Cosine,
-        3 => crate::Metric::InnerProduct,
-        4 => crate::Metric::Hamming,
+        1 => crate::distance::Metric::L2,
+        2 => crate::distance::Metric::Cosine,
+        3 => crate::distance::Metric::InnerProduct,
+        4 => crate::distance::Metric::Hamming,
         _ => return Err(corrupt("header", format!("unknown metric code {code}"))),
     })
 }
@@ -291,7 +261,7 @@ impl Header {
                 ),
             ));
         }
-        let kind = IndexKind::from_code(u32_at(bytes, 16))?;
+        let kind = kind_from_code(u32_at(bytes, 16))?;
         let elem = u32_at(bytes, 20);
         let esize = elem_size(elem)?;
         let metric = metric_from_code(u32_at(bytes, 24))?;
@@ -489,7 +459,7 @@ impl Header {
     }
 
     /// Check that the file holds vectors of element type `T`.
-    pub fn check_elem<T: crate::Element>(&self) -> Result<()> {
+    pub fn check_elem<T: crate::distance::Element>(&self) -> Result<()> {
         if self.elem == T::CODE {
             Ok(())
         } else {
@@ -503,6 +473,24 @@ impl Header {
 
 pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// `v` as little-endian bytes.
+pub(crate) fn u32s(v: impl IntoIterator<Item = u32>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
+}
+
+/// `v` as little-endian bytes.
+pub(crate) fn u64s(v: impl IntoIterator<Item = u64>) -> Vec<u8> {
+    let mut out = Vec::new();
+    for x in v {
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out
 }
 
 /// The little-endian `u32`s of `bytes` (a whole number of them).

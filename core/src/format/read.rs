@@ -12,13 +12,13 @@ use std::ops::Range;
 
 use super::checksum::VectorChecksums;
 use super::{Header, IndexKind, checksum, corrupt, le_u32s, le_u64s, tag};
-use crate::AnyIndex;
+use super::{HnswFile, IvfFile};
 use crate::distance::{DistanceFn, Element};
 use crate::error::{Error, Result};
+use crate::index::AnyIndex;
 use crate::points::Points;
 use crate::points::ids::Ids;
 use crate::store::{ByteSource, FeatureStore, MemoryStore, SourceRead};
-use crate::{HnswFile, IvfFile};
 
 /// Reads the header and metadata of a file, a step at a time: ask
 /// [`wants`](Self::wants) for the next byte range, fetch it however the
@@ -344,7 +344,8 @@ fn check_store<S: FeatureStore>(h: &Header, store: &S) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Hnsw, Metric};
+    use crate::distance::Metric;
+    use crate::hnsw::Hnsw;
 
     fn file() -> Vec<u8> {
         let mut index = Hnsw::builder(3, Metric::L2).seed(2).build().unwrap();

@@ -7,7 +7,7 @@ use std::io::Write;
 use super::checksum::ChecksumBuilder;
 use super::{
     ENTRY_LEN, Header, IndexKind, MAGIC, SECTION_ALIGN, Section, VECTOR_ALIGN, VECTOR_BLOCK_BYTES,
-    VERSION, checksum, metric_code, tag,
+    VERSION, checksum, metric_code, tag, u64s,
 };
 use crate::distance::Element;
 use crate::error::{Error, Result};
@@ -18,7 +18,7 @@ use crate::store::{Access, FeatureStore};
 pub(crate) struct Writer {
     kind: IndexKind,
     elem: u32,
-    metric: crate::Metric,
+    metric: crate::distance::Metric,
     dim: usize,
     count: usize,
     sections: Vec<([u8; 4], Vec<u8>)>,
@@ -28,7 +28,7 @@ impl Writer {
     pub(crate) fn new(
         kind: IndexKind,
         elem: u32,
-        metric: crate::Metric,
+        metric: crate::distance::Metric,
         dim: usize,
         count: usize,
     ) -> Self {
@@ -85,7 +85,7 @@ impl Writer {
         head.extend_from_slice(&MAGIC);
         head.extend_from_slice(&VERSION.to_le_bytes());
         head.extend_from_slice(&(header_len as u32).to_le_bytes());
-        head.extend_from_slice(&self.kind.code().to_le_bytes());
+        head.extend_from_slice(&super::kind_code(self.kind).to_le_bytes());
         head.extend_from_slice(&self.elem.to_le_bytes());
         head.extend_from_slice(&metric_code(self.metric).to_le_bytes());
         head.extend_from_slice(&(self.dim as u32).to_le_bytes());
@@ -116,22 +116,6 @@ impl Writer {
         out.write_all(&zeros[..(meta_len - pos) as usize])?;
         vectors(out)
     }
-}
-
-pub(crate) fn u32s(v: impl IntoIterator<Item = u32>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out
-}
-
-fn u64s(v: impl IntoIterator<Item = u64>) -> Vec<u8> {
-    let mut out = Vec::new();
-    for x in v {
-        out.extend_from_slice(&x.to_le_bytes());
-    }
-    out
 }
 
 /// Pass the first `count` vectors of `store`, as file bytes, to `f` in
@@ -198,19 +182,19 @@ pub trait WriteIndex {
     fn write_index(&self, out: &mut dyn Write) -> Result<()>;
 }
 
-impl<S: FeatureStore> WriteIndex for crate::Hnsw<S> {
+impl<S: FeatureStore> WriteIndex for crate::hnsw::Hnsw<S> {
     fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
         self.write_to(&mut out)
     }
 }
 
-impl<S: FeatureStore> WriteIndex for crate::Ivf<S> {
+impl<S: FeatureStore> WriteIndex for crate::ivf::Ivf<S> {
     fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
         self.write_to(&mut out)
     }
 }
 
-impl<S: FeatureStore> WriteIndex for crate::AnyIndex<S> {
+impl<S: FeatureStore> WriteIndex for crate::index::AnyIndex<S> {
     fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
         self.write_to(&mut out)
     }

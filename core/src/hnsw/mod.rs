@@ -13,10 +13,9 @@ mod visited;
 
 use std::sync::Mutex;
 
-pub use crate::format::HnswFile;
 pub use search::{Fetcher, SearchState, SearchStats, Step};
 
-pub use crate::Neighbor;
+pub use crate::neighbor::Neighbor;
 
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};

@@ -15,9 +15,9 @@ use std::future::Future;
 
 use super::Hnsw;
 use super::visited::Visited;
-use crate::Neighbor;
 use crate::distance::{Dist, DistanceFn, Element};
 use crate::error::{Error, Result};
+use crate::neighbor::Neighbor;
 use crate::store::{Access, FeatureStore};
 
 /// A candidate: distance first, then slot, so ties order the same everywhere.
