@@ -42,9 +42,9 @@ use crate::store::{ByteSource, FeatureStore, MemoryStore, SourceRead};
 #[derive(Debug)]
 pub struct MetaReader {
     file_len: Option<u64>,
+    /// Room for every byte needed so far; the first `have` are filled.
     bytes: Vec<u8>,
-    /// The end of the bytes needed so far.
-    want: u64,
+    have: usize,
     header: Option<Header>,
 }
 
@@ -53,40 +53,51 @@ impl MetaReader {
     /// declares when the source cannot tell (a stream).
     pub fn new(file_len: Option<u64>) -> Self {
         let prefix = Header::PREFIX_LEN as u64;
+        let want = file_len.map_or(prefix, |len| len.min(prefix));
         Self {
             file_len,
-            bytes: Vec::new(),
-            want: file_len.map_or(prefix, |len| len.min(prefix)),
+            bytes: vec![0; want as usize],
+            have: 0,
             header: None,
         }
     }
 
     /// The byte range to read next, or `None` once the metadata is whole.
     pub fn wants(&self) -> Option<Range<u64>> {
-        let have = self.bytes.len() as u64;
-        (have < self.want).then_some(have..self.want)
+        let (have, want) = (self.have as u64, self.bytes.len() as u64);
+        (have < want).then_some(have..want)
     }
 
     /// The bytes of the range [`wants`](Self::wants) named; they are checked
     /// before the next range is asked for.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
+        self.fill(|_, buf| {
+            if buf.len() != bytes.len() {
+                return Err(corrupt(
+                    "header",
+                    format!("truncated: {} of {} bytes", bytes.len(), buf.len()),
+                ));
+            }
+            buf.copy_from_slice(bytes);
+            Ok(())
+        })
+    }
+
+    /// Let `read(offset, buf)` fill the range [`wants`](Self::wants) names in
+    /// place (a source that reads into a buffer saves a copy), then check it.
+    pub fn fill(&mut self, read: impl FnOnce(u64, &mut [u8]) -> Result<()>) -> Result<()> {
         let Some(r) = self.wants() else {
             return Err(corrupt("header", "more bytes fed than the metadata holds"));
         };
-        if bytes.len() as u64 != r.end - r.start {
-            return Err(corrupt(
-                "header",
-                format!(
-                    "truncated: {} of {} bytes at {}",
-                    bytes.len(),
-                    r.end - r.start,
-                    r.start
-                ),
-            ));
-        }
-        self.bytes.extend_from_slice(bytes);
-        let have = self.bytes.len();
-        if have == Header::PREFIX_LEN.min(self.want as usize) && self.header.is_none() {
+        read(r.start, &mut self.bytes[self.have..])?;
+        self.have = self.bytes.len();
+        self.advance()
+    }
+
+    /// Check what has arrived and size the next range.
+    fn advance(&mut self) -> Result<()> {
+        let have = self.have;
+        if self.header.is_none() && have <= Header::PREFIX_LEN {
             let header_len = Header::header_len(&self.bytes)?;
             if let Some(len) = self.file_len.filter(|&len| header_len as u64 > len) {
                 return Err(corrupt(
@@ -95,14 +106,19 @@ impl MetaReader {
                 ));
             }
             if header_len > have {
-                self.want = header_len as u64;
+                self.bytes.resize(header_len, 0);
                 return Ok(());
             }
         }
         if self.header.is_none() {
             let claimed = super::u64_at(&self.bytes, 48);
             let header = Header::parse(&self.bytes, self.file_len.unwrap_or(claimed))?;
-            self.want = header.meta_len;
+            // A fresh zeroed buffer for the whole metadata (the system hands
+            // out zeroed pages, so a large one costs no pass to clear).
+            // `meta_len` was checked against the file's length.
+            let mut all = vec![0; header.meta_len as usize];
+            all[..have].copy_from_slice(&self.bytes[..have]);
+            self.bytes = all;
             self.header = Some(header);
         }
         Ok(())
@@ -115,8 +131,8 @@ impl MetaReader {
             Some(h) if self.wants().is_none() => Ok((h, self.bytes)),
             // An empty file never got as far as the prefix check: say what
             // that check says of it.
-            None if self.bytes.len() < Header::PREFIX_LEN => {
-                Header::header_len(&self.bytes)?;
+            None if self.have < Header::PREFIX_LEN => {
+                Header::header_len(&self.bytes[..self.have])?;
                 Err(corrupt("header", "truncated: the metadata is incomplete"))
             }
             _ => Err(corrupt("header", "truncated: the metadata is incomplete")),
@@ -128,11 +144,8 @@ impl MetaReader {
 /// synchronously.
 pub fn read_meta(source: &impl ByteSource) -> Result<(Header, Vec<u8>)> {
     let mut reader = MetaReader::new(Some(source.len()));
-    let mut buf = Vec::new();
-    while let Some(r) = reader.wants() {
-        buf.resize((r.end - r.start) as usize, 0);
-        read_now(source, r.start, &mut buf)?;
-        reader.feed(&buf)?;
+    while reader.wants().is_some() {
+        reader.fill(|offset, buf| read_now(source, offset, buf))?;
     }
     reader.finish()
 }
