@@ -179,7 +179,7 @@ impl<S: FeatureStore> AnyIndex<S> {
 
     /// Write the index in the file format.
     pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
-        either!(self, i => i.write_to(out))
+        either!(self, i => i.write_file(out))
     }
 
     /// The index as file bytes.

@@ -29,17 +29,22 @@ use crate::store::{Source, Store};
 /// alignment to respect.
 const OPFS_PAGE_BYTES: usize = 1024;
 
-/// Decode an index from its header and metadata, on a store made once the
-/// metadata has been checked.
-fn build_engine(
-    header: Header,
-    meta: &[u8],
-    make_store: impl FnOnce(&IndexFile) -> JsResult<Store>,
-) -> JsResult<Engine> {
+/// Decode (and so check) an index's metadata; its vectors come after.
+fn decode(header: Header, meta: &[u8]) -> JsResult<IndexFile> {
     header.check_elem::<f32>().map_err(from_core)?;
-    let file = IndexFile::decode(header, meta).map_err(from_core)?;
-    let store = make_store(&file)?;
-    file.into_index(store).map_err(from_core)
+    IndexFile::decode(header, meta).map_err(from_core)
+}
+
+/// The lazily read vectors of `file` in `source`, through a page cache of
+/// `budget` bytes in pages of `page` bytes.
+fn paged(
+    source: Source,
+    file: &IndexFile,
+    page: usize,
+    budget: usize,
+) -> JsResult<PagedStore<Source, f32>> {
+    let cache = Arc::new(PageCache::new(page, budget).map_err(from_core)?);
+    PagedStore::with_cache(source, file.header().vectors(), cache).map_err(from_core)
 }
 
 /// An index from a whole file in memory.
@@ -64,20 +69,16 @@ pub(crate) async fn open_opfs(name: &str, cache_bytes: usize, verify: bool) -> J
         file: SyncFile::open_index(name).await?,
     };
     let (header, meta) = format::read_meta(&source).map_err(from_core)?;
-    build_engine(header, &meta, move |f| {
-        let h = f.header();
-        if verify {
-            format::verify_vectors(&source, h, f.vector_checksums()).map_err(from_core)?;
-        }
-        let page = opfs_page_bytes(h.vector_stride(), cache_bytes);
-        let paged = PagedStore::with_cache(
-            Source::Opfs(source),
-            h.vectors(),
-            Arc::new(PageCache::new(page, cache_bytes).map_err(from_core)?),
-        )
-        .map_err(from_core)?;
-        Store::over(paged).map_err(from_core)
-    })
+    let file = decode(header, &meta)?;
+    drop(meta);
+    let h = file.header();
+    if verify {
+        format::verify_vectors(&source, h, file.vector_checksums()).map_err(from_core)?;
+    }
+    let page = opfs_page_bytes(h.vector_stride(), cache_bytes);
+    let store = Store::over(paged(Source::Opfs(source), &file, page, cache_bytes)?);
+    file.into_index(store.map_err(from_core)?)
+        .map_err(from_core)
 }
 
 /// Open index `name` from IndexedDB, its vectors fetched lazily.
@@ -103,25 +104,21 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
     }
     let page_bytes = record.page_bytes;
     let n_pages = record.crcs.len();
-    let engine = build_engine(header, &record.head, |f| {
-        let h = f.header();
-        let budget = cache_bytes.max(page_bytes);
-        let source = Source::Idb(IdbSource { len: h.file_len });
-        let paged = PagedStore::with_cache(
-            source,
-            h.vectors(),
-            Arc::new(PageCache::new(page_bytes, budget).map_err(from_core)?),
-        )
-        .map_err(from_core)?;
-        if paged.page_count() != n_pages as u64 {
-            return Err(corrupt(format!(
-                "{} page checksums for {} pages",
-                n_pages,
-                paged.page_count()
-            )));
-        }
-        Store::over(paged).map_err(from_core)
-    })?;
+    let file = decode(header, &record.head)?;
+    let budget = cache_bytes.max(page_bytes);
+    let source = Source::Idb(IdbSource {
+        len: record.file_len,
+    });
+    let store = paged(source, &file, page_bytes, budget)?;
+    if store.page_count() != n_pages as u64 {
+        return Err(corrupt(format!(
+            "{} page checksums for {} pages",
+            n_pages,
+            store.page_count()
+        )));
+    }
+    let store = Store::over(store).map_err(from_core)?;
+    let engine = file.into_index(store).map_err(from_core)?;
     let link = IdbLink {
         db,
         name: name.to_string(),

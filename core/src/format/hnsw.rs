@@ -44,6 +44,12 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Write the index in the file format (`docs/format.md`). The store's
     /// vectors must all be readable synchronously.
     pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
+        self.write_file(out)
+    }
+
+    /// [`write_to`](Self::write_to) through one writer type, so the encoder
+    /// is compiled once whatever the caller writes to.
+    pub(crate) fn write_file(&self, out: &mut dyn Write) -> Result<()> {
         let count = self.points.slot_count();
         if self.dim() > crate::format::MAX_DIM || count >= u32::MAX as usize {
             return Err(Error::InvalidParameter {

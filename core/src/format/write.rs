@@ -49,12 +49,12 @@ impl Writer {
     /// Write the file: `vectors` writes the vectors section's bytes, in
     /// order, to the writer it is given; `vector_bytes` is their length and
     /// `vector_crc` the CRC of their block checksums.
-    pub(crate) fn finish<W: std::io::Write>(
+    pub(crate) fn finish(
         self,
-        out: &mut W,
+        out: &mut dyn Write,
         vector_bytes: u64,
         vector_crc: u32,
-        vectors: impl FnOnce(&mut W) -> Result<()>,
+        vectors: impl FnOnce(&mut dyn Write) -> Result<()>,
     ) -> Result<()> {
         let n = self.sections.len() + 1;
         let header_len = Header::PREFIX_LEN + n * ENTRY_LEN;
@@ -123,7 +123,7 @@ impl Writer {
 pub(crate) fn vector_bytes<S: FeatureStore>(
     store: &S,
     count: usize,
-    mut f: impl FnMut(&[u8]) -> Result<()>,
+    f: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     let mut buf = Vec::with_capacity(VECTOR_BLOCK_BYTES as usize + 4096);
     for slot in 0..count as u32 {
@@ -144,31 +144,24 @@ pub(crate) fn vector_bytes<S: FeatureStore>(
 
 /// The end every index kind's file shares: the ids and deletions, the
 /// vector block checksums, then the vectors themselves, written to `out`.
-pub(crate) fn finish_index<S: FeatureStore, W: Write>(
+pub(crate) fn finish_index<S: FeatureStore>(
     mut w: Writer,
-    out: &mut W,
+    out: &mut dyn Write,
     points: &Points<S>,
 ) -> Result<()> {
     let count = points.slot_count();
     let mut sums = ChecksumBuilder::new();
-    vector_bytes(&points.store, count, |b| {
+    vector_bytes(&points.store, count, &mut |b| {
         sums.update(b);
         Ok(())
     })?;
     let sums = sums.finish();
     let (sum_bytes, sum_crc) = sums.section();
     w.section(tag::IDS, u64s((0..count as u32).map(|s| points.id(s))));
-    w.section(
-        tag::DELETED,
-        points
-            .deleted
-            .iter()
-            .flat_map(|x| x.to_le_bytes())
-            .collect(),
-    );
+    w.section(tag::DELETED, u64s(points.deleted.iter().copied()));
     w.section(tag::VECTOR_SUMS, sum_bytes);
     w.finish(out, sums.total(), sum_crc, |out| {
-        vector_bytes(&points.store, count, |b| {
+        vector_bytes(&points.store, count, &mut |b| {
             out.write_all(b).map_err(Error::from)
         })
     })
@@ -183,19 +176,22 @@ pub trait WriteIndex {
 }
 
 impl<S: FeatureStore> WriteIndex for crate::hnsw::Hnsw<S> {
-    fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
-        self.write_to(&mut out)
+    fn write_index(&self, out: &mut dyn Write) -> Result<()> {
+        self.write_file(out)
     }
 }
 
 impl<S: FeatureStore> WriteIndex for crate::ivf::Ivf<S> {
-    fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
-        self.write_to(&mut out)
+    fn write_index(&self, out: &mut dyn Write) -> Result<()> {
+        self.write_file(out)
     }
 }
 
 impl<S: FeatureStore> WriteIndex for crate::index::AnyIndex<S> {
-    fn write_index(&self, mut out: &mut dyn Write) -> Result<()> {
-        self.write_to(&mut out)
+    fn write_index(&self, out: &mut dyn Write) -> Result<()> {
+        match self {
+            crate::index::AnyIndex::Hnsw(h) => h.write_file(out),
+            crate::index::AnyIndex::Ivf(i) => i.write_file(out),
+        }
     }
 }
