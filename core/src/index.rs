@@ -50,7 +50,7 @@ pub(crate) fn not_kind(kind: IndexKind) -> crate::error::Error {
 /// other's knob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SearchParams {
-    /// HNSW beam width (raised to `k` when smaller).
+    /// HNSW beam width (the search raises it to `k` when smaller).
     pub ef: usize,
     /// IVF lists to scan.
     pub nprobe: usize,
@@ -172,7 +172,7 @@ impl<S: FeatureStore> AnyIndex<S> {
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbor>> {
         match self {
-            AnyIndex::Hnsw(h) => h.search_filtered(query, k, p.ef.max(k), filter),
+            AnyIndex::Hnsw(h) => h.search_filtered(query, k, p.ef, filter),
             AnyIndex::Ivf(i) => i.search_filtered(query, k, p.nprobe, filter),
         }
     }
