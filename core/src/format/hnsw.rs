@@ -7,7 +7,7 @@ use super::read::PointsFile;
 use super::write::finish_index;
 use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag, u32s};
 use crate::distance::Element;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Hnsw, HnswParams, MAX_LEVEL, NO_PARENT};
 use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
@@ -51,7 +51,23 @@ impl<S: FeatureStore> Hnsw<S> {
     /// is compiled once whatever the caller writes to.
     pub(crate) fn write_file(&self, out: &mut dyn Write) -> Result<()> {
         let count = self.points.slot_count();
-        let mut w = Writer::for_points(IndexKind::Hnsw, &self.points)?;
+        if self.dim() > crate::format::MAX_DIM || count >= u32::MAX as usize {
+            return Err(Error::InvalidParameter {
+                name: "index",
+                reason: format!(
+                    "the file format holds at most {} dimensions and 2^32 - 2 points",
+                    crate::format::MAX_DIM
+                ),
+            });
+        }
+
+        let mut w = Writer::new(
+            IndexKind::Hnsw,
+            S::Elem::CODE,
+            self.metric(),
+            self.dim(),
+            count,
+        );
         let mut params = Vec::with_capacity(40);
         for x in [
             self.params.m,

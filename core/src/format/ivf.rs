@@ -6,7 +6,7 @@ use super::read::PointsFile;
 use super::write::finish_index;
 use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag, u32s};
 use crate::distance::Element;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::ivf::{Ivf, IvfParams};
 use crate::kmeans::KMeans;
 use crate::store::{FeatureStore, MemoryStore};
@@ -32,7 +32,23 @@ impl<S: FeatureStore> Ivf<S> {
     /// [`write_to`](Self::write_to) through one writer type, so the encoder
     /// is compiled once whatever the caller writes to.
     pub(crate) fn write_file(&self, out: &mut dyn Write) -> Result<()> {
-        let mut w = Writer::for_points(IndexKind::Ivf, &self.points)?;
+        let count = self.points.slot_count();
+        if self.dim() > crate::format::MAX_DIM {
+            return Err(Error::InvalidParameter {
+                name: "index",
+                reason: format!(
+                    "the file format holds at most {} dimensions",
+                    crate::format::MAX_DIM
+                ),
+            });
+        }
+        let mut w = Writer::new(
+            IndexKind::Ivf,
+            S::Elem::CODE,
+            self.metric(),
+            self.dim(),
+            count,
+        );
         let mut params = Vec::with_capacity(24);
         for x in [
             self.lists.len(),

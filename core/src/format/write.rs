@@ -25,23 +25,6 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// A writer for an index of `kind` over `points`, refused when the
-    /// format cannot hold it (more than [`MAX_DIM`](super::MAX_DIM)
-    /// dimensions or 2^32 - 1 slots).
-    pub(crate) fn for_points<S: FeatureStore>(kind: IndexKind, points: &Points<S>) -> Result<Self> {
-        let (dim, count) = (points.dim(), points.slot_count());
-        if dim > super::MAX_DIM || count >= u32::MAX as usize {
-            return Err(Error::InvalidParameter {
-                name: "index",
-                reason: format!(
-                    "the file format holds at most {} dimensions and 2^32 - 2 points",
-                    super::MAX_DIM
-                ),
-            });
-        }
-        Ok(Self::new(kind, S::Elem::CODE, points.metric, dim, count))
-    }
-
     pub(crate) fn new(
         kind: IndexKind,
         elem: u32,
