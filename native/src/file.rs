@@ -17,8 +17,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::fs::{File, TryLockError};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 /// What [`save`] takes: an [`Hnsw`], an [`Ivf`] or an [`AnyIndex`].
@@ -30,12 +30,31 @@ use vectrove_core::{AnyIndex, Element, Error, Hnsw, IndexFile, Ivf, Result};
 use crate::stores::{FileSource, MmapStore, PreadStore, pread_store};
 
 /// Where an opened index keeps its vectors.
+///
+/// [`Storage::Memory`] and [`Storage::Paged`] work on any file, whatever
+/// other processes do to it; [`Storage::Paged`] is the one for large files
+/// you do not control. [`Storage::Mmap`] is the fastest way to search a
+/// large file but trusts the file not to change under it: see its
+/// documentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storage {
     /// Read everything into memory.
     Memory,
     /// Map the file; the OS pages vectors in and out (they count as shared,
     /// file-backed memory, not as the process's private memory).
+    ///
+    /// **This mode trusts the file**, as [`memmap2::Mmap::map`] does: no
+    /// process may truncate the file or write it in place while the index
+    /// is open. If one truncates it, the next read of a lost page kills this
+    /// process with `SIGBUS`, which no `Result` can report (Windows refuses to
+    /// truncate a mapped file). If one writes it in place, searches read the
+    /// new bytes, which the checksums checked at opening no longer cover.
+    ///
+    /// vectrove's own writers never do either: [`save`] writes a new file
+    /// and renames it over the old one, and a mapped index keeps reading
+    /// the old file, whole, until it is dropped; a new [`open`] sees the new
+    /// one. Use [`Storage::Paged`] for files that something else may change:
+    /// there a truncated file is an [`Error::Io`], never a crash.
     Mmap,
     /// Read vectors with positional reads through a page cache of at most
     /// `cache_bytes`.
@@ -166,37 +185,168 @@ impl OpenOptions {
     }
 }
 
+/// How vectrove names its temporary files: `.vectrove-<random>.tmp`, beside
+/// the index being saved.
+const TEMP_PREFIX: &str = ".vectrove-";
+const TEMP_SUFFIX: &str = ".tmp";
+
 /// Save `index` to `path` atomically: the bytes go to a temporary file in
-/// the same directory, which is flushed to disk and then renamed over `path`.
-/// A crash at any point leaves either the old file or the new one, never a
-/// mix. Indexes already open on the old file keep reading the old bytes.
+/// the same directory, which is flushed to disk and then renamed over `path`,
+/// and the directory is flushed too. A crash at any point leaves either the
+/// old file or the new one, never a mix. The file at `path` is never written
+/// in place, so indexes already open on the old file (in any [`Storage`]
+/// mode, memory-mapped ones included) keep reading the old bytes, whole.
+///
+/// The temporary file holds an exclusive advisory lock while it is written.
+/// A save killed before its rename leaves it behind; the next save or
+/// [`open`] of an index in that directory removes it (see
+/// [`remove_stale_temp_files`]).
+///
+/// If every byte is on disk and renamed but the directory cannot be flushed,
+/// the error says so: the new index is in place, but may not survive a power
+/// loss.
 pub fn save(index: &impl WriteIndex, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let mut builder = tempfile::Builder::new();
-    builder.prefix(".vectrove-").suffix(".tmp");
+    let dir = parent_dir(path);
+    // Best effort: a directory that cannot be listed only keeps its leftovers.
+    let _ = remove_stale_temp_files(dir);
     // A new index gets the usual permissions of a data file (temporary
     // files are private by default); a replaced one keeps its own.
     let permissions = match std::fs::metadata(path) {
         Ok(m) => Some(m.permissions()),
         Err(_) => default_permissions(),
     };
-    if let Some(p) = permissions {
-        builder.permissions(p);
-    }
-    let tmp = builder.tempfile_in(dir)?;
+    let tmp = locked_temp_file(dir, permissions)?;
     {
         let mut w = BufWriter::with_capacity(1 << 20, tmp.as_file());
         index.write_index(&mut w)?;
         w.flush()?;
     }
     tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| Error::Io(e.error))?;
-    sync_dir(dir);
-    Ok(())
+    // The lock goes with the file (now at `path`) and is released when it
+    // is closed, at the end of this function; nothing else locks index files.
+    let _file = tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+    sync_dir(dir).map_err(|e| {
+        Error::Io(io::Error::new(
+            e.kind(),
+            format!(
+                "{} is saved, but its directory could not be flushed to disk, so the \
+                 new version may not survive a power loss: {e}",
+                path.display()
+            ),
+        ))
+    })
+}
+
+/// The directory `path` is in (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    }
+}
+
+/// How many times [`locked_temp_file`] tries a new name before giving up.
+const TEMP_ATTEMPTS: usize = 8;
+
+/// A new temporary file in `dir`, exclusively locked before anything is
+/// written to it.
+///
+/// Between its creation and its lock, a cleanup in another process can see
+/// the file unlocked and remove it. So after locking, the file is checked to
+/// still be the one at its name; if a cleanup won (it holds the lock, or the
+/// name is gone), another name is tried. Once the lock is held and the name
+/// checked, no cleanup can remove it: cleanups remove only files they lock.
+fn locked_temp_file(
+    dir: &Path,
+    permissions: Option<std::fs::Permissions>,
+) -> Result<tempfile::NamedTempFile> {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(TEMP_PREFIX).suffix(TEMP_SUFFIX);
+    if let Some(p) = permissions {
+        builder.permissions(p);
+    }
+    for _ in 0..TEMP_ATTEMPTS {
+        let tmp = builder.tempfile_in(dir)?;
+        match tmp.as_file().try_lock() {
+            Ok(()) => {}
+            // A cleanup locked it first and is removing it.
+            Err(TryLockError::WouldBlock) => continue,
+            // No advisory locks here (some network or FUSE file systems):
+            // cleanups cannot lock it either, so they leave it alone.
+            Err(TryLockError::Error(_)) => return Ok(tmp),
+        }
+        let linked = std::fs::symlink_metadata(tmp.path())
+            .is_ok_and(|named| same_file(&named, &tmp.as_file().metadata().ok()));
+        if linked {
+            return Ok(tmp);
+        }
+    }
+    Err(Error::Io(io::Error::other(format!(
+        "{}: {TEMP_ATTEMPTS} new temporary files were removed by other processes \
+         before they could be locked",
+        dir.display()
+    ))))
+}
+
+/// Whether `a` and `b` are the same file (same device and inode). Where
+/// that cannot be told, assumed true.
+fn same_file(a: &std::fs::Metadata, b: &Option<std::fs::Metadata>) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        b.as_ref()
+            .is_some_and(|b| a.dev() == b.dev() && a.ino() == b.ino())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        true
+    }
+}
+
+/// Remove the temporary files that killed saves left in `dir` (named
+/// `.vectrove-*.tmp`), and return how many were removed. [`save`] and
+/// [`open`] call it on the index's directory; it is public for applications
+/// that want to tidy a directory without saving or opening anything.
+///
+/// A file is removed only if this process can take its exclusive advisory
+/// lock, so the temporary file of a save still running in another process
+/// (or this one) is never touched. Where the file system has no advisory
+/// locks, nothing is removed. Files that cannot be opened or removed are
+/// skipped; only a directory that cannot be listed is an error.
+pub fn remove_stale_temp_files(dir: impl AsRef<Path>) -> Result<usize> {
+    let dir = dir.as_ref();
+    let mut removed = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let Ok(entry) = entry else { continue };
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let ours = name.len() > TEMP_PREFIX.len() + TEMP_SUFFIX.len()
+            && name.starts_with(TEMP_PREFIX)
+            && name.ends_with(TEMP_SUFFIX);
+        // Regular files only: opening a FIFO could block, and a symbolic
+        // link's target is not ours.
+        if !ours || !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else {
+            continue;
+        };
+        if file.try_lock().is_err() {
+            continue;
+        }
+        // Locked: no save is writing it. Still the file at that name (a save
+        // may have just renamed it into place and let go of its lock)?
+        let named = std::fs::symlink_metadata(&path);
+        if named.is_ok_and(|m| same_file(&m, &file.metadata().ok()))
+            && std::fs::remove_file(&path).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 #[cfg(unix)]
@@ -210,11 +360,32 @@ fn default_permissions() -> Option<std::fs::Permissions> {
     None
 }
 
-/// Make the rename durable (best effort: not every platform can open a directory).
-fn sync_dir(dir: &Path) {
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
+/// Flush `dir` itself to disk, which makes a rename in it durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    match File::open(dir)?.sync_all() {
+        Err(e) if dir_sync_unsupported(&e) => Ok(()),
+        r => r,
     }
+}
+
+/// Windows cannot open a directory as a `File`, and NTFS records a rename
+/// in its journal; there is nothing more to flush.
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}
+
+/// Whether a directory's `fsync` failed only because its file system cannot
+/// flush directories: `EINVAL`, which POSIX gives for a file that "does not
+/// support synchronization" and some FUSE and network file systems give for
+/// directories. Such a file system offers no way to make the rename more
+/// durable than it is, and the file's own bytes were flushed, so the save
+/// stands. Every other error (`EIO` above all: the write-back failed) is
+/// returned.
+#[cfg(unix)]
+fn dir_sync_unsupported(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidInput
 }
 
 /// Read and check the header of an index file.
@@ -266,6 +437,9 @@ fn open_kind<T: Element>(
     kind: Option<IndexKind>,
 ) -> Result<AnyIndex<FileStore<T>>> {
     let file = File::open(path)?;
+    // Best effort, and cheap (one listing of the directory): a reader may
+    // have no right to remove anything.
+    let _ = remove_stale_temp_files(parent_dir(path));
     let source = FileSource::new(file.try_clone()?)?;
     let (header, meta) = format::read_meta(&source)?;
     header.check_elem::<T>()?;
@@ -310,4 +484,82 @@ fn open_store<T: Element>(
             cache_bytes,
         )?),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn directory_sync_errors_are_returned_except_einval() {
+        let dir = tempfile::tempdir().unwrap();
+        sync_dir(dir.path()).unwrap();
+        let missing = dir.path().join("missing");
+        assert_eq!(
+            sync_dir(&missing).unwrap_err().kind(),
+            io::ErrorKind::NotFound
+        );
+        // EINVAL (22 on every Unix vectrove targets) means "cannot flush a
+        // directory here"; EIO (5) is a failed write-back and must surface.
+        assert!(dir_sync_unsupported(&io::Error::from_raw_os_error(22)));
+        assert!(!dir_sync_unsupported(&io::Error::from_raw_os_error(5)));
+    }
+
+    fn temp_names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(TEMP_PREFIX) && n.ends_with(TEMP_SUFFIX))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn stale_temp_files_are_removed_but_locked_ones_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        // Two leftovers of killed saves: unlocked, one empty, one not.
+        std::fs::write(dir.path().join(".vectrove-stale1.tmp"), b"").unwrap();
+        std::fs::write(dir.path().join(".vectrove-stale2.tmp"), b"partial").unwrap();
+        // A save in progress: its own handle holds the lock (a second
+        // handle, even in this process, cannot take it).
+        let live = locked_temp_file(dir.path(), None).unwrap();
+        // Not ours: other names, and a directory with our pattern.
+        std::fs::write(dir.path().join("vectrove-x.tmp"), b"keep").unwrap();
+        std::fs::write(dir.path().join(".vectrove-.tmp"), b"keep").unwrap();
+        std::fs::create_dir(dir.path().join(".vectrove-dir.tmp")).unwrap();
+
+        assert_eq!(remove_stale_temp_files(dir.path()).unwrap(), 2);
+        let live_name = live.path().file_name().unwrap().to_str().unwrap();
+        let mut expected = [".vectrove-.tmp", ".vectrove-dir.tmp", live_name];
+        expected.sort_unstable();
+        assert_eq!(temp_names(dir.path()), expected);
+        assert!(dir.path().join("vectrove-x.tmp").exists());
+        // Once the save lets go of it (killed: the OS drops its locks), it
+        // is stale too.
+        let kept = live.into_temp_path().keep().unwrap();
+        assert_eq!(remove_stale_temp_files(dir.path()).unwrap(), 1);
+        assert!(!kept.exists());
+    }
+
+    #[test]
+    fn save_and_open_remove_leftovers_of_killed_saves() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.vtrv");
+        let mut ix = Hnsw::builder(2, vectrove_core::Metric::L2).build().unwrap();
+        ix.insert(1, &[0.0, 1.0]).unwrap();
+        std::fs::write(dir.path().join(".vectrove-killed1.tmp"), b"VECTROVE").unwrap();
+        save(&ix, &path).unwrap();
+        assert!(temp_names(dir.path()).is_empty());
+        std::fs::write(dir.path().join(".vectrove-killed2.tmp"), b"VECTROVE").unwrap();
+        open::<f32>(
+            &path,
+            Storage::Paged {
+                cache_bytes: 1 << 16,
+            },
+        )
+        .unwrap();
+        assert!(temp_names(dir.path()).is_empty());
+    }
 }
