@@ -484,10 +484,11 @@ pub(crate) async fn search<B: ByteSource>(
     a: &SearchArgs,
     filter: &JsFilter,
 ) -> Result<(Vec<Neighbor>, u64)> {
-    let store = h
-        .store()
-        .base()
-        .expect("IndexedDB-backed stores have a base");
+    let Some(store) = h.store().base() else {
+        // Nothing stored lazily: the synchronous search has every vector.
+        let found = h.search_filtered(query, a.k, a.params.ef, |id| filter.accept(id))?;
+        return Ok((found, 0));
+    };
     let mut state = h.start_search(query, a.k, a.params.ef)?;
     let mut fetches = 0;
     let mut ahead = Vec::new();

@@ -4,16 +4,19 @@
 //! IndexedDB page logic in `idb.rs`, option parsing in `options.rs`.
 //!
 //! An asynchronous call holds the index's `RefCell` across its awaits on
-//! purpose: every entry point borrows with `try_borrow`/`try_borrow_mut`, so
-//! a call that overlaps a conflicting one (a search during `addMany`, say)
-//! gets a `BusyError` instead of seeing a half-changed index, and nothing
-//! can panic.
+//! purpose, and every entry point borrows with `try_borrow`/`try_borrow_mut`
+//! only: searches share the index (any number run at once, each with its own
+//! search state), while a call that would change it (`add`, `addMany`,
+//! `delete`, `save`, `close`) overlapping another gets a `BusyError` instead
+//! of seeing a half-changed index. No borrow is ever taken that could panic,
+//! so an error never leaves the index borrowed.
 #![allow(clippy::await_holding_refcell_ref)]
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Promise, Reflect};
+use vectrove_core::format::MAX_DIM;
 use vectrove_core::{AnyIndex, Hnsw, Ivf, IvfParams, MemoryStore, Metric, Neighbor};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -35,6 +38,14 @@ pub struct Index {
     inner: Rc<RefCell<Option<Inner>>>,
 }
 
+/// The `dim` argument: 1 to 2^20 elements, what the file format holds.
+fn dim_arg(dim: &JsValue) -> JsResult<usize> {
+    match crate::js::to_usize(dim, "dim")? {
+        d @ 1..=MAX_DIM => Ok(d),
+        _ => Err(invalid_argument("`dim` must be from 1 to 2^20")),
+    }
+}
+
 fn closed() -> JsValue {
     invalid_argument("the index is closed")
 }
@@ -49,19 +60,6 @@ fn hits(neighbors: &[Neighbor]) -> JsValue {
         out.set(i as u32, o.into());
     }
     out.into()
-}
-
-fn search_sync(
-    inner: &Inner,
-    query: &[f32],
-    a: &SearchArgs,
-    filter: &JsFilter,
-) -> JsResult<JsValue> {
-    let found = inner
-        .engine
-        .search_filtered(query, a.k, &a.params, |id| filter.accept(id))
-        .map_err(from_core)?;
-    Ok(hits(&found))
 }
 
 fn aborted(signal: &Option<JsValue>) -> bool {
@@ -107,7 +105,7 @@ impl Index {
         dim: JsValue,
         #[wasm_bindgen(unchecked_param_type = "IndexOptions")] options: JsValue,
     ) -> JsResult<Index> {
-        let dim = crate::js::to_usize(&dim, "dim")?;
+        let dim = dim_arg(&dim)?;
         let metric = options::metric(&options, Metric::Cosine)?;
         let mut b = Hnsw::builder(dim, metric);
         if let Some(m) = opt_usize(&options, "m")? {
@@ -134,11 +132,11 @@ impl Index {
         training: Vec<f32>,
         #[wasm_bindgen(unchecked_param_type = "IvfOptions")] options: JsValue,
     ) -> JsResult<Index> {
-        let dim = crate::js::to_usize(&dim, "dim")?;
-        if dim == 0 || !training.len().is_multiple_of(dim) {
+        let dim = dim_arg(&dim)?;
+        if !training.len().is_multiple_of(dim) {
             return Err(from_core(vectrove_core::Error::DimensionMismatch {
                 expected: dim,
-                got: training.len() % dim.max(1),
+                got: training.len() % dim,
             }));
         }
         let metric = options::metric(&options, Metric::Cosine)?;
@@ -267,24 +265,27 @@ impl Index {
     ) -> Promise {
         let rc = self.inner.clone();
         future_to_promise(async move {
-            let a = SearchArgs::parse(&k, &options)?;
             let filter = JsFilter::new(&options)?;
+            // A shared borrow for the whole search, across its fetches:
+            // other searches run alongside it (each with its own state),
+            // while a change or a save gets a `BusyError` until it ends.
             let guard = rc.try_borrow().map_err(|_| busy())?;
             let inner = guard.as_ref().ok_or_else(closed)?;
-            let result = match (&inner.engine, &inner.idb) {
-                (AnyIndex::Hnsw(h), Some(link)) => {
-                    let found = idb::search(h, link, &query, &a, &filter).await;
-                    drop(guard);
-                    let (found, fetches) = found.map_err(from_core)?;
-                    if let Some(i) = rc.borrow_mut().as_mut() {
-                        i.fetches += fetches;
-                    }
-                    hits(&found)
+            let a = SearchArgs::parse(&k, &options, &inner.engine)?;
+            let found = match (&inner.engine, &inner.idb) {
+                (AnyIndex::Hnsw(h), Some(link)) => idb::search(h, link, &query, &a, &filter)
+                    .await
+                    .map(|(found, fetches)| {
+                        inner.fetches.set(inner.fetches.get() + fetches);
+                        found
+                    }),
+                (engine, _) => {
+                    engine.search_filtered(&query, a.k, &a.params, |id| filter.accept(id))
                 }
-                _ => search_sync(inner, &query, &a, &filter)?,
             };
+            drop(guard);
             filter.finish()?;
-            Ok(result)
+            Ok(hits(&found.map_err(from_core)?))
         })
     }
 
@@ -298,11 +299,15 @@ impl Index {
         k: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SearchOptions")] options: JsValue,
     ) -> JsResult<JsValue> {
-        let a = SearchArgs::parse(&k, &options)?;
         let filter = JsFilter::new(&options)?;
-        let out = self.with(|i| search_sync(i, query, &a, &filter))?;
+        let out = self.with(|i| {
+            let a = SearchArgs::parse(&k, &options, &i.engine)?;
+            i.engine
+                .search_filtered(query, a.k, &a.params, |id| filter.accept(id))
+                .map_err(from_core)
+        });
         filter.finish()?;
-        Ok(out)
+        Ok(hits(&out?))
     }
 
     /// Delete `id`; returns whether it was there. Searches never return a
@@ -382,7 +387,7 @@ impl Index {
                 }
                 None => (0, 0, 0, 0),
             };
-            set(&o, "fetches", i.fetches as f64);
+            set(&o, "fetches", i.fetches.get() as f64);
             let tx = i.idb.as_ref().map_or(0, |l| l.transactions.get());
             set(&o, "transactions", tx as f64);
             set(&o, "cacheHits", hits as f64);

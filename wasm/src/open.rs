@@ -19,7 +19,7 @@ use crate::js::in_dedicated_worker;
 use crate::opfs::{self, OpfsSource, SyncFile, TmpWriter};
 use crate::options::{JsResult, Storage, check_name};
 use crate::sink::Sink;
-use crate::source::ByteStream;
+use crate::source::{ByteStream, grow};
 use crate::state::{Engine, Inner};
 use crate::store::{Source, Store};
 
@@ -151,7 +151,7 @@ pub(crate) async fn open(
         name: Some(name),
         cache_bytes,
         idb,
-        fetches: 0,
+        fetches: Cell::new(0),
     })
 }
 
@@ -189,10 +189,7 @@ async fn import_stream(
     // The stream's length, when it announces one, must be the header's.
     let mut reader = MetaReader::new(s.total);
     while let Some(r) = reader.wants() {
-        let piece = s
-            .read_exact((r.end - r.start) as usize)
-            .await?
-            .ok_or_else(truncated)?;
+        let piece = s.read_exact(r.end - r.start).await?.ok_or_else(truncated)?;
         reader.feed(&piece).map_err(from_core)?;
     }
     let (header, meta) = reader.finish().map_err(from_core)?;
@@ -213,18 +210,17 @@ async fn import_stream(
         let Some((i, r)) = blocks.next() else {
             return Ok(None);
         };
-        let block = s
-            .read_exact((r.end - r.start) as usize)
-            .await?
-            .ok_or_else(truncated)?;
+        let block = s.read_exact(r.end - r.start).await?.ok_or_else(truncated)?;
         sums.verify_block(i, &block).map_err(from_core)?;
         Ok(Some(block))
     };
     match storage {
         Storage::Memory => {
+            // Grown block by block: the header's claim is not trusted
+            // with an allocation before the bytes are there.
             let mut bytes = meta;
-            bytes.reserve(header.vector_bytes() as usize);
             while let Some(b) = next_block(s).await? {
+                grow(&mut bytes, b.len())?;
                 bytes.extend_from_slice(&b);
             }
             ensure_end(s).await?;

@@ -9,6 +9,7 @@ use wasm_bindgen::prelude::*;
 
 use crate::errors::invalid_argument;
 use crate::js::{id_value, opt_function, opt_string, opt_usize, to_id};
+use crate::state::Engine;
 
 /// What every binding returns: a value, or the JS error to throw.
 pub(crate) type JsResult<T> = Result<T, JsValue>;
@@ -118,10 +119,19 @@ pub(crate) struct SearchArgs {
 }
 
 impl SearchArgs {
-    pub(crate) fn parse(k: &JsValue, options: &JsValue) -> JsResult<SearchArgs> {
-        let k = crate::js::to_usize(k, "k")?;
+    /// `k` must be a positive integer. Asking for more than `engine` holds
+    /// asks for all of it, and no beam is wider than the index: neither
+    /// sizes anything beyond the index, whatever JS passes.
+    pub(crate) fn parse(k: &JsValue, options: &JsValue, engine: &Engine) -> JsResult<SearchArgs> {
+        let k = match crate::js::to_usize(k, "k")? {
+            0 => return Err(invalid_argument("`k` must be at least 1")),
+            k => k.min(engine.len()),
+        };
         let d = SearchParams::default();
-        let ef = opt_usize(options, "ef")?.unwrap_or(d.ef).max(k);
+        let ef = opt_usize(options, "ef")?
+            .unwrap_or(d.ef)
+            .min(engine.slot_count())
+            .max(k);
         let nprobe = opt_usize(options, "nprobe")?.unwrap_or(d.nprobe);
         Ok(SearchArgs {
             k,

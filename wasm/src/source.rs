@@ -182,14 +182,16 @@ impl ByteStream {
         Ok(true)
     }
 
-    /// Exactly `n` bytes, or `None` if the source ends first.
-    pub(crate) async fn read_exact(&mut self, n: usize) -> Result<Option<Vec<u8>>, JsValue> {
-        let mut out = Vec::with_capacity(n.min(64 << 20));
-        while out.len() < n {
+    /// Exactly `n` bytes, or `None` if the source ends first. The buffer
+    /// grows with the bytes that arrive, never with what `n` claims.
+    pub(crate) async fn read_exact(&mut self, n: u64) -> Result<Option<Vec<u8>>, JsValue> {
+        let mut out = Vec::new();
+        while (out.len() as u64) < n {
             if !self.refill().await? {
                 return Ok(None);
             }
-            let take = (n - out.len()).min(self.pending.len() - self.at);
+            let take = (n - out.len() as u64).min((self.pending.len() - self.at) as u64) as usize;
+            grow(&mut out, take)?;
             out.extend_from_slice(&self.pending[self.at..self.at + take]);
             self.at += take;
         }
@@ -207,6 +209,17 @@ impl ByteStream {
             let _ = call_method(reader, "cancel", &[]);
         }
     }
+}
+
+/// Make room for `more` bytes in `buf`, or fail with a typed error when
+/// memory runs out (instead of aborting).
+pub(crate) fn grow(buf: &mut Vec<u8>, more: usize) -> Result<(), JsValue> {
+    buf.try_reserve(more).map_err(|_| {
+        js_error(
+            name::STORAGE,
+            "out of memory reading the index file: use storage \"opfs\" or \"indexeddb\"",
+        )
+    })
 }
 
 fn is_instance(v: &JsValue, class: &str) -> bool {

@@ -1,6 +1,8 @@
 //! The state behind a JS `Index`: either kind of index over the store
 //! every JS index uses, where it is stored, and what a lazily read one needs.
 
+use std::cell::Cell;
+
 use vectrove_core::AnyIndex;
 
 use crate::idb::IdbLink;
@@ -21,7 +23,9 @@ pub(crate) struct Inner {
     pub(crate) name: Option<String>,
     pub(crate) cache_bytes: usize,
     pub(crate) idb: Option<IdbLink>,
-    pub(crate) fetches: u64,
+    /// Fetch rounds of the asynchronous searches so far (counted through
+    /// the shared borrow a search holds).
+    pub(crate) fetches: Cell<u64>,
 }
 
 impl Inner {
@@ -33,7 +37,7 @@ impl Inner {
             name: None,
             cache_bytes: DEFAULT_CACHE_BYTES,
             idb: None,
-            fetches: 0,
+            fetches: Cell::new(0),
         }
     }
 }

@@ -73,7 +73,7 @@ async fn build_search_delete_get() {
             .unwrap(),
     );
     assert_eq!(after.iter().map(|h| h.0).collect::<Vec<_>>(), [3, 2]);
-    // k beyond the index, k = 0.
+    // k beyond the index; k = 0 asks for nothing and is refused.
     assert_eq!(
         hits(
             &index
@@ -83,13 +83,9 @@ async fn build_search_delete_get() {
         .len(),
         2
     );
-    assert!(
-        hits(
-            &index
-                .search_sync(&[1.0, 0.0, 0.0], JsValue::from(0), JsValue::UNDEFINED)
-                .unwrap()
-        )
-        .is_empty()
+    assert_error(
+        index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(0), JsValue::UNDEFINED),
+        "InvalidArgumentError",
     );
 }
 
@@ -478,4 +474,172 @@ async fn opfs_outside_a_worker_is_a_clear_error() {
     .await;
     let msg = assert_error(e, "UnsupportedError");
     assert!(msg.contains("worker"), "{msg}");
+}
+
+#[wasm_bindgen_test]
+async fn huge_k_gives_every_point_and_leaves_the_index_usable() {
+    let index = Index::from_bytes(GOLDEN).unwrap();
+    assert_huge_k_gives_everything(&index).await;
+    let q = &queries()[..DIM];
+    for k in [2f64.powi(31), 2f64.powi(28), 2f64.powi(53) - 1.0] {
+        let all = index
+            .search_sync(q, JsValue::from(k), options(&[("ef", JsValue::from(k))]))
+            .expect("searchSync with a huge k");
+        assert_eq!(hits(&all).len(), 2000, "k = {k}");
+    }
+    // Deleted points are never counted in.
+    assert!(index.delete(JsValue::from(3)).unwrap());
+    let all = hits(
+        &index
+            .search_sync(q, JsValue::from(2f64.powi(31)), JsValue::UNDEFINED)
+            .unwrap(),
+    );
+    assert_eq!(all.len(), 1999);
+    assert!(!all.iter().any(|h| h.0 == 3));
+    index
+        .add(JsValue::from(3), q)
+        .expect("the index is not left borrowed");
+    // IVF: every point of the probed lists.
+    let base = base();
+    let ivf = Index::train_ivf(
+        JsValue::from(DIM as u32),
+        base[..200 * DIM].to_vec(),
+        options(&[("nlist", 4.into()), ("seed", 3.into())]),
+    )
+    .unwrap();
+    let ids = Float64Array::new_with_length(200);
+    for i in 0..200 {
+        ids.set_index(i, f64::from(i));
+    }
+    await_js(ivf.add_many(ids.into(), base[..200 * DIM].to_vec(), JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    let every = options(&[("nprobe", JsValue::from(2f64.powi(31)))]);
+    for k in [2f64.powi(31), 2f64.powi(28)] {
+        let all = ivf.search_sync(q, JsValue::from(k), every.clone()).unwrap();
+        assert_eq!(hits(&all).len(), 200, "k = {k}");
+        let all = await_js(ivf.search(q.to_vec(), JsValue::from(k), every.clone()))
+            .await
+            .unwrap();
+        assert_eq!(hits(&all).len(), 200, "k = {k}");
+    }
+    assert_eq!(
+        hits(
+            &ivf.search_sync(q, JsValue::from(5), JsValue::UNDEFINED)
+                .unwrap()
+        )
+        .len(),
+        5
+    );
+}
+
+#[wasm_bindgen_test]
+fn hostile_numbers_get_typed_errors() {
+    let index = Index::from_bytes(GOLDEN).unwrap();
+    let q = &queries()[..DIM];
+    let bad_k = [
+        JsValue::from(0),
+        JsValue::from(-1),
+        JsValue::from(-0.5),
+        JsValue::from(1.5),
+        JsValue::from(f64::NAN),
+        JsValue::from(f64::INFINITY),
+        JsValue::from(2f64.powi(60)),
+        JsValue::from("10"),
+        JsValue::NULL,
+        JsValue::UNDEFINED,
+        js_sys::BigInt::from(10u32).into(),
+        js_sys::Object::new().into(),
+    ];
+    for k in &bad_k {
+        let msg = assert_error(
+            index.search_sync(q, k.clone(), JsValue::UNDEFINED),
+            "InvalidArgumentError",
+        );
+        assert!(msg.contains("`k`"), "{msg}");
+    }
+    for (key, v) in [
+        ("ef", JsValue::from(-1)),
+        ("ef", JsValue::from(f64::NAN)),
+        ("nprobe", JsValue::from(f64::INFINITY)),
+        ("filter", JsValue::from(3)),
+    ] {
+        assert_error(
+            index.search_sync(q, JsValue::from(3), options(&[(key, v)])),
+            "InvalidArgumentError",
+        );
+    }
+    assert_error(
+        index.search_sync(q, JsValue::from(3), JsValue::from("fast")),
+        "InvalidArgumentError",
+    );
+    assert_error(
+        index.search_sync(&q[..DIM - 1], JsValue::from(3), JsValue::UNDEFINED),
+        "DimensionMismatchError",
+    );
+    assert_error(
+        index.search_sync(&[], JsValue::from(3), JsValue::UNDEFINED),
+        "DimensionMismatchError",
+    );
+    let mut nan = q.to_vec();
+    nan[7] = f32::NAN;
+    assert_error(
+        index.search_sync(&nan, JsValue::from(3), JsValue::UNDEFINED),
+        "InvalidVectorError",
+    );
+    for id in [
+        JsValue::from(-1),
+        JsValue::from(2f64.powi(53)),
+        JsValue::from(f64::NAN),
+        js_sys::BigInt::from(-1i32).into(),
+    ] {
+        assert_error(index.get(id.clone()), "InvalidArgumentError");
+        assert_error(index.contains(id.clone()), "InvalidArgumentError");
+        assert_error(index.delete(id.clone()), "InvalidArgumentError");
+        assert_error(index.add(id, q), "InvalidArgumentError");
+    }
+    // Ids the index does not hold, up to 2^64 - 1.
+    let top: JsValue = js_sys::BigInt::from(u64::MAX).into();
+    assert!(index.get(top.clone()).unwrap().is_none());
+    assert!(!index.delete(top.clone()).unwrap());
+    index.add(top.clone(), q).unwrap();
+    assert!(index.contains(top).unwrap());
+    // Dimensions the file format cannot hold (it stops at 2^20).
+    for dim in [0.0, 2f64.powi(20) + 1.0, 2f64.powi(31), 2f64.powi(40), -3.0] {
+        assert_error(
+            Index::new(JsValue::from(dim), JsValue::UNDEFINED),
+            "InvalidArgumentError",
+        );
+        assert_error(
+            Index::train_ivf(JsValue::from(dim), vec![1.0; 8], JsValue::UNDEFINED),
+            "InvalidArgumentError",
+        );
+    }
+    for (key, v) in [("m", 2f64.powi(40)), ("m", 0.0), ("efConstruction", 0.0)] {
+        assert_error(
+            Index::new(JsValue::from(4), options(&[(key, JsValue::from(v))])),
+            "InvalidArgumentError",
+        );
+    }
+    assert_error(
+        Index::train_ivf(JsValue::from(4), vec![], JsValue::UNDEFINED),
+        "InvalidArgumentError",
+    );
+    assert_error(
+        Index::train_ivf(
+            JsValue::from(4),
+            vec![1.0; 8],
+            options(&[("nlist", 2f64.powi(31).into())]),
+        ),
+        "InvalidArgumentError",
+    );
+    assert_eq!(index.length().unwrap(), 2001);
+}
+
+#[wasm_bindgen_test]
+async fn searches_at_once_in_memory() {
+    let index = Index::from_bytes(GOLDEN).unwrap();
+    assert_concurrent_searches(&index, 12).await;
+    let index = assert_changes_beside_searches(index).await;
+    assert_concurrent_searches(&index, 8).await;
 }

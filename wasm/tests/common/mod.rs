@@ -158,3 +158,220 @@ pub async fn assert_matches_native(index: &Index) {
     }
     wasm_bindgen_test::console_log!("golden: 100 queries match native ({swapped} near-tie swaps)");
 }
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export async function changesDuringAddMany(index, ids, vectors, query) {
+  const seen = [];
+  let during = null;
+  await index.addMany(ids, vectors, {
+    onProgress: (done, total) => {
+      if (done === total || during !== null) return;
+      // addMany is between two slices: it holds the index until it ends.
+      during = index.search(query, 3).then(() => "ok", (e) => e.name);
+      const calls = [
+        () => index.searchSync(query, 3),
+        () => index.add(1e12, query),
+        () => index.delete(0),
+        () => index.length,
+      ];
+      for (const call of calls) {
+        try { call(); seen.push("ok"); } catch (e) { seen.push(e.name); }
+      }
+    },
+  });
+  if (during === null) return "addMany ended in one slice";
+  seen.push(await during);
+  return seen.join(",");
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = changesDuringAddMany)]
+    fn changes_during_add_many(
+        index: &JsValue,
+        ids: &JsValue,
+        vectors: &js_sys::Float32Array,
+        query: &js_sys::Float32Array,
+    ) -> Promise;
+}
+
+fn ef64() -> JsValue {
+    options(&[("ef", JsValue::from(64))])
+}
+
+/// The hits of `index.search(q, k)` at ef 64.
+pub async fn search_hits(index: &Index, q: &[f32], k: f64) -> Vec<(u64, f32)> {
+    hits(
+        &await_js(index.search(q.to_vec(), JsValue::from(k), ef64()))
+            .await
+            .expect("search"),
+    )
+}
+
+/// Start `n` searches for different queries at once, then check that each
+/// gave what the same search gives run alone, one after the other.
+pub async fn assert_concurrent_searches(index: &Index, n: usize) {
+    let queries = queries();
+    let started: Array = queries
+        .chunks_exact(DIM)
+        .take(n)
+        .map(|q| JsValue::from(index.search(q.to_vec(), JsValue::from(10), ef64())))
+        .collect();
+    let together: Array = await_js(Promise::all(&started))
+        .await
+        .expect("searches at once")
+        .unchecked_into();
+    assert_eq!(together.length() as usize, n);
+    for (i, q) in queries.chunks_exact(DIM).take(n).enumerate() {
+        let alone = search_hits(index, q, 10.0).await;
+        assert_eq!(alone.len(), 10, "query {i}");
+        assert_eq!(hits(&together.get(i as u32)), alone, "query {i}");
+    }
+}
+
+/// A `k` far beyond the index (2^31, 2^28) asks for every point, and the
+/// index answers normally afterwards.
+pub async fn assert_huge_k_gives_everything(index: &Index) {
+    let q = &queries()[..DIM];
+    let live = index.length().unwrap();
+    let normal = search_hits(index, q, 10.0).await;
+    for k in [2f64.powi(31), 2f64.powi(28)] {
+        let all = search_hits(index, q, k).await;
+        assert_eq!(all.len(), live, "k = {k}");
+        let mut ids: Vec<u64> = all.iter().map(|h| h.0).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        assert_eq!(ids.len(), live, "k = {k}: repeated ids");
+        assert!(all.windows(2).all(|w| w[0].1 <= w[1].1), "k = {k}: order");
+        assert_eq!(all[..10], normal[..], "k = {k}: the nearest ten");
+    }
+    assert_eq!(search_hits(index, q, 10.0).await, normal);
+    assert_eq!(index.length().unwrap(), live);
+}
+
+/// On a store that never waits (memory, OPFS): a search started and a
+/// change made before it resolves both succeed, and the search sees the
+/// index either before or after the change. A change during `addMany`
+/// (from its progress callback, between two slices) is refused with
+/// `BusyError`, and so is a search started then. Returns the index.
+pub async fn assert_changes_beside_searches(index: Index) -> Index {
+    use wasm_bindgen::convert::TryFromJsValue;
+    let q = queries()[..DIM].to_vec();
+    let before = search_hits(&index, &q, 10.0).await;
+    let nearest = before[0].0;
+    let p = index.search(q.clone(), JsValue::from(10), ef64());
+    assert!(index.delete(JsValue::from(nearest)).unwrap());
+    let during = hits(&await_js(p).await.expect("search beside a delete"));
+    let after = search_hits(&index, &q, 10.0).await;
+    assert!(!after.iter().any(|h| h.0 == nearest));
+    assert!(during == before || during == after, "{during:?}");
+    let p = index.search(q.clone(), JsValue::from(10), ef64());
+    index
+        .add(JsValue::from(4e9), &q)
+        .expect("add beside a search");
+    let during = hits(&await_js(p).await.expect("search beside an add"));
+    let again = search_hits(&index, &q, 10.0).await;
+    assert_eq!(again[0].0, 4_000_000_000);
+    assert!(during == after || during == again, "{during:?}");
+    // Changes while addMany is under way.
+    let base = base();
+    let ids: Vec<f64> = (0..100).map(|i| 1e9 + f64::from(i)).collect();
+    let ids = js_sys::Float64Array::from(&ids[..]);
+    let vectors = js_sys::Float32Array::from(&base[..100 * DIM]);
+    let len = index.length().unwrap();
+    let js = JsValue::from(index);
+    let seen = await_js(changes_during_add_many(
+        &js,
+        &ids.into(),
+        &vectors,
+        &js_sys::Float32Array::from(&q[..]),
+    ))
+    .await
+    .expect("addMany");
+    assert_eq!(
+        seen.as_string().unwrap(),
+        "BusyError,BusyError,BusyError,BusyError,BusyError"
+    );
+    let index = Index::try_from_js_value(js).expect("an Index");
+    assert_eq!(index.length().unwrap(), len + 100);
+    assert_eq!(search_hits(&index, &q, 10.0).await[0].0, 4_000_000_000);
+    index
+}
+
+/// The head of an index file whose header claims 512 vectors of 2^20
+/// dimensions (2 GiB) and whose metadata is valid for them (block sums
+/// of zero vectors), followed by only `carried` zero bytes of vectors.
+pub fn claims_two_gib(carried: usize) -> Vec<u8> {
+    use vectrove_core::format::checksum;
+    let mut small = vectrove_core::Hnsw::builder(1, Metric::L2)
+        .m(2)
+        .ef_construction(8)
+        .build()
+        .unwrap();
+    for i in 0..512u64 {
+        small.insert(i, &[i as f32]).unwrap();
+    }
+    let file = small.to_bytes().unwrap();
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let put = |b: &mut Vec<u8>, at: usize, v: &[u8]| b[at..at + v.len()].copy_from_slice(v);
+    let sections = u32_at(&file, 56) as usize;
+    let header_len = 64 + 32 * sections;
+    let entries: Vec<usize> = (0..sections).map(|i| 64 + 32 * i).collect();
+    let entry = |tag: &[u8]| {
+        *entries
+            .iter()
+            .find(|&&at| &file[at..at + 4] == tag)
+            .unwrap()
+    };
+    let (sums_at, vecs_at) = (entry(b"VSUM"), entry(b"VECS"));
+    let mut head = file[..u64_at(&file, 40) as usize].to_vec();
+    // The old block sums become zero padding; the new ones go after the
+    // other sections.
+    let (off, len) = (u64_at(&file, sums_at + 8), u64_at(&file, sums_at + 16));
+    head[off as usize..(off + len) as usize].fill(0);
+    let end = entries
+        .iter()
+        .filter(|&&at| at != sums_at && at != vecs_at)
+        .map(|&at| u64_at(&file, at + 8) + u64_at(&file, at + 16))
+        .max()
+        .unwrap()
+        .next_multiple_of(8) as usize;
+    let vector_bytes: u64 = 512 * (1 << 20) * 4;
+    let block_sum = checksum(&[0u8; 1 << 16]).to_le_bytes();
+    let sums: Vec<u8> = (0..vector_bytes >> 16).flat_map(|_| block_sum).collect();
+    let meta_len = (end + sums.len()).next_multiple_of(4096);
+    head.resize(meta_len, 0);
+    put(&mut head, end, &sums);
+    let sums_crc = checksum(&sums).to_le_bytes();
+    put(&mut head, sums_at + 8, &(end as u64).to_le_bytes());
+    put(&mut head, sums_at + 16, &(sums.len() as u64).to_le_bytes());
+    put(&mut head, sums_at + 24, &sums_crc);
+    put(&mut head, vecs_at + 8, &(meta_len as u64).to_le_bytes());
+    put(&mut head, vecs_at + 16, &vector_bytes.to_le_bytes());
+    put(&mut head, vecs_at + 24, &sums_crc);
+    put(&mut head, 28, &(1u32 << 20).to_le_bytes());
+    put(&mut head, 40, &(meta_len as u64).to_le_bytes());
+    put(
+        &mut head,
+        48,
+        &(meta_len as u64 + vector_bytes).to_le_bytes(),
+    );
+    put(&mut head, 60, &[0; 4]);
+    let crc = checksum(&head[..header_len]).to_le_bytes();
+    put(&mut head, 60, &crc);
+    head.resize(meta_len + carried, 0);
+    head
+}
+
+/// A `ReadableStream` of `bytes` that announces no length (a Response's
+/// body), so only the header says how long the file is.
+pub fn stream_of(bytes: &[u8]) -> JsValue {
+    let construct = |class: &str, arg: &JsValue| {
+        let ctor: js_sys::Function = Reflect::get(&js_sys::global(), &class.into())
+            .unwrap()
+            .unchecked_into();
+        Reflect::construct(&ctor, &Array::of1(arg)).unwrap()
+    };
+    let blob = construct("Blob", &Array::of1(&js_sys::Uint8Array::from(bytes)).into());
+    Reflect::get(&construct("Response", &blob), &"body".into()).unwrap()
+}
