@@ -16,6 +16,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod alloc;
 pub mod cache;
 #[cfg(feature = "conformance")]
 pub mod conformance;

@@ -61,7 +61,8 @@ use crate::store::{Access, FeatureStore};
 /// Fitting parameters.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PcaParams {
-    /// Number of principal components to keep (from 1 to the dimension).
+    /// Number of principal components to keep: from 1 to the dimension, and
+    /// at most the number of points fitted on.
     pub components: usize,
     /// Most subspace iterations (at least one is always run).
     pub max_iters: usize,
@@ -448,20 +449,22 @@ fn orthonormalize(q: &mut [f64], dim: usize, rng: &mut SplitMix64) {
 
 /// The top `k` eigenpairs of the symmetric `dim` × `dim` matrix `c` by
 /// subspace iteration: eigenvalues (descending), unit eigenvectors (rows of
-/// `k` × `dim`), and the iterations run.
+/// `k` × `dim`), and the iterations run; an error if the working block
+/// cannot be allocated.
 #[inline]
 fn leading_eigen(
     c: &[f64],
     dim: usize,
     k: usize,
     params: &PcaParams,
-) -> (Vec<f64>, Vec<f64>, usize) {
+) -> Result<(Vec<f64>, Vec<f64>, usize)> {
     let b = (k + MIN_EXTRA.max(k / 2)).min(dim);
     let len = b * dim;
     let mut rng = SplitMix64::new(params.seed);
     // The block, its image under C, the Ritz vectors and their images, and
     // the projected matrix, in one allocation.
-    let mut work = vec![0f64; 4 * len + b * b];
+    let size = len.checked_mul(4).and_then(|x| x.checked_add(b * b));
+    let mut work = zeroed(size, "components")?;
     let (mut q, rest) = work.split_at_mut(len);
     let (z, rest) = rest.split_at_mut(len);
     let (ritz, rest) = rest.split_at_mut(len);
@@ -508,7 +511,7 @@ fn leading_eigen(
         });
         if converged || iterations >= params.max_iters {
             values.truncate(k);
-            return (values, ritz[..k * dim].to_vec(), iterations);
+            return Ok((values, ritz[..k * dim].to_vec(), iterations));
         }
         // The next block spans C times the Ritz vectors, leading ones first.
         std::mem::swap(&mut q, &mut image);
@@ -519,8 +522,9 @@ fn leading_eigen(
 impl Pca {
     /// Fit on `data`, vectors of `dim` values back to back.
     ///
-    /// Errors: `dim` 0, no vectors, or a bad parameter
-    /// ([`Error::InvalidParameter`]); a length that is not a whole number
+    /// Errors: `dim` 0, no vectors, more components than the dimension or
+    /// the points, or another bad parameter ([`Error::InvalidParameter`],
+    /// also when the working matrices cannot be allocated); a length that is not a whole number
     /// of vectors ([`Error::DimensionMismatch`], whose `got` is the length
     /// of the incomplete last vector); NaN or an infinity
     /// ([`Error::NonFinite`], with the position inside its vector).
@@ -552,6 +556,17 @@ impl Pca {
         }
         let slots = sample(params, store.len());
         let n = slots.len();
+        // No more axes than points to find them in: this also bounds the
+        // working block (components times the dimension) by the data.
+        if params.components > n {
+            return Err(invalid(
+                "components",
+                &format!(
+                    "{} components cannot be found in {n} points",
+                    params.components
+                ),
+            ));
+        }
         // The largest allocation first: a dimension too large for the
         // covariance matrix fails before any reading.
         let mut cov = zeroed(dim.checked_mul(dim), "dim")?;
@@ -588,7 +603,7 @@ impl Pca {
         let trace: f64 = (0..dim).map(|i| cov[i * dim + i]).sum();
 
         let k = params.components;
-        let (values, vectors, iterations) = leading_eigen(&cov, dim, k, params);
+        let (values, vectors, iterations) = leading_eigen(&cov, dim, k, params)?;
 
         let scale2 = scale * scale;
         let mut components = vec![0f32; k * dim];
@@ -1066,11 +1081,17 @@ mod tests {
 
     #[test]
     fn degenerate_inputs_still_fit() {
-        // One point: no variance at all.
-        let pca = Pca::fit(&[1.0, 2.0, 3.0], 3, &PcaParams::default()).unwrap();
+        // Two equal points: no variance at all.
+        let pair = [1.0, 2.0, 3.0, 1.0, 2.0, 3.0];
+        let pca = Pca::fit(&pair, 3, &PcaParams::default()).unwrap();
         assert_eq!(pca.explained_variance(), [0.0, 0.0]);
         assert_eq!(pca.explained_variance_ratio(), [0.0, 0.0]);
         assert_eq!(pca.transform(&[1.0, 2.0, 3.0]).unwrap(), [0.0, 0.0]);
+        // More components than points is refused.
+        assert!(matches!(
+            Pca::fit(&pair[..3], 3, &PcaParams::default()),
+            Err(Error::InvalidParameter { name: "components", .. })
+        ));
         // Points on a line in 5-d, more components than the rank, and a
         // single dimension.
         let line: Vec<f32> = (0..50)
@@ -1186,7 +1207,7 @@ mod tests {
         #[cfg(target_pointer_width = "64")]
         for dim in [1 << 28, 1 << 33] {
             assert!(matches!(
-                Pca::fit_store(&Absent { dim, len: 1 }, &p),
+                Pca::fit_store(&Absent { dim, len: 2 }, &p),
                 Err(Error::InvalidParameter { name: "dim", .. })
             ));
         }

@@ -13,7 +13,7 @@ use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an HNSW file has.
-const SECTIONS: [[u8; 4]; 9] = [
+pub(super) const SECTIONS: [[u8; 4]; 9] = [
     tag::PARAMS,
     tag::LEVELS,
     tag::GRAPH,
@@ -135,7 +135,9 @@ impl<T: Element> Hnsw<MemoryStore<T>> {
 
 impl HnswFile {
     /// Decode and check everything but the vectors. `meta` is the start of
-    /// the file, at least [`Header::meta_len`] bytes.
+    /// the file, at least [`Header::meta_len`] bytes, or the metadata as
+    /// [`read_meta`](crate::format::read_meta) returns it (without the
+    /// optional sections this build does not know).
     pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
         header.check_kind(IndexKind::Hnsw)?;
         header.check_known(&SECTIONS)?;
@@ -197,61 +199,15 @@ impl HnswFile {
             return Err(corrupt("levels", "the entry point is not on the top level"));
         }
 
-        // The in-memory graph reserves `1 + m0` words a node on level 0 and
-        // `1 + m` a level above, whatever the lists hold; refuse files that
-        // would make it far bigger than the file itself (a hostile `m0`,
-        // level or count).
-        let words: u64 = levels
-            .iter()
-            .map(|&l| 1 + params.m0 as u64 + u64::from(l) * (1 + params.m as u64))
-            .sum();
-        if words.saturating_mul(4) > (64 << 20) + 40 * header.file_len {
-            return Err(corrupt(
-                "parameters",
-                format!(
-                    "{count} nodes with m = {}, m0 = {} need more memory than a file of {} bytes justifies",
-                    params.m, params.m0, header.file_len
-                ),
-            ));
+        // The graph in memory takes the words of the file's lists, so its
+        // size follows the section's bytes, whatever `m0` or the levels say.
+        let levels = super::copy_bytes(levels, "the levels")?;
+        let bytes = header.section_bytes(meta, tag::GRAPH, "graph")?;
+        if bytes.len() % 4 != 0 {
+            return Err(corrupt("graph", "not a whole number of words"));
         }
-
-        let upper_words: u64 = levels
-            .iter()
-            .map(|&l| u64::from(l) * (1 + params.m as u64))
-            .sum();
-        if upper_words > u64::from(u32::MAX) {
-            return Err(corrupt("levels", "too many upper-level lists"));
-        }
-        let mut graph = Graph::new(params.m, params.m0);
-        graph.reserve(count);
-        let mut r = Reader::new(header.section_bytes(meta, tag::GRAPH, "graph")?, "graph");
-        let mut list = Vec::with_capacity(params.m0);
-        for node in 0..count as u32 {
-            let level = usize::from(levels[node as usize]);
-            graph.push(level);
-            for l in 0..=level {
-                let n = r.u32()? as usize;
-                if n > graph.max_degree(l) {
-                    return Err(corrupt(
-                        "graph",
-                        format!("node {node} level {l}: {n} neighbours"),
-                    ));
-                }
-                list.clear();
-                for _ in 0..n {
-                    let nb = r.u32()?;
-                    if nb as usize >= count || nb == node || usize::from(levels[nb as usize]) < l {
-                        return Err(corrupt(
-                            "graph",
-                            format!("node {node} level {l}: bad edge to {nb}"),
-                        ));
-                    }
-                    list.push(nb);
-                }
-                graph.set_neighbors(node, l, &list);
-            }
-        }
-        r.finish()?;
+        let words = le_u32s(bytes, "the graph")?;
+        let graph = Graph::from_file(params.m, params.m0, levels, words)?;
         graph
             .validate()
             .map_err(|e| corrupt("graph", e.to_string()))?;
@@ -260,7 +216,7 @@ impl HnswFile {
         if bytes.len() != 4 * count {
             return Err(corrupt("parents", "wrong length"));
         }
-        let parent: Vec<u32> = le_u32s(bytes);
+        let parent: Vec<u32> = le_u32s(bytes, "the parents")?;
         // Every node but the first is reached from an older node whose
         // level-0 list holds it: the spanning tree that keeps all reachable.
         for (v, &p) in parent.iter().enumerate() {

@@ -12,7 +12,7 @@ use crate::kmeans::KMeans;
 use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an IVF file has.
-const SECTIONS: [[u8; 4]; 7] = [
+pub(super) const SECTIONS: [[u8; 4]; 7] = [
     tag::PARAMS,
     tag::CENTROIDS,
     tag::LISTS,
@@ -95,7 +95,9 @@ pub struct IvfFile {
 
 impl IvfFile {
     /// Decode and check everything but the vectors. `meta` is the start of
-    /// the file, at least [`Header::meta_len`] bytes.
+    /// the file, at least [`Header::meta_len`] bytes, or the metadata as
+    /// [`read_meta`](crate::format::read_meta) returns it (without the
+    /// optional sections this build does not know).
     pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
         header.check_kind(IndexKind::Ivf)?;
         if header.elem != f32::CODE {
@@ -131,7 +133,7 @@ impl IvfFile {
         if bytes.len() != 4 * count {
             return Err(corrupt("lists", "wrong length"));
         }
-        let list_of: Vec<u32> = le_u32s(bytes);
+        let list_of: Vec<u32> = le_u32s(bytes, "the lists")?;
         if list_of.iter().any(|&l| l as usize >= nlist) {
             return Err(corrupt("lists", "a point is in a list that does not exist"));
         }

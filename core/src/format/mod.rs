@@ -36,6 +36,8 @@ pub use read::{IndexFile, MetaReader, read_meta, verify_vectors};
 pub use write::WriteIndex;
 pub(crate) use write::Writer;
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 use crate::store::VectorLayout;
 
@@ -339,6 +341,17 @@ impl Header {
                 ),
             ));
         }
+        // No two sections share a byte (so a skipped section takes nothing
+        // a known one needs, and the padding is what no section covers).
+        let mut spans: Vec<(u64, u64)> = header
+            .sections
+            .iter()
+            .map(|s| (s.offset, s.offset + s.len))
+            .collect();
+        spans.sort_unstable();
+        if spans.windows(2).any(|w| w[1].0 < w[0].1) {
+            return Err(corrupt("header", "two sections overlap"));
+        }
         let mut end = header_len as u64;
         for s in &header.sections {
             if s.tag != tag::VECTORS && s.offset + s.len > meta_len {
@@ -376,8 +389,46 @@ impl Header {
             })
     }
 
-    /// The bytes of section `tag` out of the metadata bytes `meta` (the
-    /// first [`meta_len`](Self::meta_len) bytes of the file), checksum verified.
+    /// The sections of the file that a reader of its kind does not know
+    /// and may skip (flagged optional), as byte ranges of the file, ascending.
+    pub fn skipped(&self) -> Vec<Range<u64>> {
+        let known: &[[u8; 4]] = match self.kind {
+            IndexKind::Hnsw => &hnsw::SECTIONS,
+            IndexKind::Ivf => &ivf::SECTIONS,
+        };
+        let mut out: Vec<Range<u64>> = self
+            .sections
+            .iter()
+            .filter(|s| !known.contains(&s.tag) && s.flags & FLAG_OPTIONAL != 0 && s.len > 0)
+            .map(|s| s.offset..s.offset + s.len)
+            .collect();
+        out.sort_unstable_by_key(|r| r.start);
+        out
+    }
+
+    /// Where byte `at` of the file (not in a skipped section) is in the
+    /// metadata bytes `meta`: the start of the file (at least
+    /// [`meta_len`](Self::meta_len) bytes), or its first `meta_len` bytes without the [`skipped`](Self::skipped)
+    /// sections (as [`MetaReader::for_source`] reads them).
+    fn meta_offset(&self, meta: &[u8], at: u64) -> Result<usize> {
+        if meta.len() as u64 >= self.meta_len {
+            return Ok(at as usize);
+        }
+        let skipped = self.skipped();
+        let total: u64 = skipped.iter().map(|r| r.end - r.start).sum();
+        if meta.len() as u64 != self.meta_len - total {
+            return Err(corrupt("header", "metadata truncated"));
+        }
+        let before: u64 = skipped
+            .iter()
+            .filter(|r| r.end <= at)
+            .map(|r| r.end - r.start)
+            .sum();
+        Ok((at - before) as usize)
+    }
+
+    /// The bytes of section `tag` out of the metadata bytes `meta` (see
+    /// [`meta_offset`](Self::meta_offset)), checksum verified.
     pub(crate) fn section_bytes<'a>(
         &self,
         meta: &'a [u8],
@@ -385,7 +436,8 @@ impl Header {
         name: &'static str,
     ) -> Result<&'a [u8]> {
         let s = self.section(tag)?;
-        let (start, end) = (s.offset as usize, (s.offset + s.len) as usize);
+        let start = self.meta_offset(meta, s.offset)?;
+        let end = start + s.len as usize;
         if end > meta.len() {
             return Err(corrupt(name, "truncated"));
         }
@@ -399,9 +451,6 @@ impl Header {
     /// Check that the metadata bytes no section covers (the padding) are zero,
     /// so that every byte of a file is checked by something.
     pub(crate) fn check_padding(&self, meta: &[u8]) -> Result<()> {
-        if (meta.len() as u64) < self.meta_len {
-            return Err(corrupt("header", "metadata truncated"));
-        }
         let mut spans: Vec<(u64, u64)> = self
             .sections
             .iter()
@@ -411,7 +460,11 @@ impl Header {
         spans.sort_unstable();
         let mut at = (Self::PREFIX_LEN + self.sections.len() * ENTRY_LEN) as u64;
         for (start, end) in spans.into_iter().chain([(self.meta_len, self.meta_len)]) {
-            if start > at && meta[at as usize..start as usize].iter().any(|&b| b != 0) {
+            if start > at
+                && meta[self.meta_offset(meta, at)?..self.meta_offset(meta, start)?]
+                    .iter()
+                    .any(|&b| b != 0)
+            {
                 return Err(corrupt("header", format!("non-zero padding at byte {at}")));
             }
             at = at.max(end);
@@ -493,22 +546,27 @@ pub(crate) fn u64s(v: impl IntoIterator<Item = u64>) -> Vec<u8> {
     out
 }
 
-/// The little-endian `u32`s of `bytes` (a whole number of them).
-pub(crate) fn le_u32s(bytes: &[u8]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(bytes.len() / 4);
-    for c in bytes.chunks_exact(4) {
-        out.push(u32_at(c, 0));
-    }
-    out
+/// A copy of `bytes`, for `what`; running out of memory is an error.
+pub(crate) fn copy_bytes(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
+    let mut out = crate::alloc::vec_with_capacity(bytes.len(), what)?;
+    out.extend_from_slice(bytes);
+    Ok(out)
 }
 
-/// The little-endian `u64`s of `bytes` (a whole number of them).
-pub(crate) fn le_u64s(bytes: &[u8]) -> Vec<u64> {
-    let mut out = Vec::with_capacity(bytes.len() / 8);
-    for c in bytes.chunks_exact(8) {
-        out.push(u64_at(c, 0));
-    }
-    out
+/// The little-endian `u32`s of `bytes` (a whole number of them), for
+/// `what`; running out of memory is an error.
+pub(crate) fn le_u32s(bytes: &[u8], what: &str) -> Result<Vec<u32>> {
+    let mut out = crate::alloc::vec_with_capacity(bytes.len() / 4, what)?;
+    out.extend(bytes.chunks_exact(4).map(|c| u32_at(c, 0)));
+    Ok(out)
+}
+
+/// The little-endian `u64`s of `bytes` (a whole number of them), for
+/// `what`; running out of memory is an error.
+pub(crate) fn le_u64s(bytes: &[u8], what: &str) -> Result<Vec<u64>> {
+    let mut out = crate::alloc::vec_with_capacity(bytes.len() / 8, what)?;
+    out.extend(bytes.chunks_exact(8).map(|c| u64_at(c, 0)));
+    Ok(out)
 }
 
 pub(crate) fn u64_at(b: &[u8], at: usize) -> u64 {

@@ -24,6 +24,14 @@ use crate::store::{ByteSource, FeatureStore, MemoryStore, SourceRead};
 /// [`wants`](Self::wants) for the next byte range, fetch it however the
 /// source can, and [`feed`](Self::feed) it back.
 ///
+/// Two kinds of source: a stream ([`new`](Self::new)) gets asked for every
+/// byte of the metadata in order, and the reader's buffer grows only as
+/// bytes arrive, so a header that claims gigabytes costs nothing until they
+/// come; a source that can read anywhere and knows its real length
+/// ([`for_source`](Self::for_source), which [`read_meta`] uses) is not asked
+/// for the sections this build does not know and may skip (optional ones),
+/// and the buffer is sized once by the metadata the file really holds.
+///
 /// ```
 /// use vectrove_core::format::MetaReader;
 /// use vectrove_core::{Hnsw, Metric};
@@ -42,30 +50,74 @@ use crate::store::{ByteSource, FeatureStore, MemoryStore, SourceRead};
 #[derive(Debug)]
 pub struct MetaReader {
     file_len: Option<u64>,
-    /// Room for every byte needed so far; the first `have` are filled.
+    /// Whether unknown optional sections are skipped (and the length is real).
+    skip_unknown: bool,
+    /// Room for the bytes asked for so far; the first `have` are filled.
+    /// Skipped sections take no room: byte `i` of the file sits at `i`
+    /// minus the skipped bytes before it.
     bytes: Vec<u8>,
     have: usize,
+    /// The metadata's length in `bytes` once the header is known.
+    target: usize,
+    /// The skipped byte ranges of the file, ascending.
+    skipped: Vec<Range<u64>>,
     header: Option<Header>,
 }
 
+/// The most a stream's buffer grows ahead of the bytes that arrived.
+const STREAM_STEP: usize = 1 << 20;
+
 impl MetaReader {
-    /// A reader for a file of `file_len` bytes, or of the length its header
-    /// declares when the source cannot tell (a stream).
+    /// A reader for a stream of `file_len` bytes, or of the length its header
+    /// declares when the stream cannot tell. Every metadata byte is asked
+    /// for, in order.
     pub fn new(file_len: Option<u64>) -> Self {
         let prefix = Header::PREFIX_LEN as u64;
         let want = file_len.map_or(prefix, |len| len.min(prefix));
         Self {
             file_len,
+            skip_unknown: false,
             bytes: vec![0; want as usize],
             have: 0,
+            target: 0,
+            skipped: Vec::new(),
             header: None,
         }
     }
 
+    /// A reader for a source of `file_len` bytes (its real length) that can
+    /// read any range: unknown optional sections are not asked for, and
+    /// [`finish`](Self::finish) returns the metadata without them (which
+    /// [`IndexFile::decode`] takes as it takes the whole metadata).
+    pub fn for_source(file_len: u64) -> Self {
+        Self {
+            skip_unknown: true,
+            ..Self::new(Some(file_len))
+        }
+    }
+
+    /// Where byte `at` of `bytes` is in the file, and where the piece that
+    /// holds it ends there (at the next skipped range or the metadata's end).
+    fn file_offset(&self, at: usize) -> (u64, u64) {
+        let mut pos = at as u64;
+        for r in &self.skipped {
+            if r.start <= pos {
+                pos += r.end - r.start;
+            } else {
+                return (pos, r.start);
+            }
+        }
+        (pos, pos + (self.bytes.len() - at) as u64)
+    }
+
     /// The byte range to read next, or `None` once the metadata is whole.
     pub fn wants(&self) -> Option<Range<u64>> {
-        let (have, want) = (self.have as u64, self.bytes.len() as u64);
-        (have < want).then_some(have..want)
+        if self.have >= self.bytes.len() {
+            return None;
+        }
+        let (start, end) = self.file_offset(self.have);
+        let end = end.min(start + (self.bytes.len() - self.have) as u64);
+        Some(start..end)
     }
 
     /// The bytes of the range [`wants`](Self::wants) named; they are checked
@@ -89,14 +141,18 @@ impl MetaReader {
         let Some(r) = self.wants() else {
             return Err(corrupt("header", "more bytes fed than the metadata holds"));
         };
-        read(r.start, &mut self.bytes[self.have..])?;
-        self.have = self.bytes.len();
+        let end = self.have + (r.end - r.start) as usize;
+        read(r.start, &mut self.bytes[self.have..end])?;
+        self.have = end;
         self.advance()
     }
 
     /// Check what has arrived and size the next range.
     fn advance(&mut self) -> Result<()> {
         let have = self.have;
+        if have < self.bytes.len() {
+            return Ok(());
+        }
         if self.header.is_none() && have <= Header::PREFIX_LEN {
             let header_len = Header::header_len(&self.bytes)?;
             if let Some(len) = self.file_len.filter(|&len| header_len as u64 > len) {
@@ -113,22 +169,39 @@ impl MetaReader {
         if self.header.is_none() {
             let claimed = super::u64_at(&self.bytes, 48);
             let header = Header::parse(&self.bytes, self.file_len.unwrap_or(claimed))?;
-            // A fresh zeroed buffer for the whole metadata (the system hands
-            // out zeroed pages, so a large one costs no pass to clear).
-            // `meta_len` was checked against the file's length.
-            let mut all = vec![0; header.meta_len as usize];
-            all[..have].copy_from_slice(&self.bytes[..have]);
-            self.bytes = all;
+            if self.skip_unknown {
+                self.skipped = header.skipped();
+            }
+            let skipped: u64 = self.skipped.iter().map(|r| r.end - r.start).sum();
+            self.target = (header.meta_len - skipped) as usize;
             self.header = Some(header);
+            if self.skip_unknown {
+                // The length is the source's own, and `meta_len` was checked
+                // against it: the bytes are there. A fresh zeroed buffer
+                // (the system hands out zeroed pages, so a large one costs
+                // no pass to clear).
+                let mut all = crate::alloc::zeroed_bytes(self.target, "the metadata")?;
+                all[..have].copy_from_slice(&self.bytes[..have]);
+                self.bytes = all;
+                return Ok(());
+            }
+        }
+        // A stream: grow by at most what has arrived (and a step), so the
+        // buffer never runs far ahead of the bytes.
+        let next = self.target.min(have + have.max(STREAM_STEP));
+        if next > have {
+            crate::alloc::reserve(&mut self.bytes, next - have, "the metadata")?;
+            self.bytes.resize(next, 0);
         }
         Ok(())
     }
 
-    /// The checked header and the metadata bytes (the first
-    /// [`Header::meta_len`] bytes of the file).
+    /// The checked header and the metadata bytes: the first
+    /// [`Header::meta_len`] bytes of the file, without the sections a
+    /// reader made with [`for_source`](Self::for_source) skipped.
     pub fn finish(self) -> Result<(Header, Vec<u8>)> {
         match self.header {
-            Some(h) if self.wants().is_none() => Ok((h, self.bytes)),
+            Some(h) if self.wants().is_none() && self.have == self.target => Ok((h, self.bytes)),
             // An empty file never got as far as the prefix check: say what
             // that check says of it.
             None if self.have < Header::PREFIX_LEN => {
@@ -141,9 +214,10 @@ impl MetaReader {
 }
 
 /// Read the header and metadata of the file in `source`, which must answer
-/// synchronously.
+/// synchronously. Optional sections this build does not know are not read
+/// (see [`MetaReader::for_source`]).
 pub fn read_meta(source: &impl ByteSource) -> Result<(Header, Vec<u8>)> {
-    let mut reader = MetaReader::new(Some(source.len()));
+    let mut reader = MetaReader::for_source(source.len());
     while reader.wants().is_some() {
         reader.fill(|offset, buf| read_now(source, offset, buf))?;
     }
@@ -186,7 +260,9 @@ pub enum IndexFile {
 
 impl IndexFile {
     /// Decode and check everything but the vectors. `meta` is the start of
-    /// the file, at least [`Header::meta_len`] bytes.
+    /// the file, at least [`Header::meta_len`] bytes, or the metadata as
+    /// [`read_meta`](crate::format::read_meta) returns it (without the
+    /// optional sections this build does not know).
     pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
         Ok(match header.kind {
             IndexKind::Hnsw => IndexFile::Hnsw(HnswFile::decode(header, meta)?),
@@ -311,12 +387,12 @@ fn decode_ids(header: &Header, meta: &[u8]) -> Result<(Ids, Vec<u64>)> {
     if bytes.len() != 8 * count {
         return Err(corrupt("ids", "wrong length"));
     }
-    let ids = le_u64s(bytes);
+    let ids = le_u64s(bytes, "the ids")?;
     let bytes = header.section_bytes(meta, tag::DELETED, "deletions")?;
     if bytes.len() != 8 * count.div_ceil(64) {
         return Err(corrupt("deletions", "wrong length"));
     }
-    let deleted = le_u64s(bytes);
+    let deleted = le_u64s(bytes, "the deletions")?;
     if !count.is_multiple_of(64) && deleted.last().is_some_and(|w| w >> (count % 64) != 0) {
         return Err(corrupt("deletions", "bits set past the last node"));
     }
@@ -332,7 +408,7 @@ fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorChecksums> {
     if checksum(bytes) != vec_section.crc || bytes.len() % 4 != 0 {
         return Err(corrupt("vector checksums", "checksum mismatch"));
     }
-    VectorChecksums::from_parts(le_u32s(bytes), vec_section.len)
+    VectorChecksums::from_parts(le_u32s(bytes, "the vector checksums")?, vec_section.len)
 }
 
 /// Check that `store` can hold the vectors of the file `h` describes:

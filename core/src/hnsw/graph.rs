@@ -1,24 +1,40 @@
 //! The proximity graph: compact `u32` neighbour lists per node and level.
 
+use crate::alloc;
 use crate::error::{Error, Result};
+use crate::format::corrupt;
 
-/// Layer 0 holds every node in one flat array (`1 + m0` words a node: the
-/// count, then the neighbours), so a search's hot loop touches one cache line
-/// run per node. The upper levels of the few nodes that have them sit in a
-/// second flat array (`1 + m` words a level), found by a binary search of
-/// the (ascending) list of those nodes: about one node in `m` has upper
-/// levels, so this costs a few bytes per such node and nothing for the rest.
+/// Bits of a list's header word that hold its neighbour count; the bits
+/// above hold its capacity. Both are at most 2048 (the largest `m0`).
+const COUNT_BITS: u32 = 16;
+const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
+
+/// A list's header word.
+#[inline]
+fn header(count: usize, cap: usize) -> u32 {
+    count as u32 | (cap as u32) << COUNT_BITS
+}
+
+/// Every node's lists sit together in one block of `words`, level 0 first,
+/// then each upper level in turn: a header word (the neighbour count in the
+/// low 16 bits, the list's capacity in the high 16) and `capacity` slots, of
+/// which the first `count` are the neighbours. `at[node]` is where the
+/// node's block starts, so a search's hot loop (level 0) reads one offset
+/// and one run of words per node.
+///
+/// A node inserted in memory gets full capacities (`m0` on level 0, `m`
+/// above), so its lists change in place. A node read from a file gets
+/// exactly the room its lists use, so the graph's memory follows the file's
+/// bytes rather than `m0` times the nodes; the first time one of its lists
+/// must grow, the node's block is copied to the end of `words` with full
+/// capacities (once per node; the old block is left unused).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Graph {
     m: usize,
     m0: usize,
     levels: Vec<u8>,
-    base: Vec<u32>,
-    /// The nodes with upper levels, ascending (nodes are added in order).
-    upper_nodes: Vec<u32>,
-    /// Where each of `upper_nodes`' lists start in `upper`.
-    upper_at: Vec<u32>,
-    upper: Vec<u32>,
+    at: Vec<usize>,
+    words: Vec<u32>,
 }
 
 impl Graph {
@@ -28,6 +44,56 @@ impl Graph {
             m0,
             ..Self::default()
         }
+    }
+
+    /// The graph stored in a file: `levels` holds every node's level and
+    /// `words`, for node after node and level 0 up to its level, a neighbour
+    /// count and that many neighbours (the `GRPH` section's layout, which
+    /// becomes this graph's `words` in place). Counts over their bound, and
+    /// words missing or left over, are errors; the edges themselves are
+    /// checked by [`validate`](Self::validate).
+    pub(crate) fn from_file(m: usize, m0: usize, levels: Vec<u8>, words: Vec<u32>) -> Result<Self> {
+        let mut at = alloc::vec_with_capacity(levels.len(), "the graph")?;
+        let mut graph = Self {
+            m,
+            m0,
+            levels: Vec::new(),
+            at: Vec::new(),
+            words,
+        };
+        let mut pos = 0usize;
+        for (node, &level) in levels.iter().enumerate() {
+            at.push(pos);
+            for l in 0..=usize::from(level) {
+                let Some(&n) = graph.words.get(pos) else {
+                    return Err(corrupt("graph", "ends early"));
+                };
+                let n = n as usize;
+                if n > graph.max_degree(l) {
+                    return Err(corrupt(
+                        "graph",
+                        format!("node {node} level {l}: {n} neighbours"),
+                    ));
+                }
+                if graph.words.len() - pos - 1 < n {
+                    return Err(corrupt("graph", "ends early"));
+                }
+                graph.words[pos] = header(n, n);
+                pos += 1 + n;
+            }
+        }
+        if pos != graph.words.len() {
+            return Err(corrupt(
+                "graph",
+                format!(
+                    "{} unexpected trailing bytes",
+                    4 * (graph.words.len() - pos)
+                ),
+            ));
+        }
+        graph.levels = levels;
+        graph.at = at;
+        Ok(graph)
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -44,111 +110,141 @@ impl Graph {
         usize::from(self.levels[node as usize])
     }
 
-    /// Whether a node of `level` fits (the upper array is addressed with u32).
+    /// Words of a block with full capacities on levels `0..=level`.
+    fn block_words(&self, level: usize) -> usize {
+        1 + self.m0 + level * (1 + self.m)
+    }
+
+    /// Whether a node of `level` fits (the words stay addressable).
     pub(crate) fn can_push(&self, level: usize) -> bool {
-        self.upper.len() + level * (1 + self.m) <= u32::MAX as usize
+        self.words
+            .len()
+            .checked_add(self.block_words(level))
+            .is_some_and(|n| n <= isize::MAX as usize / 4)
+    }
+
+    /// Append a block for `node`'s lists with full capacities, holding the
+    /// neighbours of `from` (a copy of the node's current lists) if given.
+    fn push_block(&mut self, level: usize, from: Option<u32>) -> usize {
+        let start = self.words.len();
+        for l in 0..=level {
+            let cap = self.max_degree(l);
+            let (old, n) = match from {
+                Some(node) => {
+                    let old = self.list_start(node, l);
+                    (old, (self.words[old] & COUNT_MASK) as usize)
+                }
+                None => (0, 0),
+            };
+            self.words.push(header(n, cap));
+            self.words.extend_from_within(old + 1..old + 1 + n);
+            self.words.resize(self.words.len() + cap - n, 0);
+        }
+        start
     }
 
     /// Add a node with lists on levels `0..=level`, all empty (check
     /// [`can_push`](Self::can_push) first).
     pub(crate) fn push(&mut self, level: usize) -> u32 {
         let id = self.levels.len() as u32;
+        let start = self.push_block(level, None);
         self.levels.push(level as u8);
-        self.base.resize(self.base.len() + 1 + self.m0, 0);
-        if level > 0 {
-            self.upper_nodes.push(id);
-            self.upper_at.push(self.upper.len() as u32);
-            self.upper
-                .resize(self.upper.len() + level * (1 + self.m), 0);
-        }
+        self.at.push(start);
         id
     }
 
     pub(crate) fn reserve(&mut self, additional: usize) {
         self.levels.reserve(additional);
-        self.base.reserve(additional * (1 + self.m0));
+        self.at.reserve(additional);
+        self.words.reserve(additional.saturating_mul(1 + self.m0));
     }
 
-    /// Where the upper lists of `node` (which has upper levels) start.
+    /// Where the list of `node` at `level` (at most its level) starts.
     #[inline]
-    fn upper_start(&self, node: u32) -> usize {
-        match self.upper_nodes.binary_search(&node) {
-            Ok(i) => self.upper_at[i] as usize,
-            // Callers check the node's level first.
-            Err(_) => self.upper.len(),
+    fn list_start(&self, node: u32, level: usize) -> usize {
+        let mut at = self.at[node as usize];
+        for _ in 0..level {
+            at += 1 + (self.words[at] >> COUNT_BITS) as usize;
         }
+        at
     }
 
-    #[inline]
-    fn list(&self, node: u32, level: usize) -> &[u32] {
-        if level == 0 {
-            let at = node as usize * (1 + self.m0);
-            &self.base[at..at + 1 + self.m0]
-        } else {
-            let at = self.upper_start(node) + (level - 1) * (1 + self.m);
-            // A node without this level (callers check first) has no neighbours.
-            self.upper.get(at..at + 1 + self.m).unwrap_or(&[0])
-        }
-    }
-
-    /// The neighbours of `node` at `level` (which must be at most its level).
+    /// The neighbours of `node` at `level` (none if the node lacks the level).
     #[inline]
     pub(crate) fn neighbors(&self, node: u32, level: usize) -> &[u32] {
-        let list = self.list(node, level);
-        &list[1..1 + list[0] as usize]
+        if level > 0 && level > self.level(node) {
+            return &[];
+        }
+        let at = self.list_start(node, level);
+        let n = (self.words[at] & COUNT_MASK) as usize;
+        &self.words[at + 1..at + 1 + n]
     }
 
-    /// Replace the neighbours of `node` at `level`; `ids` must fit the bound.
+    /// Replace the neighbours of `node` at `level` (at most its level); `ids`
+    /// must fit the level's bound.
     pub(crate) fn set_neighbors(&mut self, node: u32, level: usize, ids: &[u32]) {
-        let list = if level == 0 {
-            let at = node as usize * (1 + self.m0);
-            &mut self.base[at..at + 1 + self.m0]
-        } else {
-            let at = self.upper_start(node) + (level - 1) * (1 + self.m);
-            &mut self.upper[at..at + 1 + self.m]
-        };
-        assert!(ids.len() < list.len(), "neighbour list over its bound");
-        list[0] = ids.len() as u32;
-        list[1..1 + ids.len()].copy_from_slice(ids);
+        assert!(
+            ids.len() <= self.max_degree(level) && level <= self.level(node),
+            "neighbour list over its bound"
+        );
+        let mut at = self.list_start(node, level);
+        if ids.len() > (self.words[at] >> COUNT_BITS) as usize {
+            let start = self.push_block(self.level(node), Some(node));
+            self.at[node as usize] = start;
+            at = self.list_start(node, level);
+        }
+        let cap = (self.words[at] >> COUNT_BITS) as usize;
+        self.words[at] = header(ids.len(), cap);
+        self.words[at + 1..at + 1 + ids.len()].copy_from_slice(ids);
     }
 
     /// Bytes held by the graph.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.levels.capacity()
-            + self.base.capacity() * 4
-            + self.upper_nodes.capacity() * 4
-            + self.upper_at.capacity() * 4
-            + self.upper.capacity() * 4
+        self.levels.capacity() + self.at.capacity() * size_of::<usize>() + self.words.capacity() * 4
     }
 
     /// Check every structural invariant: lists within bounds, every edge to an
-    /// existing node that has the level, no self-loops or repeated edges.
+    /// existing node that has the level, no self-loops or repeated edges. The
+    /// work is proportional to the edges.
     pub(crate) fn validate(&self) -> Result<()> {
         let n = self.len() as u32;
         let bad = |reason: String| Error::InvalidParameter {
             name: "graph",
             reason,
         };
+        // One bit per node, set while its list is being checked.
+        let mut seen: Vec<u64> = alloc::vec_of(self.len().div_ceil(64), 0, "checking the graph")?;
         for node in 0..n {
             for level in 0..=self.level(node) {
-                let list = self.list(node, level);
-                if list[0] as usize > self.max_degree(level) {
+                let head = self.words[self.list_start(node, level)];
+                if (head & COUNT_MASK) as usize > self.max_degree(level) {
                     return Err(bad(format!(
                         "node {node} level {level}: {} neighbours",
-                        list[0]
+                        head & COUNT_MASK
                     )));
                 }
                 let nbrs = self.neighbors(node, level);
-                for (i, &nb) in nbrs.iter().enumerate() {
+                let mut result = Ok(());
+                for &nb in nbrs {
                     if nb >= n || nb == node || self.level(nb) < level {
-                        return Err(bad(format!("node {node} level {level}: bad edge to {nb}")));
+                        result = Err(bad(format!("node {node} level {level}: bad edge to {nb}")));
+                        break;
                     }
-                    if nbrs[..i].contains(&nb) {
-                        return Err(bad(format!(
+                    let (w, bit) = (nb as usize / 64, 1u64 << (nb % 64));
+                    if seen[w] & bit != 0 {
+                        result = Err(bad(format!(
                             "node {node} level {level}: repeated edge {nb}"
                         )));
+                        break;
+                    }
+                    seen[w] |= bit;
+                }
+                for &nb in nbrs {
+                    if let Some(w) = seen.get_mut(nb as usize / 64) {
+                        *w = 0;
                     }
                 }
+                result?;
             }
         }
         Ok(())
@@ -171,8 +267,51 @@ mod tests {
         assert_eq!(g.neighbors(a, 0), &[b, c]);
         assert_eq!(g.neighbors(b, 1), &[c]);
         assert_eq!(g.neighbors(c, 0), &[] as &[u32]);
+        assert_eq!(g.neighbors(a, 1), &[] as &[u32], "a has no level 1");
         g.validate().unwrap();
         g.set_neighbors(c, 1, &[a]); // a has no level 1
         assert!(g.validate().is_err());
+    }
+
+    /// The lists of a file take the room they use; growing one moves the
+    /// node's block, keeping every other list as it was.
+    #[test]
+    fn lists_from_a_file_are_exact_and_grow() {
+        // Node 0 (level 1): [1] on level 0, [] on level 1; node 1 (level 1):
+        // [0] and []; node 2 (level 0): [].
+        let words = vec![1, 1, 0, 1, 0, 0, 0];
+        let mut g = Graph::from_file(2, 4, vec![1, 1, 0], words).unwrap();
+        g.validate().unwrap();
+        assert_eq!(g.heap_bytes(), 3 + 3 * size_of::<usize>() + 7 * 4);
+        assert_eq!(g.neighbors(0, 0), &[1]);
+        assert_eq!(g.neighbors(1, 0), &[0]);
+        g.set_neighbors(0, 0, &[1, 2]);
+        g.set_neighbors(0, 1, &[1]);
+        g.set_neighbors(2, 0, &[0, 1, 1]);
+        assert_eq!(g.neighbors(0, 0), &[1, 2]);
+        assert_eq!(g.neighbors(0, 1), &[1]);
+        assert_eq!(g.neighbors(1, 0), &[0]);
+        assert_eq!(g.neighbors(1, 1), &[] as &[u32]);
+        assert!(g.validate().is_err(), "node 2 repeats an edge");
+        g.set_neighbors(2, 0, &[0, 1]);
+        g.validate().unwrap();
+        // Once moved, a node's lists have full room: no further move.
+        let words = g.words.len();
+        g.set_neighbors(0, 0, &[1, 2]);
+        g.set_neighbors(0, 1, &[1, 2]);
+        assert_eq!(g.words.len(), words);
+    }
+
+    #[test]
+    fn bad_file_lists_are_errors() {
+        for (levels, words) in [
+            (vec![0], vec![]),                 // no count
+            (vec![0], vec![2, 0]),             // a neighbour missing
+            (vec![0], vec![5, 1, 2, 3, 4, 5]), // over m0
+            (vec![0], vec![0, 0]),             // a word left over
+            (vec![1], vec![0, 3, 0, 0, 0]),    // over m on level 1
+        ] {
+            assert!(Graph::from_file(2, 4, levels, words).is_err());
+        }
     }
 }

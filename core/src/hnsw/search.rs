@@ -136,7 +136,7 @@ impl<T: Element> SearchState<T> {
     /// fetch their neighbours' vectors along with a step's missing ones, so
     /// that the next steps find them resident.
     pub fn upcoming(&self, n: usize) -> Vec<u32> {
-        let mut best: Vec<Cand> = Vec::with_capacity(n + 1);
+        let mut best: Vec<Cand> = Vec::with_capacity(n.min(self.candidates.len()) + 1);
         for &Reverse(c) in self.candidates.iter() {
             if best.len() < n || best.last().is_some_and(|w| c < *w) {
                 let at = best.partition_point(|b| *b < c);
