@@ -281,6 +281,8 @@ impl<S: FeatureStore> Ivf<S> {
                     continue;
                 }
                 let d = match self.points.store.with_vector(slot, |v| (self.dist)(&q, v)) {
+                    // A NaN from an unchecked stored vector ranks last.
+                    Ok(Access::Ready(d)) if d.is_nan() => f32::INFINITY,
                     Ok(Access::Ready(d)) => d,
                     Ok(Access::Missing) => {
                         failed = Some(Error::NotResident { count: 1 });

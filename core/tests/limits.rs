@@ -421,3 +421,92 @@ fn pca_components_are_bounded_by_the_data() {
         3
     );
 }
+
+/// The offset and length of section `tag` in the file `bytes`.
+fn section_range(bytes: &[u8], tag: &[u8; 4]) -> Range<usize> {
+    let h = Header::parse(bytes, bytes.len() as u64).unwrap();
+    let s = h.section(*tag).unwrap();
+    s.offset as usize..(s.offset + s.len) as usize
+}
+
+/// IVF cosine centroids must have unit length, as the format says.
+#[test]
+fn cosine_centroids_of_another_length_are_refused() {
+    let points: Vec<f32> = (0..600)
+        .map(|i| ((i * 37) % 23) as f32 - 11.0 + 0.5)
+        .collect();
+    let training = MemoryStore::from_flat(3, &points).unwrap();
+    let params = IvfParams {
+        nlist: 5,
+        ..IvfParams::default()
+    };
+    let mut ivf = Ivf::train(Metric::Cosine, params, &training).unwrap();
+    ivf.insert_many(&(0..200).collect::<Vec<u64>>(), &points)
+        .unwrap();
+    let bytes = ivf.to_bytes().unwrap();
+    Ivf::from_bytes(&bytes).expect("a trained index opens");
+    let cent = section_range(&bytes, b"CENT");
+    for scale in [2.0f32, 0.5, 1.01] {
+        let mut bad = bytes.clone();
+        // The second centroid, scaled.
+        for at in (cent.start + 12..cent.start + 24).step_by(4) {
+            let x = f32::from_le_bytes(bad[at..at + 4].try_into().unwrap()) * scale;
+            bad[at..at + 4].copy_from_slice(&x.to_le_bytes());
+        }
+        format::reseal(&mut bad);
+        let err = Ivf::from_bytes(&bad).unwrap_err().to_string();
+        assert!(
+            err.contains("centroid 1") && err.contains("unit length"),
+            "{err}"
+        );
+    }
+}
+
+/// A stored NaN or infinity is refused wherever the vectors are read in
+/// full or verified; a lazily read file that was not verified still
+/// searches without a panic, the bad vector ranked last.
+#[test]
+fn non_finite_stored_vectors_are_refused_when_checked() {
+    let index = small_hnsw();
+    let bytes = index.to_bytes().unwrap();
+    let h = Header::parse(&bytes, bytes.len() as u64).unwrap();
+    for bad_value in [f32::NAN, f32::INFINITY, -f32::NAN, f32::NEG_INFINITY] {
+        let mut bad = bytes.clone();
+        // Slot 10's second value.
+        let at = h.meta_len as usize + 10 * h.vector_stride() + 4;
+        bad[at..at + 4].copy_from_slice(&bad_value.to_le_bytes());
+        format::reseal(&mut bad);
+        let err = Hnsw::<MemoryStore<f32>>::from_bytes(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("non-finite"), "{err}");
+        let source = Sparse {
+            len: bad.len() as u64,
+            pieces: vec![(0, bad.clone())],
+            reads: RefCell::new(Vec::new()),
+        };
+        let file = IndexFile::read(&source).unwrap();
+        let err =
+            format::verify_vectors(&source, file.header(), file.vector_checksums()).unwrap_err();
+        assert!(err.to_string().contains("non-finite"), "{err}");
+        // Not verified: opened lazily, the search still answers.
+        let layout = file.header().vectors();
+        let store =
+            vectrove_core::store::PagedStore::<_, f32>::new(source, layout, 1 << 20).unwrap();
+        let lazy = file.into_index(store).unwrap().into_hnsw().unwrap();
+        // Ids are three times the slots: slot 10 (id 30) holds the bad value.
+        let q = index.get(90).unwrap();
+        let hits = lazy.search(&q, lazy.len(), 400).unwrap();
+        assert_eq!(hits[0].id, 90);
+        if bad_value.is_nan() {
+            assert_eq!(hits.last().unwrap().id, 30, "{hits:?}");
+            assert_eq!(hits.last().unwrap().distance, f32::INFINITY);
+        }
+    }
+    // u8 codes have no non-finite values: every byte is a valid code.
+    let mut codes = Hnsw::builder(2, Metric::Hamming)
+        .build_with_store(MemoryStore::<u8>::new(2).unwrap())
+        .unwrap();
+    codes.insert(1, &[0xFF, 0x80]).unwrap();
+    Hnsw::<MemoryStore<u8>>::from_bytes(&codes.to_bytes().unwrap()).unwrap();
+}

@@ -11,6 +11,9 @@ use crate::simd::Crc32;
 pub struct VectorChecksums {
     pub(crate) sums: Vec<u32>,
     total: u64,
+    /// Whether the vectors are `f32`s, which a checked block must hold
+    /// finite (known from a file's header; false for computed checksums).
+    f32_values: bool,
 }
 
 impl VectorChecksums {
@@ -34,7 +37,7 @@ impl VectorChecksums {
         self.total
     }
 
-    pub(crate) fn from_parts(sums: Vec<u32>, total: u64) -> Result<Self> {
+    pub(crate) fn from_parts(sums: Vec<u32>, total: u64, f32_values: bool) -> Result<Self> {
         if sums.len() as u64 != total.div_ceil(VECTOR_BLOCK_BYTES) {
             return Err(corrupt(
                 "vector checksums",
@@ -44,7 +47,11 @@ impl VectorChecksums {
                 ),
             ));
         }
-        Ok(Self { sums, total })
+        Ok(Self {
+            sums,
+            total,
+            f32_values,
+        })
     }
 
     /// Number of blocks.
@@ -60,26 +67,36 @@ impl VectorChecksums {
         start..start.saturating_add(VECTOR_BLOCK_BYTES).min(self.total)
     }
 
-    /// Check block `i` against its checksum.
+    /// Check block `i` against its checksum and, for a file of `f32`
+    /// vectors, that every value in it is finite.
     pub fn verify_block(&self, i: usize, bytes: &[u8]) -> Result<()> {
-        let ok = self.sums.get(i).is_some_and(|&s| {
-            let r = self.block_range(i);
-            bytes.len() as u64 == r.end - r.start && checksum(bytes) == s
-        });
-        if ok {
-            Ok(())
-        } else {
-            Err(corrupt(
+        let r = self.block_range(i);
+        let ok = self
+            .sums
+            .get(i)
+            .is_some_and(|&s| bytes.len() as u64 == r.end - r.start && checksum(bytes) == s);
+        if !ok {
+            return Err(corrupt(
                 "vectors",
-                format!(
-                    "checksum mismatch in block {i} (bytes {:?})",
-                    self.block_range(i)
-                ),
-            ))
+                format!("checksum mismatch in block {i} (bytes {r:?})"),
+            ));
         }
+        // Blocks start on a multiple of 4 bytes, so they hold whole f32s.
+        // An exponent of all ones is an infinity or a NaN.
+        let finite =
+            |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7F80_0000 != 0x7F80_0000;
+        if self.f32_values && !bytes.chunks_exact(4).fold(true, |ok, c| ok & finite(c)) {
+            let at = bytes.chunks_exact(4).position(|c| !finite(c)).unwrap_or(0);
+            return Err(corrupt(
+                "vectors",
+                format!("a non-finite value at byte {}", r.start + 4 * at as u64),
+            ));
+        }
+        Ok(())
     }
 
-    /// Check the whole vectors section.
+    /// Check the whole vectors section, block by block (see
+    /// [`verify_block`](Self::verify_block)).
     pub fn verify_all(&self, vectors: &[u8]) -> Result<()> {
         if vectors.len() as u64 != self.total {
             return Err(corrupt("vectors", "truncated"));
@@ -144,6 +161,7 @@ impl ChecksumBuilder {
         VectorChecksums {
             sums: self.sums,
             total: self.total,
+            f32_values: false,
         }
     }
 }

@@ -408,7 +408,8 @@ fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorChecksums> {
     if checksum(bytes) != vec_section.crc || bytes.len() % 4 != 0 {
         return Err(corrupt("vector checksums", "checksum mismatch"));
     }
-    VectorChecksums::from_parts(le_u32s(bytes, "the vector checksums")?, vec_section.len)
+    let sums = le_u32s(bytes, "the vector checksums")?;
+    VectorChecksums::from_parts(sums, vec_section.len, header.elem == f32::CODE)
 }
 
 /// Check that `store` can hold the vectors of the file `h` describes:

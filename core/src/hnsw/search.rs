@@ -196,7 +196,9 @@ impl<T: Element> SearchState<T> {
         for (node, d) in self.pending.iter_mut().filter(|(_, d)| d.is_none()) {
             match store.with_vector(*node, |v| dist(q, v))? {
                 Access::Ready(x) => {
-                    *d = Some(x);
+                    // A stored vector that was never checked may hold a NaN
+                    // (a lazily read file): it ranks after every other.
+                    *d = Some(if x.is_nan() { f32::INFINITY } else { x });
                     computed += 1;
                 }
                 Access::Missing => self.missing.push(*node),
