@@ -179,7 +179,7 @@ impl IvfFile {
     /// The index over `store`, which must hold the file's vectors.
     pub fn into_index<S: FeatureStore>(self, store: S) -> Result<Ivf<S>> {
         let (points, dist) = self.points.into_points(store)?;
-        let mut lists = vec![Vec::new(); self.quantizer.k()];
+        let mut lists = crate::alloc::vec_of(self.quantizer.k(), Vec::new(), "the lists")?;
         for (slot, &l) in self.list_of.iter().enumerate() {
             lists[l as usize].push(slot as u32);
         }

@@ -397,7 +397,7 @@ fn decode_ids(header: &Header, meta: &[u8]) -> Result<(Ids, Vec<u64>)> {
         return Err(corrupt("deletions", "bits set past the last node"));
     }
     let ids =
-        Ids::from_slots(ids, &deleted).ok_or_else(|| corrupt("ids", "a live id appears twice"))?;
+        Ids::from_slots(ids, &deleted)?.ok_or_else(|| corrupt("ids", "a live id appears twice"))?;
     Ok((ids, deleted))
 }
 

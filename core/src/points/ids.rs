@@ -108,22 +108,26 @@ impl Ids {
         Ok(slot)
     }
 
-    /// Rebuild from the id of every slot; `None` if a live id repeats.
-    pub(crate) fn from_slots(ids: Vec<u64>, bits: &[u64]) -> Option<Self> {
+    /// Rebuild from the id of every slot; `Ok(None)` if a live id repeats,
+    /// an error if the map of ids cannot be allocated.
+    pub(crate) fn from_slots(ids: Vec<u64>, bits: &[u64]) -> Result<Option<Self>> {
         let len = ids.len();
         if ids.iter().enumerate().all(|(s, &id)| id == s as u64) {
-            return Some(Self { len, table: None });
+            return Ok(Some(Self { len, table: None }));
         }
-        let mut slots = HashMap::with_capacity(len);
+        let mut slots = HashMap::new();
+        slots
+            .try_reserve(len)
+            .map_err(|_| crate::alloc::out_of_memory("the ids", len.saturating_mul(16)))?;
         for (s, &id) in ids.iter().enumerate() {
             if !deleted(bits, s) && slots.insert(id, s as u32).is_some() {
-                return None;
+                return Ok(None);
             }
         }
-        Some(Self {
+        Ok(Some(Self {
             len,
             table: Some(Table { ids, slots }),
-        })
+        }))
     }
 
     /// Heap bytes.

@@ -85,7 +85,8 @@ impl<T: Element> MemoryStore<T> {
             reason: "vector count times dimension overflows".into(),
         })?;
         s.len = len;
-        s.lines = vec![Line([0; 64]); Self::lines_for(elems)];
+        // Sized by the caller's count (a file's vectors): fallible.
+        s.lines = crate::alloc::vec_of(Self::lines_for(elems), Line([0; 64]), "the vectors")?;
         Ok(s)
     }
 
