@@ -1,19 +1,41 @@
-//! Arbitrary bytes as an index file: opening must fail cleanly or give a
-//! consistent index, never panic, hang or allocate without bound.
+//! Arbitrary bytes as an index file, through every whole-file decoder (HNSW
+//! of f32 and of u8 vectors, IVF, and the kind-agnostic `IndexFile`). Opening
+//! must fail with an error or give an index that passes every consistency
+//! check; it must never panic, hang or allocate more than the bytes justify.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vectrove_core::{Hnsw, Ivf, MemoryStore};
+use vectrove_core::{Hnsw, IndexFile, Ivf, MemoryStore};
+use vectrove_fuzz_common::alloc::{Cap, CappedAlloc};
+use vectrove_fuzz_common::check;
+
+#[global_allocator]
+static ALLOC: CappedAlloc = CappedAlloc;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(index) = Hnsw::<MemoryStore<f32>>::from_bytes(data) {
-        index.verify().expect("an opened index is consistent");
-        let q = vec![0.5; index.dim()];
-        let _ = index.search(&q, 3, 8);
+    let _cap = Cap::for_input(data.len());
+    let f32_hnsw = Hnsw::<MemoryStore<f32>>::from_bytes(data);
+    if let Ok(index) = &f32_hnsw {
+        check::check_hnsw(index);
     }
-    let _ = Hnsw::<MemoryStore<u8>>::from_bytes(data);
-    if let Ok(index) = Ivf::from_bytes(data) {
-        let q = vec![0.5; index.dim()];
-        let _ = index.search(&q, 3, 4);
+    if let Ok(index) = Hnsw::<MemoryStore<u8>>::from_bytes(data) {
+        assert!(f32_hnsw.is_err(), "one file opened with two element types");
+        check::check_hnsw(&index);
+    }
+    let ivf = Ivf::from_bytes(data);
+    if let Ok(index) = &ivf {
+        assert!(f32_hnsw.is_err(), "one file opened as two kinds");
+        check::check_ivf(index);
+    }
+    // The kind-agnostic path agrees with the kind-specific ones.
+    let any = IndexFile::from_bytes::<MemoryStore<f32>>(data);
+    assert_eq!(
+        any.is_ok(),
+        f32_hnsw.is_ok() || ivf.is_ok(),
+        "IndexFile::from_bytes and the kinds' from_bytes disagree: {:?}",
+        any.as_ref().err()
+    );
+    if let Ok(index) = &any {
+        check::check_any(index);
     }
 });

@@ -1,47 +1,48 @@
-//! A valid small index damaged by the fuzzer's patches, with every checksum
-//! recomputed afterwards, so that what is exercised is the structural
-//! validation behind the checksums (graph, ids, levels, lengths).
+//! A valid small index (any of the sample files: both kinds, every metric,
+//! empty ones, deletions) damaged by the fuzzer's patches, aimed at header
+//! fields, table entries and words inside sections, with every checksum
+//! recomputed afterwards: what is exercised is the structural validation
+//! behind the checksums (sections, graph, ids, levels, lists, centroids).
+//! Opening must refuse the file or give an index that passes every check.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
-use vectrove_core::rng::SplitMix64;
-use vectrove_core::{Hnsw, MemoryStore, Metric, format};
+use vectrove_core::{Hnsw, IndexFile, Ivf, MemoryStore, format};
+use vectrove_fuzz_common::alloc::{Cap, CappedAlloc};
+use vectrove_fuzz_common::{check, files, patch};
 
-fn seed_file() -> &'static [u8] {
-    static FILE: OnceLock<Vec<u8>> = OnceLock::new();
-    FILE.get_or_init(|| {
-        let mut rng = SplitMix64::new(1);
-        let mut index = Hnsw::builder(4, Metric::L2)
-            .m(3)
-            .ef_construction(16)
-            .seed(1)
-            .build()
-            .unwrap();
-        for i in 0..40u64 {
-            let v: Vec<f32> = (0..4).map(|_| rng.next_f64() as f32).collect();
-            index.insert(i, &v).unwrap();
-        }
-        index.delete(3).unwrap();
-        index.to_bytes().unwrap()
-    })
-}
+#[global_allocator]
+static ALLOC: CappedAlloc = CappedAlloc;
 
 fuzz_target!(|data: &[u8]| {
-    let mut bytes = seed_file().to_vec();
-    let meta_len = bytes.len() - 40 * 16;
-    // Each 3-byte group of the input patches one byte of the metadata:
-    // a 16-bit position and a value.
-    for patch in data.chunks_exact(3) {
-        let at = usize::from(u16::from_le_bytes([patch[0], patch[1]])) % meta_len;
-        bytes[at] = patch[2];
-    }
+    let Some((&which, patches)) = data.split_first() else {
+        return;
+    };
+    let sample = files::sample(which);
+    let mut bytes = sample.bytes.clone();
+    let layout = patch::Layout::of(&bytes);
+    patch::apply(&mut bytes, &layout, patches);
     format::reseal(&mut bytes);
+    let _cap = Cap::for_input(bytes.len());
+    let any = IndexFile::from_bytes::<MemoryStore<f32>>(&bytes);
+    if let Ok(index) = &any {
+        check::check_any(index);
+    }
     if let Ok(index) = Hnsw::<MemoryStore<f32>>::from_bytes(&bytes) {
-        index.verify().expect("an opened index is consistent");
-        let _ = index
-            .search(&[0.5; 4], 5, 16)
-            .expect("search on a valid index");
+        check::check_hnsw(&index);
+    }
+    if let Ok(index) = Hnsw::<MemoryStore<u8>>::from_bytes(&bytes) {
+        check::check_hnsw(&index);
+    }
+    if let Ok(index) = Ivf::from_bytes(&bytes) {
+        check::check_ivf(&index);
+    }
+    if patches.is_empty() {
+        assert!(
+            any.is_ok() || sample.name == "hnsw-hamming",
+            "the unpatched sample {} does not open: {:?}",
+            sample.name,
+            any.err()
+        );
     }
 });
