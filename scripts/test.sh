@@ -133,5 +133,14 @@ export VECTROVE_BIN=$ROOT/target/debug/vectrove
 bash www/demo.sh --build-only
 node www/e2e/run.mjs
 
-section "fuzz targets compile (run them with: cd fuzz && cargo +nightly fuzz run open_bytes)"
-cargo check --manifest-path fuzz/Cargo.toml --bins
+section "fuzz: every target briefly, on stable without a sanitizer (long runs: scripts/fuzz.sh)"
+# The pinned cargo-fuzz; the targets, their seed corpus and the inputs of
+# past findings (fuzz/regressions/) are in fuzz/. Any crash, timeout or
+# out-of-memory fails the run.
+CARGO_FUZZ_VERSION=0.13.2
+if [ "$(cargo fuzz --version 2>/dev/null | awk '{print $2}')" = "$CARGO_FUZZ_VERSION" ]; then
+  echo "cargo-fuzz $CARGO_FUZZ_VERSION already installed"
+else
+  cargo install -q cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked --force
+fi
+FUZZ_TOOLCHAIN=stable FUZZ_SANITIZER=none bash scripts/fuzz.sh "${FUZZ_SECONDS:-12}"
