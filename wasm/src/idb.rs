@@ -11,7 +11,7 @@
 use std::cell::Cell;
 use std::sync::Arc;
 
-use js_sys::{Array, Object, Reflect, Uint8Array};
+use js_sys::{Array, Reflect, Uint8Array};
 use vectrove_core::format::{Header, checksum};
 use vectrove_core::hnsw::Step;
 use vectrove_core::store::{ByteSource, LayeredStore, PagedStore, SourceRead};
@@ -20,8 +20,9 @@ use wasm_bindgen::prelude::*;
 
 use crate::errors::corrupt;
 use crate::errors::{from_core, from_dom, js_error, name};
-use crate::js::{await_value, set};
+use crate::js::await_value;
 use crate::options::{JsFilter, SearchArgs};
+use crate::sink::NameLock;
 
 #[wasm_bindgen(inline_js = r#"
 function req(r) {
@@ -50,6 +51,7 @@ export function idbOpen(dbName) {
   return req(r).then((db) => { db.onversionchange = () => db.close(); return db; });
 }
 export function idbGetRecord(db, name) {
+  lock("idb/" + name, false).then((release) => release && tidy(db, name).catch(() => {}).finally(release));
   const tx = db.transaction("indexes", "readonly");
   return req(tx.objectStore("indexes").get(name));
 }
@@ -72,17 +74,82 @@ export function idbDropGeneration(db, name, gen) {
   tx.objectStore("chunks").delete(generation(name, gen));
   return done(tx);
 }
-export function idbCommit(db, name, record, oldGen) {
-  const tx = db.transaction(["indexes", "chunks"], "readwrite");
-  tx.objectStore("indexes").put(record, name);
-  if (oldGen !== undefined && oldGen !== record.gen) tx.objectStore("chunks").delete(generation(name, oldGen));
-  return done(tx);
+function lock(key, wait) {
+  const locks = globalThis.navigator && navigator.locks;
+  if (!locks) return Promise.resolve(undefined);
+  return new Promise((granted) => {
+    locks.request("vectrove:" + key, wait ? {} : { ifAvailable: true },
+      (l) => l ? new Promise((release) => granted(release)) : granted(null))
+      .catch(() => granted(undefined));
+  });
 }
-export function idbRemove(db, name) {
+function dropOthers(st, name, gen) {
+  st.delete(IDBKeyRange.bound([name], [name, gen], false, true));
+  st.delete(IDBKeyRange.bound([name, gen, []], [name, []], true, true));
+}
+function genOf(r) {
+  return r === null || r === undefined ? undefined : r.gen;
+}
+// Deletes the pages of `name` its record does not point to; only for a holder of the
+// name's lock (others' pages would be a live writer's). Resolves to the record's gen.
+function tidy(db, name) {
   const tx = db.transaction(["indexes", "chunks"], "readwrite");
-  tx.objectStore("indexes").delete(name);
-  tx.objectStore("chunks").delete(IDBKeyRange.bound([name], [name, []]));
-  return done(tx);
+  const st = tx.objectStore("chunks");
+  const get = tx.objectStore("indexes").get(name);
+  get.onsuccess = () => {
+    const gen = genOf(get.result);
+    if (typeof gen === "number") dropOthers(st, name, gen);
+    else if (get.result === undefined) st.delete(IDBKeyRange.bound([name], [name, []]));
+  };
+  return done(tx).then(() => genOf(get.result));
+}
+export async function idbBegin(db, name) {
+  const release = await lock("idb/" + name, true);
+  try {
+    const old = await tidy(db, name);
+    let gen;
+    do gen = Math.floor(Math.random() * 2 ** 53); while (gen === old || gen === 0);
+    return [release, old, gen];
+  } catch (e) {
+    if (release) release();
+    throw e;
+  }
+}
+export function idbCommit(db, name, oldGen, gen, head, fileLen, pageBytes, crcs) {
+  const record = { format: 1, gen, head: head.slice().buffer, fileLen, pageBytes, crcs: crcs.slice().buffer };
+  const pages = crcs.length;
+  const tx = db.transaction(["indexes", "chunks"], "readwrite");
+  const ix = tx.objectStore("indexes");
+  const st = tx.objectStore("chunks");
+  const get = ix.get(name);
+  const count = st.count(generation(name, record.gen));
+  let clash = false;
+  count.onsuccess = () => {
+    if (genOf(get.result) !== oldGen || count.result !== pages) {
+      clash = true;
+      tx.abort();
+      return;
+    }
+    ix.put(record, name);
+    dropOthers(st, name, record.gen);
+  };
+  return done(tx).catch((e) => {
+    if (!clash) throw e;
+    const err = new Error(`saving index "${name}" to IndexedDB: another tab or worker saved or removed it while this save ran; this save was dropped and the stored index is theirs`);
+    err.name = "BusyError";
+    throw err;
+  });
+}
+export async function idbRemove(db, name) {
+  const release = await lock("idb/" + name, true);
+  try {
+    const tx = db.transaction(["indexes", "chunks"], "readwrite");
+    tx.objectStore("indexes").delete(name);
+    tx.objectStore("chunks").delete(IDBKeyRange.bound([name], [name, []]));
+    await done(tx);
+  } finally {
+    if (release) release();
+  }
 }
 "#)]
 extern "C" {
@@ -107,8 +174,20 @@ extern "C" {
     ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbDropGeneration)]
     fn idb_drop_generation(db: &JsValue, name: &str, generation: f64) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = idbBegin)]
+    fn idb_begin(db: &JsValue, name: &str) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbCommit)]
-    fn idb_commit(db: &JsValue, name: &str, record: &JsValue, old_gen: JsValue) -> js_sys::Promise;
+    #[allow(clippy::too_many_arguments)]
+    fn idb_commit(
+        db: &JsValue,
+        name: &str,
+        old_gen: &JsValue,
+        generation: f64,
+        head: &[u8],
+        file_len: f64,
+        page_bytes: f64,
+        crcs: &[u32],
+    ) -> js_sys::Promise;
     #[wasm_bindgen(js_name = idbRemove)]
     fn idb_remove(db: &JsValue, name: &str) -> js_sys::Promise;
 }
@@ -140,18 +219,6 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    fn to_js(&self) -> JsValue {
-        let o = Object::new();
-        set(&o, "format", 1);
-        set(&o, "gen", self.generation);
-        set(&o, "head", Uint8Array::from(&self.head[..]).buffer());
-        set(&o, "fileLen", self.file_len as f64);
-        set(&o, "pageBytes", self.page_bytes as f64);
-        let crcs: Vec<u8> = self.crcs.iter().flat_map(|c| c.to_le_bytes()).collect();
-        set(&o, "crcs", Uint8Array::from(&crcs[..]).buffer());
-        o.into()
-    }
-
     fn from_js(v: &JsValue, name: &str) -> Result<Record, JsValue> {
         let bad = |what: &str| {
             js_error(
@@ -315,13 +382,17 @@ pub(crate) fn describe_error(e: &JsValue) -> String {
 
 /// Writes a new generation of index `name`: feed it the file's bytes in
 /// order ([`head`](Self::head), then vector bytes), then
-/// [`commit`](Self::commit). Dropping it without committing leaves the
+/// [`commit`](Self::commit). It holds the name's Web Lock until it is
+/// dropped, and its generation number is random, so no other writer ever
+/// writes (or deletes) its pages. Dropping it without committing leaves the
 /// previous version; [`discard`](Self::discard) also deletes the pages
 /// written so far.
 pub(crate) struct IdbWriter {
     db: JsValue,
     name: String,
-    old_gen: Option<f64>,
+    /// The generation of the record this version replaces, as read when
+    /// the writer started (`undefined` when there was none).
+    old_gen: JsValue,
     generation: f64,
     head: Vec<u8>,
     file_len: u64,
@@ -334,6 +405,7 @@ pub(crate) struct IdbWriter {
     batch_first: usize,
     batch_bytes: usize,
     crcs: Vec<u32>,
+    _lock: NameLock,
 }
 
 impl IdbWriter {
@@ -347,18 +419,17 @@ impl IdbWriter {
         page_lens: Vec<usize>,
     ) -> Result<IdbWriter, JsValue> {
         let db = open_db().await?;
-        let old = get_record(&db, name).await.ok().flatten();
-        let old_gen = old.as_ref().map(|r| r.generation);
-        let generation = old_gen.map_or(1.0, |g| g + 1.0);
-        // Pages left by an earlier write that never committed.
-        await_value(idb_drop_generation(&db, name, generation).into())
+        // Waits for the name's lock, then deletes the pages of writers
+        // that died, and picks an unused generation.
+        let got: Array = await_value(idb_begin(&db, name).into())
             .await
-            .map_err(|e| from_dom(e, &format!("saving index \"{name}\" to IndexedDB")))?;
+            .map_err(|e| from_dom(e, &format!("saving index \"{name}\" to IndexedDB")))?
+            .unchecked_into();
         Ok(IdbWriter {
             db,
             name: name.to_string(),
-            old_gen,
-            generation,
+            old_gen: got.get(1),
+            generation: got.get(2).as_f64().unwrap_or(1.0),
             head,
             file_len,
             page_bytes,
@@ -369,6 +440,7 @@ impl IdbWriter {
             batch_bytes: 0,
             crcs: Vec::with_capacity(page_lens.len()),
             page_lens,
+            _lock: NameLock::new(got.get(0)),
         })
     }
 
@@ -419,8 +491,19 @@ impl IdbWriter {
         Ok(())
     }
 
-    /// Store the last pages and switch the index over to them.
+    /// Store the last pages and switch the index over to them, if the
+    /// record is still the one this writer started from and every page is
+    /// there; otherwise (and on any failure) delete this writer's pages and
+    /// leave what is stored as it is.
     pub(crate) async fn commit(mut self) -> Result<(), JsValue> {
+        let committed = self.put_record().await;
+        if committed.is_err() {
+            self.discard().await;
+        }
+        committed
+    }
+
+    async fn put_record(&mut self) -> Result<(), JsValue> {
         if self.next_page != self.page_lens.len() || !self.current.is_empty() {
             return Err(js_error(
                 name::CORRUPT,
@@ -428,17 +511,21 @@ impl IdbWriter {
             ));
         }
         self.flush().await?;
-        let record = Record {
-            generation: self.generation,
-            head: std::mem::take(&mut self.head),
-            file_len: self.file_len,
-            page_bytes: self.page_bytes,
-            crcs: std::mem::take(&mut self.crcs),
-        };
-        let old = self.old_gen.map_or(JsValue::UNDEFINED, JsValue::from_f64);
-        await_value(idb_commit(&self.db, &self.name, &record.to_js(), old).into())
-            .await
-            .map_err(|e| from_dom(e, &format!("saving index \"{}\" to IndexedDB", self.name)))?;
+        await_value(
+            idb_commit(
+                &self.db,
+                &self.name,
+                &self.old_gen,
+                self.generation,
+                &self.head,
+                self.file_len as f64,
+                self.page_bytes as f64,
+                &self.crcs,
+            )
+            .into(),
+        )
+        .await
+        .map_err(|e| from_dom(e, &format!("saving index \"{}\" to IndexedDB", self.name)))?;
         Ok(())
     }
 

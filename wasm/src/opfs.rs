@@ -2,12 +2,14 @@
 //! directory, read lazily through a `FileSystemSyncAccessHandle` (dedicated
 //! workers only) or whole through the asynchronous file API (anywhere).
 //!
-//! Saving never overwrites in place. The synchronous path writes
-//! `<name>.vtrv.tmp`, flushes and closes it, then moves it over
-//! `<name>.vtrv`; the asynchronous path writes through a writable stream,
-//! which the browser applies only when it is closed. A tab closed halfway
-//! leaves the previous file (and perhaps a stale `.tmp`, which the next save
-//! replaces).
+//! Saving never overwrites in place. The synchronous path writes a
+//! temporary file of its own, `<name>.vtrv.<random hex>.tmp`, flushes and
+//! closes it, then moves it over `<name>.vtrv`; the asynchronous path writes
+//! through a writable stream, which the browser applies only when it is
+//! closed. Either holds the name's Web Lock throughout. A tab or worker that
+//! dies halfway leaves the previous file, and perhaps its temporary file:
+//! the next save, removal or open of that name deletes every temporary file
+//! of the name while holding the lock (so never one a live save is writing).
 
 use js_sys::{Object, Reflect, Uint8Array};
 use vectrove_core::store::{ByteSource, SourceRead};
@@ -20,6 +22,66 @@ use web_sys::{
 
 use crate::errors::{from_dom, js_error, name};
 use crate::js::{await_value, call_method, global};
+use crate::sink::NameLock;
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+function lock(key, wait) {
+  const locks = globalThis.navigator && navigator.locks;
+  if (!locks) return Promise.resolve(undefined);
+  return new Promise((granted) => {
+    locks.request("vectrove:" + key, wait ? {} : { ifAvailable: true },
+      (l) => l ? new Promise((release) => granted(release)) : granted(null))
+      .catch(() => granted(undefined));
+  });
+}
+async function sweep(dir, name) {
+  const pre = name + ".vtrv.";
+  const stale = [];
+  for await (const k of dir.keys()) {
+    if (k.startsWith(pre) && k.endsWith(".tmp") && /^[0-9a-f]*$/.test(k.slice(pre.length, -4))) stale.push(k);
+  }
+  for (const k of stale) await dir.removeEntry(k).catch(() => {});
+}
+export async function opfsLock(dir, name) {
+  const release = await lock("opfs/" + name, true);
+  await sweep(dir, name).catch(() => {});
+  return release;
+}
+export function opfsTidy(dir, name) {
+  lock("opfs/" + name, false).then((release) => release && sweep(dir, name).catch(() => {}).finally(release));
+}
+export async function opfsBegin(dir, name) {
+  const release = await opfsLock(dir, name);
+  try {
+    const tmp = `${name}.vtrv.${Math.floor(Math.random() * 2 ** 48).toString(16)}.tmp`;
+    const file = await dir.getFileHandle(tmp, { create: true });
+    return [release, tmp, await file.createSyncAccessHandle()];
+  } catch (e) {
+    if (release) release();
+    throw e;
+  }
+}
+export async function opfsRemove(dir, name) {
+  const release = await opfsLock(dir, name);
+  try {
+    await dir.removeEntry(name + ".vtrv");
+  } catch (e) {
+    if (e.name !== "NotFoundError") throw e;
+  } finally {
+    if (release) release();
+  }
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = opfsLock)]
+    fn opfs_lock(dir: &FileSystemDirectoryHandle, name: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = opfsTidy)]
+    fn opfs_tidy(dir: &FileSystemDirectoryHandle, name: &str);
+    #[wasm_bindgen(js_name = opfsBegin)]
+    fn opfs_begin(dir: &FileSystemDirectoryHandle, name: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = opfsRemove)]
+    fn opfs_remove(dir: &FileSystemDirectoryHandle, name: &str) -> js_sys::Promise;
+}
 
 /// The directory every index file lives in.
 const DIR: &str = "vectrove";
@@ -27,10 +89,6 @@ const DIR: &str = "vectrove";
 /// The file name of index `name`.
 pub(crate) fn file_name(name: &str) -> String {
     format!("{name}.vtrv")
-}
-
-fn tmp_name(name: &str) -> String {
-    format!("{name}.vtrv.tmp")
 }
 
 /// The `vectrove` directory of the origin's private file system.
@@ -91,17 +149,13 @@ pub(crate) async fn exists(name: &str) -> Result<bool, JsValue> {
     }
 }
 
-/// Remove index `name` (and a stale temporary file) from OPFS.
+/// Remove index `name` (and stale temporary files) from OPFS, holding the
+/// name's lock.
 pub(crate) async fn remove(name: &str) -> Result<(), JsValue> {
     let d = dir().await?;
-    for file in [file_name(name), tmp_name(name)] {
-        if let Err(e) = await_value(call_method(&d, "removeEntry", &[file.clone().into()])?).await {
-            let e = from_dom(e, &format!("removing {file} from OPFS"));
-            if !is_named(&e, name::NOT_FOUND) {
-                return Err(e);
-            }
-        }
-    }
+    await_value(opfs_remove(&d, name).into())
+        .await
+        .map_err(|e| from_dom(e, &format!("removing index \"{name}\" from OPFS")))?;
     Ok(())
 }
 
@@ -119,21 +173,26 @@ fn not_found(name: &str) -> JsValue {
 /// The whole file of index `name`, read with the asynchronous API.
 pub(crate) async fn read_all(name: &str) -> Result<Vec<u8>, JsValue> {
     let d = dir().await?;
-    let h = file_handle(&d, &file_name(name), false)
+    opfs_tidy(&d, name);
+    read_file(&d, &file_name(name)).await.map_err(|e| {
+        if is_named(&e, name::NOT_FOUND) {
+            not_found(name)
+        } else {
+            e
+        }
+    })
+}
+
+/// The whole of `file` (which another context may hold open).
+async fn read_file(d: &FileSystemDirectoryHandle, file: &str) -> Result<Vec<u8>, JsValue> {
+    let h = file_handle(d, file, false).await?;
+    let what = "reading an index file in OPFS";
+    let f = await_value(call_method(&h, "getFile", &[])?)
         .await
-        .map_err(|e| {
-            if is_named(&e, name::NOT_FOUND) {
-                not_found(name)
-            } else {
-                e
-            }
-        })?;
-    let file = await_value(call_method(&h, "getFile", &[])?)
+        .map_err(|e| from_dom(e, what))?;
+    let buf = await_value(call_method(&f, "arrayBuffer", &[])?)
         .await
-        .map_err(|e| from_dom(e, &format!("reading index \"{name}\" from OPFS")))?;
-    let buf = await_value(call_method(&file, "arrayBuffer", &[])?)
-        .await
-        .map_err(|e| from_dom(e, &format!("reading index \"{name}\" from OPFS")))?;
+        .map_err(|e| from_dom(e, what))?;
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
@@ -141,8 +200,9 @@ pub(crate) async fn read_all(name: &str) -> Result<Vec<u8>, JsValue> {
 /// swaps the new contents in only when the stream closes.
 pub(crate) async fn write_all_async(name: &str, bytes: &[u8]) -> Result<(), JsValue> {
     let d = dir().await?;
-    let h = file_handle(&d, &file_name(name), true).await?;
     let what = format!("saving index \"{name}\" to OPFS");
+    let _lock = NameLock::new(await_value(opfs_lock(&d, name).into()).await?);
+    let h = file_handle(&d, &file_name(name), true).await?;
     let stream = await_value(call_method(&h, "createWritable", &[])?)
         .await
         .map_err(|e| from_dom(e, &what))?;
@@ -200,6 +260,7 @@ impl SyncFile {
     /// Index `name`'s file, locked for as long as this lives.
     pub(crate) async fn open_index(name: &str) -> Result<SyncFile, JsValue> {
         let d = dir().await?;
+        opfs_tidy(&d, name);
         Self::open(&d, &file_name(name), false).await.map_err(|e| {
             if is_named(&e, name::NOT_FOUND) {
                 not_found(name)
@@ -234,6 +295,7 @@ impl SyncFile {
     }
 
     /// Cut the file to `len` bytes.
+    #[cfg(test)]
     pub(crate) fn truncate(&mut self, len: u64) -> Result<(), JsValue> {
         self.handle
             .truncate_with_f64(len as f64)
@@ -301,41 +363,59 @@ impl ByteSource for OpfsSource {
     }
 }
 
-/// Streams a new version of index `name` into `<name>.vtrv.tmp` through a
-/// sync access handle; [`commit`](Self::commit) moves it into place.
+/// Streams a new version of index `name` into a temporary file of its own
+/// through a sync access handle, holding the name's Web Lock;
+/// [`commit`](Self::commit) moves it into place.
 pub(crate) struct TmpWriter {
     dir: FileSystemDirectoryHandle,
     name: String,
+    tmp: String,
     file: Option<SyncFile>,
     at: u64,
     /// The first JS error a write met: `std::io::Write` cannot carry it.
     pub(crate) failed: Option<JsValue>,
+    lock: NameLock,
 }
 
 impl TmpWriter {
     pub(crate) async fn create(name: &str) -> Result<TmpWriter, JsValue> {
         let dir = dir().await?;
-        let mut file = SyncFile::open(&dir, &tmp_name(name), true).await?;
-        file.truncate(0)?;
+        let got: js_sys::Array = await_value(opfs_begin(&dir, name).into())
+            .await
+            .map_err(|e| from_dom(e, "starting to save an index to OPFS"))?
+            .unchecked_into();
         Ok(TmpWriter {
             dir,
             name: name.to_string(),
-            file: Some(file),
+            tmp: got.get(1).as_string().unwrap_or_default(),
+            file: Some(SyncFile {
+                handle: got.get(2).unchecked_into(),
+                len: 0,
+                at: FileSystemReadWriteOptions::new(),
+            }),
             at: 0,
             failed: None,
+            lock: NameLock::new(got.get(0)),
         })
     }
 
+    /// The name's lock, for a caller with more to do before other writers
+    /// of the name may start (the writer then no longer holds it).
+    pub(crate) fn take_lock(&mut self) -> NameLock {
+        std::mem::take(&mut self.lock)
+    }
+
     /// Flush and close the temporary file, then move it over the index.
-    /// The index file must not be open (its handle closed) by then.
-    pub(crate) async fn commit(mut self) -> Result<(), JsValue> {
-        let file = self.file.take().expect("a writer commits once");
-        file.handle
-            .flush()
-            .map_err(|e| from_dom(e, "flushing a new index file in OPFS"))?;
-        file.close();
-        drop(file);
-        let tmp = file_handle(&self.dir, &tmp_name(&self.name), false).await?;
+    /// The index file must not be open (its handle closed) by then. On
+    /// failure the index is as it was and the temporary file stays until
+    /// [`discard`](Self::discard).
+    pub(crate) async fn commit(&mut self) -> Result<(), JsValue> {
+        if let Some(file) = self.file.take() {
+            file.handle
+                .flush()
+                .map_err(|e| from_dom(e, "flushing a new index file in OPFS"))?;
+        }
+        let tmp = file_handle(&self.dir, &self.tmp, false).await?;
         let target = file_name(&self.name);
         // `move` within a directory replaces the target in one step.
         await_value(call_method(
@@ -348,12 +428,21 @@ impl TmpWriter {
         Ok(())
     }
 
+    /// The whole new version (committed or not): the index file once
+    /// moved, else the temporary file.
+    pub(crate) async fn read_back(&self, moved: bool) -> Result<Vec<u8>, JsValue> {
+        let file = if moved {
+            file_name(&self.name)
+        } else {
+            self.tmp.clone()
+        };
+        read_file(&self.dir, &file).await
+    }
+
     /// Give up: close and delete the temporary file (best effort).
     pub(crate) async fn discard(mut self) {
-        if let Some(file) = self.file.take() {
-            file.close();
-        }
-        if let Ok(p) = call_method(&self.dir, "removeEntry", &[tmp_name(&self.name).into()]) {
+        self.file.take();
+        if let Ok(p) = call_method(&self.dir, "removeEntry", &[self.tmp.clone().into()]) {
             let _ = await_value(p).await;
         }
     }

@@ -4,10 +4,10 @@
 use vectrove_core::format::Header;
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{from_core, invalid_argument, unsupported};
+use crate::errors::{from_core, from_dom, invalid_argument, unsupported};
 use crate::idb::{self, IdbWriter};
 use crate::js::in_dedicated_worker;
-use crate::open::open_opfs;
+use crate::open::{engine_from_bytes, open_opfs};
 use crate::opfs::{self, TmpWriter};
 use crate::options::{JsResult, Storage, check_name};
 use crate::sink::Sink;
@@ -54,42 +54,56 @@ pub(crate) async fn save(
             let bytes = inner.engine.to_bytes().map_err(from_core)?;
             opfs::write_all_async(&name, &bytes).await?;
         }
-        Storage::Opfs => {
-            let mut w = TmpWriter::create(&name).await?;
-            if let Err(e) = inner.engine.write_to(&mut w) {
-                let err = w.failed.take().unwrap_or_else(|| from_core(e));
-                w.discard().await;
-                return Err(crate::errors::from_dom(
-                    err,
-                    &format!("saving index \"{name}\" to OPFS"),
-                ));
-            }
-            let reopen = inner.storage == Storage::Opfs && inner.name.as_deref() == Some(&name);
-            if reopen {
-                // The move below needs the old file's handle released.
-                if let Some(Source::Opfs(s)) = inner.engine.store().base().map(|b| b.source()) {
-                    s.file.close();
-                }
-            }
-            let committed = w.commit().await;
-            if reopen {
-                // Reopen whichever version is now in place (the new one, or
-                // the old one if the move failed).
-                // If the move failed with vectors added since opening, the
-                // engine keeps them in memory and stays as it is.
-                let tail = inner.engine.store().tail_len();
-                let engine = open_opfs(&name, inner.cache_bytes, false).await?;
-                if committed.is_ok() || tail == 0 {
-                    inner.engine = engine;
-                }
-            }
-            committed?;
-        }
+        Storage::Opfs => save_opfs(inner, &name).await?,
     }
     if inner.storage == Storage::Memory {
         inner.name = Some(name);
     }
     Ok(())
+}
+
+/// Save to OPFS through a temporary file (in a dedicated worker). An index
+/// read lazily from the very file it replaces lets go of it for the move,
+/// then goes on from the new file. If the move fails, or the new file
+/// cannot be opened (another tab or worker took it first), it goes on from
+/// a whole copy of the new version in memory (`storage` becomes "memory"):
+/// it never stays on a closed file, and no unsaved addition is lost.
+async fn save_opfs(inner: &mut Inner, name: &str) -> JsResult<()> {
+    let mut w = TmpWriter::create(name).await?;
+    if let Err(e) = inner.engine.write_to(&mut w) {
+        let err = w.failed.take().unwrap_or_else(|| from_core(e));
+        w.discard().await;
+        return Err(from_dom(err, &format!("saving index \"{name}\" to OPFS")));
+    }
+    let reopen = inner.storage == Storage::Opfs && inner.name.as_deref() == Some(name);
+    let old = match inner.engine.store().base().map(|b| b.source()) {
+        Some(Source::Opfs(s)) if reopen => Some(&s.file),
+        _ => None,
+    };
+    // No other writer of the name may start before the index is on a live
+    // source again.
+    let _lock = w.take_lock();
+    // The move needs the old file's handle released.
+    if let Some(f) = old {
+        f.close();
+    }
+    let committed = w.commit().await;
+    if reopen {
+        let opened = match committed {
+            Ok(()) => open_opfs(name, inner.cache_bytes, false).await,
+            Err(_) => Err(JsValue::NULL),
+        };
+        inner.engine = match opened {
+            Ok(engine) => engine,
+            Err(_) => {
+                let copy = engine_from_bytes(&w.read_back(committed.is_ok()).await?)?;
+                inner.storage = Storage::Memory;
+                copy
+            }
+        };
+    }
+    w.discard().await;
+    committed
 }
 
 /// Write a whole file into IndexedDB as index `name`.
