@@ -44,7 +44,7 @@ async function timed(name, fn) {
 }
 
 // Loads a test page (or reloads the current one) and reports each of its tests.
-async function runPage(page, label, url, { reload = false } = {}) {
+async function runPage(page, label, url, { reload = false, timeout = PAGE_TIMEOUT_MS } = {}) {
   const logs = [];
   const onConsole = (msg) => {
     if (msg.type() === "error" || msg.type() === "warning") logs.push(`[${msg.type()}] ${msg.text()}`);
@@ -60,7 +60,7 @@ async function runPage(page, label, url, { reload = false } = {}) {
     } else {
       await page.goto(url);
     }
-    await page.waitForFunction(() => window.__done || window.__fatal, null, { timeout: PAGE_TIMEOUT_MS });
+    await page.waitForFunction(() => window.__done || window.__fatal, null, { timeout });
     const fatal = await page.evaluate(() => window.__fatal);
     if (fatal) throw new Error(fatal);
     const results = await page.evaluate(() => window.__results);
@@ -82,6 +82,66 @@ if (!existsSync(join(HERE, "..", "pkg", "dist", "vectrove_wasm_bg.wasm"))) {
 if (!existsSync(CHROMIUM)) {
   console.error(`no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM)`);
   process.exit(1);
+}
+
+// Two tabs of one profile (same origin) save the same name at the same time, round after
+// round, for each storage; after each round the stored index must be one whole version.
+// With `nolocks` the tabs act as a browser without the Web Locks API: saves may then fail,
+// but only with a typed error, and what is stored is still one whole version.
+async function twoTabs(context, origin, { nolocks = false } = {}) {
+  const NAME = "npm-test-race";
+  const ROUNDS = 8;
+  const label0 = nolocks ? "two tabs without Web Locks" : "two tabs";
+  const tabs = [await context.newPage(), await context.newPage()];
+  try {
+    const loaded = await timed(`${label0}: both load the package and build their versions`, async () => {
+      await Promise.all(tabs.map((p, i) => p.goto(`${origin}/pages/race.html?tab=${i}&nolocks=${nolocks ? 1 : 0}`)));
+      for (const p of tabs) {
+        await p.waitForFunction(() => window.__ready || window.__fatal, null, { timeout: PAGE_TIMEOUT_MS });
+        const fatal = await p.evaluate(() => window.__fatal);
+        if (fatal) throw new Error(fatal);
+      }
+    });
+    if (!loaded) return;
+    const cases = nolocks ? [["IndexedDB", ["idb", "idb"], "idb"]] : [
+      ["IndexedDB", ["idb", "idb"], "idb"],
+      ["OPFS, both through workers", ["opfs", "opfs"], "opfs"],
+      ["OPFS, a worker and a page", ["opfs", "opfs-page"], "opfs"],
+    ];
+    const promise = nolocks ? "each save resolves or fails with BusyError" : "every save resolves";
+    for (const [label, hows, storage] of cases) {
+      await timed(`${label0}: ${label}: ${ROUNDS} rounds of saving one name at once; ${promise}, and one whole version is stored`, async () => {
+        const seen = [0, 0];
+        let refused = 0;
+        let reader = "";
+        // Tab 1 starts its (short) save at a different point of tab 0's (long) one each round.
+        const long = await tabs[0].evaluate(([name, how]) => window.race.timeSave(name, how), [NAME, hows[0]]);
+        for (let round = 0; round < ROUNDS; round++) {
+          const delays = [0, (long * round) / ROUNDS];
+          const outcomes = await Promise.all(tabs.map((p, i) =>
+            p.evaluate(([name, how, delay]) => window.race.save(name, how, delay), [NAME, hows[i], delays[i]])));
+          for (const o of outcomes) {
+            if (o === "saved") continue;
+            if (nolocks && o.startsWith("BusyError:")) refused++;
+            else throw new Error(`round ${round}: ${outcomes.join(" / ")}`);
+          }
+          const v = await tabs[0].evaluate(([name, s]) => window.race.check(name, s), [NAME, storage]);
+          seen[v]++;
+          if (storage === "idb" && round === 0) await tabs[0].evaluate((name) => window.race.openReader(name), NAME);
+        }
+        if (storage === "idb") {
+          reader = await tabs[0].evaluate(() => window.race.useReader());
+          if (!/^(works|fails cleanly)/.test(reader)) throw new Error(`the reader opened before: ${reader}`);
+          reader = `; the reader opened before ${reader}`;
+        }
+        await tabs[0].evaluate((name) => window.race.remove(name), NAME);
+        const refusals = nolocks ? `; ${refused} saves refused with BusyError` : "";
+        return `stored: version 0 ${seen[0]}x, version 1 ${seen[1]}x (a long save takes ${Math.round(long)} ms)${refusals}${reader}`;
+      });
+    }
+  } finally {
+    for (const p of tabs) await p.close();
+  }
 }
 
 const started = Date.now();
@@ -122,6 +182,10 @@ try {
   await runPage(page, "worker", `${o}/pages/worker.html?phase=1`);
   await runPage(page, "worker after reload", `${o}/pages/worker.html?phase=2`, { reload: true });
   if (viteBuilt) await runPage(page, "vite app", `${o}/vite/`);
+  await twoTabs(context, o);
+  await twoTabs(context, o, { nolocks: true });
+  await runPage(page, "killed saves", `${o}/pages/crash.html`, { timeout: 600_000 });
+  await runPage(page, "failed saves", `${o}/pages/failure.html`, { timeout: 300_000 });
 
 } finally {
   await context?.close();

@@ -83,13 +83,14 @@ export async function done() {
     const t0 = performance.now();
     let timer;
     try {
-      await Promise.race([
+      const detail = await Promise.race([
         fn(),
         new Promise((_, reject) => {
           timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
         }),
       ]);
-      results.push({ name, ok: true, ms: Math.round(performance.now() - t0) });
+      const ms = Math.round(performance.now() - t0);
+      results.push({ name, ok: true, ms, detail: typeof detail === "string" ? detail : undefined });
     } catch (err) {
       const detail = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
       results.push({ name, ok: false, ms: Math.round(performance.now() - t0), detail });
