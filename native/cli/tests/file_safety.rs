@@ -275,6 +275,25 @@ impl Saver {
     }
 }
 
+/// A failing test must not leave a child behind (a stopped one would hold
+/// the test's output open forever): SIGKILL ends it, stopped or not.
+impl Drop for Saver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The mapped reader's process, killed if the test fails first.
+struct Reader(Child);
+
+impl Drop for Reader {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 // ---- the tests ----
 
 fn a_mapped_reader_keeps_its_version_while_saves_replace_the_file() {
@@ -283,21 +302,25 @@ fn a_mapped_reader_keeps_its_version_while_saves_replace_the_file() {
     let path = dir.path().join("index.vtrv");
     std::fs::copy(&versions.src[0], &path).unwrap();
 
-    let mut reader = me()
-        .arg("--child-map")
-        .arg(&path)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut to_reader = reader.stdin.take().unwrap();
-    let mut from_reader = BufReader::new(reader.stdout.take().unwrap());
-    let mut read_answer = || {
+    let mut reader = Reader(
+        me().arg("--child-map")
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut to_reader = reader.0.stdin.take().unwrap();
+    let mut from_reader = BufReader::new(reader.0.stdout.take().unwrap());
+    let mut read_answer = |reader: &mut Reader| {
         let mut line = String::new();
         from_reader.read_line(&mut line).unwrap();
+        if line.is_empty() {
+            panic!("the mapped reader died: {}", reader.0.wait().unwrap());
+        }
         line.trim_end().to_string()
     };
-    assert_eq!(read_answer(), versions.answers[0]);
+    assert_eq!(read_answer(&mut reader), versions.answers[0]);
     for round in 0..20 {
         // Other processes save the two versions in turn over the mapped
         // file: the second is smaller, so a save in place would cut the
@@ -312,13 +335,17 @@ fn a_mapped_reader_keeps_its_version_while_saves_replace_the_file() {
         // version it opened.
         writeln!(to_reader, "again").unwrap();
         to_reader.flush().unwrap();
-        assert_eq!(read_answer(), versions.answers[0], "round {round}");
+        assert_eq!(
+            read_answer(&mut reader),
+            versions.answers[0],
+            "round {round}"
+        );
         // A new open sees the new version, in each mode.
         let storage = [Storage::Mmap, Storage::Memory][round % 2];
         assert_eq!(open_described(&path, storage), versions.answers[v]);
     }
     drop(to_reader);
-    let status = reader.wait().unwrap();
+    let status = reader.0.wait().unwrap();
     assert!(status.success(), "the mapped reader: {status}");
 }
 
