@@ -153,11 +153,42 @@ export class Index {
    * elsewhere it rejects with UnsupportedError. A missing name rejects with NotFoundError.
    */
   static open(name: string, options?: OpenOptions): Promise<Index>;
-  /** Stores an index file under `name` (atomically, after validating it) and opens it. */
+  /**
+   * Stores an index file under `name` (atomically, after validating it) and opens it.
+   * Like {@link Index.save}, it holds the name's Web Lock while it stores, so saves and
+   * imports of one name in other tabs and workers wait for it.
+   */
   static import(name: string, source: ImportSource, options?: ImportOptions): Promise<Index>;
-  /** Atomic. Without a name, saves to where the index was opened from. */
+  /**
+   * Saves the index; without a name, to where it was opened from or last saved.
+   *
+   * Atomic: whoever opens the name sees the previous version or the new one, whole, never
+   * a mix, also when the tab or worker dies halfway.
+   *
+   * One writer at a time: every save, import and removal of a stored name holds the Web
+   * Lock `vectrove:opfs/<name>` or `vectrove:idb/<name>` (an app may request it too, to
+   * keep writers out), so writers in other tabs and workers wait for each other and the
+   * last to finish is what is stored. Without the Web Locks API stored data still stays
+   * whole: an IndexedDB save that overlapped another save or removal of the name rejects
+   * with BusyError and stores nothing (the other one's version stays); an OPFS save onto a
+   * file another tab or worker has open rejects with IndexLockedError.
+   *
+   * What dead saves leave (OPFS files `<name>.vtrv.<hex>.tmp`, IndexedDB pages no index
+   * record points to) is deleted by the next save, import or removal of the name, and by
+   * the next open of it while no save of the name runs.
+   *
+   * An index opened from OPFS that saves over its own file lets go of the file for the
+   * move. If the move fails, or another tab or worker opens the new file first, the index
+   * goes on from a whole copy of the new version in memory (`storage` becomes "memory"):
+   * searches, additions and later saves work, and no unsaved addition is lost.
+   *
+   * An index opened from IndexedDB before another save replaced it keeps the pages it
+   * has cached; a search that needs another page of the replaced version rejects with
+   * CorruptIndexError: open it again.
+   */
   save(name?: string, options?: StorageOptions): Promise<void>;
   static exists(name: string, options?: StorageOptions): Promise<boolean>;
+  /** Deletes the stored index; waits for a save of that name in another tab or worker to end. */
   static remove(name: string, options?: StorageOptions): Promise<void>;
   /** Releases the storage (an OPFS file handle); the object is unusable afterwards. */
   close(): void;
@@ -310,6 +341,7 @@ export class RemoteIndex {
   delete(id: Id): Promise<boolean>;
   contains(id: Id): Promise<boolean>;
   get(id: Id): Promise<Float32Array | undefined>;
+  /** See {@link Index.save}: atomic, one writer of a name at a time across tabs and workers. */
   save(name?: string, options?: StorageOptions): Promise<void>;
   toBytes(): Promise<Uint8Array>;
   stats(): Promise<IndexStats>;
