@@ -183,8 +183,8 @@ export class Index {
    * searches, additions and later saves work, and no unsaved addition is lost.
    *
    * An index opened from IndexedDB before another save replaced it keeps the pages it
-   * has cached; a search that needs another page of the replaced version rejects with
-   * CorruptIndexError: open it again.
+   * has cached; a search that needs another page of the replaced version rejects with a
+   * StorageError saying so: open it again.
    */
   save(name?: string, options?: StorageOptions): Promise<void>;
   static exists(name: string, options?: StorageOptions): Promise<boolean>;

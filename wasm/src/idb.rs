@@ -58,7 +58,15 @@ export function idbGetRecord(db, name) {
 export function idbGetChunks(db, name, gen, pages) {
   const tx = db.transaction("chunks", "readonly");
   const st = tx.objectStore("chunks");
-  return Promise.all(Array.from(pages, (p) => req(st.get([name, gen, p]))));
+  return Promise.all(Array.from(pages, (p) => req(st.get([name, gen, p])))).then((got) => {
+    if (!got.includes(undefined)) return got;
+    // Missing pages: damage, unless a later save replaced the version this index reads.
+    const tx = db.transaction("indexes", "readonly");
+    return req(tx.objectStore("indexes").get(name)).then((r) => {
+      if (genOf(r) === gen) return got;
+      throw new Error(`index "${name}" was replaced or removed since it was opened (by a later save, import or removal); open it again`);
+    });
+  });
 }
 export function idbPutChunks(db, name, gen, first, chunks) {
   const tx = db.transaction("chunks", "readwrite");

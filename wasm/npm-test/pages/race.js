@@ -2,7 +2,7 @@
 // The runner (run-tests.mjs) loads this page in two tabs and drives them through
 // window.race: each round, both tabs save their own version of the index under the same
 // name at once, then one tab checks what is stored.
-import init, { Index, createIndexWorker, errorNames } from "vectrove";
+import init, { Index, createIndexWorker } from "vectrove";
 import { buildVersion, fingerprint, whichVersion } from "./versions.js";
 
 const tab = Number(new URL(location.href).searchParams.get("tab") ?? "0");
@@ -58,14 +58,17 @@ window.race = {
     readerVersion = await whichVersion(reader, expected);
     return readerVersion;
   },
-  // The reader either answers as the version it opened, or fails with a typed error.
+  // The reader either answers as the version it opened, or fails with a StorageError that
+  // says the index was replaced.
   async useReader() {
     try {
       const v = await whichVersion(reader, expected);
       if (v !== readerVersion) return `the reader opened version ${readerVersion} but answers as ${v}`;
       return "works";
     } catch (err) {
-      if (errorNames.includes(err.name)) return `fails cleanly (${err.name})`;
+      if (err.name === "StorageError" && /was replaced or removed since it was opened/.test(err.message)) {
+        return `fails cleanly (${err.name}: ${err.message})`;
+      }
       return `fails with an untyped error: ${err.name}: ${err.message}`;
     }
   },
