@@ -131,3 +131,117 @@ async fn opfs_sync_access_needs_a_worker() {
     let e = await_js(Index::import("../x".into(), blob(), storage("indexeddb"))).await;
     assert_error(e, "InvalidArgumentError");
 }
+
+fn stat(index: &Index, key: &str) -> f64 {
+    js_sys::Reflect::get(&index.stats().unwrap(), &key.into())
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}
+
+/// A fresh handle on the golden index in IndexedDB, with an empty cache.
+async fn cold_idb(name: &str) -> Index {
+    await_js(Index::remove(name.into(), storage("indexeddb")))
+        .await
+        .unwrap();
+    import_from(name, blob(), "indexeddb")
+        .await
+        .expect("import")
+        .close()
+        .unwrap();
+    let v = await_js(Index::open(
+        name.into(),
+        options(&[
+            ("storage", "indexeddb".into()),
+            ("cacheBytes", (1u32 << 20).into()),
+        ]),
+    ))
+    .await
+    .expect("open");
+    Index::try_from_js_value(v).unwrap()
+}
+
+#[wasm_bindgen_test]
+async fn searches_at_once_on_indexeddb_and_in_memory() {
+    // IndexedDB: every search waits on its own reads, all at the same time.
+    let index = cold_idb("page-at-once").await;
+    assert_concurrent_searches(&index, 12).await;
+    assert!(stat(&index, "fetches") > 0.0);
+    assert_huge_k_gives_everything(&index).await;
+    assert_concurrent_searches(&index, 8).await;
+    // Memory.
+    let mem = Index::from_bytes(GOLDEN).unwrap();
+    assert_concurrent_searches(&mem, 12).await;
+    assert_huge_k_gives_everything(&mem).await;
+    let mem = assert_changes_beside_searches(mem).await;
+    assert_concurrent_searches(&mem, 8).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_change_during_an_indexeddb_search_is_busy() {
+    let index = cold_idb("page-busy").await;
+    let q = queries()[..DIM].to_vec();
+    let alone = {
+        let other = cold_idb("page-busy-alone").await;
+        search_hits(&other, &q, 10.0).await
+    };
+    for round in 0..2 {
+        let p = index.search(q.clone(), JsValue::from(10), JsValue::UNDEFINED);
+        // The search starts in a microtask and then waits for IndexedDB,
+        // whose answer comes in a later task: after this await it is
+        // waiting.
+        await_js(js_sys::Promise::resolve(&JsValue::UNDEFINED))
+            .await
+            .unwrap();
+        if round == 0 {
+            assert_eq!(stat(&index, "transactions"), 1.0, "the search is under way");
+        }
+        assert_error(index.add(JsValue::from(9999), &q), "BusyError");
+        assert_error(index.delete(JsValue::from(5)), "BusyError");
+        assert_error(index.close(), "BusyError");
+        assert_error(
+            await_js(index.save(None, JsValue::UNDEFINED)).await,
+            "BusyError",
+        );
+        // Reading alongside is fine.
+        assert_eq!(index.length().unwrap(), 2000);
+        let during = hits(&await_js(p).await.expect("the search"));
+        assert_eq!(during, alone);
+    }
+    // Once it is done, changes go through.
+    assert!(index.delete(JsValue::from(alone[0].0)).unwrap());
+    let after = search_hits(&index, &q, 10.0).await;
+    assert_eq!(after[..9], alone[1..], "the rest moves up");
+    index.close().unwrap();
+}
+
+#[wasm_bindgen_test]
+async fn a_stream_claiming_more_than_it_carries_is_refused() {
+    // 2 GiB of vectors claimed, 1 MiB carried.
+    let bytes = claims_two_gib(1 << 20);
+    for s in ["memory", "indexeddb"] {
+        let e = await_js(Index::import(
+            "page-claims".into(),
+            stream_of(&bytes),
+            storage(s),
+        ))
+        .await;
+        let msg = assert_error(e, "CorruptIndexError");
+        assert!(msg.contains("the data ends inside the index"), "{s}: {msg}");
+    }
+    assert!(
+        !await_js(Index::exists("page-claims".into(), storage("indexeddb")))
+            .await
+            .unwrap()
+            .is_truthy()
+    );
+    assert!(
+        !await_js(Index::exists("page-claims".into(), JsValue::UNDEFINED))
+            .await
+            .unwrap()
+            .is_truthy()
+    );
+    // The module is fine afterwards.
+    let index = import_from("page-claims", blob(), "memory").await.unwrap();
+    assert_matches_native(&index).await;
+}

@@ -324,3 +324,43 @@ async fn damaged_indexeddb_pages_give_clear_errors() {
         "NotFoundError",
     );
 }
+
+#[wasm_bindgen_test]
+async fn searches_at_once_on_opfs_and_indexeddb() {
+    fresh("at-once", "opfs").await;
+    let index = import("at-once", "opfs").await.unwrap();
+    assert_concurrent_searches(&index, 12).await;
+    assert_huge_k_gives_everything(&index).await;
+    let index = assert_changes_beside_searches(index).await;
+    assert_concurrent_searches(&index, 8).await;
+    index.close().unwrap();
+    // IndexedDB, from an empty cache: every search waits on its own reads.
+    fresh("at-once", "indexeddb").await;
+    import("at-once", "indexeddb")
+        .await
+        .unwrap()
+        .close()
+        .unwrap();
+    let index = open("at-once", lazy("indexeddb")).await.unwrap();
+    assert_concurrent_searches(&index, 12).await;
+    assert_huge_k_gives_everything(&index).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_stream_claiming_more_than_it_carries_leaves_opfs_as_it_was() {
+    fresh("claims", "opfs").await;
+    import("claims", "opfs").await.unwrap().close().unwrap();
+    // 2 GiB of vectors claimed, 1 MiB carried.
+    let bytes = claims_two_gib(1 << 20);
+    for s in ["opfs", "memory", "indexeddb"] {
+        let e = await_js(Index::import("claims".into(), stream_of(&bytes), lazy(s))).await;
+        let msg = assert_error(e, "CorruptIndexError");
+        assert!(msg.contains("the data ends inside the index"), "{s}: {msg}");
+    }
+    let files = await_js(opfs_files()).await.unwrap().as_string().unwrap();
+    assert!(!files.contains("claims.vtrv.tmp"), "{files}");
+    let still = open("claims", lazy("opfs"))
+        .await
+        .expect("the earlier index");
+    assert_matches_native(&still).await;
+}
