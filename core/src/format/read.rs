@@ -445,10 +445,18 @@ mod tests {
         index.to_bytes().unwrap()
     }
 
-    /// Feed `bytes` to a reader the way a source of `len` bytes (or a
-    /// stream, for `None`) would, stopping at the first error.
+    /// Feed `bytes` to a reader the way a stream of `len` bytes (or of
+    /// unknown length, for `None`) would, stopping at the first error.
     fn read(bytes: &[u8], len: Option<u64>) -> Result<(Header, Vec<u8>)> {
-        let mut reader = MetaReader::new(len);
+        feed(MetaReader::new(len), bytes)
+    }
+
+    /// The same through a reader for a source of `bytes.len()` bytes.
+    fn read_source(bytes: &[u8]) -> Result<(Header, Vec<u8>)> {
+        feed(MetaReader::for_source(bytes.len() as u64), bytes)
+    }
+
+    fn feed(mut reader: MetaReader, bytes: &[u8]) -> Result<(Header, Vec<u8>)> {
         while let Some(r) = reader.wants() {
             let end = (r.end as usize).min(bytes.len());
             reader.feed(&bytes[(r.start as usize).min(end)..end])?;
@@ -465,6 +473,10 @@ mod tests {
             assert_eq!(header, whole);
             assert_eq!(meta, bytes[..whole.meta_len as usize]);
         }
+        assert_eq!(
+            read_source(&bytes).unwrap().1,
+            bytes[..whole.meta_len as usize]
+        );
     }
 
     #[test]
@@ -484,12 +496,15 @@ mod tests {
         ] {
             let part = &bytes[..cut];
             assert!(read(part, Some(cut as u64)).is_err(), "a {cut}-byte file");
+            assert!(read_source(part).is_err(), "a {cut}-byte source");
             // A stream that ends early: the reader is fed short pieces.
             if cut < meta_len {
                 assert!(read(part, None).is_err(), "a stream of {cut} bytes");
             }
         }
         let empty = read(&[], Some(0)).unwrap_err().to_string();
+        assert!(empty.contains("0 bytes is too short"), "{empty}");
+        let empty = read_source(&[]).unwrap_err().to_string();
         assert!(empty.contains("0 bytes is too short"), "{empty}");
         let mut reader = MetaReader::new(None);
         assert!(
