@@ -97,15 +97,16 @@ for t in $TARGETS; do
   rc=$?
   set -e
   last=$(grep -E '^#[0-9]+' "$log" | tail -n 1 || true)
-  execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log" | tail -n 1)
-  rate=$(awk '/stat::average_exec_per_sec/ { print $2 }' "$log" | tail -n 1)
-  cov=$(echo "$last" | grep -oE 'cov: [0-9]+' | awk '{ print $2 }')
-  ft=$(echo "$last" | grep -oE 'ft: [0-9]+' | awk '{ print $2 }')
-  corp=$(echo "$last" | grep -oE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' | awk '{ print $2 }')
+  execs=$(awk '/stat::number_of_executed_units/ { print $2 }' "$log" | tail -n 1 || true)
+  rate=$(awk '/stat::average_exec_per_sec/ { print $2 }' "$log" | tail -n 1 || true)
+  field() { echo "$last" | grep -oE "$1" | awk '{ print $2 }' || true; }
+  cov=$(field 'cov: [0-9]+')
+  ft=$(field 'ft: [0-9]+')
+  corp=$(field 'corp: [0-9]+/[0-9]+[a-zA-Z]*')
   if [ "$rc" -eq 0 ]; then
     result=ok
   else
-    found=$(ls "$artifacts" 2>/dev/null | head -n 3 | tr '\n' ' ')
+    found=$(ls "$artifacts" 2>/dev/null | head -n 3 | tr '\n' ' ' || true)
     result="FAILED (exit $rc: ${found:-no artifact})"
     failed+=("$t")
     echo "---- $t failed; the end of $log:"

@@ -96,8 +96,29 @@ pub fn write_all(dir: &Path) -> io::Result<()> {
             &format!("{}-field", s.name),
             &[i, 3, 4, 5],
         )?;
+        // A patched sample whose header claims a huge section or count, in
+        // a stream of unknown length.
+        let claims = [
+            (
+                "claim-section",
+                vec![16 | 2 | 1, 7, 1, 3, i, 8, 2, 4, 0, 0, 0, 0],
+            ),
+            (
+                "claim-count",
+                vec![16 | 2 | 1, 7, 1, 3, i, 9, 2, 0, 0, 0, 0],
+            ),
+        ];
+        for (what, input) in claims {
+            write(dir, "import_stream", &format!("{}-{what}", s.name), &input)?;
+        }
+        write(
+            dir,
+            "open_resealed",
+            &format!("{}-claim", s.name),
+            &[i, 8, 1, 0, 0, 0, 0, 0],
+        )?;
         // Known length and unknown, odd chunk sizes.
-        for flags in [0u8, 1] {
+        for flags in [0u8, 1 | 8] {
             let input = [&[flags, 7, 1, 3][..], &s.bytes].concat();
             write(dir, "import_stream", &format!("{}-{flags}", s.name), &input)?;
         }

@@ -107,6 +107,51 @@ const FIELDS: [(usize, usize); 9] = [
     (12, 4),
 ];
 
+/// A large length: what a hostile header would claim.
+fn claim(sel: u8, raw: u32) -> u64 {
+    match sel % 8 {
+        0 => 1 << 20,
+        1 => 1 << 24,
+        2 => 1 << 30,
+        3 => 1 << 32,
+        4 => 1 << 40,
+        5 => (1 << 31) - 8,
+        6 => u64::from(raw) * 8,
+        _ => u64::from(raw) << 16,
+    }
+}
+
+/// Make the header's lengths agree with its section table and count: the
+/// vectors section holds `count` vectors and starts where the metadata ends
+/// (after its last section, rounded up to 4096), and the file ends with it.
+fn agree(bytes: &mut [u8]) {
+    if bytes.len() < 64 {
+        return;
+    }
+    let n = (u32_at(bytes, 56) as usize).min((bytes.len() - 64) / 32);
+    let dim = u64::from(u32_at(bytes, 28));
+    let esize = if u32_at(bytes, 20) == 2 { 1 } else { 4 };
+    let count = u64_at(bytes, 32);
+    let mut end = (64 + 32 * n) as u64;
+    let mut vecs = None;
+    for i in 0..n {
+        let at = 64 + 32 * i;
+        if bytes[at..at + 4] == *b"VECS" {
+            vecs = Some(at);
+        } else {
+            end = end.max(u64_at(bytes, at + 8).saturating_add(u64_at(bytes, at + 16)));
+        }
+    }
+    let meta = end.div_ceil(4096).saturating_mul(4096);
+    let vec_len = count.saturating_mul(dim).saturating_mul(esize);
+    put(bytes, 40, 8, meta);
+    put(bytes, 48, 8, meta.saturating_add(vec_len));
+    if let Some(at) = vecs {
+        put(bytes, at + 8, 8, meta);
+        put(bytes, at + 16, 8, vec_len);
+    }
+}
+
 fn put(bytes: &mut [u8], at: usize, width: usize, v: u64) {
     if let Some(dst) = bytes.get_mut(at..at + width) {
         dst.copy_from_slice(&v.to_le_bytes()[..width]);
@@ -128,7 +173,7 @@ pub fn apply(bytes: &mut Vec<u8>, layout: &Layout, input: &[u8]) {
             let within = usize::from(r.u16()) % len.max(1);
             off + within / align * align
         };
-        match op % 8 {
+        match op % 10 {
             // One byte anywhere in a region.
             0 => {
                 let at = pick(&mut r, 1);
@@ -196,6 +241,28 @@ pub fn apply(bytes: &mut Vec<u8>, layout: &Layout, input: &[u8]) {
                 if a + 4 <= bytes.len() && b + 4 <= bytes.len() {
                     let w = u32_at(bytes, a);
                     put(bytes, b, 4, u64::from(w));
+                }
+            }
+            // A section claims another length (a huge one, typically), and
+            // the header is made to agree: the metadata's end, the vectors'
+            // offset and the file's length all follow the claim, so the
+            // header parses while the bytes are not there.
+            8 => {
+                let n = regions.len() - 1;
+                let e = 64 + 32 * (usize::from(r.u8()) % n.max(1));
+                let (sel, raw) = (r.u8(), r.u32());
+                if e + 32 <= bytes.len() {
+                    put(bytes, e + 16, 8, claim(sel, raw));
+                    agree(bytes);
+                }
+            }
+            // The header claims another point count, and the vectors
+            // section's length and the file's length follow it.
+            9 => {
+                let (sel, raw) = (r.u8(), r.u32());
+                if bytes.len() >= 64 {
+                    put(bytes, 32, 8, claim(sel, raw) / 8);
+                    agree(bytes);
                 }
             }
             // The file made longer or shorter, its length field following.
