@@ -87,23 +87,31 @@ async fn save_opfs(inner: &mut Inner, name: &str) -> JsResult<()> {
     if let Some(f) = old {
         f.close();
     }
-    let committed = w.commit().await;
+    let mut result = w.commit().await;
     if reopen {
-        let opened = match committed {
+        let opened = match result {
             Ok(()) => open_opfs(name, inner.cache_bytes, false).await,
             Err(_) => Err(JsValue::NULL),
         };
-        inner.engine = match opened {
-            Ok(engine) => engine,
-            Err(_) => {
-                let copy = engine_from_bytes(&w.read_back(committed.is_ok()).await?)?;
-                inner.storage = Storage::Memory;
-                copy
-            }
-        };
+        match opened {
+            Ok(engine) => inner.engine = engine,
+            Err(_) => match w
+                .read_back(result.is_ok())
+                .await
+                .and_then(|bytes| engine_from_bytes(&bytes))
+            {
+                Ok(engine) => {
+                    inner.engine = engine;
+                    inner.storage = Storage::Memory;
+                }
+                Err(e) => result = result.and(Err(e)),
+            },
+        }
     }
-    w.discard().await;
-    committed
+    if result.is_err() {
+        w.discard().await;
+    }
+    result
 }
 
 /// Write a whole file into IndexedDB as index `name`.
