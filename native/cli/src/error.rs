@@ -1,13 +1,20 @@
-//! The one kind of failure the commands report: a line of text for the user.
+//! How a command fails: a line of text for the user, or a closed stdout.
 
+use std::io::Write;
 use std::path::Path;
 
-/// A one-line error for the user.
-pub struct CliError(pub String);
+/// Why a command stopped.
+pub enum CliError {
+    /// A one-line error for the user.
+    Message(String),
+    /// Stdout was closed before everything was written (`vectrove info x |
+    /// head -1`): nothing to report, the reader has what it wanted.
+    BrokenPipe,
+}
 
 impl<E: std::fmt::Display> From<E> for CliError {
     fn from(e: E) -> Self {
-        CliError(e.to_string())
+        CliError::Message(e.to_string())
     }
 }
 
@@ -16,12 +23,12 @@ pub type CliResult<T> = Result<T, CliError>;
 
 /// Fails with `msg`.
 pub fn fail<T>(msg: impl Into<String>) -> CliResult<T> {
-    Err(CliError(msg.into()))
+    Err(CliError::Message(msg.into()))
 }
 
 /// Puts the path in front of an error that does not name it.
 pub fn with_context<T, E: std::fmt::Display>(r: Result<T, E>, path: &Path) -> CliResult<T> {
-    r.map_err(|e| CliError(format!("{}: {e}", path.display())))
+    r.map_err(|e| CliError::Message(format!("{}: {e}", path.display())))
 }
 
 /// Reports a panic as one line on stderr, like every other error, instead of
@@ -39,6 +46,8 @@ pub fn one_line_panics() {
             .location()
             .map(|l| format!(" at {}:{}", l.file(), l.line()))
             .unwrap_or_default();
-        eprintln!("vectrove: internal error{at}: {msg}");
+        // Not `eprintln!`, which panics (inside the hook: aborts) when
+        // stderr is closed.
+        let _ = writeln!(std::io::stderr(), "vectrove: internal error{at}: {msg}");
     }));
 }

@@ -526,3 +526,248 @@ fn ivf_build_info_search_bench() {
     std::fs::write(&bad, &bytes).unwrap();
     assert!(err(&["info", &bad]).contains("bad.vtrv"));
 }
+
+/// Runs `vectrove args` with its stdout a pipe that nobody reads any more
+/// (its reading end closed before the command starts, like `| head` that
+/// has already quit), and stderr captured.
+fn with_closed_stdout(args: &[&str]) -> Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    Command::new(env!("CARGO_BIN_EXE_vectrove"))
+        .args(args)
+        .stdout(writer)
+        .output()
+        .expect("run the vectrove binary")
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let f = Fixture::new();
+    let (base, queries, gt, index) = (
+        f.p("base.fvecs"),
+        f.p("queries.fvecs"),
+        f.p("groundtruth.ivecs"),
+        f.p("index.vtrv"),
+    );
+    let ids = f.p("ids.ivecs");
+    let centroids = f.p("centroids.fvecs");
+    let generated = f.p("generated");
+    let commands: Vec<Vec<&str>> = vec![
+        vec![
+            "build", "--input", &base, "--metric", "l2", "--m", "4", "--output", &index,
+        ],
+        vec![
+            "build", "--input", &base, "--m", "4", "--output", &index, "--json",
+        ],
+        vec!["info", &index],
+        vec!["info", &index, "--json"],
+        vec![
+            "search",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--output",
+            &ids,
+        ],
+        vec!["search", "--index", &index, "--queries", &queries, "--json"],
+        vec![
+            "bench",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--groundtruth",
+            &gt,
+            "--ef",
+            "16",
+        ],
+        vec![
+            "bench",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--groundtruth",
+            &gt,
+            "--json",
+        ],
+        vec![
+            "kmeans", "--input", &base, "--k", "4", "--iters", "3", "--output", &centroids,
+        ],
+        vec![
+            "generate",
+            "--n",
+            "100",
+            "--dim",
+            "4",
+            "--queries",
+            "5",
+            "--k",
+            "3",
+            "--output",
+            &generated,
+        ],
+        vec!["demo", "--n", "500", "--dim", "8", "--queries", "10"],
+        vec![
+            "demo",
+            "--n",
+            "500",
+            "--dim",
+            "8",
+            "--queries",
+            "10",
+            "--json",
+        ],
+        vec!["--help"],
+        vec!["--version"],
+    ];
+    for args in &commands {
+        let out = with_closed_stdout(args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() && stderr.is_empty(),
+            "vectrove {args:?}: {} with stderr {stderr:?}",
+            out.status
+        );
+    }
+    // The work was done all the same.
+    assert_eq!(data::read_i32(&ids, None).unwrap().len(), 100);
+    assert_eq!(data::read_f32(&centroids, None).unwrap().len(), 4);
+    // A closed stderr does not turn an error into a crash either: exit 1.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let status = Command::new(env!("CARGO_BIN_EXE_vectrove"))
+        .args(["info", &f.p("missing.vtrv")])
+        .stderr(writer)
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(1));
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn numeric_options_at_zero_or_huge_give_one_line() {
+    let f = Fixture::new();
+    let (base, queries, index) = (f.p("base.fvecs"), f.p("queries.fvecs"), f.p("index.vtrv"));
+    ok(&[
+        "build", "--input", &base, "--metric", "l2", "--m", "4", "--output", &index,
+    ]);
+    // `search` on the fixture with `extra` options.
+    let search = |extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["search", "--index", &index, "--queries", &queries];
+        args.extend_from_slice(extra);
+        args.into_iter().map(String::from).collect()
+    };
+    let run_err = |v: Vec<String>| err(&strs(&v));
+    let run_ok = |v: Vec<String>| ok(&strs(&v));
+
+    let msg = err(&[
+        "kmeans",
+        "--input",
+        &base,
+        "--k",
+        "4",
+        "--max-points-per-centroid",
+        "0",
+    ]);
+    assert!(msg.contains("--max-points-per-centroid"), "{msg}");
+    assert!(err(&["kmeans", "--input", &base, "--k", "2147483648"]).contains("k"));
+    assert!(run_err(search(&["--k", "0"])).contains("--k"));
+    assert!(run_err(search(&["--k", "2147483648"])).contains("--k"));
+    assert!(run_err(search(&["--threads", "0"])).contains("--threads"));
+    assert!(run_err(search(&["--threads", "1000000"])).contains("--threads"));
+    assert!(run_err(search(&["--storage", "paged", "--cache-mb", "0"])).contains("bytes"));
+    assert!(
+        run_err(search(&[
+            "--storage",
+            "paged",
+            "--cache-mb",
+            "18446744073709551615"
+        ]))
+        .contains("--cache-mb")
+    );
+    // Beam widths and probes of 0 or far beyond the index are searched as
+    // the index allows, in every storage mode.
+    for storage in ["memory", "mmap", "paged"] {
+        for ef in ["0", "1", "1099511627776", "18446744073709551615"] {
+            run_ok(search(&["--ef", ef, "--storage", storage]));
+        }
+    }
+    // Generated data too large for memory is refused before any work.
+    let big = [
+        "--n",
+        "10000000000000",
+        "--dim",
+        "1000000",
+        "--output",
+        &f.p("big"),
+    ];
+    assert!(err(&[&["generate"][..], &big].concat()).contains("memory"));
+    assert!(err(&["demo", "--n", "18446744073709551615"]).contains("memory"));
+    assert!(err(&["demo", "--n", "10", "--dim", "18446744073709551615"]).contains("--dim"));
+}
+
+#[test]
+fn truncated_and_foreign_files_give_one_line_in_every_storage_mode() {
+    let f = Fixture::new();
+    let (base, queries, index) = (f.p("base.fvecs"), f.p("queries.fvecs"), f.p("index.vtrv"));
+    ok(&[
+        "build", "--input", &base, "--metric", "l2", "--m", "4", "--output", &index,
+    ]);
+    let bytes = std::fs::read(&index).unwrap();
+    let cut = f.p("cut.vtrv");
+    let empty = f.p("empty.vtrv");
+    std::fs::write(&empty, b"").unwrap();
+    for len in [0, 8, 64, 4096, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&cut, &bytes[..len]).unwrap();
+        for storage in ["memory", "mmap", "paged"] {
+            let msg = err(&[
+                "search",
+                "--index",
+                &cut,
+                "--queries",
+                &queries,
+                "--storage",
+                storage,
+            ]);
+            assert!(msg.contains("cut.vtrv"), "{len} bytes, {storage}: {msg}");
+        }
+        assert!(err(&["info", &cut]).contains("cut.vtrv"));
+    }
+    // Files of another kind where an index, vectors or ground truth belong.
+    for storage in ["memory", "mmap", "paged"] {
+        let msg = err(&[
+            "search",
+            "--index",
+            &queries,
+            "--queries",
+            &queries,
+            "--storage",
+            storage,
+        ]);
+        assert!(msg.contains("magic"), "{msg}");
+    }
+    assert!(err(&["info", &empty]).contains("empty.vtrv"));
+    assert!(err(&["search", "--index", &index, "--queries", &index]).contains("extension"));
+    let gt = f.p("groundtruth.ivecs");
+    assert!(err(&["search", "--index", &index, "--queries", &gt]).contains("i32"));
+    assert!(
+        err(&[
+            "bench",
+            "--index",
+            &index,
+            "--queries",
+            &queries,
+            "--groundtruth",
+            &base
+        ])
+        .contains("f32")
+    );
+    assert!(err(&["build", "--input", &index, "--output", &f.p("x.vtrv")]).contains("extension"));
+    // The good index was never touched.
+    assert_eq!(std::fs::read(&index).unwrap(), bytes);
+}

@@ -128,16 +128,20 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
             None => format!("vectrove {}", storage.name()),
         };
         if !a.json {
-            println!(
+            crate::outln!(
                 "{label}: opened in {open_s:.3} s, memory after opening {}",
                 mem_text(after_open)
             );
-            println!(
+            crate::outln!(
                 "{:>6} {:>9} {:>10} {:>10} {:>10}  memory after queries",
-                knob, "recall@k", "QPS", "p50 us", "p99 us"
+                knob,
+                "recall@k",
+                "QPS",
+                "p50 us",
+                "p99 us"
             );
             for r in &rows {
-                println!(
+                crate::outln!(
                     "{:>6} {:>9.4} {:>10.0} {:>10.1} {:>10.1}  {}",
                     r.knob,
                     r.recall,
@@ -167,13 +171,13 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
         }
         let title = format!("recall@{} vs QPS, {} thread(s)", a.k, a.threads);
         plot::recall_qps_svg(path, &title, &series)
-            .map_err(|e| CliError(format!("{}: {e}", path.display())))?;
+            .map_err(|e| CliError::Message(format!("{}: {e}", path.display())))?;
         if !a.json {
-            println!("wrote {}", path.display());
+            crate::outln!("wrote {}", path.display());
         }
     }
     if a.json {
-        print_json(&json!({ "index": a.index.display().to_string(), "runs": runs }));
+        print_json(&json!({ "index": a.index.display().to_string(), "runs": runs }))?;
     }
     Ok(())
 }

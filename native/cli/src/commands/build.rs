@@ -109,7 +109,7 @@ fn build_typed<T: Element>(
         // The batched build on any number of threads, so a command writes
         // the same file on every machine.
         let r = pool.install(|| index.insert_many_parallel(ids, vecs));
-        r.map_err(|e| CliError(format!("{}: {e}", a.input.display())))?;
+        r.map_err(|e| CliError::Message(format!("{}: {e}", a.input.display())))?;
         pb.inc(ids.len() as u64);
     }
     pb.finish_and_clear();
@@ -123,9 +123,9 @@ fn build_typed<T: Element>(
             "ef_construction": a.ef_construction, "threads": threads,
             "build_seconds": build_s, "file_bytes": bytes,
             "output": a.output.display().to_string(),
-        }));
+        }))?;
     } else {
-        println!(
+        crate::outln!(
             "built {n} x {}-d ({}, M={}, M0={}, ef_construction={}) on {threads} thread(s) in {build_s:.2} s",
             m.dim,
             a.metric,
@@ -133,7 +133,7 @@ fn build_typed<T: Element>(
             index.params().m0,
             a.ef_construction
         );
-        println!("wrote {} ({})", a.output.display(), mem::human(bytes));
+        crate::outln!("wrote {} ({})", a.output.display(), mem::human(bytes));
     }
     Ok(())
 }
@@ -178,7 +178,7 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
     // One batch: the index stores each list's points together.
     let ids: Vec<u64> = (0..n as u64).collect();
     let r = index.insert_many(&ids, &m.data);
-    r.map_err(|e| CliError(format!("{}: {e}", a.input.display())))?;
+    r.map_err(|e| CliError::Message(format!("{}: {e}", a.input.display())))?;
     let build_s = t.elapsed().as_secs_f64();
     with_context(file::save(&index, &a.output), &a.output)?;
     let bytes = std::fs::metadata(&a.output)?.len();
@@ -193,13 +193,15 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
             "nlist": nlist, "iters": a.iters, "trained_on": trained_on, "threads": threads,
             "train_seconds": train_s, "build_seconds": build_s, "file_bytes": bytes,
             "list_min": min, "list_max": max, "output": a.output.display().to_string(),
-        }));
+        }))?;
     } else {
-        println!(
+        crate::outln!(
             "built IVF {n} x {}-d ({}, nlist={nlist}, lists of {min}..{max} points) on {threads} thread(s) in {build_s:.2} s ({train_s:.2} s training on {} points)",
-            m.dim, a.metric, trained_on
+            m.dim,
+            a.metric,
+            trained_on
         );
-        println!("wrote {} ({})", a.output.display(), mem::human(bytes));
+        crate::outln!("wrote {} ({})", a.output.display(), mem::human(bytes));
     }
     Ok(())
 }

@@ -41,14 +41,15 @@ pub fn demo(a: DemoArgs) -> CliResult<()> {
     if a.n < 2 || a.dim == 0 || a.queries == 0 {
         return fail("--n must be at least 2, --dim and --queries positive");
     }
-    let say = |s: String| {
+    let say = |s: String| -> CliResult<()> {
         if !a.json {
-            println!("{s}");
+            crate::outln!("{s}");
         }
+        Ok(())
     };
     let k = 10.min(a.n);
     let t = Instant::now();
-    let (base, queries) = dataset(a.n, a.queries, a.dim, a.seed);
+    let (base, queries) = dataset(a.n, a.queries, a.dim, a.seed)?;
     let truth = vectrove::exact_knn(Metric::L2, a.dim, &base, &queries, k)?;
     let truth_ids: Vec<Vec<u32>> = truth
         .iter()
@@ -60,7 +61,7 @@ pub fn demo(a: DemoArgs) -> CliResult<()> {
         a.dim,
         a.queries,
         t.elapsed().as_secs_f64()
-    ));
+    ))?;
 
     let mut index = Hnsw::builder(a.dim, Metric::L2)
         .m(16)
@@ -80,7 +81,7 @@ pub fn demo(a: DemoArgs) -> CliResult<()> {
     let build_s = t.elapsed().as_secs_f64();
     say(format!(
         "built the index (M=16, ef_construction=200) on {threads} thread(s) in {build_s:.2} s"
-    ));
+    ))?;
 
     let tmp = tempfile::tempdir()?;
     let path = a
@@ -97,13 +98,13 @@ pub fn demo(a: DemoArgs) -> CliResult<()> {
         path.display(),
         mem::human(bytes),
         t.elapsed().as_secs_f64()
-    ));
+    ))?;
 
     let mut rows = Vec::new();
     say(format!(
         "{:>6} {:>10} {:>10} {:>10}",
         "ef", "recall@10", "QPS", "p50 us"
-    ));
+    ))?;
     for ef in [16, 32, 64, 128] {
         let mut lat = Vec::with_capacity(a.queries);
         let mut found = Vec::with_capacity(a.queries);
@@ -119,19 +120,19 @@ pub fn demo(a: DemoArgs) -> CliResult<()> {
         let recall = vectrove::recall_at_k(&found, &truth_ids, k);
         let qps = a.queries as f64 / wall;
         let p50 = percentile(&lat, 0.5);
-        say(format!("{ef:>6} {recall:>10.4} {qps:>10.0} {p50:>10.1}"));
+        say(format!("{ef:>6} {recall:>10.4} {qps:>10.0} {p50:>10.1}"))?;
         rows.push(json!({"ef": ef, "recall": recall, "qps": qps, "p50_us": p50}));
     }
     let m = mem::current();
     say(format!(
         "memory: {} (search on 1 thread; vectors memory-mapped)",
         mem_text(m)
-    ));
+    ))?;
     if a.json {
         print_json(&json!({
             "points": a.n, "dim": a.dim, "queries": a.queries, "threads": threads,
             "build_seconds": build_s, "file_bytes": bytes, "rows": rows, "memory": mem_json(m),
-        }));
+        }))?;
     }
     Ok(())
 }

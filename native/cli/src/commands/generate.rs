@@ -47,7 +47,7 @@ pub fn generate(a: GenerateArgs) -> CliResult<()> {
     }
     std::fs::create_dir_all(&a.output)?;
     let t = Instant::now();
-    let (base, queries) = dataset(a.n, a.queries, a.dim, a.seed);
+    let (base, queries) = dataset(a.n, a.queries, a.dim, a.seed)?;
     let pb = bar(1, "truth", a.json);
     pb.set_length(1);
     let truth = vectrove::exact_knn(a.metric, a.dim, &base, &queries, a.k)?;
@@ -70,9 +70,9 @@ pub fn generate(a: GenerateArgs) -> CliResult<()> {
             "base": bp.display().to_string(), "queries": qp.display().to_string(),
             "groundtruth": gp.display().to_string(), "points": a.n, "dim": a.dim,
             "k": a.k, "metric": a.metric.name(), "seconds": secs,
-        }));
+        }))?;
     } else {
-        println!(
+        crate::outln!(
             "wrote {} ({} x {}), {} and {} ({} {} neighbours each) in {secs:.1} s",
             bp.display(),
             a.n,

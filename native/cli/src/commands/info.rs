@@ -61,35 +61,37 @@ pub fn info(a: InfoArgs) -> CliResult<()> {
             "max_level": max_level, "file_bytes": header.file_len,
             "vectors_offset": v.base_offset, "vector_stride": header.vector_stride(),
             "graph_memory_bytes": graph_bytes, "sections": sections, "checksums": "ok",
-        }));
+        }))?;
         return Ok(());
     }
-    println!("{}", a.index.display());
-    println!(
+    crate::outln!("{}", a.index.display());
+    crate::outln!(
         "  format       vectrove v{} ({} index)",
         header.version,
         header.kind.name()
     );
-    println!(
+    crate::outln!(
         "  vectors      {len} live, {} deleted, {}-d {}, metric {}",
         slots - len,
         header.dim,
         vectrove::format::elem_name(header.elem),
         header.metric
     );
-    println!(
+    crate::outln!(
         "  parameters   M={} M0={} ef_construction={} seed={} top level {max_level}",
-        params.m, params.m0, params.ef_construction, params.seed
+        params.m,
+        params.m0,
+        params.ef_construction,
+        params.seed
     );
-    println!(
+    crate::outln!(
         "  file         {} (vectors at byte {}, {} bytes each); graph in memory {}",
         mem::human(header.file_len),
         v.base_offset,
         header.vector_stride(),
         mem::human(graph_bytes as u64)
     );
-    print_sections(&header);
-    Ok(())
+    print_sections(&header)
 }
 
 fn sections_json(header: &vectrove::format::Header) -> Vec<Value> {
@@ -100,10 +102,10 @@ fn sections_json(header: &vectrove::format::Header) -> Vec<Value> {
         .collect()
 }
 
-fn print_sections(header: &vectrove::format::Header) {
-    println!("  sections");
+fn print_sections(header: &vectrove::format::Header) -> CliResult<()> {
+    crate::outln!("  sections");
     for s in &header.sections {
-        println!(
+        crate::outln!(
             "    {:<5} {:>12} bytes at {:>10}  crc32 {:08x}",
             s.name(),
             s.len,
@@ -111,7 +113,8 @@ fn print_sections(header: &vectrove::format::Header) {
             s.crc
         );
     }
-    println!("  checksums    ok");
+    crate::outln!("  checksums    ok");
+    Ok(())
 }
 
 fn info_ivf(
@@ -135,31 +138,32 @@ fn info_ivf(
             "list_min": min, "list_median": median, "list_max": max,
             "file_bytes": header.file_len, "vectors_offset": v.base_offset, "vector_stride": header.vector_stride(),
             "sections": sections_json(header), "checksums": "ok",
-        }));
+        }))?;
         return Ok(());
     }
-    println!("{}", a.index.display());
-    println!(
+    crate::outln!("{}", a.index.display());
+    crate::outln!(
         "  format       vectrove v{} ({} index)",
         header.version,
         header.kind.name()
     );
-    println!(
+    crate::outln!(
         "  vectors      {len} live, {} deleted, {}-d f32, metric {}",
         slots - len,
         header.dim,
         header.metric
     );
-    println!(
+    crate::outln!(
         "  parameters   nlist={} (trained {} iterations, seed {}); lists hold {min} / {median} / {max} points (min / median / max)",
-        p.nlist, p.iters, p.seed
+        p.nlist,
+        p.iters,
+        p.seed
     );
-    println!(
+    crate::outln!(
         "  file         {} (vectors at byte {}, {} bytes each)",
         mem::human(header.file_len),
         v.base_offset,
         header.vector_stride()
     );
-    print_sections(header);
-    Ok(())
+    print_sections(header)
 }

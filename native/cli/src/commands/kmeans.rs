@@ -53,6 +53,11 @@ pub struct KmeansArgs {
 
 pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
     use vectrove::kmeans::KMeansParams;
+    // Named as the option, before the input is read (the core's message
+    // names its own field).
+    if a.max_points_per_centroid == 0 {
+        return fail("--max-points-per-centroid must be at least 1");
+    }
     let m = data::read_f32(&a.input, None)?;
     if m.is_empty() {
         return fail(format!("{}: no vectors", a.input.display()));
@@ -106,15 +111,18 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
             "per_iteration": stats.iter().zip(&times).map(|(s, t)| json!({
                 "iteration": s.iteration, "inertia": s.inertia, "repaired": s.repaired, "seconds": t,
             })).collect::<Vec<_>>(),
-        }));
+        }))?;
     } else {
         for (s, t) in stats.iter().zip(&times) {
-            println!(
+            crate::outln!(
                 "iteration {:>3}: inertia {:.1}, {} repaired, {:.3} s",
-                s.iteration, s.inertia, s.repaired, t
+                s.iteration,
+                s.inertia,
+                s.repaired,
+                t
             );
         }
-        println!(
+        crate::outln!(
             "{} x {}-d ({} trained on{}), k={}, {threads} thread{}: {} iterations, {per_iter:.3} s per iteration, {total:.2} s in all",
             input.len(),
             km.dim(),
@@ -125,7 +133,7 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
             stats.len()
         );
         if let Some(out) = &a.output {
-            println!("wrote {}", out.display());
+            crate::outln!("wrote {}", out.display());
         }
     }
     Ok(())

@@ -87,7 +87,7 @@ fn search_typed<T: Element>(
             for i in 0..a.k {
                 let id = match r.get(i) {
                     Some(&id) => i32::try_from(id).map_err(|_| {
-                        CliError(format!(
+                        CliError::Message(format!(
                             "id {id} does not fit the 32-bit integers of .ivecs"
                         ))
                     })?,
@@ -104,9 +104,9 @@ fn search_typed<T: Element>(
             "queries": nq, "k": a.k, name: knob, "seconds": secs,
             "qps": nq as f64 / secs, "threads": pool.current_num_threads(),
             "output": a.output.as_ref().map(|p| p.display().to_string()),
-        }));
+        }))?;
     } else {
-        println!(
+        crate::outln!(
             "{nq} queries, k={}, {}={knob} on {} thread(s): {secs:.3} s ({:.0} QPS)",
             a.k,
             name,
@@ -114,7 +114,7 @@ fn search_typed<T: Element>(
             nq as f64 / secs
         );
         if let Some(out) = &a.output {
-            println!("wrote {}", out.display());
+            crate::outln!("wrote {}", out.display());
         }
     }
     Ok(())
