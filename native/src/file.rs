@@ -403,6 +403,9 @@ pub fn open<T: Element>(path: impl AsRef<Path>, storage: Storage) -> Result<Hnsw
 /// and every structural invariant is checked; a damaged file is an
 /// [`Error::Corrupt`] and nothing is allocated
 /// beyond what the file's size justifies.
+///
+/// Opening also removes the temporary files that killed saves left in the
+/// file's directory, where it may (see [`remove_stale_temp_files`]).
 pub fn open_with<T: Element>(
     path: impl AsRef<Path>,
     options: OpenOptions,
