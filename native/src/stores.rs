@@ -90,7 +90,9 @@ fn prefetch_rows(bytes: &[u8], rows: &Rows, slots: &[u32]) {
 /// vectrove never does either to an index file: it saves by writing a new
 /// file and renaming it over the old one, and an open map keeps the old file
 /// (its inode) alive, unchanged, until the map is dropped. Other programs
-/// must follow the same rule for files they give to this store.
+/// must follow the same rule for files they give to this store; for files
+/// nobody vouches for, [`PreadStore`] reads the same layout and reports a
+/// truncated file as an error instead.
 pub struct MmapStore<T: Element = f32> {
     /// `None` when there are no vectors (an empty map is not allowed).
     map: Option<Mmap>,
