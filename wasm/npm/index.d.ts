@@ -151,6 +151,8 @@ export class Index {
   /**
    * Opens a stored index. "opfs" needs a dedicated worker (see createIndexWorker);
    * elsewhere it rejects with UnsupportedError. A missing name rejects with NotFoundError.
+   * An "opfs" open waits for a save of that name running in another tab or worker to end
+   * (then rejects with IndexLockedError if that index holds the file).
    */
   static open(name: string, options?: OpenOptions): Promise<Index>;
   /**

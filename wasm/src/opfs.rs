@@ -25,12 +25,16 @@ use crate::js::{await_value, call_method, global};
 use crate::sink::NameLock;
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+const held = new Set(); // the keys this context holds
 function lock(key, wait) {
   const locks = globalThis.navigator && navigator.locks;
   if (!locks) return Promise.resolve(undefined);
   return new Promise((granted) => {
     locks.request("vectrove:" + key, wait ? {} : { ifAvailable: true },
-      (l) => l ? new Promise((release) => granted(release)) : granted(null))
+      (l) => l ? new Promise((release) => {
+        held.add(key);
+        granted(() => { held.delete(key); release(); });
+      }) : granted(null))
       .catch(() => granted(undefined));
   });
 }
@@ -47,6 +51,11 @@ export async function opfsLock(dir, name) {
   await sweep(dir, name).catch(() => {});
   return release;
 }
+// For an open: waits for a writer of the name elsewhere to end, unless this context is the
+// writer (a save reopening the file it wrote).
+export function opfsOpenLock(dir, name) {
+  return held.has("opfs/" + name) ? undefined : opfsLock(dir, name);
+}
 export function opfsTidy(dir, name) {
   lock("opfs/" + name, false).then((release) => release && sweep(dir, name).catch(() => {}).finally(release));
 }
@@ -60,6 +69,14 @@ export async function opfsBegin(dir, name) {
     if (release) release();
     throw e;
   }
+}
+// `move` within a directory replaces the target in one step.
+export async function opfsMove(dir, tmp, target) {
+  await (await dir.getFileHandle(tmp)).move(dir, target);
+}
+export async function opfsRead(dir, file) {
+  const handle = await dir.getFileHandle(file);
+  return new Uint8Array(await (await handle.getFile()).arrayBuffer());
 }
 export async function opfsRemove(dir, name) {
   const release = await opfsLock(dir, name);
@@ -75,10 +92,16 @@ export async function opfsRemove(dir, name) {
 extern "C" {
     #[wasm_bindgen(js_name = opfsLock)]
     fn opfs_lock(dir: &FileSystemDirectoryHandle, name: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = opfsOpenLock)]
+    fn opfs_open_lock(dir: &FileSystemDirectoryHandle, name: &str) -> JsValue;
     #[wasm_bindgen(js_name = opfsTidy)]
     fn opfs_tidy(dir: &FileSystemDirectoryHandle, name: &str);
     #[wasm_bindgen(js_name = opfsBegin)]
     fn opfs_begin(dir: &FileSystemDirectoryHandle, name: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = opfsMove)]
+    fn opfs_move(dir: &FileSystemDirectoryHandle, tmp: &str, target: &str) -> JsValue;
+    #[wasm_bindgen(js_name = opfsRead)]
+    fn opfs_read(dir: &FileSystemDirectoryHandle, file: &str) -> JsValue;
     #[wasm_bindgen(js_name = opfsRemove)]
     fn opfs_remove(dir: &FileSystemDirectoryHandle, name: &str) -> js_sys::Promise;
 }
@@ -185,15 +208,10 @@ pub(crate) async fn read_all(name: &str) -> Result<Vec<u8>, JsValue> {
 
 /// The whole of `file` (which another context may hold open).
 async fn read_file(d: &FileSystemDirectoryHandle, file: &str) -> Result<Vec<u8>, JsValue> {
-    let h = file_handle(d, file, false).await?;
-    let what = "reading an index file in OPFS";
-    let f = await_value(call_method(&h, "getFile", &[])?)
+    let bytes = await_value(opfs_read(d, file))
         .await
-        .map_err(|e| from_dom(e, what))?;
-    let buf = await_value(call_method(&f, "arrayBuffer", &[])?)
-        .await
-        .map_err(|e| from_dom(e, what))?;
-    Ok(Uint8Array::new(&buf).to_vec())
+        .map_err(|e| from_dom(e, "reading an index file in OPFS"))?;
+    Ok(Uint8Array::new(&bytes).to_vec())
 }
 
 /// Write `bytes` as index `name` through a writable stream: the browser
@@ -260,7 +278,9 @@ impl SyncFile {
     /// Index `name`'s file, locked for as long as this lives.
     pub(crate) async fn open_index(name: &str) -> Result<SyncFile, JsValue> {
         let d = dir().await?;
-        opfs_tidy(&d, name);
+        // A save of the name elsewhere lets go of the file for a moment:
+        // wait for it to end rather than take the file from it.
+        let _lock = NameLock::new(await_value(opfs_open_lock(&d, name)).await?);
         Self::open(&d, &file_name(name), false).await.map_err(|e| {
             if is_named(&e, name::NOT_FOUND) {
                 not_found(name)
@@ -415,16 +435,10 @@ impl TmpWriter {
                 .flush()
                 .map_err(|e| from_dom(e, "flushing a new index file in OPFS"))?;
         }
-        let tmp = file_handle(&self.dir, &self.tmp, false).await?;
         let target = file_name(&self.name);
-        // `move` within a directory replaces the target in one step.
-        await_value(call_method(
-            &tmp,
-            "move",
-            &[self.dir.clone().into(), target.clone().into()],
-        )?)
-        .await
-        .map_err(|e| from_dom(e, &format!("moving the new {target} into place")))?;
+        await_value(opfs_move(&self.dir, &self.tmp, &target))
+            .await
+            .map_err(|e| from_dom(e, &format!("moving the new {target} into place")))?;
         Ok(())
     }
 

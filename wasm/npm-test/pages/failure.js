@@ -83,4 +83,50 @@ test(`OPFS: ${CYCLES} saves that lose the file to another worker keep the index 
   return report.join("; ");
 }, 240_000);
 
+test("OPFS: an open in another worker during a save waits for the save and never takes the file from the saving index", async () => {
+  const name = `${NAME}-open`;
+  const saver = await createIndexWorker();
+  const other = await createIndexWorker();
+  if (await saver.exists(name)) await saver.remove(name);
+  const built = await saver.create(DIM, { metric: "l2", seed: 3, m: 6, efConstruction: 24 });
+  await built.addMany(Float64Array.from({ length: N }, (_, i) => i), data);
+  await built.save(name, { storage: "opfs" });
+  await built.close();
+  const index = await saver.open(name, { storage: "opfs", cacheBytes: 8 * 1024 });
+  // The other worker tries to open the index again and again while it is saved.
+  let stop = false;
+  const opens = { locked: 0, opened: 0, other: [] };
+  const opener = (async () => {
+    while (!stop) {
+      try {
+        const copy = await other.open(name, { storage: "opfs" });
+        opens.opened++;
+        await copy.close();
+      } catch (err) {
+        if (err.name === "IndexLockedError") opens.locked++;
+        else opens.other.push(err.name);
+      }
+    }
+  })();
+  const SAVES = 40;
+  for (let i = 0; i < SAVES; i++) {
+    await index.add(10_000 + i, row(extra, DIM, i));
+    await index.save();
+    equal(index.storage, "opfs", `after save ${i} the index still reads its file`);
+  }
+  stop = true;
+  await opener;
+  equal(opens.opened, 0, "opens in the other worker that took the file");
+  equal(opens.other.join(), "", "other errors of those opens");
+  assert(opens.locked > 0, "the other worker tried to open it");
+  await index.close();
+  const again = await other.open(name, { storage: "opfs" });
+  equal(again.length, N + SAVES, "every addition was saved");
+  await again.close();
+  await other.remove(name);
+  saver.terminate();
+  other.terminate();
+  return `${opens.locked} opens during ${SAVES} saves, each IndexLockedError`;
+}, 240_000);
+
 await done();
