@@ -11,6 +11,9 @@
 #   FUZZ_SANITIZER   none (default on stable) or address (default on nightly)
 #   FUZZ_RSS_MB      memory limit per process, MiB (default 2048)
 #   FUZZ_TIMEOUT     seconds one input may take (default 10)
+#   FUZZ_TARGET_DIR  cargo's target directory for the fuzz build (default
+#                    fuzz/target; give a long run one of its own so that
+#                    other builds cannot replace its binaries under it)
 #   FUZZ_WORK        where the growing corpus, crash inputs and logs go
 #                    (default: a fresh temporary directory; the committed
 #                    seed corpus in fuzz/corpus/ is only read)
@@ -53,12 +56,14 @@ fi
 ALL=$(cargo fuzz list --fuzz-dir fuzz)
 TARGETS=${*:-$ALL}
 HOST=$(rustup run "$TOOLCHAIN" rustc -vV | awk '/^host:/ { print $2 }')
-BIN_DIR=$ROOT/fuzz/target/$HOST/release
+TARGET_DIR=${FUZZ_TARGET_DIR:-$ROOT/fuzz/target}
+BIN_DIR=$TARGET_DIR/$HOST/release
 
 echo "fuzz: $TOOLCHAIN, sanitizer $SANITIZER, ${SECONDS_PER}s per target, ${RSS_MB} MiB, ${TIMEOUT}s per input; work in $WORK"
 t0=$SECONDS
 # Debug assertions on: the core's own internal checks count as findings.
-cargo "+$TOOLCHAIN" fuzz build --fuzz-dir fuzz -O --debug-assertions --sanitizer "$SANITIZER"
+cargo "+$TOOLCHAIN" fuzz build --fuzz-dir fuzz -O --debug-assertions --sanitizer "$SANITIZER" \
+  --target-dir "$TARGET_DIR"
 echo "built in $((SECONDS - t0))s"
 
 LIBFUZZER_FLAGS=(-rss_limit_mb="$RSS_MB" -malloc_limit_mb="$RSS_MB" -timeout="$TIMEOUT" -print_final_stats=1)

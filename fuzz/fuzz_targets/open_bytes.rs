@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use vectrove_core::{Hnsw, IndexFile, Ivf, MemoryStore};
+use vectrove_core::{AnyIndex, Hnsw, IndexFile, Ivf, MemoryStore};
 use vectrove_fuzz_common::alloc::{Cap, CappedAlloc};
 use vectrove_fuzz_common::check;
 
@@ -18,9 +18,21 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(index) = &f32_hnsw {
         check::check_hnsw(index);
     }
-    if let Ok(index) = Hnsw::<MemoryStore<u8>>::from_bytes(data) {
+    let u8_hnsw = Hnsw::<MemoryStore<u8>>::from_bytes(data);
+    if let Ok(index) = &u8_hnsw {
         assert!(f32_hnsw.is_err(), "one file opened with two element types");
-        check::check_hnsw(&index);
+        check::check_hnsw(index);
+    }
+    // Bytes open through `IndexFile` only as an HNSW graph (IVF is f32 only).
+    let any_u8 = IndexFile::from_bytes::<MemoryStore<u8>>(data);
+    assert_eq!(
+        any_u8.is_ok(),
+        u8_hnsw.is_ok(),
+        "{:?}",
+        any_u8.as_ref().err()
+    );
+    if let Ok(AnyIndex::Hnsw(index)) = &any_u8 {
+        check::check_hnsw(index);
     }
     let ivf = Ivf::from_bytes(data);
     if let Ok(index) = &ivf {
