@@ -145,6 +145,36 @@ fn damaged_files_are_refused_in_every_mode() {
 }
 
 #[test]
+fn a_paged_index_whose_file_is_cut_short_under_it_fails_cleanly() {
+    // What a mapped index cannot survive (see `Storage::Mmap`): another
+    // program truncating the file in place while it is open.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.vtrv");
+    file::save(&index(2_000, 16, 8), &path).unwrap();
+    let meta_len = file::read_header(&path).unwrap().meta_len;
+    let paged = file::open::<f32>(&path, Storage::Paged { cache_bytes: 4096 }).unwrap();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(meta_len)
+        .unwrap();
+    let queries = uniform(20, 16, 0.0..1.0, 99);
+    let mut failed = 0;
+    for q in queries.chunks(16) {
+        match paged.search(q, 10, 48) {
+            Err(Error::Io(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::UnexpectedEof, "{e}");
+                failed += 1;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(found) => assert!(found.len() <= 10),
+        }
+    }
+    assert!(failed > 0, "no search needed the lost vectors");
+}
+
+#[test]
 fn ivf_files_open_in_every_storage_mode() {
     use vectrove::{Ivf, IvfParams, MemoryStore};
     let dir = tempfile::tempdir().unwrap();
