@@ -569,21 +569,18 @@ pub(crate) fn page_lens(header: &Header, page_bytes: usize) -> Result<Vec<usize>
 /// to: their neighbours' vectors come along with the vectors a step lacks.
 const LOOKAHEAD: usize = 8;
 
-/// The search on an IndexedDB-backed HNSW index: the one resumable search,
-/// with one read transaction whenever a step lacks vectors. Returns the
-/// hits and the number of fetches.
+/// The search on an IndexedDB-backed HNSW index (`store` is its lazily
+/// read base): the one resumable search, with one read transaction
+/// whenever a step lacks vectors. Returns the hits and the number of
+/// fetches.
 pub(crate) async fn search<B: ByteSource>(
     h: &Hnsw<LayeredStore<PagedStore<B, f32>>>,
+    store: &PagedStore<B, f32>,
     link: &IdbLink,
     query: &[f32],
     a: &SearchArgs,
     filter: &JsFilter,
 ) -> Result<(Vec<Neighbor>, u64)> {
-    let Some(store) = h.store().base() else {
-        // Nothing stored lazily: the synchronous search has every vector.
-        let found = h.search_filtered(query, a.k, a.params.ef, |id| filter.accept(id))?;
-        return Ok((found, 0));
-    };
     let mut state = h.start_search(query, a.k, a.params.ef)?;
     let mut fetches = 0;
     let mut ahead = Vec::new();

@@ -28,7 +28,7 @@ use crate::open;
 use crate::opfs;
 use crate::options::{self, JsFilter, JsResult, SearchArgs, Storage, check_name, to_ids};
 use crate::save;
-use crate::state::{DEFAULT_CACHE_BYTES, Inner};
+use crate::state::{DEFAULT_CACHE_BYTES, Engine, Inner};
 use crate::store::Store;
 
 /// A vector index (HNSW, or IVF-Flat from [`Index::train_ivf`]) over `f32`
@@ -60,6 +60,16 @@ fn hits(neighbors: &[Neighbor]) -> JsValue {
         out.set(i as u32, o.into());
     }
     out.into()
+}
+
+/// A search that never waits (one instance for both search calls).
+fn search_now(
+    engine: &Engine,
+    query: &[f32],
+    a: &SearchArgs,
+    filter: &JsFilter,
+) -> vectrove_core::Result<Vec<Neighbor>> {
+    engine.search_filtered(query, a.k, &a.params, |id| filter.accept(id))
 }
 
 fn aborted(signal: &Option<JsValue>) -> bool {
@@ -272,16 +282,17 @@ impl Index {
             let guard = rc.try_borrow().map_err(|_| busy())?;
             let inner = guard.as_ref().ok_or_else(closed)?;
             let a = SearchArgs::parse(&k, &options, &inner.engine)?;
-            let found = match (&inner.engine, &inner.idb) {
-                (AnyIndex::Hnsw(h), Some(link)) => idb::search(h, link, &query, &a, &filter)
-                    .await
-                    .map(|(found, fetches)| {
-                        inner.fetches.set(inner.fetches.get() + fetches);
-                        found
-                    }),
-                (engine, _) => {
-                    engine.search_filtered(&query, a.k, &a.params, |id| filter.accept(id))
+            let lazy = inner.idb.as_ref().zip(inner.engine.store().base());
+            let found = match (&inner.engine, lazy) {
+                (AnyIndex::Hnsw(h), Some((link, base))) => {
+                    idb::search(h, base, link, &query, &a, &filter)
+                        .await
+                        .map(|(found, fetches)| {
+                            inner.fetches.set(inner.fetches.get() + fetches);
+                            found
+                        })
                 }
+                (engine, _) => search_now(engine, &query, &a, &filter),
             };
             drop(guard);
             filter.finish()?;
@@ -302,9 +313,7 @@ impl Index {
         let filter = JsFilter::new(&options)?;
         let out = self.with(|i| {
             let a = SearchArgs::parse(&k, &options, &i.engine)?;
-            i.engine
-                .search_filtered(query, a.k, &a.params, |id| filter.accept(id))
-                .map_err(from_core)
+            search_now(&i.engine, query, &a, &filter).map_err(from_core)
         });
         filter.finish()?;
         Ok(hits(&out?))

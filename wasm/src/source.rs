@@ -49,16 +49,7 @@ impl ByteStream {
             return Ok((Inner::Bytes(Some(bytes)), Some(n)));
         }
         if js_sys::ArrayBuffer::is_view(&source) {
-            let buffer = Reflect::get(&source, &"buffer".into())?;
-            let offset = Reflect::get(&source, &"byteOffset".into())?
-                .as_f64()
-                .unwrap_or(0.0);
-            let len = Reflect::get(&source, &"byteLength".into())?
-                .as_f64()
-                .unwrap_or(0.0);
-            let bytes =
-                Uint8Array::new_with_byte_offset_and_length(&buffer, offset as u32, len as u32)
-                    .to_vec();
+            let bytes = view_bytes(&source)?;
             let n = bytes.len() as u64;
             return Ok((Inner::Bytes(Some(bytes)), Some(n)));
         }
@@ -152,7 +143,7 @@ impl ByteStream {
                     if !js_sys::ArrayBuffer::is_view(&v) {
                         return Err(invalid_argument("the stream must yield Uint8Array chunks"));
                     }
-                    Some(v.unchecked_into::<Uint8Array>().to_vec())
+                    Some(view_bytes(&v)?)
                 }
             }
         };
@@ -211,15 +202,25 @@ impl ByteStream {
     }
 }
 
+/// The bytes a typed array or `DataView` shows, whatever its element type.
+fn view_bytes(view: &JsValue) -> Result<Vec<u8>, JsValue> {
+    let num = |key: &str| Reflect::get(view, &key.into()).map(|x| x.as_f64().unwrap_or(0.0) as u32);
+    let buffer = Reflect::get(view, &"buffer".into())?;
+    Ok(
+        Uint8Array::new_with_byte_offset_and_length(
+            &buffer,
+            num("byteOffset")?,
+            num("byteLength")?,
+        )
+        .to_vec(),
+    )
+}
+
 /// Make room for `more` bytes in `buf`, or fail with a typed error when
 /// memory runs out (instead of aborting).
 pub(crate) fn grow(buf: &mut Vec<u8>, more: usize) -> Result<(), JsValue> {
-    buf.try_reserve(more).map_err(|_| {
-        js_error(
-            name::STORAGE,
-            "out of memory reading the index file: use storage \"opfs\" or \"indexeddb\"",
-        )
-    })
+    buf.try_reserve(more)
+        .map_err(|_| js_error(name::STORAGE, "out of memory for the index file"))
 }
 
 fn is_instance(v: &JsValue, class: &str) -> bool {

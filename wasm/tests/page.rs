@@ -14,6 +14,31 @@ use wasm_bindgen_test::{console_log, wasm_bindgen_test, wasm_bindgen_test_config
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function streamOf(bytes, kind) {
+  return new ReadableStream({
+    start(c) {
+      for (let at = 0; at < bytes.length; at += 4096) {
+        const n = Math.min(4096, bytes.length - at);
+        // Each chunk sits 8 bytes into its own buffer.
+        const buf = new ArrayBuffer(n + 16);
+        new Uint8Array(buf, 8, n).set(bytes.subarray(at, at + n));
+        if (kind === "DataView") c.enqueue(new DataView(buf, 8, n));
+        else if (kind === "Float32Array") c.enqueue(new Float32Array(buf, 8, n / 4));
+        else if (kind === "string") c.enqueue("not bytes");
+        else if (kind === "error") { c.error(new TypeError("the network went away")); return; }
+        else c.enqueue(new Uint8Array(buf, 8, n));
+      }
+      c.close();
+    },
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = streamOf)]
+    fn stream_of_kind(bytes: &[u8], kind: &str) -> JsValue;
+}
+
 fn storage(s: &str) -> JsValue {
     options(&[("storage", s.into())])
 }
@@ -244,4 +269,30 @@ async fn a_stream_claiming_more_than_it_carries_is_refused() {
     // The module is fine afterwards.
     let index = import_from("page-claims", blob(), "memory").await.unwrap();
     assert_matches_native(&index).await;
+}
+
+#[wasm_bindgen_test]
+async fn streams_of_any_view_import_and_bad_streams_are_refused() {
+    for kind in ["Uint8Array", "DataView", "Float32Array"] {
+        let index = import_from("page-views", stream_of_kind(GOLDEN, kind), "memory")
+            .await
+            .unwrap_or_else(|e| panic!("{kind}: {}", error_message(&e)));
+        assert_eq!(index.to_bytes().unwrap(), GOLDEN, "{kind}");
+    }
+    let e = import_from("page-views", stream_of_kind(GOLDEN, "string"), "memory").await;
+    assert_error(e, "InvalidArgumentError");
+    let e = import_from("page-views", stream_of_kind(GOLDEN, "error"), "indexeddb").await;
+    let msg = assert_error(e, "StorageError");
+    assert!(msg.contains("the network went away"), "{msg}");
+    for bad in [
+        JsValue::NULL,
+        JsValue::UNDEFINED,
+        js_sys::Object::new().into(),
+    ] {
+        let e = import_from("page-views", bad, "memory").await;
+        assert_error(e, "InvalidArgumentError");
+    }
+    // What was stored is still there.
+    let back = open("page-views", "memory").await.unwrap();
+    assert_eq!(back.to_bytes().unwrap(), GOLDEN);
 }
