@@ -99,12 +99,21 @@ pub(crate) fn corrupt(reason: impl Into<String>) -> JsValue {
 /// The JS error for a failed browser storage call (a `DOMException` or any
 /// thrown value), with `what` saying what was being done.
 pub(crate) fn from_dom(e: JsValue, what: &str) -> JsValue {
-    let (dom_name, message) = match e.dyn_ref::<js_sys::Error>() {
-        Some(err) => (String::from(err.name()), String::from(err.message())),
-        None => (
+    // Read through `Reflect`: a thrown value may be anything, an `Error`
+    // whose `name` is not a string or whose getters throw included.
+    let field = |key: &str| {
+        js_sys::Reflect::get(&e, &key.into())
+            .ok()
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let (dom_name, message) = if e.is_instance_of::<js_sys::Error>() {
+        (field("name"), field("message"))
+    } else {
+        (
             String::new(),
             e.as_string().unwrap_or_else(|| format!("{e:?}")),
-        ),
+        )
     };
     // An error that is already one of ours (raised in a callback or by a
     // nested call) passes through unchanged.

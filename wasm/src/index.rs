@@ -203,7 +203,7 @@ impl Index {
     ) -> Promise {
         let rc = self.inner.clone();
         future_to_promise(async move {
-            let ids = to_ids(&ids)?;
+            let ids = to_ids(&ids, vectors.len())?;
             let progress = opt_function(&options, "onProgress")?;
             let signal = opt(&options, "signal")?;
             let total = ids.len();

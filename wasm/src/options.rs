@@ -3,7 +3,7 @@
 
 use std::cell::RefCell;
 
-use js_sys::{Array, Function};
+use js_sys::{Array, Function, Reflect};
 use vectrove_core::{Metric, SearchParams};
 use wasm_bindgen::prelude::*;
 
@@ -140,15 +140,22 @@ impl SearchArgs {
     }
 }
 
-/// The `ids` argument: an array or typed array of numbers or BigInts.
-pub(crate) fn to_ids(ids: &JsValue) -> JsResult<Vec<u64>> {
+/// The `ids` argument: an array or typed array of numbers or BigInts, at
+/// most `max` of them (one per vector, so a hostile length never sizes
+/// anything).
+pub(crate) fn to_ids(ids: &JsValue, max: usize) -> JsResult<Vec<u64>> {
     if !(Array::is_array(ids) || js_sys::ArrayBuffer::is_view(ids)) {
         return Err(invalid_argument(
             "`ids` must be an array or a typed array of ids",
         ));
     }
-    let arr = Array::from(ids);
-    (0..arr.length())
-        .map(|i| to_id(&arr.get(i), "ids[i]"))
+    // Through `Reflect`, whose failures come back as errors: an array can
+    // be a proxy or have getters that throw.
+    let len = crate::js::to_usize(&Reflect::get(ids, &"length".into())?, "ids.length")?;
+    if len > max {
+        return Err(invalid_argument("more `ids` than vectors"));
+    }
+    (0..len as u32)
+        .map(|i| to_id(&Reflect::get_u32(ids, i)?, "ids[i]"))
         .collect()
 }

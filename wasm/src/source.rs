@@ -3,7 +3,7 @@
 //! large file never has to be in memory at once.
 
 use js_sys::{Function, Reflect, Uint8Array};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
 use crate::errors::{from_dom, invalid_argument, js_error, name};
 use crate::js::{await_value, call_method, describe, global};
@@ -197,23 +197,34 @@ impl ByteStream {
     /// Stop reading (cancels a stream so a fetch does not run on).
     pub(crate) fn cancel(&self) {
         if let Inner::Reader(reader) = &self.inner {
-            let _ = call_method(reader, "cancel", &[]);
+            cancel_quietly(reader);
         }
     }
 }
 
-/// The bytes a typed array or `DataView` shows, whatever its element type.
+#[wasm_bindgen(inline_js = r#"
+export function viewBytes(v) {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+export function cancelQuietly(reader) {
+  try { Promise.resolve(reader.cancel()).catch(() => {}); } catch {}
+}
+"#)]
+extern "C" {
+    /// The bytes a typed array or `DataView` shows, whatever its element
+    /// type (a view's getters may be overridden, so it can throw).
+    #[wasm_bindgen(js_name = viewBytes, catch)]
+    fn view_u8(view: &JsValue) -> Result<Uint8Array, JsValue>;
+    /// Cancel a stream's reader, ignoring how that ends (an errored
+    /// stream's cancel rejects, which must not go unhandled).
+    #[wasm_bindgen(js_name = cancelQuietly)]
+    fn cancel_quietly(reader: &JsValue);
+}
+
 fn view_bytes(view: &JsValue) -> Result<Vec<u8>, JsValue> {
-    let num = |key: &str| Reflect::get(view, &key.into()).map(|x| x.as_f64().unwrap_or(0.0) as u32);
-    let buffer = Reflect::get(view, &"buffer".into())?;
-    Ok(
-        Uint8Array::new_with_byte_offset_and_length(
-            &buffer,
-            num("byteOffset")?,
-            num("byteLength")?,
-        )
-        .to_vec(),
-    )
+    view_u8(view)
+        .map(|b| b.to_vec())
+        .map_err(|e| from_dom(e, "reading the index file"))
 }
 
 /// Make room for `more` bytes in `buf`, or fail with a typed error when

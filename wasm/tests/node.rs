@@ -8,8 +8,35 @@ mod common;
 use common::*;
 use js_sys::Float64Array;
 use vectrove_wasm::{Index, KMeans, Pca};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
+
+#[wasm_bindgen(inline_js = r#"
+export function hostile(kind) {
+  switch (kind) {
+    case "throwing ids":
+      return new Proxy([1, 2], { get(t, k) { if (k === "length") return 2; throw new RangeError("no ids here"); } });
+    case "endless ids":
+      return new Proxy([], { get(t, k) { return k === "length" ? 2 ** 32 - 1 : 1; } });
+    case "odd error stream":
+      return new ReadableStream({
+        start(c) {
+          const e = new Error("x");
+          Object.defineProperty(e, "name", { value: 42 });
+          Object.defineProperty(e, "message", { get() { throw new Error("no message"); } });
+          c.error(e);
+        },
+      });
+    case "lying view": {
+      class Lying extends Uint8Array { get byteOffset() { return 2 ** 40; } }
+      return new Lying(64);
+    }
+  }
+}
+"#)]
+extern "C" {
+    fn hostile(kind: &str) -> JsValue;
+}
 
 fn small_index() -> Index {
     let index = Index::new(
@@ -642,4 +669,53 @@ async fn searches_at_once_in_memory() {
     assert_concurrent_searches(&index, 12).await;
     let index = assert_changes_beside_searches(index).await;
     assert_concurrent_searches(&index, 8).await;
+}
+
+/// The index still works, synchronously and asynchronously.
+async fn assert_still_working(index: &Index) {
+    let n = index.length().unwrap();
+    let ids = js_sys::Array::of2(&10.into(), &11.into());
+    await_js(index.add_many(ids.into(), vec![0.5; 6], JsValue::UNDEFINED))
+        .await
+        .expect("addMany after a hostile call");
+    assert_eq!(index.length().unwrap(), n + 2);
+    let found = await_js(index.search(vec![1.0, 0.0, 0.0], JsValue::from(2), JsValue::UNDEFINED))
+        .await
+        .unwrap();
+    assert_eq!(hit_ids(&found), [1, 3]);
+}
+
+fn import_memory(source: JsValue) -> js_sys::Promise {
+    Index::import("x".into(), source, options(&[("storage", "memory".into())]))
+}
+
+#[wasm_bindgen_test]
+async fn ids_that_throw_or_claim_too_many_entries_get_errors() {
+    let index = small_index();
+    let v = vec![0.5f32; 6];
+    // An ids array whose elements throw: its exception comes back.
+    let e = await_js(index.add_many(hostile("throwing ids"), v.clone(), JsValue::UNDEFINED))
+        .await
+        .unwrap_err();
+    assert_eq!(error_name(&e), "RangeError");
+    // An ids array claiming 2^32 - 1 entries for two vectors.
+    let e = await_js(index.add_many(hostile("endless ids"), v, JsValue::UNDEFINED)).await;
+    assert_error(e, "InvalidArgumentError");
+    assert_still_working(&index).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_stream_failing_with_an_odd_error_gets_a_storage_error() {
+    // An Error whose name is a number and whose message getter throws; the
+    // errored stream's cancel is not left to reject unhandled.
+    let e = await_js(import_memory(hostile("odd error stream"))).await;
+    assert_error(e, "StorageError");
+    assert_still_working(&small_index()).await;
+}
+
+#[wasm_bindgen_test]
+async fn a_view_whose_offset_lies_gets_an_error() {
+    let e = await_js(import_memory(hostile("lying view"))).await;
+    assert_error(e, "StorageError");
+    assert_still_working(&small_index()).await;
 }
