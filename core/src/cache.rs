@@ -363,10 +363,11 @@ impl PageCache {
 
 fn check_budget(page_size: usize, budget_bytes: usize) -> Result<()> {
     if budget_bytes < page_size {
-        return Err(Error::InvalidParameter {
-            name: "budget_bytes",
-            reason: format!("{budget_bytes} bytes cannot hold one {page_size}-byte page"),
-        });
+        return Err(crate::error::invalid_n(
+            "budget_bytes",
+            "too small for one page of bytes",
+            page_size as u64,
+        ));
     }
     Ok(())
 }

@@ -107,6 +107,18 @@ pub enum Error {
     },
 }
 
+/// `Error::InvalidParameter { name, reason: "{text} {n}" }`: one
+/// out-of-line formatter for the refusals that name a number, so the code
+/// that checks them stays small (the browser package compiles it).
+#[cold]
+#[inline(never)]
+pub(crate) fn invalid_n(name: &'static str, text: &str, n: u64) -> Error {
+    Error::InvalidParameter {
+        name,
+        reason: format!("{text} {n}"),
+    }
+}
+
 /// `Result` with the core's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 

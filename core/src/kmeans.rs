@@ -17,7 +17,7 @@
 //! and empty-cluster repair share one set of private types.)
 
 use crate::distance::{Element, Metric};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_n};
 use crate::rng::SplitMix64;
 use crate::simd;
 use crate::store::{Access, FeatureStore, FeatureStoreMut};
@@ -142,13 +142,11 @@ impl KMeansParams {
             return bad("k", "must be at least 1".into());
         }
         if self.k > n {
-            return bad(
+            return Err(invalid_n(
                 "k",
-                format!(
-                    "{} centroids need at least as many points (got {n})",
-                    self.k
-                ),
-            );
+                "more centroids than points; points:",
+                n as u64,
+            ));
         }
         if self.metric == Metric::Hamming {
             return bad(
@@ -679,16 +677,17 @@ impl KMeans {
             })
         };
         if dim == 0 || centroids.is_empty() || !centroids.len().is_multiple_of(dim) {
-            return bad(format!(
-                "{} values are not a whole, non-zero number of {dim}-d centroids",
-                centroids.len()
+            return Err(invalid_n(
+                "centroids",
+                "not a whole, non-zero number of centroids: values",
+                centroids.len() as u64,
             ));
         }
         if metric == Metric::Hamming {
             return bad("k-means works on f32 vectors (l2, cosine or ip)".into());
         }
         if let Some(i) = centroids.iter().position(|x| !x.is_finite()) {
-            return bad(format!("value {i} is not finite"));
+            return Err(invalid_n("centroids", "a value is not finite at", i as u64));
         }
         Ok(KMeans {
             dim,
@@ -775,13 +774,11 @@ impl KMeans {
     pub fn assign_many(&self, vectors: &[f32]) -> Result<Vec<(u32, f32)>> {
         let dim = self.dim;
         if !vectors.len().is_multiple_of(dim) {
-            return Err(Error::InvalidParameter {
-                name: "vectors",
-                reason: format!(
-                    "{} values are not a whole number of {dim}-d vectors",
-                    vectors.len()
-                ),
-            });
+            return Err(invalid_n(
+                "vectors",
+                "not a whole number of vectors: values",
+                vectors.len() as u64,
+            ));
         }
         let step = &self.step;
         let rows = step.rows();

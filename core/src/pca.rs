@@ -52,7 +52,7 @@
 //! (Longer than most files: the fit, the subspace iteration and its Jacobi
 //! solver are one algorithm, and half of the file is its tests.)
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_n};
 
 use crate::rng::SplitMix64;
 use crate::simd;
@@ -98,13 +98,11 @@ impl PcaParams {
             return bad("components", "must be at least 1");
         }
         if self.components > dim {
-            return bad(
+            return Err(invalid_n(
                 "components",
-                &format!(
-                    "{} components cannot be found in {dim} dimensions",
-                    self.components
-                ),
-            );
+                "more components than dimensions; dimensions:",
+                dim as u64,
+            ));
         }
         if self.tolerance.is_nan() || self.tolerance < 0.0 {
             return bad("tolerance", "must be a number >= 0");
@@ -559,12 +557,10 @@ impl Pca {
         // No more axes than points to find them in: this also bounds the
         // working block (components times the dimension) by the data.
         if params.components > n {
-            return Err(invalid(
+            return Err(invalid_n(
                 "components",
-                &format!(
-                    "{} components cannot be found in {n} points",
-                    params.components
-                ),
+                "more components than points; points:",
+                n as u64,
             ));
         }
         // The largest allocation first: a dimension too large for the
@@ -719,13 +715,10 @@ impl Pca {
         let n = self.count(data)?;
         let k = self.n_components();
         if out.len() != n * k {
-            return Err(invalid(
+            return Err(invalid_n(
                 "out",
-                &format!(
-                    "{n} vectors need {} output values, got {}",
-                    n * k,
-                    out.len()
-                ),
+                "the wrong number of output values:",
+                out.len() as u64,
             ));
         }
         self.project(data, out)
@@ -1090,7 +1083,10 @@ mod tests {
         // More components than points is refused.
         assert!(matches!(
             Pca::fit(&pair[..3], 3, &PcaParams::default()),
-            Err(Error::InvalidParameter { name: "components", .. })
+            Err(Error::InvalidParameter {
+                name: "components",
+                ..
+            })
         ));
         // Points on a line in 5-d, more components than the rank, and a
         // single dimension.

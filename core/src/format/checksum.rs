@@ -2,7 +2,7 @@
 //! the vectors section, so a lazy store can check what it loads block by
 //! block, and an importer as the bytes arrive.
 
-use super::{ENTRY_LEN, Header, VECTOR_BLOCK_BYTES, checksum, corrupt, tag, u64_at};
+use super::{ENTRY_LEN, Header, VECTOR_BLOCK_BYTES, checksum, corrupt, corrupt_n, tag, u64_at};
 use crate::error::Result;
 use crate::simd::Crc32;
 
@@ -39,12 +39,10 @@ impl VectorChecksums {
 
     pub(crate) fn from_parts(sums: Vec<u32>, total: u64, f32_values: bool) -> Result<Self> {
         if sums.len() as u64 != total.div_ceil(VECTOR_BLOCK_BYTES) {
-            return Err(corrupt(
+            return Err(corrupt_n(
                 "vector checksums",
-                format!(
-                    "{} block checksums for {total} bytes of vectors",
-                    sums.len()
-                ),
+                "wrong number of block checksums:",
+                sums.len() as u64,
             ));
         }
         Ok(Self {
@@ -76,20 +74,19 @@ impl VectorChecksums {
             .get(i)
             .is_some_and(|&s| bytes.len() as u64 == r.end - r.start && checksum(bytes) == s);
         if !ok {
-            return Err(corrupt(
-                "vectors",
-                format!("checksum mismatch in block {i} (bytes {r:?})"),
-            ));
+            return Err(corrupt_n("vectors", "checksum mismatch in block", i as u64));
         }
-        // Blocks start on a multiple of 4 bytes, so they hold whole f32s.
-        // An exponent of all ones is an infinity or a NaN.
-        let finite =
-            |c: &[u8]| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7F80_0000 != 0x7F80_0000;
-        if self.f32_values && !bytes.chunks_exact(4).fold(true, |ok, c| ok & finite(c)) {
-            let at = bytes.chunks_exact(4).position(|c| !finite(c)).unwrap_or(0);
-            return Err(corrupt(
+        // Blocks start on a multiple of 4 bytes, so they hold whole f32s;
+        // an exponent of all ones is an infinity or a NaN.
+        let bad = self.f32_values
+            && bytes
+                .chunks_exact(4)
+                .any(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7F80_0000 == 0x7F80_0000);
+        if bad {
+            return Err(corrupt_n(
                 "vectors",
-                format!("a non-finite value at byte {}", r.start + 4 * at as u64),
+                "a non-finite value in block",
+                i as u64,
             ));
         }
         Ok(())

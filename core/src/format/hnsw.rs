@@ -5,7 +5,9 @@ use std::sync::Mutex;
 
 use super::read::PointsFile;
 use super::write::finish_index;
-use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s, tag, u32s};
+use super::{
+    Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, corrupt_n, le_u32s, tag, u32s,
+};
 use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::hnsw::{Graph, Hnsw, HnswParams, MAX_LEVEL, NO_PARENT};
@@ -167,30 +169,33 @@ impl HnswFile {
             .validate()
             .map_err(|e| corrupt("parameters", e.to_string()))?;
         if max_level > MAX_LEVEL {
-            return Err(corrupt("parameters", format!("top level {max_level}")));
+            return Err(corrupt_n("parameters", "top level", max_level as u64));
         }
         let entry = match (entry, count) {
             (u32::MAX, 0) => None,
             (e, c) if (e as usize) < c => Some(e),
             _ => {
-                return Err(corrupt(
+                return Err(corrupt_n(
                     "parameters",
-                    format!("entry point {entry} of {count}"),
+                    "entry point out of range:",
+                    entry.into(),
                 ));
             }
         };
 
         let levels = header.section_bytes(meta, tag::LEVELS, "levels")?;
         if levels.len() != count {
-            return Err(corrupt(
+            return Err(corrupt_n(
                 "levels",
-                format!("{} levels for {count} nodes", levels.len()),
+                "wrong number of levels:",
+                levels.len() as u64,
             ));
         }
         if let Some(&bad) = levels.iter().find(|&&l| usize::from(l) > max_level) {
-            return Err(corrupt(
+            return Err(corrupt_n(
                 "levels",
-                format!("level {bad} above the top level {max_level}"),
+                "a level above the top level:",
+                bad.into(),
             ));
         }
         if let Some(e) = entry
@@ -226,9 +231,10 @@ impl HnswFile {
                 (p as usize) < v && graph.neighbors(p, 0).contains(&(v as u32))
             };
             if !ok {
-                return Err(corrupt(
+                return Err(corrupt_n(
                     "parents",
-                    format!("node {v} has no valid parent link"),
+                    "no valid parent link for node",
+                    v as u64,
                 ));
             }
         }

@@ -124,21 +124,18 @@ impl IvfFile {
         if nlist == 0 || bytes.len() as u64 != nlist as u64 * dim as u64 * 4 {
             return Err(corrupt("centroids", "wrong length"));
         }
-        let mut centroids = crate::alloc::vec_of(nlist * dim, 0f32, "the centroids")?;
+        let mut centroids = crate::alloc::zeroed(nlist * dim, "the centroids")?;
         f32::read_le(bytes, &mut centroids);
         if header.metric == Metric::Cosine {
             // Unit length (up to the rounding of a normalisation in f32), or
             // zero: the centroid of points that cancel out, which training
             // leaves as it is.
-            let off = centroids.chunks_exact(dim).position(|c| {
+            let off = centroids.chunks_exact(dim).any(|c| {
                 let sq: f64 = c.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
                 sq != 0.0 && (sq - 1.0).abs() > 1e-3
             });
-            if let Some(i) = off {
-                return Err(corrupt(
-                    "centroids",
-                    format!("centroid {i} is not of unit length (cosine)"),
-                ));
+            if off {
+                return Err(corrupt("centroids", "not of unit length (cosine)"));
             }
         }
         let quantizer = KMeans::from_centroids(header.metric, dim, centroids)

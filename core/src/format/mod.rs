@@ -36,8 +36,6 @@ pub use read::{IndexFile, MetaReader, read_meta, verify_vectors};
 pub use write::WriteIndex;
 pub(crate) use write::Writer;
 
-use std::ops::Range;
-
 use crate::error::{Error, Result};
 use crate::store::VectorLayout;
 
@@ -84,6 +82,24 @@ pub(crate) mod tag {
 /// Flag of a section a reader may skip if it does not know the tag.
 const FLAG_OPTIONAL: u32 = 1;
 
+/// `corrupt(section, "{text} {n}")`: one out-of-line formatter for the
+/// many errors that name a number, so the decoders stay small (the browser
+/// package compiles them).
+#[cold]
+#[inline(never)]
+pub(crate) fn corrupt_n(section: &'static str, text: &str, n: u64) -> Error {
+    corrupt(section, format!("{text} {n}"))
+}
+
+/// `corrupt("header", "section {tag} {text}")`.
+#[cold]
+#[inline(never)]
+fn corrupt_section(tag: [u8; 4], text: &str) -> Error {
+    corrupt("header", format!("section {} {text}", tag.escape_ascii()))
+}
+
+#[cold]
+#[inline(never)]
 pub(crate) fn corrupt(section: &'static str, reason: impl Into<String>) -> Error {
     Error::Corrupt {
         section,
@@ -155,7 +171,7 @@ fn kind_from_code(code: u32) -> Result<IndexKind> {
     match code {
         1 => Ok(IndexKind::Hnsw),
         2 => Ok(IndexKind::Ivf),
-        _ => Err(corrupt("header", format!("unknown index kind {code}"))),
+        _ => Err(corrupt_n("header", "unknown index kind", code.into())),
     }
 }
 
@@ -174,7 +190,7 @@ fn metric_from_code(code: u32) -> Result<crate::distance::Metric> {
         2 => crate::distance::Metric::Cosine,
         3 => crate::distance::Metric::InnerProduct,
         4 => crate::distance::Metric::Hamming,
-        _ => return Err(corrupt("header", format!("unknown metric code {code}"))),
+        _ => return Err(corrupt_n("header", "unknown metric code", code.into())),
     })
 }
 
@@ -183,7 +199,7 @@ pub(crate) fn elem_size(code: u32) -> Result<usize> {
     match code {
         1 => Ok(4),
         2 => Ok(1),
-        _ => Err(corrupt("header", format!("unknown element type {code}"))),
+        _ => Err(corrupt_n("header", "unknown element type", code.into())),
     }
 }
 
@@ -225,7 +241,7 @@ impl Header {
         }
         let n = u32_at(prefix, 56) as usize;
         if n > MAX_SECTIONS {
-            return Err(corrupt("header", format!("{n} sections declared")));
+            return Err(corrupt_n("header", "sections declared:", n as u64));
         }
         Ok(Self::PREFIX_LEN + n * ENTRY_LEN)
     }
@@ -235,9 +251,10 @@ impl Header {
     pub fn parse(bytes: &[u8], file_len: u64) -> Result<Header> {
         let header_len = Self::header_len(bytes)?;
         if bytes.len() < header_len {
-            return Err(corrupt(
+            return Err(corrupt_n(
                 "header",
-                format!("truncated: {} of {header_len} header bytes", bytes.len()),
+                "truncated: header bytes",
+                bytes.len() as u64,
             ));
         }
         let stored = u32_at(bytes, 60);
@@ -269,14 +286,11 @@ impl Header {
         let metric = metric_from_code(u32_at(bytes, 24))?;
         let dim = u32_at(bytes, 28) as usize;
         if dim == 0 || dim > MAX_DIM {
-            return Err(corrupt("header", format!("dimension {dim} out of range")));
+            return Err(corrupt_n("header", "dimension out of range:", dim as u64));
         }
         let count = u64_at(bytes, 32);
         if count >= u64::from(u32::MAX) {
-            return Err(corrupt(
-                "header",
-                format!("{count} points is over the limit"),
-            ));
+            return Err(corrupt_n("header", "points over the limit:", count));
         }
         let count = count as usize;
         let meta_len = u64_at(bytes, 40);
@@ -284,10 +298,7 @@ impl Header {
             || meta_len > file_len
             || !meta_len.is_multiple_of(VECTOR_ALIGN)
         {
-            return Err(corrupt(
-                "header",
-                format!("metadata length {meta_len} is invalid"),
-            ));
+            return Err(corrupt_n("header", "invalid metadata length", meta_len));
         }
         let n = (header_len - Self::PREFIX_LEN) / ENTRY_LEN;
         let mut sections = Vec::with_capacity(n);
@@ -302,16 +313,10 @@ impl Header {
             };
             let end = s.offset.checked_add(s.len).filter(|&e| e <= file_len);
             if s.offset < header_len as u64 || end.is_none() {
-                return Err(corrupt(
-                    "header",
-                    format!("section {} lies outside the file", s.name()),
-                ));
+                return Err(corrupt_section(s.tag, "lies outside the file"));
             }
             if sections.iter().any(|o: &Section| o.tag == s.tag) {
-                return Err(corrupt(
-                    "header",
-                    format!("section {} appears twice", s.name()),
-                ));
+                return Err(corrupt_section(s.tag, "appears twice"));
             }
             sections.push(s);
         }
@@ -333,32 +338,16 @@ impl Header {
             || Some(v.len) != (stride as u64).checked_mul(count as u64)
             || v.offset + v.len != file_len
         {
-            return Err(corrupt(
+            return Err(corrupt_n(
                 "header",
-                format!(
-                    "vectors section ({} bytes at {}) does not hold {count} vectors of {stride} bytes ending the file",
-                    v.len, v.offset
-                ),
+                "the vectors section does not hold `count` vectors ending the file; its length:",
+                v.len,
             ));
-        }
-        // No two sections share a byte (so a skipped section takes nothing
-        // a known one needs, and the padding is what no section covers).
-        let mut spans: Vec<(u64, u64)> = header
-            .sections
-            .iter()
-            .map(|s| (s.offset, s.offset + s.len))
-            .collect();
-        spans.sort_unstable();
-        if spans.windows(2).any(|w| w[1].0 < w[0].1) {
-            return Err(corrupt("header", "two sections overlap"));
         }
         let mut end = header_len as u64;
         for s in &header.sections {
             if s.tag != tag::VECTORS && s.offset + s.len > meta_len {
-                return Err(corrupt(
-                    "header",
-                    format!("section {} overlaps the vectors", s.name()),
-                ));
+                return Err(corrupt_section(s.tag, "overlaps the vectors"));
             }
             if s.tag != tag::VECTORS {
                 end = end.max(s.offset + s.len);
@@ -367,9 +356,10 @@ impl Header {
         // The metadata ends with its last section (rounded up to the
         // vectors' alignment), so a reader never loads more than it needs.
         if meta_len != end.next_multiple_of(VECTOR_ALIGN) {
-            return Err(corrupt(
+            return Err(corrupt_n(
                 "header",
-                format!("metadata length {meta_len} does not end at its last section"),
+                "the metadata does not end at its last section; its length:",
+                meta_len,
             ));
         }
         Ok(header)
@@ -381,49 +371,59 @@ impl Header {
             .iter()
             .find(|s| s.tag == tag)
             .copied()
-            .ok_or_else(|| {
-                corrupt(
-                    "header",
-                    format!("section {} is missing", tag.escape_ascii()),
-                )
-            })
+            .ok_or_else(|| corrupt_section(tag, "is missing"))
     }
 
-    /// The sections of the file that a reader of its kind does not know
-    /// and may skip (flagged optional), as byte ranges of the file, ascending.
-    pub fn skipped(&self) -> Vec<Range<u64>> {
+    /// Whether a reader of this file's kind skips section `s`: a tag it
+    /// does not know, flagged optional.
+    fn skips(&self, s: &Section) -> bool {
         let known: &[[u8; 4]] = match self.kind {
             IndexKind::Hnsw => &hnsw::SECTIONS,
             IndexKind::Ivf => &ivf::SECTIONS,
         };
-        let mut out: Vec<Range<u64>> = self
+        !known.contains(&s.tag) && s.flags & FLAG_OPTIONAL != 0
+    }
+
+    /// The sections of the file that a reader of its kind does not know
+    /// and may skip (flagged optional), as `(start, end)` byte offsets in
+    /// the file, ascending.
+    pub fn skipped(&self) -> Vec<(u64, u64)> {
+        self.spans(true)
+    }
+
+    /// The `(start, end)` offsets of the metadata sections (of the skipped
+    /// ones only, if `skipped_only`), ascending.
+    fn spans(&self, skipped_only: bool) -> Vec<(u64, u64)> {
+        let mut spans: Vec<(u64, u64)> = self
             .sections
             .iter()
-            .filter(|s| !known.contains(&s.tag) && s.flags & FLAG_OPTIONAL != 0 && s.len > 0)
-            .map(|s| s.offset..s.offset + s.len)
+            .filter(|s| s.tag != tag::VECTORS && (!skipped_only || self.skips(s)))
+            .map(|s| (s.offset, s.offset + s.len))
             .collect();
-        out.sort_unstable_by_key(|r| r.start);
-        out
+        spans.sort_unstable();
+        spans
     }
 
     /// Where byte `at` of the file (not in a skipped section) is in the
     /// metadata bytes `meta`: the start of the file (at least
-    /// [`meta_len`](Self::meta_len) bytes), or its first `meta_len` bytes without the [`skipped`](Self::skipped)
-    /// sections (as [`MetaReader::for_source`] reads them).
+    /// [`meta_len`](Self::meta_len) bytes), or its first `meta_len` bytes
+    /// without the [`skipped`](Self::skipped) sections (as
+    /// [`MetaReader::for_source`] reads them).
+    #[inline(never)]
     fn meta_offset(&self, meta: &[u8], at: u64) -> Result<usize> {
         if meta.len() as u64 >= self.meta_len {
             return Ok(at as usize);
         }
-        let skipped = self.skipped();
-        let total: u64 = skipped.iter().map(|r| r.end - r.start).sum();
+        let (mut total, mut before) = (0, 0);
+        for s in self.sections.iter().filter(|s| self.skips(s)) {
+            total += s.len;
+            if s.offset + s.len <= at {
+                before += s.len;
+            }
+        }
         if meta.len() as u64 != self.meta_len - total {
             return Err(corrupt("header", "metadata truncated"));
         }
-        let before: u64 = skipped
-            .iter()
-            .filter(|r| r.end <= at)
-            .map(|r| r.end - r.start)
-            .sum();
         Ok((at - before) as usize)
     }
 
@@ -448,24 +448,24 @@ impl Header {
         Ok(bytes)
     }
 
-    /// Check that the metadata bytes no section covers (the padding) are zero,
-    /// so that every byte of a file is checked by something.
+    /// Check that no two sections overlap and that the metadata bytes no
+    /// section covers (the padding) are zero, so that every byte of a file
+    /// is checked by something.
     pub(crate) fn check_padding(&self, meta: &[u8]) -> Result<()> {
-        let mut spans: Vec<(u64, u64)> = self
-            .sections
-            .iter()
-            .filter(|s| s.tag != tag::VECTORS)
-            .map(|s| (s.offset, s.offset + s.len))
-            .collect();
-        spans.sort_unstable();
+        let spans = self.spans(false);
         let mut at = (Self::PREFIX_LEN + self.sections.len() * ENTRY_LEN) as u64;
         for (start, end) in spans.into_iter().chain([(self.meta_len, self.meta_len)]) {
+            // Sorted by start: one starting before the furthest end so far
+            // shares bytes with another section.
+            if start < at {
+                return Err(corrupt("header", "two sections overlap"));
+            }
             if start > at
                 && meta[self.meta_offset(meta, at)?..self.meta_offset(meta, start)?]
                     .iter()
                     .any(|&b| b != 0)
             {
-                return Err(corrupt("header", format!("non-zero padding at byte {at}")));
+                return Err(corrupt_n("header", "non-zero padding at byte", at));
             }
             at = at.max(end);
         }
@@ -476,9 +476,9 @@ impl Header {
     pub(crate) fn check_known(&self, known: &[[u8; 4]]) -> Result<()> {
         for s in &self.sections {
             if !known.contains(&s.tag) && s.flags & FLAG_OPTIONAL == 0 {
-                return Err(corrupt(
-                    "header",
-                    format!("required section {} is unknown to this build", s.name()),
+                return Err(corrupt_section(
+                    s.tag,
+                    "is required but unknown to this build",
                 ));
             }
         }
@@ -547,25 +547,32 @@ pub(crate) fn u64s(v: impl IntoIterator<Item = u64>) -> Vec<u8> {
 }
 
 /// A copy of `bytes`, for `what`; running out of memory is an error.
+#[inline(never)]
 pub(crate) fn copy_bytes(bytes: &[u8], what: &str) -> Result<Vec<u8>> {
-    let mut out = crate::alloc::vec_with_capacity(bytes.len(), what)?;
-    out.extend_from_slice(bytes);
+    let mut out = crate::alloc::zeroed(bytes.len(), what)?;
+    out.copy_from_slice(bytes);
     Ok(out)
 }
 
 /// The little-endian `u32`s of `bytes` (a whole number of them), for
 /// `what`; running out of memory is an error.
+#[inline(never)]
 pub(crate) fn le_u32s(bytes: &[u8], what: &str) -> Result<Vec<u32>> {
-    let mut out = crate::alloc::vec_with_capacity(bytes.len() / 4, what)?;
-    out.extend(bytes.chunks_exact(4).map(|c| u32_at(c, 0)));
+    let mut out = crate::alloc::zeroed(bytes.len() / 4, what)?;
+    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+        *o = u32_at(c, 0);
+    }
     Ok(out)
 }
 
 /// The little-endian `u64`s of `bytes` (a whole number of them), for
 /// `what`; running out of memory is an error.
+#[inline(never)]
 pub(crate) fn le_u64s(bytes: &[u8], what: &str) -> Result<Vec<u64>> {
-    let mut out = crate::alloc::vec_with_capacity(bytes.len() / 8, what)?;
-    out.extend(bytes.chunks_exact(8).map(|c| u64_at(c, 0)));
+    let mut out = crate::alloc::zeroed(bytes.len() / 8, what)?;
+    for (o, c) in out.iter_mut().zip(bytes.chunks_exact(8)) {
+        *o = u64_at(c, 0);
+    }
     Ok(out)
 }
 
@@ -614,9 +621,10 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn finish(&self) -> Result<()> {
         if self.remaining() != 0 {
-            return Err(corrupt(
+            return Err(corrupt_n(
                 self.section,
-                format!("{} unexpected trailing bytes", self.remaining()),
+                "unexpected trailing bytes:",
+                self.remaining() as u64,
             ));
         }
         Ok(())

@@ -11,7 +11,7 @@
 use std::ops::Range;
 
 use super::checksum::VectorChecksums;
-use super::{Header, IndexKind, checksum, corrupt, le_u32s, le_u64s, tag};
+use super::{Header, IndexKind, checksum, corrupt, corrupt_n, le_u32s, le_u64s, tag};
 use super::{HnswFile, IvfFile};
 use crate::distance::{DistanceFn, Element};
 use crate::error::{Error, Result};
@@ -59,8 +59,8 @@ pub struct MetaReader {
     have: usize,
     /// The metadata's length in `bytes` once the header is known.
     target: usize,
-    /// The skipped byte ranges of the file, ascending.
-    skipped: Vec<Range<u64>>,
+    /// The skipped byte ranges of the file, `(start, end)`, ascending.
+    skipped: Vec<(u64, u64)>,
     header: Option<Header>,
 }
 
@@ -100,11 +100,11 @@ impl MetaReader {
     /// holds it ends there (at the next skipped range or the metadata's end).
     fn file_offset(&self, at: usize) -> (u64, u64) {
         let mut pos = at as u64;
-        for r in &self.skipped {
-            if r.start <= pos {
-                pos += r.end - r.start;
+        for &(start, end) in &self.skipped {
+            if start <= pos {
+                pos += end - start;
             } else {
-                return (pos, r.start);
+                return (pos, start);
             }
         }
         (pos, pos + (self.bytes.len() - at) as u64)
@@ -125,9 +125,10 @@ impl MetaReader {
     pub fn feed(&mut self, bytes: &[u8]) -> Result<()> {
         self.fill(|_, buf| {
             if buf.len() != bytes.len() {
-                return Err(corrupt(
+                return Err(corrupt_n(
                     "header",
-                    format!("truncated: {} of {} bytes", bytes.len(), buf.len()),
+                    "truncated: bytes fed",
+                    bytes.len() as u64,
                 ));
             }
             buf.copy_from_slice(bytes);
@@ -156,10 +157,7 @@ impl MetaReader {
         if self.header.is_none() && have <= Header::PREFIX_LEN {
             let header_len = Header::header_len(&self.bytes)?;
             if let Some(len) = self.file_len.filter(|&len| header_len as u64 > len) {
-                return Err(corrupt(
-                    "header",
-                    format!("truncated: the file is {len} bytes"),
-                ));
+                return Err(corrupt_n("header", "truncated: the file's length is", len));
             }
             if header_len > have {
                 self.bytes.resize(header_len, 0);
@@ -172,26 +170,23 @@ impl MetaReader {
             if self.skip_unknown {
                 self.skipped = header.skipped();
             }
-            let skipped: u64 = self.skipped.iter().map(|r| r.end - r.start).sum();
+            let skipped: u64 = self.skipped.iter().map(|(s, e)| e - s).sum();
             self.target = (header.meta_len - skipped) as usize;
             self.header = Some(header);
-            if self.skip_unknown {
-                // The length is the source's own, and `meta_len` was checked
-                // against it: the bytes are there. A fresh zeroed buffer
-                // (the system hands out zeroed pages, so a large one costs
-                // no pass to clear).
-                let mut all = crate::alloc::zeroed_bytes(self.target, "the metadata")?;
-                all[..have].copy_from_slice(&self.bytes[..have]);
-                self.bytes = all;
-                return Ok(());
-            }
         }
-        // A stream: grow by at most what has arrived (and a step), so the
-        // buffer never runs far ahead of the bytes.
-        let next = self.target.min(have + have.max(STREAM_STEP));
+        // A source's length is its own, and `meta_len` was checked against
+        // it: the bytes are there, so the buffer takes them all at once. A
+        // stream's grows by at most what has arrived (and a step), so it
+        // never runs far ahead of the bytes; a new buffer each time and a
+        // copy, each byte copied about once as the growth is geometric.
+        let next = match self.skip_unknown {
+            true => self.target,
+            false => self.target.min(have + have.max(STREAM_STEP)),
+        };
         if next > have {
-            crate::alloc::reserve(&mut self.bytes, next - have, "the metadata")?;
-            self.bytes.resize(next, 0);
+            let mut more = crate::alloc::zeroed(next, "the metadata")?;
+            more[..have].copy_from_slice(&self.bytes[..have]);
+            self.bytes = more;
         }
         Ok(())
     }
@@ -397,7 +392,7 @@ fn decode_ids(header: &Header, meta: &[u8]) -> Result<(Ids, Vec<u64>)> {
         return Err(corrupt("deletions", "bits set past the last node"));
     }
     let ids =
-        Ids::from_slots(ids, &deleted)?.ok_or_else(|| corrupt("ids", "a live id appears twice"))?;
+        Ids::from_slots(ids, &deleted).ok_or_else(|| corrupt("ids", "a live id appears twice"))?;
     Ok((ids, deleted))
 }
 
@@ -423,10 +418,11 @@ fn check_store<S: FeatureStore>(h: &Header, store: &S) -> Result<()> {
         });
     }
     if store.len() != h.count {
-        return Err(Error::InvalidParameter {
-            name: "store",
-            reason: format!("holds {} vectors, the index {}", store.len(), h.count),
-        });
+        return Err(crate::error::invalid_n(
+            "store",
+            "holds the wrong number of vectors:",
+            store.len() as u64,
+        ));
     }
     Ok(())
 }

@@ -2,12 +2,22 @@
 
 use crate::alloc;
 use crate::error::{Error, Result};
-use crate::format::corrupt;
+use crate::format::{corrupt, corrupt_n};
 
 /// Bits of a list's header word that hold its neighbour count; the bits
 /// above hold its capacity. Both are at most 2048 (the largest `m0`).
 const COUNT_BITS: u32 = 16;
 const COUNT_MASK: u32 = (1 << COUNT_BITS) - 1;
+
+/// The error for a list that breaks an invariant.
+#[cold]
+#[inline(never)]
+fn bad_list(node: u32, level: usize, what: &str) -> Error {
+    Error::InvalidParameter {
+        name: "graph",
+        reason: format!("node {node} level {level}: {what}"),
+    }
+}
 
 /// A list's header word.
 #[inline]
@@ -52,48 +62,37 @@ impl Graph {
     /// becomes this graph's `words` in place). Counts over their bound, and
     /// words missing or left over, are errors; the edges themselves are
     /// checked by [`validate`](Self::validate).
-    pub(crate) fn from_file(m: usize, m0: usize, levels: Vec<u8>, words: Vec<u32>) -> Result<Self> {
-        let mut at = alloc::vec_with_capacity(levels.len(), "the graph")?;
-        let mut graph = Self {
-            m,
-            m0,
-            levels: Vec::new(),
-            at: Vec::new(),
-            words,
-        };
+    pub(crate) fn from_file(
+        m: usize,
+        m0: usize,
+        levels: Vec<u8>,
+        mut words: Vec<u32>,
+    ) -> Result<Self> {
+        let mut at: Vec<usize> = alloc::zeroed(levels.len(), "the graph")?;
         let mut pos = 0usize;
-        for (node, &level) in levels.iter().enumerate() {
-            at.push(pos);
+        for (node, (start, &level)) in at.iter_mut().zip(&levels).enumerate() {
+            *start = pos;
             for l in 0..=usize::from(level) {
-                let Some(&n) = graph.words.get(pos) else {
-                    return Err(corrupt("graph", "ends early"));
-                };
-                let n = n as usize;
-                if n > graph.max_degree(l) {
-                    return Err(corrupt(
-                        "graph",
-                        format!("node {node} level {l}: {n} neighbours"),
-                    ));
+                // A count past the end reads as too long a list.
+                let n = words.get(pos).map_or(usize::MAX, |&n| n as usize);
+                let bound = if l == 0 { m0 } else { m };
+                if n > bound || words.len() - pos - 1 < n {
+                    return Err(corrupt_n("graph", "a list too long at node", node as u64));
                 }
-                if graph.words.len() - pos - 1 < n {
-                    return Err(corrupt("graph", "ends early"));
-                }
-                graph.words[pos] = header(n, n);
+                words[pos] = header(n, n);
                 pos += 1 + n;
             }
         }
-        if pos != graph.words.len() {
-            return Err(corrupt(
-                "graph",
-                format!(
-                    "{} unexpected trailing bytes",
-                    4 * (graph.words.len() - pos)
-                ),
-            ));
+        if pos != words.len() {
+            return Err(corrupt("graph", "unexpected trailing bytes"));
         }
-        graph.levels = levels;
-        graph.at = at;
-        Ok(graph)
+        Ok(Self {
+            m,
+            m0,
+            levels,
+            at,
+            words,
+        })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -123,22 +122,23 @@ impl Graph {
             .is_some_and(|n| n <= isize::MAX as usize / 4)
     }
 
-    /// Append a block for `node`'s lists with full capacities, holding the
-    /// neighbours of `from` (a copy of the node's current lists) if given.
+    /// Append a block with full capacities for lists on levels
+    /// `0..=level`, copying into it the lists of `from` (a node of that
+    /// level) if given, and return where it starts.
     fn push_block(&mut self, level: usize, from: Option<u32>) -> usize {
         let start = self.words.len();
+        self.words.resize(start + self.block_words(level), 0);
+        let mut to = start;
         for l in 0..=level {
             let cap = self.max_degree(l);
-            let (old, n) = match from {
-                Some(node) => {
-                    let old = self.list_start(node, l);
-                    (old, (self.words[old] & COUNT_MASK) as usize)
-                }
-                None => (0, 0),
-            };
-            self.words.push(header(n, cap));
-            self.words.extend_from_within(old + 1..old + 1 + n);
-            self.words.resize(self.words.len() + cap - n, 0);
+            let mut n = 0;
+            if let Some(node) = from {
+                let old = self.list_start(node, l);
+                n = (self.words[old] & COUNT_MASK) as usize;
+                self.words.copy_within(old + 1..old + 1 + n, to + 1);
+            }
+            self.words[to] = header(n, cap);
+            to += 1 + cap;
         }
         start
     }
@@ -208,39 +208,30 @@ impl Graph {
     /// work is proportional to the edges.
     pub(crate) fn validate(&self) -> Result<()> {
         let n = self.len() as u32;
-        let bad = |reason: String| Error::InvalidParameter {
-            name: "graph",
-            reason,
-        };
         // One bit per node, set while its list is being checked.
-        let mut seen: Vec<u64> = alloc::vec_of(self.len().div_ceil(64), 0, "checking the graph")?;
+        let mut seen: Vec<u8> = alloc::zeroed(self.len().div_ceil(8), "checking the graph")?;
         for node in 0..n {
             for level in 0..=self.level(node) {
                 let head = self.words[self.list_start(node, level)];
                 if (head & COUNT_MASK) as usize > self.max_degree(level) {
-                    return Err(bad(format!(
-                        "node {node} level {level}: {} neighbours",
-                        head & COUNT_MASK
-                    )));
+                    return Err(bad_list(node, level, "too many neighbours"));
                 }
                 let nbrs = self.neighbors(node, level);
                 let mut result = Ok(());
                 for &nb in nbrs {
                     if nb >= n || nb == node || self.level(nb) < level {
-                        result = Err(bad(format!("node {node} level {level}: bad edge to {nb}")));
+                        result = Err(bad_list(node, level, "an edge to a node without the level"));
                         break;
                     }
-                    let (w, bit) = (nb as usize / 64, 1u64 << (nb % 64));
+                    let (w, bit) = (nb as usize / 8, 1u8 << (nb % 8));
                     if seen[w] & bit != 0 {
-                        result = Err(bad(format!(
-                            "node {node} level {level}: repeated edge {nb}"
-                        )));
+                        result = Err(bad_list(node, level, "a repeated edge"));
                         break;
                     }
                     seen[w] |= bit;
                 }
                 for &nb in nbrs {
-                    if let Some(w) = seen.get_mut(nb as usize / 64) {
+                    if let Some(w) = seen.get_mut(nb as usize / 8) {
                         *w = 0;
                     }
                 }

@@ -108,26 +108,24 @@ impl Ids {
         Ok(slot)
     }
 
-    /// Rebuild from the id of every slot; `Ok(None)` if a live id repeats,
-    /// an error if the map of ids cannot be allocated.
-    pub(crate) fn from_slots(ids: Vec<u64>, bits: &[u64]) -> Result<Option<Self>> {
+    /// Rebuild from the id of every slot; `None` if a live id repeats. The
+    /// map's size follows the slots given (a file's ids section: about
+    /// twice its bytes).
+    pub(crate) fn from_slots(ids: Vec<u64>, bits: &[u64]) -> Option<Self> {
         let len = ids.len();
         if ids.iter().enumerate().all(|(s, &id)| id == s as u64) {
-            return Ok(Some(Self { len, table: None }));
+            return Some(Self { len, table: None });
         }
-        let mut slots = HashMap::new();
-        slots
-            .try_reserve(len)
-            .map_err(|_| crate::alloc::out_of_memory("the ids", len.saturating_mul(16)))?;
+        let mut slots = HashMap::with_capacity(len);
         for (s, &id) in ids.iter().enumerate() {
             if !deleted(bits, s) && slots.insert(id, s as u32).is_some() {
-                return Ok(None);
+                return None;
             }
         }
-        Ok(Some(Self {
+        Some(Self {
             len,
             table: Some(Table { ids, slots }),
-        }))
+        })
     }
 
     /// Heap bytes.

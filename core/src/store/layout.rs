@@ -2,7 +2,7 @@
 //! paged stores and the stores that view a file in place.
 
 use crate::distance::Element;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_n};
 
 /// Where the vectors are in a [`ByteSource`](super::ByteSource): vector `i` starts at byte
 /// `base_offset + i * stride`.
@@ -63,10 +63,6 @@ pub struct Rows {
     pub vector_bytes: usize,
 }
 
-fn invalid(name: &'static str, reason: String) -> Error {
-    Error::InvalidParameter { name, reason }
-}
-
 impl VectorLayout {
     /// Check the layout for elements of `T`: a non-zero dimension, a stride
     /// that holds a vector and keeps every vector aligned for `T`, an aligned
@@ -76,28 +72,24 @@ impl VectorLayout {
         let align = std::mem::align_of::<T>();
         let vector_bytes = match self.dim.checked_mul(size) {
             Some(0) | None => {
-                return Err(invalid("dim", format!("{} is not a dimension", self.dim)));
+                return Err(invalid_n("dim", "not a dimension:", self.dim as u64));
             }
             Some(n) => n,
         };
         let stride = self.stride.unwrap_or(vector_bytes);
         if stride < vector_bytes || !stride.is_multiple_of(align) {
-            let why = format!(
-                "{stride} bytes: need at least {vector_bytes} and a multiple of {align} for \
-                 {} {} elements",
-                self.dim,
-                T::NAME
-            );
-            return Err(invalid("stride_bytes", why));
+            let why = "too small for a vector, or not a multiple of the element size:";
+            return Err(invalid_n("stride_bytes", why, stride as u64));
         }
         if !self.base_offset.is_multiple_of(align as u64) {
-            let why = format!("{} is not a multiple of {align}", self.base_offset);
-            return Err(invalid("offset", why));
+            let why = "not a multiple of the element size:";
+            return Err(invalid_n("offset", why, self.base_offset));
         }
         if self.len as u64 > u64::from(u32::MAX) + 1 {
-            return Err(invalid(
+            return Err(invalid_n(
                 "len",
-                format!("{} vectors exceed the u32 slots", self.len),
+                "vectors beyond the u32 slots:",
+                self.len as u64,
             ));
         }
         Ok(Rows {

@@ -64,14 +64,11 @@ impl<T: Element> MemoryStore<T> {
     pub fn from_le_bytes(dim: usize, bytes: &[u8]) -> Result<Self> {
         let size = dim.checked_mul(std::mem::size_of::<T>()).unwrap_or(0);
         if size == 0 || !bytes.len().is_multiple_of(size) {
-            return Err(Error::InvalidParameter {
-                name: "bytes",
-                reason: format!(
-                    "{} bytes are not whole vectors of {dim} {}",
-                    bytes.len(),
-                    T::NAME
-                ),
-            });
+            return Err(crate::error::invalid_n(
+                "bytes",
+                "not whole vectors: bytes",
+                bytes.len() as u64,
+            ));
         }
         let mut s = Self::zeroed(dim, bytes.len() / size)?;
         T::read_le(bytes, s.elems_mut());
@@ -86,7 +83,7 @@ impl<T: Element> MemoryStore<T> {
         })?;
         s.len = len;
         // Sized by the caller's count (a file's vectors): fallible.
-        s.lines = crate::alloc::vec_of(Self::lines_for(elems), Line([0; 64]), "the vectors")?;
+        s.lines = crate::alloc::zeroed(Self::lines_for(elems), "the vectors")?;
         Ok(s)
     }
 

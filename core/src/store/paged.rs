@@ -22,7 +22,7 @@ use std::sync::Arc;
 use super::{Access, FeatureStore, VectorLayout};
 use crate::cache::{CacheStats, Page, PageCache};
 use crate::distance::Element;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, invalid_n};
 
 /// The page size [`PagedStore::new`] aims for: big enough that a read's fixed
 /// cost is small next to its transfer, small enough not to drag in much that
@@ -103,10 +103,6 @@ pub struct PagedStore<B, T = f32> {
     _elem: PhantomData<T>,
 }
 
-fn invalid(name: &'static str, reason: String) -> Error {
-    Error::InvalidParameter { name, reason }
-}
-
 impl<B: ByteSource, T: Element> PagedStore<B, T> {
     /// A store over `source` with a cache of its own holding at most
     /// `cache_budget_bytes`, cut into pages of about `DEFAULT_PAGE_BYTES`
@@ -135,22 +131,16 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
             .and_then(|x| x.checked_add(vector_bytes as u64))
             .and_then(|x| x.checked_add(base_offset));
         if len > 0 && end.is_none_or(|end| end > source.len()) {
-            let why = format!(
-                "{len} vectors at {base_offset} overrun a {}-byte source",
-                source.len()
-            );
-            return Err(invalid("layout", why));
+            let why = "the vectors overrun a source of bytes";
+            return Err(invalid_n("layout", why, source.len()));
         }
         let per_page = (cache.page_size() / stride).clamp(1, len.max(1));
         // Cannot overflow: with several vectors a page is at most
         // per_page * stride <= page_size bytes, with one it is vector_bytes.
         let page_bytes = (per_page - 1) * stride + vector_bytes;
         if page_bytes > cache.budget() {
-            let why = format!(
-                "{} bytes cannot hold a {page_bytes}-byte page",
-                cache.budget()
-            );
-            return Err(invalid("cache_budget_bytes", why));
+            let why = "too small for a page of bytes";
+            return Err(invalid_n("cache_budget_bytes", why, page_bytes as u64));
         }
         let pages = len.div_ceil(per_page) as u64;
         let first_key = cache.reserve_page_numbers(pages)?;
@@ -233,14 +223,11 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
     /// length must be the page's, as given by [`pages_for`](Self::pages_for).
     pub fn fill_page(&self, page_no: u64, bytes: &[u8]) -> Result<()> {
         let Some(req) = self.page_request(page_no) else {
-            return Err(invalid(
-                "page_no",
-                format!("no page {page_no} of {}", self.pages),
-            ));
+            return Err(invalid_n("page_no", "no such page:", page_no));
         };
         if bytes.len() != req.len {
-            let why = format!("page {page_no} is {} bytes, got {}", req.len, bytes.len());
-            return Err(invalid("bytes", why));
+            let why = "the wrong length for its page:";
+            return Err(invalid_n("bytes", why, bytes.len() as u64));
         }
         let key = self.first_key + page_no;
         if !self.cache.contains(key) {
@@ -282,7 +269,7 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
         let bytes = page
             .get(start..start + self.vector_bytes)
             .ok_or_else(|| Error::Storage {
-                message: format!("a cached page of {} bytes is too short", page.len()),
+                message: "a cached page is too short".into(),
             })?;
         Ok(match bytemuck::try_cast_slice(bytes) {
             Ok(v) => Cow::Borrowed(v),
