@@ -291,8 +291,8 @@ where
     fn search(&self, q: &[E::T], k: usize, param: usize, filter: u8) {
         let accept = move |id: u64| match filter % 3 {
             0 => true,
-            1 => id % 2 == 0,
-            _ => id % 3 != 0,
+            1 => id.is_multiple_of(2),
+            _ => !id.is_multiple_of(3),
         };
         let got = self.index.search(q, k, param, &accept);
         let twin = self.twin.search(q, k, param, &accept);
@@ -323,7 +323,8 @@ where
     fn reopen(&mut self) {
         let bytes = self.index.to_bytes().expect("save");
         self.reopens += 1;
-        let reopened = E::reopen(&bytes, self.reopens % 2 == 0).expect("reopen what was saved");
+        let reopened =
+            E::reopen(&bytes, self.reopens.is_multiple_of(2)).expect("reopen what was saved");
         assert_eq!(
             reopened.to_bytes().expect("save again"),
             bytes,
