@@ -213,22 +213,26 @@ impl Index {
             let mut guard = rc.try_borrow_mut().map_err(|_| busy())?;
             let inner = guard.as_mut().ok_or_else(closed)?;
             let dim = inner.engine.dim();
-            match &mut inner.engine {
-                AnyIndex::Hnsw(h) => h.check_batch(&ids, &vectors).map_err(from_core)?,
+            let report = |done: usize| match &progress {
+                Some(f) => f
+                    .call2(
+                        &JsValue::NULL,
+                        &(done as f64).into(),
+                        &(total as f64).into(),
+                    )
+                    .map(drop),
+                None => Ok(()),
+            };
+            let h = match &mut inner.engine {
+                AnyIndex::Hnsw(h) => {
+                    h.check_batch(&ids, &vectors).map_err(from_core)?;
+                    h
+                }
                 AnyIndex::Ivf(x) => {
                     x.insert_many(&ids, &vectors).map_err(from_core)?;
-                    if let Some(f) = &progress {
-                        f.call2(
-                            &JsValue::NULL,
-                            &(total as f64).into(),
-                            &(total as f64).into(),
-                        )?;
-                    }
+                    report(total)?;
                     return Ok(JsValue::UNDEFINED);
                 }
-            }
-            let AnyIndex::Hnsw(h) = &mut inner.engine else {
-                unreachable!()
             };
             let mut done = 0;
             let mut slice = 16usize;
@@ -243,13 +247,7 @@ impl Index {
                 let took = (now_ms() - t0).max(0.01);
                 let aim = (n as f64 * 50.0 / took) as usize;
                 slice = aim.clamp(1, (2 * n).min(4096));
-                if let Some(f) = &progress {
-                    f.call2(
-                        &JsValue::NULL,
-                        &(done as f64).into(),
-                        &(total as f64).into(),
-                    )?;
-                }
+                report(done)?;
                 if done < total {
                     yield_now().await?;
                     if aborted(&signal) {

@@ -43,12 +43,7 @@ impl ByteStream {
     }
 
     async fn open(source: JsValue) -> Result<(Inner, Option<u64>), JsValue> {
-        if source.is_instance_of::<js_sys::ArrayBuffer>() {
-            let bytes = Uint8Array::new(&source).to_vec();
-            let n = bytes.len() as u64;
-            return Ok((Inner::Bytes(Some(bytes)), Some(n)));
-        }
-        if js_sys::ArrayBuffer::is_view(&source) {
+        if source.is_instance_of::<js_sys::ArrayBuffer>() || js_sys::ArrayBuffer::is_view(&source) {
             let bytes = view_bytes(&source)?;
             let n = bytes.len() as u64;
             return Ok((Inner::Bytes(Some(bytes)), Some(n)));
@@ -204,15 +199,16 @@ impl ByteStream {
 
 #[wasm_bindgen(inline_js = r#"
 export function viewBytes(v) {
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  return v instanceof ArrayBuffer ? new Uint8Array(v) : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
 }
 export function cancelQuietly(reader) {
   try { Promise.resolve(reader.cancel()).catch(() => {}); } catch {}
 }
 "#)]
 extern "C" {
-    /// The bytes a typed array or `DataView` shows, whatever its element
-    /// type (a view's getters may be overridden, so it can throw).
+    /// The bytes of an ArrayBuffer, or those a typed array or `DataView`
+    /// shows whatever its element type (a view's getters may be
+    /// overridden, so it can throw).
     #[wasm_bindgen(js_name = viewBytes, catch)]
     fn view_u8(view: &JsValue) -> Result<Uint8Array, JsValue>;
     /// Cancel a stream's reader, ignoring how that ends (an errored
