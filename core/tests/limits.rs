@@ -12,6 +12,10 @@ use vectrove_core::{
     exact_knn,
 };
 
+// On wasm32 the same tests run in Node.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 /// A section to lay out: tag, flags, bytes.
 type Part = ([u8; 4], u32, Vec<u8>);
 

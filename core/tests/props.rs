@@ -13,6 +13,10 @@ use vectrove_core::{
     Access, FeatureStore, Hnsw, Ivf, IvfParams, MemoryStore, Metric, PageCache, Result,
 };
 
+// On wasm32 the same tests run in Node.
+#[cfg(target_arch = "wasm32")]
+use wasm_bindgen_test::wasm_bindgen_test as test;
+
 fn points(n: usize, dim: usize, seed: u64) -> Vec<f32> {
     let mut rng = SplitMix64::new(seed);
     (0..n * dim)

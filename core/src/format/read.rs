@@ -171,7 +171,9 @@ impl MetaReader {
                 self.skipped = header.skipped();
             }
             let skipped: u64 = self.skipped.iter().map(|(s, e)| e - s).sum();
-            self.target = (header.meta_len - skipped) as usize;
+            // (A claim beyond the address space cannot be held either.)
+            self.target = usize::try_from(header.meta_len - skipped)
+                .map_err(|_| crate::alloc::out_of_memory("the metadata", usize::MAX))?;
             self.header = Some(header);
         }
         // A source's length is its own, and `meta_len` was checked against
