@@ -169,6 +169,13 @@ impl Graph {
         at
     }
 
+    /// A hint that the lists of `node` will be read soon: fetch where they
+    /// start (the block itself follows once that is known).
+    #[inline]
+    pub(crate) fn prefetch(&self, node: u32) {
+        crate::simd::prefetch(self.at.as_ptr().wrapping_add(node as usize));
+    }
+
     /// The neighbours of `node` at `level` (none if the node lacks the level).
     #[inline]
     pub(crate) fn neighbors(&self, node: u32, level: usize) -> &[u32] {

@@ -315,6 +315,8 @@ impl<T: Element> SearchState<T> {
                         let dist = Dist(d.unwrap_or(f32::INFINITY));
                         if self.worst().is_none_or(|w| dist < w) {
                             let c = Cand { dist, node };
+                            // Where its list is will be wanted if it is expanded.
+                            graph.prefetch(node);
                             self.candidates.push(Reverse(c));
                             if accept(node) {
                                 self.results.push(c);
