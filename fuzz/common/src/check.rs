@@ -12,9 +12,16 @@ pub fn prepared<T: Element>(metric: Metric, q: &[T]) -> Option<Vec<T>> {
     T::prepare(metric, q, &mut out).ok().map(|()| out)
 }
 
+/// The distance a search reports for the exact distance `d`: a NaN (a
+/// stored vector whose products overflow, say) ranks after every other
+/// point and is reported as +inf.
+pub fn reported(d: f32) -> f32 {
+    if d.is_nan() { f32::INFINITY } else { d }
+}
+
 /// Checks `hits` for a query: at most `k`, nearest first, distinct, every id
 /// live (`vector_of` gives its stored vector), and every distance exactly
-/// the distance from `q` (prepared) to that id's vector.
+/// the distance from `q` (prepared) to that id's vector (see [`reported`]).
 pub fn check_hits<T: Element>(
     hits: &[Neighbor],
     k: usize,
@@ -33,7 +40,7 @@ pub fn check_hits<T: Element>(
     for h in hits {
         assert!(seen.insert(h.id), "id {} returned twice: {hits:?}", h.id);
         let v = vector_of(h.id).unwrap_or_else(|| panic!("id {} is not live", h.id));
-        let d = dist(q, &v);
+        let d = reported(dist(q, &v));
         assert_eq!(
             d.to_bits(),
             h.distance.to_bits(),
@@ -57,7 +64,7 @@ pub fn exact_distances<T: Element>(
     let mut d: Vec<f32> = points
         .iter()
         .filter(|(id, _)| accept(**id))
-        .map(|(_, v)| dist(q, v))
+        .map(|(_, v)| reported(dist(q, v)))
         .collect();
     d.sort_by(f32::total_cmp);
     d.truncate(k);
