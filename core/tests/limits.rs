@@ -509,3 +509,52 @@ fn non_finite_stored_vectors_are_refused_when_checked() {
     codes.insert(1, &[0xFF, 0x80]).unwrap();
     Hnsw::<MemoryStore<u8>>::from_bytes(&codes.to_bytes().unwrap()).unwrap();
 }
+
+/// A header pairing a metric with an element type it has no distance for
+/// (f32 with Hamming, u8 with L2) is refused by the header check itself, so
+/// a streamed import refuses it before storing anything.
+#[test]
+fn a_metric_without_a_distance_for_the_element_is_refused_by_the_header() {
+    let bytes = small_hnsw().to_bytes().unwrap();
+    let mut bad = bytes.clone();
+    bad[24..28].copy_from_slice(&4u32.to_le_bytes()); // Hamming, over f32 vectors
+    format::reseal(&mut bad);
+    let err = Header::parse(&bad, bad.len() as u64)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("metric not defined for the element type"),
+        "{err}"
+    );
+    let mut reader = MetaReader::new(None);
+    let err = loop {
+        let Some(r) = reader.wants() else {
+            panic!("the stream's metadata was accepted");
+        };
+        if let Err(e) = reader.feed(&bad[r.start as usize..r.end as usize]) {
+            break e.to_string();
+        }
+    };
+    assert!(
+        err.contains("metric not defined for the element type"),
+        "{err}"
+    );
+
+    let mut bytes = Hnsw::builder(8, Metric::Hamming)
+        .seed(1)
+        .build_with_store(MemoryStore::<u8>::new(8).unwrap())
+        .unwrap();
+    for i in 0..20u8 {
+        bytes.insert(u64::from(i), &[i; 8]).unwrap();
+    }
+    let mut bad = bytes.to_bytes().unwrap();
+    bad[24..28].copy_from_slice(&1u32.to_le_bytes()); // L2, over u8 vectors
+    format::reseal(&mut bad);
+    let err = Header::parse(&bad, bad.len() as u64)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("metric not defined for the element type"),
+        "{err}"
+    );
+}

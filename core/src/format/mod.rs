@@ -284,6 +284,13 @@ impl Header {
         let elem = u32_at(bytes, 20);
         let esize = elem_size(elem)?;
         let metric = metric_from_code(u32_at(bytes, 24))?;
+        // Hamming is the one metric of u8 vectors and is defined for nothing
+        // else: any other pairing has no distance, so no index could use it.
+        if (metric == crate::distance::Metric::Hamming)
+            != (elem == <u8 as crate::distance::Element>::CODE)
+        {
+            return Err(corrupt("header", "metric not defined for the element type"));
+        }
         let dim = u32_at(bytes, 28) as usize;
         if dim == 0 || dim > MAX_DIM {
             return Err(corrupt_n("header", "dimension out of range:", dim as u64));
