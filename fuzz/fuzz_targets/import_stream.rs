@@ -249,17 +249,9 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let opens = f32_whole.is_ok() || u8_whole.is_ok();
-    // Known gap, reported: the metadata checks (`Header::parse`,
-    // `IndexFile::decode`) accept a metric the element type has no distance
-    // for (u8 with L2, f32 with Hamming); only attaching the vectors
-    // (`into_index`) refuses it. Any other disagreement is a finding.
-    let unfit_metric = streamed.as_ref().is_ok_and(|(h, _)| match h.elem {
-        1 => f32::distance_fn(h.metric).is_err(),
-        2 => u8::distance_fn(h.metric).is_err(),
-        _ => false,
-    });
-    assert!(
-        streamed.is_ok() == opens || (unfit_metric && !opens),
+    assert_eq!(
+        streamed.is_ok(),
+        opens,
         "streaming and whole-file opening disagree: stream {:?}, f32 {:?}, u8 {:?}",
         streamed.as_ref().err(),
         f32_whole.as_ref().err(),
@@ -268,9 +260,6 @@ fuzz_target!(|data: &[u8]| {
     let Ok((header, bytes)) = streamed else {
         return;
     };
-    if !opens {
-        return;
-    }
     assert_eq!(bytes, file, "the streamed bytes are not the file");
     assert_eq!(header, Header::parse(&file, file.len() as u64).unwrap());
     // What the streamed bytes open to is what the file opens to.
