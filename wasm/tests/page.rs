@@ -266,6 +266,18 @@ async fn a_stream_claiming_more_than_it_carries_is_refused() {
             .unwrap()
             .is_truthy()
     );
+    // 3 GiB of metadata claimed, 150 KiB carried.
+    let bytes = claims_three_gib_of_metadata();
+    for s in ["memory", "indexeddb"] {
+        let e = await_js(Index::import(
+            "page-claims".into(),
+            stream_of(&bytes),
+            storage(s),
+        ))
+        .await;
+        let msg = assert_error(e, "CorruptIndexError");
+        assert!(msg.contains("truncated"), "{s}: {msg}");
+    }
     // The module is fine afterwards.
     let index = import_from("page-claims", blob(), "memory").await.unwrap();
     assert_matches_native(&index).await;

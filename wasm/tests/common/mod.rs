@@ -375,3 +375,30 @@ pub fn stream_of(bytes: &[u8]) -> JsValue {
     let blob = construct("Blob", &Array::of1(&js_sys::Uint8Array::from(bytes)).into());
     Reflect::get(&construct("Response", &blob), &"body".into()).unwrap()
 }
+
+/// The head of an index file whose header puts a section 3 GiB in, so that
+/// its metadata alone claims 3 GiB; only the first 150 KiB or so follow.
+pub fn claims_three_gib_of_metadata() -> Vec<u8> {
+    use vectrove_core::format::checksum;
+    let mut head = claims_two_gib(0);
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let sections = u32::from_le_bytes(head[56..60].try_into().unwrap()) as usize;
+    let header_len = 64 + 32 * sections;
+    let at = |tag: &[u8]| {
+        (0..sections)
+            .map(|i| 64 + 32 * i)
+            .find(|&e| &head[e..e + 4] == tag)
+    };
+    let (sums, vecs) = (at(b"VSUM").unwrap(), at(b"VECS").unwrap());
+    let far: u64 = 3 << 30;
+    let meta_len = (far + u64_at(&head, sums + 16)).next_multiple_of(4096);
+    let vector_bytes = u64_at(&head, vecs + 16);
+    head[sums + 8..sums + 16].copy_from_slice(&far.to_le_bytes());
+    head[vecs + 8..vecs + 16].copy_from_slice(&meta_len.to_le_bytes());
+    head[40..48].copy_from_slice(&meta_len.to_le_bytes());
+    head[48..56].copy_from_slice(&(meta_len + vector_bytes).to_le_bytes());
+    head[60..64].fill(0);
+    let crc = checksum(&head[..header_len]).to_le_bytes();
+    head[60..64].copy_from_slice(&crc);
+    head
+}
