@@ -384,7 +384,13 @@ impl IdbLink {
 
 pub(crate) fn describe_error(e: &JsValue) -> String {
     e.dyn_ref::<js_sys::Error>()
-        .map(|e| format!("{}: {}", String::from(e.name()), String::from(e.message())))
+        .map(|e| {
+            format!(
+                "{}: {}",
+                e.name().as_string().unwrap_or_default(),
+                e.message().as_string().unwrap_or_default()
+            )
+        })
         .unwrap_or_else(|| format!("{e:?}"))
 }
 

@@ -359,7 +359,7 @@ impl Drop for SyncFile {
 fn storage_error(e: JsValue, what: &str) -> Error {
     let message = e
         .dyn_ref::<js_sys::Error>()
-        .map(|e| String::from(e.message()))
+        .map(|e| e.message().as_string().unwrap_or_default())
         .unwrap_or_else(|| format!("{e:?}"));
     Error::Storage {
         message: format!("{what}: {message}"),
@@ -470,7 +470,7 @@ impl std::io::Write for TmpWriter {
         if let Err(e) = file.write_at(self.at, buf) {
             let message = e
                 .dyn_ref::<js_sys::Error>()
-                .map(|e| String::from(e.message()))
+                .map(|e| e.message().as_string().unwrap_or_default())
                 .unwrap_or_default();
             self.failed = Some(e);
             return Err(std::io::Error::other(message));
