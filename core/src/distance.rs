@@ -9,6 +9,7 @@ use std::fmt;
 
 use crate::error::{Error, Result};
 use crate::simd;
+use crate::store::RowSlice;
 
 /// How two vectors are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -62,6 +63,12 @@ impl std::str::FromStr for Metric {
 /// A distance function over one element type.
 pub type DistanceFn<T> = fn(&[T], &[T]) -> f32;
 
+/// Distances from a query to many stored rows at once: `f(q, rows, slots,
+/// out)` sets `out[i]` to the distance of `q` to row `slots[i]`, exactly as
+/// the metric's [`DistanceFn`] computes it (NaN for a slot past the rows).
+/// `out` holds at least `slots.len()` values.
+pub type RowsDistanceFn<T> = fn(&[T], RowSlice<'_, T>, &[u32], &mut [f32]);
+
 /// The element type of stored vectors: `f32` for the real-valued metrics,
 /// `u8` (eight packed bits each) for Hamming.
 pub trait Element:
@@ -82,6 +89,9 @@ pub trait Element:
     /// The distance function for `metric`, or an error if the metric does
     /// not apply to this element type.
     fn distance_fn(metric: Metric) -> Result<DistanceFn<Self>>;
+
+    /// The metric's distance over many rows in one call (see [`RowsDistanceFn`]).
+    fn rows_distance_fn(metric: Metric) -> Result<RowsDistanceFn<Self>>;
 
     /// Check and canonicalise a vector before it is stored or searched:
     /// refuses NaN and infinities, normalises for cosine.
@@ -117,6 +127,24 @@ fn hamming_distance(a: &[u8], b: &[u8]) -> f32 {
     (simd::kernels().hamming)(a, b) as f32
 }
 
+fn dot_rows_distance(q: &[f32], rows: RowSlice<'_, f32>, slots: &[u32], out: &mut [f32]) {
+    (simd::kernels().dot_rows)(q, rows.data(), rows.stride(), slots, out);
+    out.iter_mut().take(slots.len()).for_each(|d| *d = -*d);
+}
+
+fn cosine_rows_distance(q: &[f32], rows: RowSlice<'_, f32>, slots: &[u32], out: &mut [f32]) {
+    (simd::kernels().dot_rows)(q, rows.data(), rows.stride(), slots, out);
+    out.iter_mut().take(slots.len()).for_each(|d| *d = 1.0 - *d);
+}
+
+fn l2_rows_distance(q: &[f32], rows: RowSlice<'_, f32>, slots: &[u32], out: &mut [f32]) {
+    (simd::kernels().l2_rows)(q, rows.data(), rows.stride(), slots, out);
+}
+
+fn hamming_rows_distance(q: &[u8], rows: RowSlice<'_, u8>, slots: &[u32], out: &mut [f32]) {
+    (simd::kernels().hamming_rows)(q, rows.data(), rows.stride(), slots, out);
+}
+
 impl Element for f32 {
     const NAME: &'static str = "f32";
     const CODE: u32 = 1;
@@ -145,6 +173,15 @@ impl Element for f32 {
             // Vectors are stored normalised, so cosine is one minus the dot product.
             Metric::Cosine => Ok(cosine_unit_distance),
             Metric::InnerProduct => Ok(dot_distance),
+            Metric::Hamming => Err(unsupported::<f32>(metric)),
+        }
+    }
+
+    fn rows_distance_fn(metric: Metric) -> Result<RowsDistanceFn<f32>> {
+        match metric {
+            Metric::L2 => Ok(l2_rows_distance),
+            Metric::Cosine => Ok(cosine_rows_distance),
+            Metric::InnerProduct => Ok(dot_rows_distance),
             Metric::Hamming => Err(unsupported::<f32>(metric)),
         }
     }
@@ -180,6 +217,13 @@ impl Element for u8 {
     fn distance_fn(metric: Metric) -> Result<DistanceFn<u8>> {
         match metric {
             Metric::Hamming => Ok(hamming_distance),
+            _ => Err(unsupported::<u8>(metric)),
+        }
+    }
+
+    fn rows_distance_fn(metric: Metric) -> Result<RowsDistanceFn<u8>> {
+        match metric {
+            Metric::Hamming => Ok(hamming_rows_distance),
             _ => Err(unsupported::<u8>(metric)),
         }
     }

@@ -42,6 +42,17 @@ pub struct Kernels {
     pub argmin: ArgminFn,
     /// `widen_add(acc, x)`: `acc[i] += x[i]` in f64 (running sums of points).
     pub widen_add: fn(&mut [f64], &[f32]),
+    /// `dot_rows(q, data, stride, slots, out)`: `out[i]` is the inner
+    /// product of `q` with the row of `data` that starts at element
+    /// `slots[i] * stride` (`q.len()` elements long), rounded as [`dot`](Self::dot)
+    /// rounds it; NaN where that row is not in `data`. The rows are read
+    /// straight from `data`, the next one prefetched while one is computed:
+    /// one call covers a whole search step.
+    pub dot_rows: RowsFn<f32>,
+    /// As `dot_rows`, for [`l2_sq`](Self::l2_sq).
+    pub l2_rows: RowsFn<f32>,
+    /// As `dot_rows`, for [`hamming`](Self::hamming) (the count as `f32`).
+    pub hamming_rows: RowsFn<u8>,
     /// Columns per panel that `dots` expects.
     panel_width: usize,
     /// Name of the instruction set in use, for diagnostics and benchmarks.
@@ -50,6 +61,49 @@ pub struct Kernels {
 
 /// The signature of [`Kernels::argmin`].
 pub type ArgminFn = fn(&[f32], f32, &[f32]) -> (u32, f32);
+
+/// The signature of [`Kernels::dot_rows`] and its kin.
+pub type RowsFn<T> = fn(&[T], &[T], usize, &[u32], &mut [f32]);
+
+/// How many rows ahead of the one being computed [`rows_with`] prefetches.
+const ROWS_AHEAD: usize = 2;
+
+/// The loop of every `*_rows` kernel: `kernel` over the rows `slots` names,
+/// prefetching the whole row `ROWS_AHEAD` places on. Inlined into each
+/// instruction set's wrapper so that `kernel` inlines too.
+#[inline(always)]
+fn rows_with<T>(
+    q: &[T],
+    data: &[T],
+    stride: usize,
+    slots: &[u32],
+    out: &mut [f32],
+    kernel: impl Fn(&[T], &[T]) -> f32,
+) {
+    let dim = q.len();
+    let row = |s: u32| {
+        let at = (s as usize).checked_mul(stride)?;
+        data.get(at..at.checked_add(dim)?)
+    };
+    let lines = (dim * size_of::<T>()).div_ceil(64);
+    let fetch = |s: u32| {
+        if let Some(r) = row(s) {
+            let p = r.as_ptr().cast::<u8>();
+            for l in 0..lines {
+                prefetch(p.wrapping_add(64 * l));
+            }
+        }
+    };
+    for &s in slots.iter().take(ROWS_AHEAD) {
+        fetch(s);
+    }
+    for (i, (&s, o)) in slots.iter().zip(out.iter_mut()).enumerate() {
+        if let Some(&next) = slots.get(i + ROWS_AHEAD) {
+            fetch(next);
+        }
+        *o = row(s).map_or(f32::NAN, |r| kernel(q, r));
+    }
+}
 
 /// Portable kernels, used where no vector path exists (and by the tests,
 /// which is the only use where the vector path is chosen at compile time).
@@ -64,6 +118,9 @@ const SCALAR: Kernels = Kernels {
     dots: scalar::dots,
     argmin: scalar::argmin,
     widen_add: scalar::widen_add,
+    dot_rows: scalar::dot_rows,
+    l2_rows: scalar::l2_rows,
+    hamming_rows: scalar::hamming_rows,
     panel_width: 1,
     isa: "scalar",
 };
@@ -364,7 +421,22 @@ macro_rules! panel_kernel {
 /// it map the loop onto baseline vector registers (SSE2 on x86_64, NEON on
 /// aarch64, and so on).
 pub mod scalar {
-    use super::{dot_tail, l2_tail, same_len};
+    use super::{dot_tail, l2_tail, rows_with, same_len};
+
+    /// [`Kernels::dot_rows`](super::Kernels::dot_rows) over [`dot`].
+    pub fn dot_rows(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
+        rows_with(q, data, stride, slots, out, dot);
+    }
+
+    /// [`Kernels::l2_rows`](super::Kernels::l2_rows) over [`l2_sq`].
+    pub fn l2_rows(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
+        rows_with(q, data, stride, slots, out, l2_sq);
+    }
+
+    /// [`Kernels::hamming_rows`](super::Kernels::hamming_rows) over [`hamming`].
+    pub fn hamming_rows(q: &[u8], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        rows_with(q, data, stride, slots, out, |a, b| hamming(a, b) as f32);
+    }
 
     /// Inner product.
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
@@ -444,7 +516,7 @@ pub mod scalar {
 /// AVX2+FMA kernels for x86_64, selected at run time.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Kernels, dot_tail, l2_tail, same_len};
+    use super::{Kernels, dot_tail, l2_tail, rows_with, same_len};
     use core::arch::x86_64::*;
 
     /// The best x86_64 table for this CPU: AVX2, FMA and POPCNT are needed
@@ -468,6 +540,9 @@ mod avx2 {
             dots: if wide { dots512 } else { dots },
             argmin,
             widen_add,
+            dot_rows,
+            l2_rows,
+            hamming_rows,
             panel_width: if wide { 64 } else { 16 },
             isa: if wide { "avx2+fma+avx512f" } else { "avx2+fma" },
         })
@@ -477,6 +552,50 @@ mod avx2 {
         // SAFETY: this private fn escapes the module only in the table that
         // `kernels()` builds after AVX2 and FMA were detected.
         unsafe { dot_avx2(a, b) }
+    }
+
+    fn dot_rows(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
+        // SAFETY: as for `dot`.
+        unsafe { dot_rows_avx2(q, data, stride, slots, out) }
+    }
+
+    fn l2_rows(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
+        // SAFETY: as for `dot`.
+        unsafe { l2_rows_avx2(q, data, stride, slots, out) }
+    }
+
+    fn hamming_rows(q: &[u8], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        // SAFETY: as for `hamming`.
+        unsafe { hamming_rows_popcnt(q, data, stride, slots, out) }
+    }
+
+    // The row loops, compiled with the kernels' features so the kernels
+    // inline into them: no call per distance.
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn dot_rows_avx2(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
+        // SAFETY: the caller guarantees AVX2+FMA, all `dot_avx2` needs.
+        rows_with(q, data, stride, slots, out, |a, b| unsafe { dot_avx2(a, b) });
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn l2_rows_avx2(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
+        // SAFETY: as in `dot_rows_avx2`.
+        rows_with(q, data, stride, slots, out, |a, b| unsafe { l2_sq_avx2(a, b) });
+    }
+
+    #[target_feature(enable = "avx2,fma,popcnt")]
+    unsafe fn hamming_rows_popcnt(
+        q: &[u8],
+        data: &[u8],
+        stride: usize,
+        slots: &[u32],
+        out: &mut [f32],
+    ) {
+        // SAFETY: the caller guarantees AVX2, FMA and POPCNT.
+        rows_with(q, data, stride, slots, out, |a, b| unsafe {
+            hamming_popcnt(a, b) as f32
+        });
     }
 
     fn l2_sq(a: &[f32], b: &[f32]) -> f32 {
@@ -677,7 +796,7 @@ mod avx2 {
 /// `u64::count_ones` is already a native `i64.popcnt`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::{Kernels, dot_tail, l2_tail, same_len};
+    use super::{Kernels, dot_tail, l2_tail, rows_with, same_len};
     use core::arch::wasm32::*;
 
     pub(super) const KERNELS: Kernels = Kernels {
@@ -687,6 +806,9 @@ mod wasm {
         dots,
         argmin: super::scalar::argmin,
         widen_add: super::scalar::widen_add,
+        dot_rows: |q, data, stride, slots, out| rows_with(q, data, stride, slots, out, dot),
+        l2_rows: |q, data, stride, slots, out| rows_with(q, data, stride, slots, out, l2_sq),
+        hamming_rows: super::scalar::hamming_rows,
         panel_width: 8,
         isa: "simd128",
     };
@@ -797,6 +919,46 @@ mod wasm {
 
 #[cfg(test)]
 mod tests {
+    use super::kernels;
+
+    /// The row kernels give, slot by slot, what the pairwise kernels give,
+    /// for dimensions around every vector width, strides with padding,
+    /// repeated and unordered slots, and NaN past the rows.
+    #[test]
+    fn row_kernels_match_pairwise_kernels() {
+        for table in [kernels(), &super::SCALAR] {
+            for dim in [1, 3, 7, 8, 15, 16, 33, 64, 100, 384] {
+                let stride = dim + dim % 3;
+                let rows = 9;
+                let data: Vec<f32> = (0..rows * stride)
+                    .map(|i| ((i * 7919) % 1000) as f32 / 250.0 - 2.0)
+                    .collect();
+                let q: Vec<f32> = (0..dim).map(|i| (i as f32 * 0.37).sin()).collect();
+                let slots = [4u32, 0, 8, 4, 2, 9, u32::MAX];
+                let mut out = [0.0f32; 7];
+                let row = |s: u32| &data[s as usize * stride..s as usize * stride + dim];
+                (table.dot_rows)(&q, &data, stride, &slots, &mut out);
+                for (k, &s) in slots.iter().enumerate().take(5) {
+                    assert_eq!(out[k].to_bits(), (table.dot)(&q, row(s)).to_bits());
+                }
+                (table.l2_rows)(&q, &data, stride, &slots, &mut out);
+                for (k, &s) in slots.iter().enumerate().take(5) {
+                    assert_eq!(out[k].to_bits(), (table.l2_sq)(&q, row(s)).to_bits());
+                }
+                // Row 9 would end past the data; u32::MAX overflows the offset.
+                assert!(out[5].is_nan() && out[6].is_nan());
+                let bytes: Vec<u8> = data.iter().map(|x| x.to_bits() as u8).collect();
+                let qb: Vec<u8> = q.iter().map(|x| x.to_bits() as u8).collect();
+                (table.hamming_rows)(&qb, &bytes, stride, &slots, &mut out);
+                for (k, &s) in slots.iter().enumerate().take(5) {
+                    let r = &bytes[s as usize * stride..s as usize * stride + dim];
+                    assert_eq!(out[k], (table.hamming)(&qb, r) as f32);
+                }
+                assert!(out[5].is_nan() && out[6].is_nan());
+            }
+        }
+    }
+
     /// CRC-32 one bit at a time: the definition, for checking the tables.
     fn crc_bitwise(bytes: &[u8]) -> u32 {
         let mut c = !0u32;

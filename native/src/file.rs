@@ -147,6 +147,15 @@ impl<T: Element> FeatureStore for FileStore<T> {
     }
 
     #[inline]
+    fn rows(&self) -> Option<vectrove_core::store::RowSlice<'_, T>> {
+        match self {
+            FileStore::Memory(s) => s.rows(),
+            FileStore::Mmap(s) => s.rows(),
+            FileStore::Paged(s) => s.rows(),
+        }
+    }
+
+    #[inline]
     fn prefetch(&self, slots: &[u32]) {
         match self {
             FileStore::Memory(s) => s.prefetch(slots),

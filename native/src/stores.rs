@@ -30,7 +30,8 @@ use std::path::Path;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use vectrove_core::simd;
 use vectrove_core::store::{
-    Access, ByteSource, FeatureStore, FeatureStoreMut, PagedStore, Rows, SourceRead, VectorLayout,
+    Access, ByteSource, FeatureStore, FeatureStoreMut, PagedStore, RowSlice, Rows, SourceRead,
+    VectorLayout,
 };
 use vectrove_core::{Element, Error, Result};
 
@@ -59,6 +60,17 @@ fn as_vector<T: Element>(bytes: &[u8]) -> Cow<'_, [T]> {
             Cow::Owned(v)
         }
     }
+}
+
+/// `bytes` (vector 0 onwards, as `rows` lays them out) as a [`RowSlice`],
+/// if they are aligned for `T` and the stride is whole elements.
+fn rows_of<'a, T: Element>(bytes: &'a [u8], rows: &Rows) -> Option<RowSlice<'a, T>> {
+    let size = std::mem::size_of::<T>();
+    if !rows.stride.is_multiple_of(size) {
+        return None;
+    }
+    let view = RowSlice::new(cast::<T>(bytes)?, rows.dim, rows.stride / size)?;
+    (view.len() == rows.len).then_some(view)
 }
 
 /// Start the CPU loading the first cache lines of each vector in `slots`.
@@ -227,6 +239,12 @@ impl<T: Element> FeatureStore for MmapStore<T> {
     /// the distance it prepares. See [`will_need`](Self::will_need).
     fn prefetch(&self, slots: &[u32]) {
         prefetch_rows(self.bytes(), &self.rows, slots);
+    }
+
+    /// The map as rows, when it is aligned for `T` and the stride is whole
+    /// elements (always, for files this crate writes).
+    fn rows(&self) -> Option<RowSlice<'_, T>> {
+        rows_of(self.bytes(), &self.rows)
     }
 }
 

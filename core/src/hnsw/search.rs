@@ -15,10 +15,10 @@ use std::future::Future;
 
 use super::Hnsw;
 use super::visited::Visited;
-use crate::distance::{Dist, DistanceFn, Element};
+use crate::distance::{Dist, DistanceFn, Element, RowsDistanceFn};
 use crate::error::{Error, Result};
 use crate::neighbor::Neighbor;
-use crate::store::{Access, FeatureStore};
+use crate::store::FeatureStore;
 
 /// A candidate: distance first, then slot, so ties order the same everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,7 +75,12 @@ pub struct SearchState<T: Element> {
     candidates: BinaryHeap<Reverse<Cand>>,
     results: BinaryHeap<Cand>,
     visited: Visited,
-    pending: Vec<(u32, Option<f32>)>,
+    /// The slots of the current step, and their distances once known
+    /// (NaN until then).
+    pending: Vec<u32>,
+    dists: Vec<f32>,
+    /// Scratch: the pending slots still to be read.
+    need: Vec<u32>,
     missing: Vec<u32>,
     retrying: bool,
     stats: SearchStats,
@@ -98,6 +103,8 @@ impl<T: Element> SearchState<T> {
             results: BinaryHeap::new(),
             visited,
             pending: Vec::new(),
+            dists: Vec::new(),
+            need: Vec::new(),
             missing: Vec::new(),
             retrying: false,
             stats: SearchStats::default(),
@@ -111,8 +118,8 @@ impl<T: Element> SearchState<T> {
         self.visited.reset(n);
         self.candidates.clear();
         self.results.clear();
-        self.pending.clear();
-        self.pending.push((entry, None));
+        self.clear_step();
+        self.pending.push(entry);
         self.stage = Stage::Entry;
     }
 
@@ -189,21 +196,60 @@ impl<T: Element> SearchState<T> {
         &mut self,
         store: &S,
         dist: DistanceFn<T>,
+        rows_dist: RowsDistanceFn<T>,
     ) -> Result<bool> {
         self.missing.clear();
-        let mut computed = 0u32;
         let q = &self.query[..];
-        for (node, d) in self.pending.iter_mut().filter(|(_, d)| d.is_none()) {
-            match store.with_vector(*node, |v| dist(q, v))? {
-                Access::Ready(x) => {
-                    // A stored vector that was never checked may hold a NaN
-                    // (a lazily read file): it ranks after every other.
-                    *d = Some(if x.is_nan() { f32::INFINITY } else { x });
+        if let Some(rows) = store.rows() {
+            // Every vector is resident: one kernel call for the whole step.
+            // A step is evaluated in one go here, so nothing is computed yet.
+            if let Some(&slot) = self.pending.iter().find(|&&s| s as usize >= rows.len()) {
+                return Err(Error::SlotOutOfRange {
+                    slot,
+                    len: rows.len(),
+                });
+            }
+            self.dists.resize(self.pending.len(), 0.0);
+            rows_dist(q, rows, &self.pending, &mut self.dists);
+            // A stored vector that was never checked may hold a NaN (a
+            // mapped file): it ranks after every other.
+            for d in &mut self.dists {
+                if d.is_nan() {
+                    *d = f32::INFINITY;
+                }
+            }
+            self.stats.distances += self.pending.len() as u32;
+            self.retrying = false;
+            return Ok(true);
+        }
+        // The slots still without a distance (NaN marks one), in order.
+        self.dists.resize(self.pending.len(), f32::NAN);
+        self.need.clear();
+        self.need.extend(
+            self.pending
+                .iter()
+                .zip(&self.dists)
+                .filter(|(_, d)| d.is_nan())
+                .map(|(&s, _)| s),
+        );
+        let mut computed = 0u32;
+        let (pending, dists) = (&self.pending, &mut self.dists);
+        let mut at = 0;
+        store.with_vectors(
+            &self.need,
+            |slot, v| {
+                // Resident slots come in order: find this one's place.
+                while at < pending.len() && (pending[at] != slot || !dists[at].is_nan()) {
+                    at += 1;
+                }
+                if let Some(d) = dists.get_mut(at) {
+                    let x = dist(q, v);
+                    *d = if x.is_nan() { f32::INFINITY } else { x };
                     computed += 1;
                 }
-                Access::Missing => self.missing.push(*node),
-            }
-        }
+            },
+            &mut self.missing,
+        )?;
         self.stats.distances += computed;
         if self.missing.is_empty() {
             self.retrying = false;
@@ -217,6 +263,12 @@ impl<T: Element> SearchState<T> {
         self.retrying = true;
         self.stats.misses += 1;
         Ok(false)
+    }
+
+    /// Forget the step just finished.
+    fn clear_step(&mut self) {
+        self.pending.clear();
+        self.dists.clear();
     }
 
     fn start_layer(&mut self, accept: &impl Fn(u32) -> bool) {
@@ -237,19 +289,22 @@ impl<T: Element> SearchState<T> {
     ) -> Result<Step> {
         let graph = &index.graph;
         let store = &index.points.store;
+        let dist = index.dist;
+        let rows_dist = T::rows_distance_fn(index.points.metric)?;
+        // Stores read in place prefetch in the distance kernel; others get
+        // the hint per step.
+        let hint = store.rows().is_none();
         loop {
             match self.stage {
                 Stage::Done => return Ok(Step::Done),
                 Stage::Entry => {
-                    if !self.evaluate(store, index.dist)? {
+                    if !self.evaluate(store, dist, rows_dist)? {
                         return Ok(Step::Missing);
                     }
-                    let (node, d) = self.pending[0];
-                    self.pending.clear();
-                    self.cur = Cand {
-                        dist: Dist(d.unwrap_or(f32::INFINITY)),
-                        node,
-                    };
+                    let node = self.pending[0];
+                    let d = self.dists[0];
+                    self.clear_step();
+                    self.cur = Cand { dist: Dist(d), node };
                     if self.level > self.layer_level {
                         self.stage = Stage::Greedy;
                     } else {
@@ -259,22 +314,24 @@ impl<T: Element> SearchState<T> {
                 Stage::Greedy => {
                     if self.pending.is_empty() {
                         let nbrs = graph.neighbors(self.cur.node, self.level);
-                        self.pending.extend(nbrs.iter().map(|&n| (n, None)));
-                        store.prefetch(nbrs);
+                        self.pending.extend_from_slice(nbrs);
+                        if hint {
+                            store.prefetch(nbrs);
+                        }
                         self.stats.expansions += 1;
                     }
-                    if !self.evaluate(store, index.dist)? {
+                    if !self.evaluate(store, dist, rows_dist)? {
                         return Ok(Step::Missing);
                     }
                     let mut changed = false;
-                    for &(node, d) in &self.pending {
-                        let dist = Dist(d.unwrap_or(f32::INFINITY));
+                    for (&node, &d) in self.pending.iter().zip(&self.dists) {
+                        let dist = Dist(d);
                         if dist < self.cur.dist {
                             self.cur = Cand { dist, node };
                             changed = true;
                         }
                     }
-                    self.pending.clear();
+                    self.clear_step();
                     if !changed {
                         self.level -= 1;
                         if self.level == self.layer_level {
@@ -295,24 +352,22 @@ impl<T: Element> SearchState<T> {
                         let nbrs = graph.neighbors(c.node, self.level);
                         for &nb in nbrs {
                             if self.visited.insert(nb) {
-                                self.pending.push((nb, None));
+                                self.pending.push(nb);
                             }
                         }
                         if self.pending.is_empty() {
                             continue;
                         }
                         self.stats.expansions += 1;
-                        let first = self.pending.len().min(4);
-                        let ids: [u32; 4] =
-                            std::array::from_fn(|i| self.pending[i.min(first - 1)].0);
-                        store.prefetch(&ids[..first]);
+                        if hint {
+                            store.prefetch(&self.pending);
+                        }
                     }
-                    if !self.evaluate(store, index.dist)? {
+                    if !self.evaluate(store, dist, rows_dist)? {
                         return Ok(Step::Missing);
                     }
                     for i in 0..self.pending.len() {
-                        let (node, d) = self.pending[i];
-                        let dist = Dist(d.unwrap_or(f32::INFINITY));
+                        let (node, dist) = (self.pending[i], Dist(self.dists[i]));
                         if self.worst().is_none_or(|w| dist < w) {
                             let c = Cand { dist, node };
                             // Where its list is will be wanted if it is expanded.
@@ -326,7 +381,7 @@ impl<T: Element> SearchState<T> {
                             }
                         }
                     }
-                    self.pending.clear();
+                    self.clear_step();
                 }
             }
         }

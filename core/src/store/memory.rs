@@ -144,6 +144,11 @@ impl<T: Element> FeatureStore for MemoryStore<T> {
     }
 
     #[inline]
+    fn rows(&self) -> Option<super::RowSlice<'_, T>> {
+        super::RowSlice::new(self.as_flat(), self.dim, self.dim)
+    }
+
+    #[inline]
     fn prefetch(&self, slots: &[u32]) {
         for &s in slots {
             if let Some(v) = self.get(s) {

@@ -90,6 +90,77 @@ pub trait FeatureStore {
     fn may_miss(&self) -> bool {
         false
     }
+
+    /// Every vector as a row of one borrowed slice, when the store keeps
+    /// them so (in memory or mapped). Searches over such a store compute a
+    /// step's distances in one kernel call that reads the rows directly and
+    /// prefetches ahead; other stores are read through
+    /// [`with_vectors`](Self::with_vectors).
+    fn rows(&self) -> Option<RowSlice<'_, Self::Elem>> {
+        None
+    }
+}
+
+/// Vectors stored as rows of one slice: vector `i` is the `dim` elements
+/// from `i * stride`.
+#[derive(Clone, Copy, Debug)]
+pub struct RowSlice<'a, T> {
+    data: &'a [T],
+    dim: usize,
+    stride: usize,
+    len: usize,
+}
+
+impl<'a, T> RowSlice<'a, T> {
+    /// Rows of `dim` elements, one every `stride` elements, as many as
+    /// `data` holds whole. `None` if `dim` is 0 or `stride < dim`.
+    pub fn new(data: &'a [T], dim: usize, stride: usize) -> Option<Self> {
+        if dim == 0 || stride < dim {
+            return None;
+        }
+        let len = match data.len().checked_sub(dim) {
+            Some(rest) => rest / stride + 1,
+            None => 0,
+        };
+        Some(Self {
+            data,
+            dim,
+            stride,
+            len,
+        })
+    }
+
+    /// Elements per vector.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Elements from one row's start to the next's.
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Number of rows.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no row.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// All the elements the rows are cut from.
+    pub fn data(&self) -> &'a [T] {
+        self.data
+    }
+
+    /// Row `i`, if there is one.
+    #[inline]
+    pub fn get(&self, i: u32) -> Option<&'a [T]> {
+        let at = (i as usize).checked_mul(self.stride)?;
+        self.data.get(at..at.checked_add(self.dim)?)
+    }
 }
 
 /// A store that takes new vectors at the end.
