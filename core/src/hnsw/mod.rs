@@ -8,6 +8,7 @@ mod graph;
 mod insert;
 #[cfg(feature = "parallel")]
 mod parallel;
+mod reorder;
 mod search;
 mod visited;
 

@@ -128,6 +128,27 @@ impl Ids {
         })
     }
 
+    /// The ids after renumbering the slots: new slot `s` takes the id of old
+    /// slot `order[s]`. `order` must be a permutation of `0..len` and
+    /// `bits` the deletion bits already renumbered the same way.
+    pub(crate) fn permuted(&self, order: &[u32], bits: &[u64]) -> Option<Self> {
+        if order.len() != self.len {
+            return None;
+        }
+        let ids: Vec<u64> = match &self.table {
+            // Identity ids renumbered by the identity stay implicit.
+            None if order.iter().enumerate().all(|(s, &o)| o as usize == s) => {
+                return Some(self.clone());
+            }
+            None => order.iter().map(|&o| u64::from(o)).collect(),
+            Some(t) => order
+                .iter()
+                .map(|&o| t.ids.get(o as usize).copied())
+                .collect::<Option<_>>()?,
+        };
+        Self::from_slots(ids, bits)
+    }
+
     /// Heap bytes.
     pub(crate) fn heap_bytes(&self) -> usize {
         self.table

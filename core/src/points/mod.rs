@@ -9,7 +9,7 @@ pub(crate) mod ids;
 
 use crate::distance::{Element, Metric};
 use crate::error::{Error, Result};
-use crate::store::{Access, FeatureStore, FeatureStoreMut, copy_vector};
+use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore, copy_vector};
 use ids::Ids;
 
 /// Slots are `u32`, and `u32::MAX` marks "no slot" in the file format.
@@ -179,5 +179,65 @@ impl<S: FeatureStoreMut> Points<S> {
         }
         self.record(id);
         Ok(slot)
+    }
+}
+
+impl<T: Element> Points<MemoryStore<T>> {
+    /// Renumber the slots: new slot `s` takes the vector, id and deletion
+    /// bit of old slot `order[s]`. `order` must be a permutation of
+    /// `0..slot_count`; anything else is an error and changes nothing.
+    pub(crate) fn permute(&mut self, order: &[u32]) -> Result<()> {
+        let n = self.slot_count();
+        let not_permutation = || Error::InvalidParameter {
+            name: "order",
+            reason: "not a permutation of the slots".into(),
+        };
+        if order.len() != n || self.store.len() != n {
+            return Err(not_permutation());
+        }
+        // One bit a slot: first the slots `order` names, then the slots moved.
+        let mut done: Vec<u64> = crate::alloc::zeroed(n.div_ceil(64), "renumbering")?;
+        for &old in order {
+            let (w, bit) = (old as usize / 64, 1u64 << (old % 64));
+            match done.get_mut(w) {
+                Some(word) if *word & bit == 0 => *word |= bit,
+                _ => return Err(not_permutation()),
+            }
+        }
+        done.iter_mut().for_each(|w| *w = 0);
+        let mut bits: Vec<u64> = crate::alloc::zeroed(self.deleted.len(), "the deletion bits")?;
+        for (new, &old) in order.iter().enumerate() {
+            if self.is_deleted(old) {
+                bits[new / 64] |= 1 << (new % 64);
+            }
+        }
+        let ids = self
+            .ids
+            .permuted(order, &bits)
+            .ok_or_else(not_permutation)?;
+        // Nothing below can fail: the vectors move in place, cycle by cycle.
+        let dim = self.dim();
+        let elems = self.store.elems_mut();
+        let mut held = vec![T::default(); dim];
+        for start in 0..n {
+            if done[start / 64] & (1 << (start % 64)) != 0 {
+                continue;
+            }
+            held.copy_from_slice(&elems[start * dim..(start + 1) * dim]);
+            let mut to = start;
+            loop {
+                done[to / 64] |= 1 << (to % 64);
+                let from = order[to] as usize;
+                if from == start {
+                    elems[to * dim..(to + 1) * dim].copy_from_slice(&held);
+                    break;
+                }
+                elems.copy_within(from * dim..(from + 1) * dim, to * dim);
+                to = from;
+            }
+        }
+        self.ids = ids;
+        self.deleted = bits;
+        Ok(())
     }
 }
