@@ -85,7 +85,7 @@ fn rows_with<T>(
         let at = (s as usize).checked_mul(stride)?;
         data.get(at..at.checked_add(dim)?)
     };
-    let lines = (dim * size_of::<T>()).div_ceil(64);
+    let lines = size_of_val(q).div_ceil(64);
     let fetch = |s: u32| {
         if let Some(r) = row(s) {
             let p = r.as_ptr().cast::<u8>();
@@ -573,15 +573,25 @@ mod avx2 {
     // inline into them: no call per distance.
 
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn dot_rows_avx2(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
+    unsafe fn dot_rows_avx2(
+        q: &[f32],
+        data: &[f32],
+        stride: usize,
+        slots: &[u32],
+        out: &mut [f32],
+    ) {
         // SAFETY: the caller guarantees AVX2+FMA, all `dot_avx2` needs.
-        rows_with(q, data, stride, slots, out, |a, b| unsafe { dot_avx2(a, b) });
+        rows_with(q, data, stride, slots, out, |a, b| unsafe {
+            dot_avx2(a, b)
+        });
     }
 
     #[target_feature(enable = "avx2,fma")]
     unsafe fn l2_rows_avx2(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
         // SAFETY: as in `dot_rows_avx2`.
-        rows_with(q, data, stride, slots, out, |a, b| unsafe { l2_sq_avx2(a, b) });
+        rows_with(q, data, stride, slots, out, |a, b| unsafe {
+            l2_sq_avx2(a, b)
+        });
     }
 
     #[target_feature(enable = "avx2,fma,popcnt")]

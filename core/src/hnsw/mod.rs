@@ -4,6 +4,7 @@
 //! compact `u32` graph. Users address points by their own `u64` ids; the
 //! index maps them to dense internal slots.
 
+mod concurrent;
 mod graph;
 mod insert;
 #[cfg(feature = "parallel")]
@@ -14,6 +15,7 @@ mod visited;
 
 use std::sync::Mutex;
 
+pub use concurrent::SharedHnsw;
 pub use search::{Fetcher, SearchState, SearchStats, Step};
 
 pub use crate::neighbor::Neighbor;

@@ -15,7 +15,7 @@ use std::future::Future;
 
 use super::Hnsw;
 use super::visited::Visited;
-use crate::distance::{Dist, DistanceFn, Element, RowsDistanceFn};
+use crate::distance::{Dist, DistanceFn, Element, Metric, RowsDistanceFn};
 use crate::error::{Error, Result};
 use crate::neighbor::Neighbor;
 use crate::store::FeatureStore;
@@ -287,10 +287,23 @@ impl<T: Element> SearchState<T> {
         index: &Hnsw<S>,
         accept: &impl Fn(u32) -> bool,
     ) -> Result<Step> {
-        let graph = &index.graph;
-        let store = &index.points.store;
-        let dist = index.dist;
-        let rows_dist = T::rows_distance_fn(index.points.metric)?;
+        let walk = Walk {
+            graph: &index.graph,
+            store: &index.points.store,
+            dist: index.dist,
+            metric: index.points.metric,
+        };
+        self.advance_in(&walk, accept)
+    }
+
+    /// [`advance`](Self::advance) over any graph and store.
+    pub(crate) fn advance_in<S: FeatureStore<Elem = T>, G: Links>(
+        &mut self,
+        walk: &Walk<'_, G, S>,
+        accept: &impl Fn(u32) -> bool,
+    ) -> Result<Step> {
+        let (graph, store, dist) = (walk.graph, walk.store, walk.dist);
+        let rows_dist = T::rows_distance_fn(walk.metric)?;
         // Stores read in place prefetch in the distance kernel; others get
         // the hint per step.
         let hint = store.rows().is_none();
@@ -304,7 +317,10 @@ impl<T: Element> SearchState<T> {
                     let node = self.pending[0];
                     let d = self.dists[0];
                     self.clear_step();
-                    self.cur = Cand { dist: Dist(d), node };
+                    self.cur = Cand {
+                        dist: Dist(d),
+                        node,
+                    };
                     if self.level > self.layer_level {
                         self.stage = Stage::Greedy;
                     } else {
@@ -313,10 +329,10 @@ impl<T: Element> SearchState<T> {
                 }
                 Stage::Greedy => {
                     if self.pending.is_empty() {
-                        let nbrs = graph.neighbors(self.cur.node, self.level);
-                        self.pending.extend_from_slice(nbrs);
+                        let pending = &mut self.pending;
+                        graph.each_neighbor(self.cur.node, self.level, |nb| pending.push(nb));
                         if hint {
-                            store.prefetch(nbrs);
+                            store.prefetch(&self.pending);
                         }
                         self.stats.expansions += 1;
                     }
@@ -349,12 +365,12 @@ impl<T: Element> SearchState<T> {
                             self.stage = Stage::Done;
                             continue;
                         }
-                        let nbrs = graph.neighbors(c.node, self.level);
-                        for &nb in nbrs {
-                            if self.visited.insert(nb) {
-                                self.pending.push(nb);
+                        let (pending, visited) = (&mut self.pending, &mut self.visited);
+                        graph.each_neighbor(c.node, self.level, |nb| {
+                            if visited.insert(nb) {
+                                pending.push(nb);
                             }
-                        }
+                        });
                         if self.pending.is_empty() {
                             continue;
                         }
@@ -385,6 +401,38 @@ impl<T: Element> SearchState<T> {
                 }
             }
         }
+    }
+}
+
+/// Where a search walks: the neighbour lists, the vectors and how to
+/// compare them.
+pub(crate) struct Walk<'a, G, S: FeatureStore> {
+    pub(crate) graph: &'a G,
+    pub(crate) store: &'a S,
+    pub(crate) dist: DistanceFn<S::Elem>,
+    pub(crate) metric: Metric,
+}
+
+/// Neighbour lists a search can walk: the index's own graph, or the one
+/// that concurrent inserts change while searches read it.
+pub(crate) trait Links {
+    /// Call `f` on every neighbour of `node` at `level` (none if the node
+    /// lacks the level).
+    fn each_neighbor(&self, node: u32, level: usize, f: impl FnMut(u32));
+
+    /// A hint that the lists of `node` will be read soon.
+    fn prefetch(&self, _node: u32) {}
+}
+
+impl Links for super::Graph {
+    #[inline]
+    fn each_neighbor(&self, node: u32, level: usize, f: impl FnMut(u32)) {
+        self.neighbors(node, level).iter().copied().for_each(f);
+    }
+
+    #[inline]
+    fn prefetch(&self, node: u32) {
+        super::Graph::prefetch(self, node);
     }
 }
 

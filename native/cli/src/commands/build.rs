@@ -52,9 +52,15 @@ pub struct BuildArgs {
     /// Seed of the level generator
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Threads (default: all cores); the index is the same for any number
+    /// Threads (default: all cores)
     #[arg(long)]
     threads: Option<usize>,
+    /// HNSW: build with the batched algorithm, which gives the same index
+    /// for a seed on any number of threads and machines. The default links
+    /// points on all threads at once (as hnswlib does): faster, as good, but
+    /// the graph depends on how the threads interleave
+    #[arg(long)]
+    deterministic: bool,
     /// Use only the first N vectors
     #[arg(long)]
     limit: Option<usize>,
@@ -77,6 +83,9 @@ pub fn build(a: BuildArgs) -> CliResult<()> {
         if a.no_reorder {
             // IVF files already keep the points of each list together.
             return fail("--no-reorder applies to --index-type hnsw");
+        }
+        if a.deterministic {
+            return fail("--deterministic applies to --index-type hnsw");
         }
         return build_ivf(&a);
     }
@@ -113,14 +122,19 @@ fn build_typed<T: Element>(
     let threads = pool.current_num_threads();
     let pb = bar(n as u64, "building", a.json);
     let t = Instant::now();
-    let chunk = (n / 100).max(1_000);
     let ids: Vec<u64> = (0..n as u64).collect();
-    for (ids, vecs) in ids.chunks(chunk).zip(m.data.chunks(chunk * m.dim)) {
-        // The batched build on any number of threads, so a command writes
-        // the same file on every machine.
-        let r = pool.install(|| index.insert_many_parallel(ids, vecs));
-        r.map_err(|e| CliError::Message(format!("{}: {e}", a.input.display())))?;
-        pb.inc(ids.len() as u64);
+    let failed = |e: vectrove::Error| CliError::Message(format!("{}: {e}", a.input.display()));
+    if a.deterministic {
+        let chunk = (n / 100).max(1_000);
+        for (ids, vecs) in ids.chunks(chunk).zip(m.data.chunks(chunk * m.dim)) {
+            let r = pool.install(|| index.insert_many_parallel(ids, vecs));
+            r.map_err(failed)?;
+            pb.inc(ids.len() as u64);
+        }
+    } else {
+        let progress = |done: usize| pb.set_position(done as u64);
+        let r = pool.install(|| index.insert_many_concurrent_with(&ids, &m.data, &progress));
+        r.map_err(failed)?;
     }
     pb.finish_and_clear();
     let build_s = t.elapsed().as_secs_f64();
@@ -141,7 +155,8 @@ fn build_typed<T: Element>(
             "points": n, "dim": dim, "metric": a.metric.name(),
             "m": index.params().m, "m0": index.params().m0,
             "ef_construction": a.ef_construction, "threads": threads,
-            "build_seconds": build_s, "reordered": reorder_s.is_some(),
+            "build_seconds": build_s, "deterministic": a.deterministic,
+            "reordered": reorder_s.is_some(),
             "reorder_seconds": reorder_s, "file_bytes": bytes,
             "output": a.output.display().to_string(),
         }))?;
