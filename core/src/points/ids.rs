@@ -15,9 +15,61 @@ pub(crate) struct Ids {
 
 #[derive(Clone, Debug, Default)]
 struct Table {
-    ids: Vec<u64>,
+    ids: SlotIds,
     /// Live ids only.
     slots: Slots,
+}
+
+/// The id of every slot: 4 bytes each while every id fits them.
+#[derive(Clone, Debug)]
+enum SlotIds {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl Default for SlotIds {
+    fn default() -> Self {
+        SlotIds::Narrow(Vec::new())
+    }
+}
+
+impl SlotIds {
+    fn from_wide(ids: Vec<u64>) -> Self {
+        if ids.iter().all(|&id| u32::try_from(id).is_ok()) {
+            SlotIds::Narrow(ids.iter().map(|&id| id as u32).collect())
+        } else {
+            SlotIds::Wide(ids)
+        }
+    }
+
+    #[inline]
+    fn get(&self, slot: usize) -> Option<u64> {
+        match self {
+            SlotIds::Narrow(v) => v.get(slot).map(|&id| u64::from(id)),
+            SlotIds::Wide(v) => v.get(slot).copied(),
+        }
+    }
+
+    fn push(&mut self, id: u64) {
+        match self {
+            SlotIds::Narrow(v) => match u32::try_from(id) {
+                Ok(id) => v.push(id),
+                Err(_) => {
+                    let mut wide: Vec<u64> = v.iter().map(|&x| u64::from(x)).collect();
+                    wide.push(id);
+                    *self = SlotIds::Wide(wide);
+                }
+            },
+            SlotIds::Wide(v) => v.push(id),
+        }
+    }
+
+    fn heap_bytes(&self) -> usize {
+        match self {
+            SlotIds::Narrow(v) => v.capacity() * 4,
+            SlotIds::Wide(v) => v.capacity() * 8,
+        }
+    }
 }
 
 /// The slot of every live id.
@@ -141,7 +193,8 @@ impl Ids {
     pub(crate) fn id(&self, slot: u32) -> u64 {
         match &self.table {
             None => u64::from(slot),
-            Some(t) => t.ids[slot as usize],
+            // Slots below `len` all have an id.
+            Some(t) => t.ids.get(slot as usize).unwrap_or(u64::MAX),
         }
     }
 
@@ -158,7 +211,7 @@ impl Ids {
         let slot = self.len;
         if self.table.is_none() && id != slot as u64 {
             let mut t = Table {
-                ids: (0..slot as u64).collect(),
+                ids: SlotIds::Narrow((0..slot as u32).collect()),
                 slots: Slots::default(),
             };
             for s in 0..slot {
@@ -222,7 +275,10 @@ impl Ids {
         };
         Some(Self {
             len,
-            table: Some(Table { ids, slots }),
+            table: Some(Table {
+                ids: SlotIds::from_wide(ids),
+                slots,
+            }),
         })
     }
 
@@ -241,7 +297,7 @@ impl Ids {
             None => order.iter().map(|&o| u64::from(o)).collect(),
             Some(t) => order
                 .iter()
-                .map(|&o| t.ids.get(o as usize).copied())
+                .map(|&o| t.ids.get(o as usize))
                 .collect::<Option<_>>()?,
         };
         Self::from_slots(ids, bits)
@@ -251,7 +307,7 @@ impl Ids {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.table
             .as_ref()
-            .map_or(0, |t| t.ids.capacity() * 8 + t.slots.heap_bytes())
+            .map_or(0, |t| t.ids.heap_bytes() + t.slots.heap_bytes())
     }
 }
 
@@ -271,7 +327,7 @@ mod tests {
         let perm: Vec<u64> = (0..n as u64).rev().collect();
         let mut ids = Ids::from_slots(perm, &bits).unwrap();
         assert!(matches!(ids.table.as_ref().unwrap().slots, Slots::Dense(_)));
-        assert!(ids.heap_bytes() < n * 13);
+        assert!(ids.heap_bytes() < n * 9, "4 bytes a slot each way");
         assert_eq!(ids.slot(0, &bits), Some(n as u32 - 1));
         assert_eq!(ids.id(0), n as u64 - 1);
         assert_eq!(ids.slot(n as u64, &bits), None);
@@ -284,6 +340,9 @@ mod tests {
         assert!(matches!(ids.table.as_ref().unwrap().slots, Slots::Dense(_)));
         bits.push(0);
         ids.push(u64::MAX, &bits);
+        assert!(matches!(ids.table.as_ref().unwrap().ids, SlotIds::Wide(_)));
+        assert_eq!(ids.id(n as u32 + 1), u64::MAX);
+        assert_eq!(ids.id(0), n as u64 - 1);
         assert!(matches!(ids.table.as_ref().unwrap().slots, Slots::Map(_)));
         assert_eq!(ids.slot(u64::MAX, &bits), Some(n as u32 + 1));
         assert_eq!(ids.slot(n as u64 + 10, &bits), Some(n as u32));
