@@ -362,6 +362,26 @@ def report(res, libs, out):
                 w("| " + " | ".join(cells) + " |\n")
     w("\nRatios are taken round by round, pair by pair; above 1 means vectrove is faster "
       "(search) or slower (build).\n")
+    disturbed = disturbance(res)
+    if disturbed:
+        w(f"\nThe machine was busy: {disturbed}. Treat differences below about 30% as noise.\n")
+
+
+def disturbance(res):
+    """Signs of a disturbed run in the raw sweeps, as a sentence (or "")."""
+    uneven, rising, sweeps = 0, 0, 0
+    for rd in res["rounds"]:
+        for per_lib in rd["sweeps"].values():
+            for rows in per_lib.values():
+                sweeps += 1
+                uneven += any(max(r.get("qps_all", [1])) > 1.25 * min(r.get("qps_all", [1])) for r in rows)
+                rising += any(b["qps"] > 1.05 * a["qps"] for a, b in zip(rows, rows[1:]))
+    parts = []
+    if uneven:
+        parts.append(f"in {uneven} of {sweeps} sweeps two passes at one ef differ by over 25%")
+    if rising:
+        parts.append(f"in {rising} of {sweeps} sweeps QPS rises with ef somewhere by over 5%")
+    return "; ".join(parts)
 
 
 # --------------------------------------------------------------- orchestration
@@ -462,14 +482,20 @@ def orchestrate(a):
 
     res["elapsed_seconds"] = time.time() - started
     (work / "results.json").write_text(json.dumps(res, indent=1))
+    print_report(res, work)
+
+
+def print_report(res, work):
     out = sys.stdout
-    out.write(f"# vectrove peer benchmark\n\n{data.name}: base {data / 'base.fvecs'}, "
+    efs = res["efs"]
+    out.write(f"# vectrove peer benchmark\n\n{Path(res['data']).name}: base {Path(res['data']) / 'base.fvecs'}, "
               f"M={M}, ef_construction={EF_CONSTRUCTION}, cosine, k={K}; ")
     out.write(", ".join(f"{l} {res['versions'][l]}" for l in res["versions"]))
-    out.write(f"; vectrove {a.commit}; ef swept {efs[0]}..{efs[-1]} ({len(efs)} points, "
-              f"best of {a.repeat} timed passes each).\n")
-    report(res, libs, out)
-    out.write(f"\nRaw numbers: {work / 'results.json'}; run took {res['elapsed_seconds'] / 60:.1f} min.\n")
+    out.write(f"; vectrove {res['vectrove_commit']}; ef swept {efs[0]}..{efs[-1]} ({len(efs)} points, "
+              f"best of {res['repeat']} timed passes each).\n")
+    report(res, res["libs"], out)
+    if "elapsed_seconds" in res:
+        out.write(f"\nRaw numbers: {work / 'results.json'}; run took {res['elapsed_seconds'] / 60:.1f} min.\n")
 
 
 def main():
@@ -498,6 +524,8 @@ def main():
     s.add_argument("--queries", required=True)
     s.add_argument("--groundtruth", required=True)
     s.add_argument("--ef", required=True)
+    p = sub.add_parser("report", help="print the report of an earlier run again")
+    p.add_argument("--work", required=True)
     v = sub.add_parser("version")
     v.add_argument("--lib", choices=["hnswlib", "faiss"], required=True)
     a = ap.parse_args()
@@ -511,6 +539,9 @@ def main():
     elif a.cmd == "sweep":
         efs = [int(x) for x in a.ef.split(",")]
         print(json.dumps(peer_sweep(a.lib, a.index, a.queries, a.groundtruth, efs)))
+    elif a.cmd == "report":
+        res = json.loads((Path(a.work) / "results.json").read_text())
+        print_report(res, Path(a.work))
     elif a.cmd == "version":
         from importlib.metadata import version
         print(json.dumps({"version": version("hnswlib" if a.lib == "hnswlib" else "faiss-cpu")}))
