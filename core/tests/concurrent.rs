@@ -107,6 +107,8 @@ fn searches_beside_inserts_are_valid_and_the_result_is_a_sound_index() {
     assert!(shared.insert(3, vector(3)).is_err(), "a duplicate id");
     let index = shared.into_hnsw().unwrap();
     index.verify().unwrap();
+    // The file's checks (the spanning tree among them) accept it.
+    let index: Hnsw = Hnsw::from_bytes(&index.to_bytes().unwrap()).unwrap();
     assert_eq!(index.len(), total);
     assert_eq!(reachable(&index), total, "every node reachable");
     for id in [0u64, 999, 1000, 3333, 5999] {
@@ -138,6 +140,7 @@ fn a_full_shared_index_refuses_more_and_bad_input_is_an_error() {
     assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), [1, 2]);
     let index = shared.into_hnsw().unwrap();
     index.verify().unwrap();
+    let index: Hnsw = Hnsw::from_bytes(&index.to_bytes().unwrap()).unwrap();
     assert_eq!(index.len(), 2);
 }
 
@@ -174,6 +177,7 @@ fn the_concurrent_build_is_valid_and_as_good_as_the_serial_one() {
     let serial = build(false);
     let index = build(true);
     index.verify().unwrap();
+    let index: Hnsw = Hnsw::from_bytes(&index.to_bytes().unwrap()).unwrap();
     assert_eq!(index.len(), n);
     assert_eq!(reachable(&index), n, "every node reachable");
     for id in [0u64, 4000, 7999] {

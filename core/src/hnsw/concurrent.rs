@@ -953,7 +953,9 @@ where
             std::mem::take(&mut self.entry_links),
         );
         let pool = Mutex::new(Vec::new());
-        let next = AtomicUsize::new(0);
+        // The first point of an empty graph becomes the root of the
+        // spanning tree (slot `base`, as the format wants): link it alone.
+        let next = AtomicUsize::new(usize::from(self.entry.is_none()));
         let failed: Mutex<Option<Error>> = Mutex::new(None);
         {
             let linker = Linker {
@@ -965,6 +967,12 @@ where
                 top: &top,
                 visited: &pool,
             };
+            if self.entry.is_none()
+                && let Err(e) = linker.link(base as u32, levels[0])
+            {
+                lock(&failed).get_or_insert(e);
+                next.store(count, Ordering::Relaxed);
+            }
             rayon::broadcast(|_| {
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);

@@ -176,6 +176,17 @@ impl Graph {
         crate::simd::prefetch(self.at.as_ptr().wrapping_add(node as usize));
     }
 
+    /// A hint that the level-0 list of `node` will be read soon: fetch its
+    /// first lines (where it starts is usually cached already).
+    #[inline]
+    pub(crate) fn prefetch_list(&self, node: u32) {
+        if let Some(&at) = self.at.get(node as usize) {
+            let p = self.words.as_ptr().wrapping_add(at);
+            crate::simd::prefetch(p);
+            crate::simd::prefetch(p.wrapping_add(16));
+        }
+    }
+
     /// The neighbours of `node` at `level` (none if the node lacks the level).
     #[inline]
     pub(crate) fn neighbors(&self, node: u32, level: usize) -> &[u32] {

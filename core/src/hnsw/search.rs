@@ -365,6 +365,10 @@ impl<T: Element> SearchState<T> {
                             self.stage = Stage::Done;
                             continue;
                         }
+                        // The next expansion's list loads while this step computes.
+                        if let Some(Reverse(next)) = self.candidates.peek() {
+                            graph.prefetch_list(next.node);
+                        }
                         let (pending, visited) = (&mut self.pending, &mut self.visited);
                         graph.each_neighbor(c.node, self.level, |nb| {
                             if visited.insert(nb) {
@@ -422,6 +426,11 @@ pub(crate) trait Links {
 
     /// A hint that the lists of `node` will be read soon.
     fn prefetch(&self, _node: u32) {}
+
+    /// A hint that the level-0 list of `node` will be read next.
+    fn prefetch_list(&self, node: u32) {
+        self.prefetch(node);
+    }
 }
 
 impl Links for super::Graph {
@@ -433,6 +442,11 @@ impl Links for super::Graph {
     #[inline]
     fn prefetch(&self, node: u32) {
         super::Graph::prefetch(self, node);
+    }
+
+    #[inline]
+    fn prefetch_list(&self, node: u32) {
+        super::Graph::prefetch_list(self, node);
     }
 }
 
