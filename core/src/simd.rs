@@ -68,6 +68,10 @@ pub type RowsFn<T> = fn(&[T], &[T], usize, &[u32], &mut [f32]);
 /// How many rows ahead of the one being computed [`rows_with`] prefetches.
 const ROWS_AHEAD: usize = 2;
 
+/// At most this many cache lines of a row are prefetched; the hardware
+/// prefetcher follows with the rest.
+const PREFETCH_LINES: usize = 64;
+
 /// The loop of every `*_rows` kernel: `kernel` over the rows `slots` names,
 /// prefetching the whole row `ROWS_AHEAD` places on. Inlined into each
 /// instruction set's wrapper so that `kernel` inlines too.
@@ -85,7 +89,7 @@ fn rows_with<T>(
         let at = (s as usize).checked_mul(stride)?;
         data.get(at..at.checked_add(dim)?)
     };
-    let lines = size_of_val(q).div_ceil(64);
+    let lines = size_of_val(q).div_ceil(64).min(PREFETCH_LINES);
     let fetch = |s: u32| {
         if let Some(r) = row(s) {
             let p = r.as_ptr().cast::<u8>();
