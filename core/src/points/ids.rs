@@ -3,7 +3,7 @@
 //! about 45 MB). The first id that breaks the pattern switches to a slot ->
 //! id array and an id -> slot lookup: an array indexed by id while the ids
 //! stay small (as after renumbering the slots of such an index: 4 bytes a
-//! point), a map otherwise.
+//! point, where a map takes about 34), a map otherwise.
 
 use std::collections::HashMap;
 
@@ -15,61 +15,9 @@ pub(crate) struct Ids {
 
 #[derive(Clone, Debug, Default)]
 struct Table {
-    ids: SlotIds,
+    ids: Vec<u64>,
     /// Live ids only.
     slots: Slots,
-}
-
-/// The id of every slot: 4 bytes each while every id fits them.
-#[derive(Clone, Debug)]
-enum SlotIds {
-    Narrow(Vec<u32>),
-    Wide(Vec<u64>),
-}
-
-impl Default for SlotIds {
-    fn default() -> Self {
-        SlotIds::Narrow(Vec::new())
-    }
-}
-
-impl SlotIds {
-    fn from_wide(ids: Vec<u64>) -> Self {
-        if ids.iter().all(|&id| u32::try_from(id).is_ok()) {
-            SlotIds::Narrow(ids.iter().map(|&id| id as u32).collect())
-        } else {
-            SlotIds::Wide(ids)
-        }
-    }
-
-    #[inline]
-    fn get(&self, slot: usize) -> Option<u64> {
-        match self {
-            SlotIds::Narrow(v) => v.get(slot).map(|&id| u64::from(id)),
-            SlotIds::Wide(v) => v.get(slot).copied(),
-        }
-    }
-
-    fn push(&mut self, id: u64) {
-        match self {
-            SlotIds::Narrow(v) => match u32::try_from(id) {
-                Ok(id) => v.push(id),
-                Err(_) => {
-                    let mut wide: Vec<u64> = v.iter().map(|&x| u64::from(x)).collect();
-                    wide.push(id);
-                    *self = SlotIds::Wide(wide);
-                }
-            },
-            SlotIds::Wide(v) => v.push(id),
-        }
-    }
-
-    fn heap_bytes(&self) -> usize {
-        match self {
-            SlotIds::Narrow(v) => v.capacity() * 4,
-            SlotIds::Wide(v) => v.capacity() * 8,
-        }
-    }
 }
 
 /// The slot of every live id.
@@ -194,7 +142,7 @@ impl Ids {
         match &self.table {
             None => u64::from(slot),
             // Slots below `len` all have an id.
-            Some(t) => t.ids.get(slot as usize).unwrap_or(u64::MAX),
+            Some(t) => t.ids[slot as usize],
         }
     }
 
@@ -211,7 +159,7 @@ impl Ids {
         let slot = self.len;
         if self.table.is_none() && id != slot as u64 {
             let mut t = Table {
-                ids: SlotIds::Narrow((0..slot as u32).collect()),
+                ids: (0..slot as u64).collect(),
                 slots: Slots::default(),
             };
             for s in 0..slot {
@@ -275,10 +223,7 @@ impl Ids {
         };
         Some(Self {
             len,
-            table: Some(Table {
-                ids: SlotIds::from_wide(ids),
-                slots,
-            }),
+            table: Some(Table { ids, slots }),
         })
     }
 
@@ -297,7 +242,7 @@ impl Ids {
             None => order.iter().map(|&o| u64::from(o)).collect(),
             Some(t) => order
                 .iter()
-                .map(|&o| t.ids.get(o as usize))
+                .map(|&o| t.ids.get(o as usize).copied())
                 .collect::<Option<_>>()?,
         };
         Self::from_slots(ids, bits)
@@ -307,7 +252,7 @@ impl Ids {
     pub(crate) fn heap_bytes(&self) -> usize {
         self.table
             .as_ref()
-            .map_or(0, |t| t.ids.heap_bytes() + t.slots.heap_bytes())
+            .map_or(0, |t| t.ids.capacity() * 8 + t.slots.heap_bytes())
     }
 }
 
@@ -327,7 +272,7 @@ mod tests {
         let perm: Vec<u64> = (0..n as u64).rev().collect();
         let mut ids = Ids::from_slots(perm, &bits).unwrap();
         assert!(matches!(ids.table.as_ref().unwrap().slots, Slots::Dense(_)));
-        assert!(ids.heap_bytes() < n * 9, "4 bytes a slot each way");
+        assert!(ids.heap_bytes() < n * 13, "8 bytes a slot, 4 an id");
         assert_eq!(ids.slot(0, &bits), Some(n as u32 - 1));
         assert_eq!(ids.id(0), n as u64 - 1);
         assert_eq!(ids.slot(n as u64, &bits), None);
@@ -340,7 +285,6 @@ mod tests {
         assert!(matches!(ids.table.as_ref().unwrap().slots, Slots::Dense(_)));
         bits.push(0);
         ids.push(u64::MAX, &bits);
-        assert!(matches!(ids.table.as_ref().unwrap().ids, SlotIds::Wide(_)));
         assert_eq!(ids.id(n as u32 + 1), u64::MAX);
         assert_eq!(ids.id(0), n as u64 - 1);
         assert!(matches!(ids.table.as_ref().unwrap().slots, Slots::Map(_)));
