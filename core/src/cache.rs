@@ -13,6 +13,7 @@
 //! hit between two passes of the hand (an HNSW entry point, say) stays.
 //! Unlike LRU, a hit only sets a flag, so it never reorders a list.
 
+use std::collections::hash_map::Entry::{Occupied, Vacant};
 use std::collections::{HashMap, VecDeque};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -55,9 +56,20 @@ impl Page {
     }
 
     fn build<R>(len: usize, write: impl FnOnce(&mut [u8]) -> R) -> (Page, R) {
-        let mut lines: Arc<[Line]> = std::iter::repeat_n(Line([0; 64]), len.div_ceil(64)).collect();
-        // The Arc was just built, so `make_mut` finds it unique and never clones.
-        let bytes: &mut [u8] = bytemuck::cast_slice_mut(Arc::make_mut(&mut lines));
+        // One allocation, zeroed in one go (building it from an iterator of
+        // lines costs more than the read that follows).
+        let mut uninit = Arc::<[Line]>::new_uninit_slice(len.div_ceil(64));
+        let Some(buf) = Arc::get_mut(&mut uninit) else {
+            unreachable!("a new Arc is unique")
+        };
+        buf.fill(std::mem::MaybeUninit::new(Line([0; 64])));
+        // SAFETY: every line of the buffer was written just above.
+        let mut lines: Arc<[Line]> = unsafe { uninit.assume_init() };
+        // Unique, as said above.
+        let Some(lines_mut) = Arc::get_mut(&mut lines) else {
+            unreachable!("a new Arc is unique")
+        };
+        let bytes: &mut [u8] = bytemuck::cast_slice_mut(lines_mut);
         let out = write(&mut bytes[..len]);
         (Page { lines, len }, out)
     }
@@ -149,20 +161,55 @@ impl State {
             let Some(no) = self.clock.pop_front() else {
                 return;
             };
-            match self.map.get_mut(&no) {
-                Some(e) if e.referenced => {
-                    e.referenced = false;
+            match self.map.entry(no) {
+                Occupied(mut e) if e.get().referenced => {
+                    e.get_mut().referenced = false;
                     self.clock.push_back(no);
                 }
-                Some(_) => {
-                    if let Some(e) = self.map.remove(&no) {
-                        self.bytes -= e.page.len();
-                        self.evictions += 1;
-                    }
+                Occupied(e) => {
+                    self.bytes -= e.remove().page.len();
+                    self.evictions += 1;
                 }
-                None => {}
+                Vacant(_) => {}
             }
         }
+    }
+}
+
+impl State {
+    fn get(&mut self, page_no: u64) -> Option<Page> {
+        match self.map.get_mut(&page_no) {
+            Some(e) => {
+                e.referenced = true;
+                self.hits += 1;
+                Some(e.page.clone())
+            }
+            None => {
+                self.misses += 1;
+                None
+            }
+        }
+    }
+
+    fn insert(&mut self, page_no: u64, page: Page) -> Page {
+        if let Some(e) = self.map.get_mut(&page_no) {
+            e.referenced = true;
+            return e.page.clone();
+        }
+        // An empty page costs nothing to rebuild and would let the page count
+        // grow without bound under a byte budget.
+        if page.is_empty() || page.len() > self.budget {
+            return page;
+        }
+        self.make_room(page.len());
+        self.bytes += page.len();
+        self.clock.push_back(page_no);
+        let entry = Entry {
+            page: page.clone(),
+            referenced: false,
+        };
+        self.map.insert(page_no, entry);
+        page
     }
 }
 
@@ -249,18 +296,16 @@ impl PageCache {
     /// The page `page_no` if it is cached. Counts a hit or a miss; a hit
     /// spares the page from the next pass of the clock hand.
     pub fn get(&self, page_no: u64) -> Option<Page> {
+        self.lock().get(page_no)
+    }
+
+    /// [`get`](Self::get) for every page of `page_nos` under one lock:
+    /// `out[i]` becomes page `page_nos[i]` if it is cached, `None` if not.
+    /// `out` must be at least as long as `page_nos`.
+    pub fn get_many(&self, page_nos: &[u64], out: &mut [Option<Page>]) {
         let mut s = self.lock();
-        match s.map.get_mut(&page_no) {
-            Some(e) => {
-                e.referenced = true;
-                let page = e.page.clone();
-                s.hits += 1;
-                Some(page)
-            }
-            None => {
-                s.misses += 1;
-                None
-            }
+        for (&no, slot) in page_nos.iter().zip(out) {
+            *slot = s.get(no);
         }
     }
 
@@ -276,27 +321,7 @@ impl PageCache {
     /// An empty page, or one larger than the whole budget, is returned without
     /// being cached.
     pub fn insert(&self, page_no: u64, page: Page) -> Page {
-        let mut s = self.lock();
-        if let Some(e) = s.map.get_mut(&page_no) {
-            e.referenced = true;
-            return e.page.clone();
-        }
-        // An empty page costs nothing to rebuild and would let the page count
-        // grow without bound under a byte budget.
-        if page.is_empty() || page.len() > s.budget {
-            return page;
-        }
-        s.make_room(page.len());
-        s.bytes += page.len();
-        s.clock.push_back(page_no);
-        s.map.insert(
-            page_no,
-            Entry {
-                page: page.clone(),
-                referenced: false,
-            },
-        );
-        page
+        self.lock().insert(page_no, page)
     }
 
     /// The page `page_no`, loading it on a miss: `load` gets a zeroed buffer
@@ -351,7 +376,7 @@ impl PageCache {
 
     /// Recount the state from scratch and check it against the running totals.
     #[cfg(test)]
-    fn audit(&self) {
+    pub(crate) fn audit(&self) {
         let s = self.lock();
         let bytes: usize = s.map.values().map(|e| e.page.len()).sum();
         assert_eq!(bytes, s.bytes);

@@ -72,6 +72,30 @@ struct Row {
     p50_us: f64,
     p99_us: f64,
     mem: Option<MemoryUsage>,
+    /// Paged storage only: what the timed queries read.
+    io: Option<PagedIo>,
+}
+
+/// What the queries of one row read from a paged store, per query.
+#[derive(Clone, Copy)]
+struct PagedIo {
+    /// Pages read into the cache (its misses).
+    pages: f64,
+    /// Read system calls.
+    reads: f64,
+    /// Share of page lookups the cache answered.
+    hit_rate: f64,
+}
+
+/// The paged store's counters: cache hits, cache misses, read system calls.
+fn paged_counters<T: Element>(ix: &AnyIndex<FileStore<T>>) -> Option<(u64, u64, u64)> {
+    match ix.store() {
+        FileStore::Paged(s) => {
+            let st = s.stats();
+            Some((st.hits, st.misses, s.source().reads()))
+        }
+        _ => None,
+    }
 }
 
 /// The latency at quantile `p` of `sorted`, in microseconds.
@@ -132,8 +156,14 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
                 "{label}: opened in {open_s:.3} s, memory after opening {}",
                 mem_text(after_open)
             );
+            let paged = rows.iter().any(|r| r.io.is_some());
+            let io_head = if paged {
+                "  pages/q  reads/q   hits"
+            } else {
+                ""
+            };
             crate::outln!(
-                "{:>6} {:>9} {:>10} {:>10} {:>10}  memory after queries",
+                "{:>6} {:>9} {:>10} {:>10} {:>10}{io_head}  memory after queries",
                 knob,
                 "recall@k",
                 "QPS",
@@ -141,8 +171,16 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
                 "p99 us"
             );
             for r in &rows {
+                let io = r.io.map_or(String::new(), |io| {
+                    format!(
+                        " {:>8.1} {:>8.1} {:>5.1}%",
+                        io.pages,
+                        io.reads,
+                        io.hit_rate * 100.0
+                    )
+                });
                 crate::outln!(
-                    "{:>6} {:>9.4} {:>10.0} {:>10.1} {:>10.1}  {}",
+                    "{:>6} {:>9.4} {:>10.0} {:>10.1} {:>10.1}{io}  {}",
                     r.knob,
                     r.recall,
                     r.qps,
@@ -159,10 +197,18 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
         runs.push(json!({
             "label": label, "storage": storage.name(), "open_seconds": open_s,
             "threads": a.threads, "k": a.k, "memory_after_open": mem_json(after_open),
-            "rows": rows.iter().map(|r| json!({
-                knob: r.knob, "recall": r.recall, "qps": r.qps, "p50_us": r.p50_us,
-                "p99_us": r.p99_us, "memory": mem_json(r.mem),
-            })).collect::<Vec<_>>(),
+            "rows": rows.iter().map(|r| {
+                let mut row = json!({
+                    knob: r.knob, "recall": r.recall, "qps": r.qps, "p50_us": r.p50_us,
+                    "p99_us": r.p99_us, "memory": mem_json(r.mem),
+                });
+                if let Some(io) = r.io {
+                    row["pages_read_per_query"] = json!(io.pages);
+                    row["reads_per_query"] = json!(io.reads);
+                    row["cache_hit_rate"] = json!(io.hit_rate);
+                }
+                row
+            }).collect::<Vec<_>>(),
         }));
     }
     if let Some(path) = &a.plot {
@@ -269,9 +315,24 @@ fn bench_typed<T: Element>(
     let mut rows = Vec::new();
     let pb = bar(knobs.len() as u64, "bench", a.json);
     for &knob in knobs {
+        let before = paged_counters(ix);
         let t = Instant::now();
         let out = run(knob)?;
         let wall = t.elapsed().as_secs_f64();
+        let io = before
+            .zip(paged_counters(ix))
+            .map(|((h0, m0, r0), (h1, m1, r1))| {
+                let (hits, misses) = (h1.saturating_sub(h0) as f64, m1.saturating_sub(m0) as f64);
+                PagedIo {
+                    pages: misses / nq.max(1) as f64,
+                    reads: r1.saturating_sub(r0) as f64 / nq.max(1) as f64,
+                    hit_rate: if hits + misses > 0.0 {
+                        hits / (hits + misses)
+                    } else {
+                        0.0
+                    },
+                }
+            });
         let hits: usize = out.iter().map(|o| o.1).sum();
         let mut lat: Vec<Duration> = out.iter().map(|o| o.0).collect();
         lat.sort_unstable();
@@ -282,6 +343,7 @@ fn bench_typed<T: Element>(
             p50_us: percentile(&lat, 0.50),
             p99_us: percentile(&lat, 0.99),
             mem: mem::current(),
+            io,
         });
         pb.inc(1);
     }
