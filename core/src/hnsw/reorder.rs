@@ -18,6 +18,13 @@
 //! its neighbourhood, a node of level 3 a run of about `m³`, and so on: the
 //! points near one another share pages at every scale. Nodes no walk reaches
 //! keep their old relative order, after those it reaches.
+//!
+//! The spanning tree that keeps every node reachable (`parent`, the file's
+//! `PRNT`) needs every node but the first reached by a level-0 edge from an
+//! earlier one. A last pass therefore moves a node the nested order puts
+//! before all of its in-neighbours to just after the first of them, and the
+//! tree is renumbered with the slots: a node keeps its parent when the parent
+//! still comes first, else takes the first earlier node that links to it.
 
 use super::{Graph, Hnsw, NO_PARENT};
 use crate::alloc;
