@@ -40,16 +40,27 @@ const WAITING: u8 = 4;
 impl<S: FeatureStore> Hnsw<S> {
     /// The slots in locality order: `order[new] = old`, a permutation of
     /// `0..slot_count()` that [`renumber`](Hnsw::renumber) applies. The same
-    /// graph always gives the same order. It starts at the entry point, and
-    /// every later slot is reached by a level-0 edge from an earlier one.
+    /// graph always gives the same order. It starts at the entry point (or,
+    /// should that not reach every node, at the root of the spanning tree),
+    /// and every later slot is reached by a level-0 edge from an earlier one.
     pub fn locality_order(&self) -> Result<Vec<u32>> {
-        let nested = self.nested_order()?;
-        match self.rooted(&nested)? {
-            Some(order) => Ok(order),
-            // A graph whose entry point does not reach every node (never
-            // one this crate built) keeps its numbering.
-            None => Ok((0..self.graph.len() as u32).collect()),
+        let mut nested = self.nested_order()?;
+        if let Some(order) = self.rooted(&nested)? {
+            return Ok(order);
         }
+        // The entry point does not reach every node on level 0: start from
+        // the root of the spanning tree instead, which does.
+        if let Some(root) = self.parent.iter().position(|&p| p == NO_PARENT)
+            && let Some(at) = nested.iter().position(|&s| s as usize == root)
+        {
+            nested[..=at].rotate_right(1);
+            if let Some(order) = self.rooted(&nested)? {
+                return Ok(order);
+            }
+        }
+        // A graph that no node reaches whole (never one this crate built)
+        // keeps its numbering.
+        Ok((0..self.graph.len() as u32).collect())
     }
 
     /// `wanted` changed as little as needed for every slot after the first
