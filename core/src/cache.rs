@@ -12,6 +12,11 @@
 //! by a scan is never referenced again and goes first, while a page that is
 //! hit between two passes of the hand (an HNSW entry point, say) stays.
 //! Unlike LRU, a hit only sets a flag, so it never reorders a list.
+//!
+//! A batch of lookups ([`PageCache::get_many`]) takes the lock once. The
+//! buffers of evicted pages that no reader holds are kept (a few, see
+//! [`PageCache::fill_page`]) for the next pages read, so a miss in a full
+//! cache neither allocates nor frees.
 
 use std::collections::hash_map::Entry::{Occupied, Vacant};
 use std::collections::{HashMap, VecDeque};
@@ -151,7 +156,15 @@ struct State {
     hits: u64,
     misses: u64,
     evictions: u64,
+    /// Buffers of evicted pages no reader held, for the next pages read
+    /// (see [`SPARE_BUFFERS`]).
+    spare: Vec<Arc<[Line]>>,
 }
+
+/// Buffers of evicted pages kept for reuse, at most: a miss then costs no
+/// allocation, no zeroing and no free. They are outside the budget, and
+/// together hold at most a sixteenth of it.
+const SPARE_BUFFERS: usize = 16;
 
 impl State {
     /// Evict until `need` more bytes fit. Each turn either evicts a page or
@@ -167,8 +180,16 @@ impl State {
                     self.clock.push_back(no);
                 }
                 Occupied(e) => {
-                    self.bytes -= e.remove().page.len();
+                    let Page { lines, len } = e.remove().page;
+                    self.bytes -= len;
                     self.evictions += 1;
+                    let room = self.budget / 16 / SPARE_BUFFERS;
+                    if self.spare.len() < SPARE_BUFFERS
+                        && lines.len() * 64 <= room
+                        && Arc::strong_count(&lines) == 1
+                    {
+                        self.spare.push(lines);
+                    }
                 }
                 Vacant(_) => {}
             }
@@ -253,6 +274,7 @@ impl PageCache {
                 hits: 0,
                 misses: 0,
                 evictions: 0,
+                spare: Vec::new(),
             }),
         })
     }
@@ -365,7 +387,34 @@ impl PageCache {
         let mut s = self.lock();
         s.map.clear();
         s.clock.clear();
+        s.spare.clear();
         s.bytes = 0;
+    }
+
+    /// A page of `len` bytes that `fill` writes, as [`Page::fill`], but in the
+    /// buffer of an evicted page when one of the size is spare: its bytes are
+    /// then those of the old page until `fill` overwrites them, so `fill`
+    /// must write all of them (a source's `read_at` does, or fails).
+    pub fn fill_page<R>(
+        &self,
+        len: usize,
+        fill: impl FnOnce(&mut [u8]) -> Result<R>,
+    ) -> Result<(Page, R)> {
+        let spare = {
+            let mut s = self.lock();
+            let at = s.spare.iter().rposition(|b| b.len() == len.div_ceil(64));
+            at.map(|i| s.spare.swap_remove(i))
+        };
+        match spare {
+            Some(mut lines) => {
+                let out = match Arc::get_mut(&mut lines) {
+                    Some(buf) => fill(&mut bytemuck::cast_slice_mut(buf)[..len])?,
+                    None => return Page::fill(len, fill),
+                };
+                Ok((Page { lines, len }, out))
+            }
+            None => Page::fill(len, fill),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -593,5 +642,47 @@ mod tests {
         c.audit();
         let s = c.stats();
         assert_eq!(s.hits + s.misses, 10_000);
+    }
+
+    #[test]
+    fn batched_lookups_and_recycled_buffers() {
+        let c = PageCache::new(64, 64 * 256).unwrap();
+        for no in 0..4 {
+            c.insert(no, page(no, 64));
+        }
+        let mut out = vec![None; 6];
+        c.get_many(&[3, 9, 0, 3, 2], &mut out);
+        let found: Vec<bool> = out.iter().map(Option::is_some).collect();
+        assert_eq!(found, [true, false, true, true, true, false]);
+        assert_eq!(&out[0].as_ref().unwrap()[..], &content(3, 64)[..]);
+        assert_eq!((c.stats().hits, c.stats().misses), (4, 1));
+        // A page a reader holds is never handed out again as a buffer.
+        let held = c.get(1).unwrap();
+        for no in 10..2000 {
+            let (p, ()) = c
+                .fill_page(64, |b| {
+                    b.copy_from_slice(&content(no, 64));
+                    Ok(())
+                })
+                .unwrap();
+            let p = c.insert(no, p);
+            assert_eq!(&p[..], &content(no, 64)[..]);
+            c.audit();
+        }
+        assert_eq!(&held[..], &content(1, 64)[..]);
+        assert!(!c.contains(1) && c.stats().evictions > 1000);
+        // A failed fill caches nothing and leaves the cache whole.
+        let err = c.fill_page(64, |_| Err::<(), _>(Error::ZeroVector));
+        assert!(err.is_err());
+        // Odd sizes get buffers of their own.
+        let (p, ()) = c
+            .fill_page(100, |b| {
+                b.fill(3);
+                Ok(())
+            })
+            .unwrap();
+        assert!(p.len() == 100 && p.iter().all(|&b| b == 3));
+        c.clear();
+        c.audit();
     }
 }

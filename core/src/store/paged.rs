@@ -353,7 +353,8 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
         let ext = |key: u64| self.extent(key - self.first_key);
         let (first, last) = (ext(keys[0]), ext(keys[keys.len() - 1]));
         let span = (last.offset - first.offset) as usize + last.len;
-        let (buf, done) = Page::fill(span, |buf| self.source.read_at(first.offset, buf))?;
+        let (buf, done) =
+            (self.cache).fill_page(span, |buf| self.source.read_at(first.offset, buf))?;
         if done == SourceRead::Pending {
             return Ok(());
         }
@@ -365,7 +366,13 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
                 let bytes = if keys.len() == 1 {
                     buf.clone()
                 } else {
-                    Page::from_bytes(&buf[at..at + r.len])
+                    let from = &buf[at..at + r.len];
+                    (self.cache)
+                        .fill_page(r.len, |b| {
+                            b.copy_from_slice(from);
+                            Ok(())
+                        })?
+                        .0
                 };
                 *page = Some(self.cache.insert(key, bytes));
             }
