@@ -35,6 +35,17 @@ use crate::points::{Points, ids::Ids};
 use crate::rng::SplitMix64;
 use crate::store::{Access, FeatureStore, MemoryStore};
 
+/// `n` values from `make`, or an error (not an abort) if memory runs out:
+/// the sizes come from a caller's capacity.
+fn filled<T>(n: usize, make: impl FnMut() -> T) -> Result<Box<[T]>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|_| {
+        crate::alloc::out_of_memory("the shared graph", n.saturating_mul(size_of::<T>()))
+    })?;
+    v.extend(std::iter::repeat_with(make).take(n));
+    Ok(v.into_boxed_slice())
+}
+
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
@@ -105,16 +116,26 @@ pub(crate) struct SharedGraph {
 impl SharedGraph {
     /// Room for `capacity` nodes, holding a copy of `graph` (whose parents
     /// are `parent`).
-    fn from_graph(graph: &Graph, parent: &[u32], capacity: usize, m: usize, m0: usize) -> Self {
-        let atomics = |n: usize, v: u32| (0..n).map(|_| AtomicU32::new(v)).collect::<Box<[_]>>();
+    fn from_graph(
+        graph: &Graph,
+        parent: &[u32],
+        capacity: usize,
+        m: usize,
+        m0: usize,
+    ) -> Result<Self> {
+        let words = capacity
+            .checked_mul(1 + m0)
+            .ok_or_else(|| Error::StoreFull {
+                reason: "capacity times m0 overflows".into(),
+            })?;
         let this = Self {
             m,
             m0,
-            level0: atomics(capacity * (1 + m0), 0),
-            upper: (0..capacity).map(|_| OnceLock::new()).collect(),
-            locks: (0..capacity).map(|_| Mutex::new(())).collect(),
-            parent: atomics(capacity, NO_PARENT),
-            entry_link: atomics(capacity, NO_PARENT),
+            level0: filled(words, || AtomicU32::new(0))?,
+            upper: filled(capacity, OnceLock::new)?,
+            locks: filled(capacity, || Mutex::new(()))?,
+            parent: filled(capacity, || AtomicU32::new(NO_PARENT))?,
+            entry_link: filled(capacity, || AtomicU32::new(NO_PARENT))?,
         };
         for node in 0..graph.len() as u32 {
             this.add_node(node, graph.level(node));
@@ -125,7 +146,7 @@ impl SharedGraph {
                 this.parent[node as usize].store(p, Ordering::Relaxed);
             }
         }
-        this
+        Ok(this)
     }
 
     fn capacity(&self) -> usize {
@@ -176,8 +197,10 @@ impl SharedGraph {
             return;
         };
         let n = ids.len().min(words.len() - 1);
+        // Release: a reader that sees an id also sees the node's vector
+        // and lists, written before the id was linked.
         for (w, &id) in words[1..].iter().zip(&ids[..n]) {
-            w.store(id, Ordering::Relaxed);
+            w.store(id, Ordering::Release);
         }
         words[0].store(n as u32, Ordering::Release);
     }
@@ -221,7 +244,7 @@ impl Links for SharedGraph {
         if let Some(words) = self.list(node, level) {
             let n = (words[0].load(Ordering::Acquire) as usize).min(words.len() - 1);
             for w in &words[1..1 + n] {
-                f(w.load(Ordering::Relaxed));
+                f(w.load(Ordering::Acquire));
             }
         }
     }
@@ -490,7 +513,11 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
         let mut list = Vec::new();
         let all = 0..self.graph.capacity() as u32;
         for q in found.iter().map(|c| c.node).chain(all) {
-            if q == slot || self.graph.list(q, 0).is_none() {
+            // Only a node already in the tree can take one in: the root
+            // (node 0) or a node with a parent.
+            let in_tree =
+                q == 0 || self.graph.parent[q as usize].load(Ordering::Relaxed) != NO_PARENT;
+            if q == slot || !in_tree || self.graph.list(q, 0).is_none() {
                 continue;
             }
             let _g = lock(&self.graph.locks[q as usize]);
@@ -544,7 +571,7 @@ impl<T: Element> SlotVectors<T> {
         Ok(Self {
             dim,
             cells: cells.into_boxed_slice(),
-            state: (0..capacity).map(|_| AtomicU8::new(0)).collect(),
+            state: filled(capacity, || AtomicU8::new(0))?,
             len: AtomicUsize::new(0),
         })
     }
@@ -622,7 +649,7 @@ impl<T: Element> FeatureStore for SlotVectors<T> {
 /// Ids of a [`SharedHnsw`]: taken under a lock when a point is inserted.
 #[derive(Debug, Default)]
 struct SharedIds {
-    /// Slot of every id (live or not) of the index.
+    /// Slot of every live id.
     slots: HashMap<u64, u32>,
     next: u32,
 }
@@ -701,9 +728,7 @@ impl<T: Element> SharedHnsw<T> {
             slots: HashMap::with_capacity(n),
             next: n as u32,
         };
-        let slot_ids: Box<[_]> = (0..capacity)
-            .map(|_| std::sync::atomic::AtomicU64::new(0))
-            .collect();
+        let slot_ids = filled(capacity, || std::sync::atomic::AtomicU64::new(0))?;
         for slot in 0..n as u32 {
             let v = index
                 .points
@@ -723,7 +748,7 @@ impl<T: Element> SharedHnsw<T> {
             capacity,
             index.params.m,
             index.params.m0,
-        );
+        )?;
         graph.set_entry_links(&index.entry_links);
         Ok(Self {
             params: index.params,
@@ -792,21 +817,34 @@ impl<T: Element> SharedHnsw<T> {
             let slot = ids.next;
             ids.next += 1;
             ids.slots.insert(id, slot);
+            if self.top.get().0.is_none() {
+                // The first point is the root of the spanning tree, which
+                // the format wants to be slot 0: link it (nothing to search)
+                // before any other insert can take a slot.
+                let level = self.draw_level();
+                self.slot_ids[slot as usize].store(id, Ordering::Relaxed);
+                self.vectors.write(slot, &v)?;
+                self.graph.add_node(slot, level);
+                return self.linker().link(slot, level);
+            }
             slot
         };
-        let level = {
-            let mut rng = lock(&self.rng);
-            let threshold = (1u64 << 32) / self.params.m as u64;
-            let mut level = 0;
-            while level < MAX_LEVEL && u64::from(rng.next_u32()) < threshold {
-                level += 1;
-            }
-            level
-        };
+        let level = self.draw_level();
         self.slot_ids[slot as usize].store(id, Ordering::Relaxed);
         self.vectors.write(slot, &v)?;
         self.graph.add_node(slot, level);
         self.linker().link(slot, level)
+    }
+
+    /// A level for a new node, as the serial insert draws it.
+    fn draw_level(&self) -> usize {
+        let mut rng = lock(&self.rng);
+        let threshold = (1u64 << 32) / self.params.m as u64;
+        let mut level = 0;
+        while level < MAX_LEVEL && u64::from(rng.next_u32()) < threshold {
+            level += 1;
+        }
+        level
     }
 
     /// The `k` nearest live points to `query`, nearest first, with beam `ef`.
@@ -819,7 +857,9 @@ impl<T: Element> SharedHnsw<T> {
         }
         let mut q = Vec::with_capacity(query.len());
         T::prepare(self.metric, query, &mut q)?;
-        let k = k.max(1);
+        if k == 0 {
+            return Ok(Vec::new());
+        }
         let accept = |slot: u32| !crate::points::ids::is_deleted(&self.deleted, slot);
         let found = self.linker().search(q, k, ef.max(k), &accept)?;
         Ok(found
@@ -909,8 +949,10 @@ where
         }
         let rng = self.rng.clone();
         let levels: Vec<usize> = (0..count).map(|_| self.random_level()).collect();
-        let upper = levels.iter().filter(|&&l| l > 0).count();
-        if !self.graph.can_push(upper.min(1)) {
+        if !self
+            .graph
+            .can_push(levels.iter().copied().max().unwrap_or(0))
+        {
             self.rng = rng;
             return Err(Error::StoreFull {
                 reason: "the upper levels of the graph are full".into(),
@@ -936,22 +978,21 @@ where
             }
         }
         drop(prepared);
-        let graph = SharedGraph::from_graph(
+        let graph = match SharedGraph::from_graph(
             &self.graph,
             &self.parent,
             base + count,
             self.params.m,
             self.params.m0,
-        );
+        ) {
+            Ok(g) => g,
+            Err(e) => return undo(self, e),
+        };
         graph.set_entry_links(&self.entry_links);
         for (k, &l) in levels.iter().enumerate() {
             graph.add_node((base + k) as u32, l);
         }
-        let top = Top::new(
-            self.entry,
-            self.max_level,
-            std::mem::take(&mut self.entry_links),
-        );
+        let top = Top::new(self.entry, self.max_level, self.entry_links.clone());
         let pool = Mutex::new(Vec::new());
         // The first point of an empty graph becomes the root of the
         // spanning tree (slot `base`, as the format wants): link it alone.
@@ -993,8 +1034,7 @@ where
         let (entry, max_level, entry_links) = top.into_parts();
         if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
             // The graph as it was is untouched: only the copy was linked.
-            self.entry_links = entry_links;
-            self.entry_links.retain(|&(from, _)| (from as usize) < base);
+            drop(entry_links);
             return undo(self, e);
         }
         let (g, parent) = graph.to_graph(base + count);
