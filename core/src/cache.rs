@@ -402,8 +402,9 @@ impl PageCache {
     ) -> Result<(Page, R)> {
         let spare = {
             let mut s = self.lock();
-            let at = s.spare.iter().rposition(|b| b.len() == len.div_ceil(64));
-            at.map(|i| s.spare.swap_remove(i))
+            // Pages of one store are one size but the last.
+            let fits = s.spare.last().is_some_and(|b| b.len() == len.div_ceil(64));
+            if fits { s.spare.pop() } else { None }
         };
         match spare {
             Some(mut lines) => {

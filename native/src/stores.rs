@@ -593,6 +593,11 @@ impl ByteSource for FileSource {
         }
         Ok(SourceRead::Done)
     }
+
+    /// A read is a system call, which costs more than copying a few pages.
+    fn spans_pay(&self) -> bool {
+        true
+    }
 }
 
 /// Page size of [`pread_store`]: one file-system block (chosen by measuring

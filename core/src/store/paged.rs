@@ -10,7 +10,8 @@
 //! [`with_vector`](FeatureStore::with_vector) and
 //! [`with_vectors`](FeatureStore::with_vectors). A batch (a search step's
 //! vectors) looks each of its pages up once, under one lock of the cache,
-//! and reads its missing pages together: pages at most [`MAX_GAP_BYTES`]
+//! and reads its missing pages together: over a source whose reads are
+//! costly ([`ByteSource::spans_pay`]), pages at most [`MAX_GAP_BYTES`]
 //! apart are read with one `read_at` of the bytes spanning them. An
 //! asynchronous source (IndexedDB)
 //! answers [`SourceRead::Pending`]; the store then reports the vector
@@ -43,7 +44,7 @@ const BATCH: usize = 64;
 pub const MAX_GAP_BYTES: u64 = 8 << 10;
 
 /// The most bytes one read of a batch spans (and no more than the cache's
-/// budget).
+/// budget when the store is made).
 const MAX_SPAN_BYTES: u64 = 1 << 20;
 
 /// The outcome of a read from a [`ByteSource`].
@@ -74,6 +75,14 @@ pub trait ByteSource {
     fn is_async(&self) -> bool {
         false
     }
+
+    /// Whether one read of the bytes spanning several close pages costs
+    /// less than a read of each: true for sources whose every read has a
+    /// high fixed cost (a system call). A [`PagedStore`] over such a source
+    /// reads a batch's missing pages at most [`MAX_GAP_BYTES`] apart together.
+    fn spans_pay(&self) -> bool {
+        false
+    }
 }
 
 /// Lets several stores (or a store and its writer) share one source.
@@ -86,6 +95,9 @@ impl<S: ByteSource + ?Sized> ByteSource for Arc<S> {
     }
     fn is_async(&self) -> bool {
         (**self).is_async()
+    }
+    fn spans_pay(&self) -> bool {
+        (**self).spans_pay()
     }
 }
 
@@ -117,6 +129,10 @@ pub struct PagedStore<B, T = f32> {
     pages: u64,
     /// This store's page `p` is the cache's page `first_key + p`.
     first_key: u64,
+    /// A read of a batch reads through at most this many pages between two
+    /// it needs, and spans at most `run_pages` pages.
+    run_gap: u64,
+    run_pages: u64,
     _elem: PhantomData<T>,
 }
 
@@ -161,6 +177,11 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
         }
         let pages = len.div_ceil(per_page) as u64;
         let first_key = cache.reserve_page_numbers(pages)?;
+        // Pages start every `page_stride` bytes (at most the cache's page
+        // size, or one vector's stride).
+        let page_stride = (per_page * stride) as u64;
+        let run_gap = MAX_GAP_BYTES / page_stride;
+        let run_pages = (MAX_SPAN_BYTES.min(cache.budget() as u64) / page_stride).max(1);
         Ok(Self {
             source,
             cache,
@@ -172,6 +193,8 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
             per_page,
             pages,
             first_key,
+            run_gap,
+            run_pages,
             _elem: PhantomData,
         })
     }
@@ -294,22 +317,17 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
     /// compiled once per store type.
     fn gather(&self, slots: &[u32], pages: &mut [Option<Page>], page_of: &mut [u8]) -> Result<()> {
         // Page number and position in `slots` in one integer (a page number
-        // has at most 32 bits), sorted; a hand-written insertion sort, as a
-        // step holds a few dozen slots at most.
+        // has at most 32 bits), sorted.
         let mut order = [0u64; BATCH];
-        for (i, &slot) in slots.iter().enumerate().take(BATCH) {
+        let count = slots.len().min(BATCH);
+        for ((o, &slot), i) in order.iter_mut().zip(slots).zip(0u64..) {
             self.check(slot)?;
-            let mut j = i;
-            let x = (self.locate(slot).0 << 8) | i as u64;
-            while j > 0 && order[j - 1] > x {
-                order[j] = order[j - 1];
-                j -= 1;
-            }
-            order[j] = x;
+            *o = (self.locate(slot).0 << 8) | i;
         }
+        order[..count].sort_unstable();
         // The distinct pages as cache keys, and which of them each slot's is.
         let (mut keys, mut n) = ([0u64; BATCH], 0);
-        for &x in &order[..slots.len().min(BATCH)] {
+        for &x in &order[..count] {
             let key = self.first_key + (x >> 8);
             if n == 0 || keys[n - 1] != key {
                 keys[n] = key;
@@ -324,15 +342,10 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
             // A run: the next missing pages whose gaps are small enough that
             // reading through them costs less than another read.
             let (mut last, mut next) = (first, first + 1);
-            let start = self.extent(keys[first] - self.first_key).offset;
-            let max_span = MAX_SPAN_BYTES.min(self.cache.budget() as u64);
-            while next < n {
-                let r = self.extent(keys[next] - self.first_key);
-                let end = self.extent(keys[last] - self.first_key);
-                let gap = r.offset - (end.offset + end.len as u64);
-                let span = r.offset + r.len as u64 - start;
+            while next < n && self.source.spans_pay() {
                 if pages[next].is_none() {
-                    if gap > MAX_GAP_BYTES || span > max_span {
+                    let (gap, span) = (keys[next] - keys[last] - 1, keys[next] - keys[first]);
+                    if gap > self.run_gap || span >= self.run_pages {
                         break;
                     }
                     last = next;
@@ -531,8 +544,9 @@ mod tests {
             .iter()
             .map(|&i| (i, data[i as usize].clone()))
             .collect();
-        // Pages 25 and 29 are close, but one read of both would span more
-        // than the 1 KiB budget.
+        // Pages 25 and 29 are close, but this source does not gain from
+        // reading them together (and one read of both would span more than
+        // the 1 KiB budget).
         assert_eq!(
             (seen, missing.len(), s.source().2.load(Relaxed)),
             (want, 0, 30 + 3)
@@ -721,6 +735,9 @@ mod tests {
             }
             buf.copy_from_slice(&self.bytes[offset as usize..][..buf.len()]);
             Ok(SourceRead::Done)
+        }
+        fn spans_pay(&self) -> bool {
+            true
         }
     }
 
