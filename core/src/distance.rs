@@ -128,21 +128,21 @@ fn hamming_distance(a: &[u8], b: &[u8]) -> f32 {
 }
 
 fn dot_rows_distance(q: &[f32], rows: RowSlice<'_, f32>, slots: &[u32], out: &mut [f32]) {
-    (simd::kernels().dot_rows)(q, rows.data(), rows.stride(), slots, out);
+    (simd::row_kernels().dot)(q, rows.data(), rows.stride(), slots, out);
     out.iter_mut().take(slots.len()).for_each(|d| *d = -*d);
 }
 
 fn cosine_rows_distance(q: &[f32], rows: RowSlice<'_, f32>, slots: &[u32], out: &mut [f32]) {
-    (simd::kernels().dot_rows)(q, rows.data(), rows.stride(), slots, out);
+    (simd::row_kernels().dot)(q, rows.data(), rows.stride(), slots, out);
     out.iter_mut().take(slots.len()).for_each(|d| *d = 1.0 - *d);
 }
 
 fn l2_rows_distance(q: &[f32], rows: RowSlice<'_, f32>, slots: &[u32], out: &mut [f32]) {
-    (simd::kernels().l2_rows)(q, rows.data(), rows.stride(), slots, out);
+    (simd::row_kernels().l2)(q, rows.data(), rows.stride(), slots, out);
 }
 
 fn hamming_rows_distance(q: &[u8], rows: RowSlice<'_, u8>, slots: &[u32], out: &mut [f32]) {
-    (simd::kernels().hamming_rows)(q, rows.data(), rows.stride(), slots, out);
+    (simd::row_kernels().hamming)(q, rows.data(), rows.stride(), slots, out);
 }
 
 impl Element for f32 {

@@ -42,17 +42,6 @@ pub struct Kernels {
     pub argmin: ArgminFn,
     /// `widen_add(acc, x)`: `acc[i] += x[i]` in f64 (running sums of points).
     pub widen_add: fn(&mut [f64], &[f32]),
-    /// `dot_rows(q, data, stride, slots, out)`: `out[i]` is the inner
-    /// product of `q` with the row of `data` that starts at element
-    /// `slots[i] * stride` (`q.len()` elements long), rounded as [`dot`](Self::dot)
-    /// rounds it; NaN where that row is not in `data`. The rows are read
-    /// straight from `data`, the next one prefetched while one is computed:
-    /// one call covers a whole search step.
-    pub dot_rows: RowsFn<f32>,
-    /// As `dot_rows`, for [`l2_sq`](Self::l2_sq).
-    pub l2_rows: RowsFn<f32>,
-    /// As `dot_rows`, for [`hamming`](Self::hamming) (the count as `f32`).
-    pub hamming_rows: RowsFn<u8>,
     /// Columns per panel that `dots` expects.
     panel_width: usize,
     /// Name of the instruction set in use, for diagnostics and benchmarks.
@@ -62,8 +51,64 @@ pub struct Kernels {
 /// The signature of [`Kernels::argmin`].
 pub type ArgminFn = fn(&[f32], f32, &[f32]) -> (u32, f32);
 
-/// The signature of [`Kernels::dot_rows`] and its kin.
+/// The signature of a row kernel (see [`RowKernels`]).
 pub type RowsFn<T> = fn(&[T], &[T], usize, &[u32], &mut [f32]);
+
+/// Kernels over many rows of one slice: `dot(q, data, stride, slots, out)`
+/// sets `out[i]` to the inner product of `q` with the row of `data` that
+/// starts at element `slots[i] * stride` (`q.len()` elements long), rounded
+/// as [`Kernels::dot`] rounds it, and NaN where that row is not in `data`.
+/// The rows are read straight from `data`, the next ones prefetched while
+/// one is computed: one call covers a whole search step.
+#[derive(Clone, Copy, Debug)]
+pub struct RowKernels {
+    /// Inner products.
+    pub dot: RowsFn<f32>,
+    /// Squared Euclidean distances.
+    pub l2: RowsFn<f32>,
+    /// Hamming distances (the count as `f32`).
+    pub hamming: RowsFn<u8>,
+}
+
+/// Whether searches should read rows in place through [`row_kernels`]. On
+/// wasm32 there is no prefetch, and the browser package is kept small, so
+/// searches there read each vector through its store instead.
+pub const ROWS_IN_PLACE: bool = cfg!(not(target_arch = "wasm32"));
+
+/// The best row kernels for the running machine, resolved once.
+pub fn row_kernels() -> &'static RowKernels {
+    static BEST: OnceLock<RowKernels> = OnceLock::new();
+    BEST.get_or_init(detect_rows)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect_rows() -> RowKernels {
+    avx2::rows().unwrap_or(SCALAR_ROWS)
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn detect_rows() -> RowKernels {
+    wasm::ROWS
+}
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128"),
+)))]
+fn detect_rows() -> RowKernels {
+    SCALAR_ROWS
+}
+
+/// The portable row kernels.
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
+const SCALAR_ROWS: RowKernels = RowKernels {
+    dot: scalar::dot_rows,
+    l2: scalar::l2_rows,
+    hamming: scalar::hamming_rows,
+};
 
 /// How many rows ahead of the one being computed [`rows_with`] prefetches.
 const ROWS_AHEAD: usize = 2;
@@ -98,6 +143,13 @@ fn rows_with<T>(
             }
         }
     };
+    // The first line of every row now (the translation and the first miss
+    // start early), the rest `ROWS_AHEAD` rows ahead of the one computed.
+    for &s in slots.iter().skip(ROWS_AHEAD) {
+        if let Some(r) = row(s) {
+            prefetch(r.as_ptr());
+        }
+    }
     for &s in slots.iter().take(ROWS_AHEAD) {
         fetch(s);
     }
@@ -122,9 +174,6 @@ const SCALAR: Kernels = Kernels {
     dots: scalar::dots,
     argmin: scalar::argmin,
     widen_add: scalar::widen_add,
-    dot_rows: scalar::dot_rows,
-    l2_rows: scalar::l2_rows,
-    hamming_rows: scalar::hamming_rows,
     panel_width: 1,
     isa: "scalar",
 };
@@ -427,17 +476,17 @@ macro_rules! panel_kernel {
 pub mod scalar {
     use super::{dot_tail, l2_tail, rows_with, same_len};
 
-    /// [`Kernels::dot_rows`](super::Kernels::dot_rows) over [`dot`].
+    /// The row kernel over [`dot`].
     pub fn dot_rows(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
         rows_with(q, data, stride, slots, out, dot);
     }
 
-    /// [`Kernels::l2_rows`](super::Kernels::l2_rows) over [`l2_sq`].
+    /// The row kernel over [`l2_sq`].
     pub fn l2_rows(q: &[f32], data: &[f32], stride: usize, slots: &[u32], out: &mut [f32]) {
         rows_with(q, data, stride, slots, out, l2_sq);
     }
 
-    /// [`Kernels::hamming_rows`](super::Kernels::hamming_rows) over [`hamming`].
+    /// The row kernel over [`hamming`].
     pub fn hamming_rows(q: &[u8], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
         rows_with(q, data, stride, slots, out, |a, b| hamming(a, b) as f32);
     }
@@ -520,8 +569,20 @@ pub mod scalar {
 /// AVX2+FMA kernels for x86_64, selected at run time.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Kernels, dot_tail, l2_tail, rows_with, same_len};
+    use super::{Kernels, RowKernels, dot_tail, l2_tail, rows_with, same_len};
     use core::arch::x86_64::*;
+
+    /// The row kernels for this CPU, with the same requirements as `kernels()`.
+    pub(super) fn rows() -> Option<RowKernels> {
+        let ok = is_x86_feature_detected!("avx2")
+            && is_x86_feature_detected!("fma")
+            && is_x86_feature_detected!("popcnt");
+        ok.then_some(RowKernels {
+            dot: dot_rows,
+            l2: l2_rows,
+            hamming: hamming_rows,
+        })
+    }
 
     /// The best x86_64 table for this CPU: AVX2, FMA and POPCNT are needed
     /// (every AVX2 CPU has POPCNT, but the Hamming kernel is compiled for it,
@@ -544,9 +605,6 @@ mod avx2 {
             dots: if wide { dots512 } else { dots },
             argmin,
             widen_add,
-            dot_rows,
-            l2_rows,
-            hamming_rows,
             panel_width: if wide { 64 } else { 16 },
             isa: if wide { "avx2+fma+avx512f" } else { "avx2+fma" },
         })
@@ -810,8 +868,14 @@ mod avx2 {
 /// `u64::count_ones` is already a native `i64.popcnt`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::{Kernels, dot_tail, l2_tail, rows_with, same_len};
+    use super::{Kernels, RowKernels, dot_tail, l2_tail, rows_with, same_len};
     use core::arch::wasm32::*;
+
+    pub(super) const ROWS: RowKernels = RowKernels {
+        dot: |q, data, stride, slots, out| rows_with(q, data, stride, slots, out, dot),
+        l2: |q, data, stride, slots, out| rows_with(q, data, stride, slots, out, l2_sq),
+        hamming: super::scalar::hamming_rows,
+    };
 
     pub(super) const KERNELS: Kernels = Kernels {
         dot,
@@ -820,9 +884,6 @@ mod wasm {
         dots,
         argmin: super::scalar::argmin,
         widen_add: super::scalar::widen_add,
-        dot_rows: |q, data, stride, slots, out| rows_with(q, data, stride, slots, out, dot),
-        l2_rows: |q, data, stride, slots, out| rows_with(q, data, stride, slots, out, l2_sq),
-        hamming_rows: super::scalar::hamming_rows,
         panel_width: 8,
         isa: "simd128",
     };
@@ -940,7 +1001,10 @@ mod tests {
     /// repeated and unordered slots, and NaN past the rows.
     #[test]
     fn row_kernels_match_pairwise_kernels() {
-        for table in [kernels(), &super::SCALAR] {
+        for (table, rk) in [
+            (kernels(), super::row_kernels()),
+            (&super::SCALAR, &super::SCALAR_ROWS),
+        ] {
             for dim in [1, 3, 7, 8, 15, 16, 33, 64, 100, 384] {
                 let stride = dim + dim % 3;
                 let rows = 9;
@@ -951,11 +1015,11 @@ mod tests {
                 let slots = [4u32, 0, 8, 4, 2, 9, u32::MAX];
                 let mut out = [0.0f32; 7];
                 let row = |s: u32| &data[s as usize * stride..s as usize * stride + dim];
-                (table.dot_rows)(&q, &data, stride, &slots, &mut out);
+                (rk.dot)(&q, &data, stride, &slots, &mut out);
                 for (k, &s) in slots.iter().enumerate().take(5) {
                     assert_eq!(out[k].to_bits(), (table.dot)(&q, row(s)).to_bits());
                 }
-                (table.l2_rows)(&q, &data, stride, &slots, &mut out);
+                (rk.l2)(&q, &data, stride, &slots, &mut out);
                 for (k, &s) in slots.iter().enumerate().take(5) {
                     assert_eq!(out[k].to_bits(), (table.l2_sq)(&q, row(s)).to_bits());
                 }
@@ -963,7 +1027,7 @@ mod tests {
                 assert!(out[5].is_nan() && out[6].is_nan());
                 let bytes: Vec<u8> = data.iter().map(|x| x.to_bits() as u8).collect();
                 let qb: Vec<u8> = q.iter().map(|x| x.to_bits() as u8).collect();
-                (table.hamming_rows)(&qb, &bytes, stride, &slots, &mut out);
+                (rk.hamming)(&qb, &bytes, stride, &slots, &mut out);
                 for (k, &s) in slots.iter().enumerate().take(5) {
                     let r = &bytes[s as usize * stride..s as usize * stride + dim];
                     assert_eq!(out[k], (table.hamming)(&qb, r) as f32);

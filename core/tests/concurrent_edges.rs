@@ -119,6 +119,7 @@ fn shared_edge_cases() {
 /// Heavy contention with tiny lists (m = m0 = 2, so nearly every link prunes
 /// and protected edges are a large share of every list): the concurrent
 /// build must still give a loadable file with every node reachable.
+#[cfg(feature = "parallel")]
 #[test]
 fn concurrent_build_tiny_lists_keeps_the_tree() {
     let dim = 4;

@@ -428,7 +428,7 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
                 self.add_link(s, slot, l, &mut old, &mut cands, &mut pruned)?;
             }
             if l == 0 && self.graph.parent[slot as usize].load(Ordering::Relaxed) == NO_PARENT {
-                self.adopt(slot, &found0, entry);
+                self.adopt(slot, &found0);
             }
         }
         if let Some(mut links) = raising {
@@ -493,7 +493,8 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
             }
         }
         list.truncate(bound);
-        if l == 0 && list.contains(&slot) {
+        // A parent is older than its child (the file's rule for the tree).
+        if l == 0 && t < slot && list.contains(&slot) {
             let _ = self.graph.parent[slot as usize].compare_exchange(
                 NO_PARENT,
                 t,
@@ -505,25 +506,24 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
         Ok(())
     }
 
-    /// Give `slot` a parent when every chosen neighbour pruned it: the
-    /// nearest node whose level-0 list is not all protected edges takes it
-    /// in (one always exists: protected edges number fewer than two a node).
-    fn adopt(&self, slot: u32, found: &[Cand], entry: u32) {
+    /// Give `slot` a parent when no older chosen neighbour kept it: the
+    /// nearest older node whose level-0 list is not all protected edges
+    /// takes it in (one always exists: protected edges number fewer than two
+    /// a node).
+    fn adopt(&self, slot: u32, found: &[Cand]) {
         let bound = self.graph.m0;
         let mut list = Vec::new();
         let all = 0..self.graph.capacity() as u32;
         for q in found.iter().map(|c| c.node).chain(all) {
-            // Only a node already in the tree can take one in: the root
-            // (node 0) or a node with a parent.
-            let in_tree =
-                q == 0 || self.graph.parent[q as usize].load(Ordering::Relaxed) != NO_PARENT;
-            if q == slot || !in_tree || self.graph.list(q, 0).is_none() {
+            // An older node whose own level-0 list is written (or the root,
+            // whose list may still be empty): a younger parent would break
+            // the file's rule, and a list not written yet would be replaced.
+            if q >= slot {
                 continue;
             }
             let _g = lock(&self.graph.locks[q as usize]);
             self.graph.read_list(q, 0, &mut list);
-            if list.is_empty() && q != entry {
-                // A node not linked yet (another thread's): not a way in.
+            if list.is_empty() && q != 0 {
                 continue;
             }
             if list.contains(&slot) {

@@ -196,11 +196,13 @@ impl<T: Element> SearchState<T> {
         &mut self,
         store: &S,
         dist: DistanceFn<T>,
-        rows_dist: RowsDistanceFn<T>,
+        rows_dist: Option<RowsDistanceFn<T>>,
     ) -> Result<bool> {
         self.missing.clear();
         let q = &self.query[..];
-        if let Some(rows) = store.rows() {
+        if let Some(rows_dist) = rows_dist
+            && let Some(rows) = store.rows()
+        {
             // Every vector is resident: one kernel call for the whole step.
             // A step is evaluated in one go here, so nothing is computed yet.
             if let Some(&slot) = self.pending.iter().find(|&&s| s as usize >= rows.len()) {
@@ -303,10 +305,13 @@ impl<T: Element> SearchState<T> {
         accept: &impl Fn(u32) -> bool,
     ) -> Result<Step> {
         let (graph, store, dist) = (walk.graph, walk.store, walk.dist);
-        let rows_dist = T::rows_distance_fn(walk.metric)?;
         // Stores read in place prefetch in the distance kernel; others get
         // the hint per step.
-        let hint = store.rows().is_none();
+        let rows_dist = match crate::simd::ROWS_IN_PLACE && store.rows().is_some() {
+            true => Some(T::rows_distance_fn(walk.metric)?),
+            false => None,
+        };
+        let hint = rows_dist.is_none();
         loop {
             match self.stage {
                 Stage::Done => return Ok(Step::Done),
