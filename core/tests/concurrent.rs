@@ -102,7 +102,12 @@ fn searches_beside_inserts_are_valid_and_the_result_is_a_sound_index() {
         }
         done.store(true, Ordering::Relaxed);
     });
-    assert!(searches.load(Ordering::Relaxed) > 0);
+    let searches = searches.load(Ordering::Relaxed);
+    eprintln!(
+        "{searches} searches checked while {} points were inserted",
+        total - first
+    );
+    assert!(searches > 0);
     assert_eq!(shared.len(), total);
     assert!(shared.insert(3, vector(3)).is_err(), "a duplicate id");
     let index = shared.into_hnsw().unwrap();
