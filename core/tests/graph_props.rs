@@ -6,26 +6,6 @@ use proptest::test_runner::RngSeed;
 use vectrove_core::rng::SplitMix64;
 use vectrove_core::{Hnsw, Metric};
 
-/// Slots reachable from the entry point on level 0.
-fn reachable(index: &Hnsw) -> Vec<bool> {
-    let n = index.slot_count();
-    let mut seen = vec![false; n];
-    let Some(entry) = index.entry_point() else {
-        return seen;
-    };
-    let mut stack = vec![entry];
-    seen[entry as usize] = true;
-    while let Some(s) = stack.pop() {
-        for &nb in index.neighbors(s, 0).unwrap() {
-            if !seen[nb as usize] {
-                seen[nb as usize] = true;
-                stack.push(nb);
-            }
-        }
-    }
-    seen
-}
-
 fn random_points(n: usize, dim: usize, distinct: usize, seed: u64) -> Vec<f32> {
     // `distinct` < n forces exact duplicates.
     let mut rng = SplitMix64::new(seed);
@@ -78,7 +58,7 @@ proptest! {
         }
 
         // Every node is reachable from the entry point on level 0.
-        let seen = reachable(&index);
+        let seen = vectrove_testkit::reachable(&index);
         let lost: Vec<usize> = (0..n).filter(|&i| !seen[i]).collect();
         prop_assert!(lost.is_empty(), "unreachable slots {:?}", lost);
 

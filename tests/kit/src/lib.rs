@@ -10,6 +10,7 @@
 //! | recall@k | [`recall`] of result lists, [`hnsw_recall`] of an index; both through [`vectrove_core::recall_at_k`] |
 //! | synthetic data | [`uniform`], [`clustered`], [`base_and_queries`] |
 //! | a small index | [`build_index`] |
+//! | every node reached from the entry point | [`reachable`] |
 //!
 //! It depends on the core only and builds for `wasm32-unknown-unknown`,
 //! where the file-system helpers are left out.
@@ -24,7 +25,7 @@ mod vecs;
 #[cfg(not(target_arch = "wasm32"))]
 pub use debian::{Debian, debian_dir};
 pub use synth::{base_and_queries, build_index, clustered, uniform};
-pub use truth::{exact_ids, hnsw_recall, ids, recall, search_ids};
+pub use truth::{exact_ids, hnsw_recall, ids, reachable, recall, search_ids};
 pub use vecs::{VecsError, parse_fvecs, parse_ivecs};
 #[cfg(not(target_arch = "wasm32"))]
 pub use vecs::{read_fvecs, read_ivecs};

@@ -66,3 +66,24 @@ pub fn hnsw_recall<S: FeatureStore>(
 ) -> f64 {
     recall_at_k(&search_ids(index, queries, k, ef), truth, k)
 }
+
+/// Which slots of `index` its entry point reaches over level-0 edges: the
+/// graph's first promise, that no node is lost.
+pub fn reachable<S: FeatureStore>(index: &Hnsw<S>) -> Vec<bool> {
+    let n = index.slot_count();
+    let mut seen = vec![false; n];
+    let Some(entry) = index.entry_point() else {
+        return seen;
+    };
+    let mut stack = vec![entry];
+    seen[entry as usize] = true;
+    while let Some(s) = stack.pop() {
+        for &nb in index.neighbors(s, 0).unwrap_or(&[]) {
+            if !seen[nb as usize] {
+                seen[nb as usize] = true;
+                stack.push(nb);
+            }
+        }
+    }
+    seen
+}
