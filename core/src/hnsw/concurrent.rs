@@ -964,18 +964,9 @@ where
             this.rng = rng.clone();
             Err(e)
         };
-        for (k, v) in prepared.chunks_exact(self.dim()).enumerate() {
-            match self.points.store.push(v) {
-                Ok(slot) if slot as usize == base + k => {}
-                Ok(_) => {
-                    let e = Error::InvalidParameter {
-                        name: "store",
-                        reason: "the store and the graph disagree on the number of vectors".into(),
-                    };
-                    return undo(self, e);
-                }
-                Err(e) => return undo(self, e),
-            }
+        let dim = self.dim();
+        if let Err(e) = self.push_vectors(base, prepared.chunks_exact(dim)) {
+            return undo(self, e);
         }
         drop(prepared);
         let graph = match SharedGraph::from_graph(

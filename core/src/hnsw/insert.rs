@@ -302,6 +302,25 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         self.points.prepare_batch(ids, vectors)
     }
 
+    /// Push the vectors of a batch to the store as slots `base`, `base + 1`,
+    /// ... (the caller truncates the store back to `base` on an error).
+    #[cfg(feature = "parallel")]
+    pub(super) fn push_vectors<'a>(
+        &mut self,
+        base: usize,
+        vectors: impl Iterator<Item = &'a [S::Elem]>,
+    ) -> Result<()> {
+        for (k, v) in vectors.enumerate() {
+            if self.points.store.push(v)? as usize != base + k {
+                return Err(Error::InvalidParameter {
+                    name: "store",
+                    reason: "the store and the graph disagree on the number of vectors".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn insert_prepared(&mut self, id: u64, v: Vec<S::Elem>) -> Result<()> {
         if self.graph.len() >= u32::MAX as usize {
             return Err(Error::StoreFull {

@@ -87,18 +87,8 @@ where
             this.rng = rng.clone();
             Err(e)
         };
-        for (k, v) in vecs.iter().enumerate() {
-            match self.points.store.push(v) {
-                Ok(slot) if slot as usize == base + k => {}
-                Ok(_) => {
-                    let e = Error::InvalidParameter {
-                        name: "store",
-                        reason: "the store and the graph disagree on the number of vectors".into(),
-                    };
-                    return undo(self, e);
-                }
-                Err(e) => return undo(self, e),
-            }
+        if let Err(e) = self.push_vectors(base, vecs.iter().map(Vec::as_slice)) {
+            return undo(self, e);
         }
         match self.plan_batch(base, &levels, vecs) {
             Ok((planned, updates)) => {
