@@ -16,7 +16,9 @@ mod paged;
 pub use layered::LayeredStore;
 pub use layout::{Rows, VectorLayout};
 pub use memory::MemoryStore;
-pub use paged::{ByteSource, DEFAULT_PAGE_BYTES, PageRequest, PagedStore, SourceRead};
+pub use paged::{
+    ByteSource, DEFAULT_PAGE_BYTES, MAX_GAP_BYTES, PageRequest, PagedStore, SourceRead,
+};
 
 use crate::distance::Element;
 use crate::error::Result;
