@@ -489,6 +489,20 @@ fn cleanups_never_remove_the_temporary_file_of_a_live_save() {
             temp = temp_files(dir.path());
         }
         signal(&saver.child, "-STOP");
+        // `kill` returns once the signal is sent, not once the child has
+        // stopped: wait until the kernel reports it stopped, so that it
+        // writes nothing more.
+        let stat = format!("/proc/{}/stat", saver.child.id());
+        let stopped = || {
+            std::fs::read_to_string(&stat).is_ok_and(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with(['T', 't']))
+            })
+        };
+        let waited = Instant::now();
+        while !stopped() && waited.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let Some(temp) = temp.into_iter().find(written).filter(|p| p.exists()) else {
             signal(&saver.child, "-CONT");
             saver.saved().expect("the save finished");
