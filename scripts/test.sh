@@ -125,18 +125,36 @@ cargo test -p vectrove-core --features conformance --target wasm32-unknown-unkno
 section "wasm32 tests: the JS API in Node, a headless Chromium page and a dedicated worker"
 # wasm-bindgen-test-runner's browser harness sometimes never starts: the page
 # or the worker never gets as far as running a test (seen in about one run in
-# five, whichever tests the binary holds; the runner's own timeout does not
-# cover that stage). So the test binaries are built first, then each runs on its
-# own under a time bound; a run in which no test started is tried again, at
-# most three times in all. A run in which tests ran and one failed fails at once.
+# five, and in runs of several in a row; the runner's own timeout does not
+# cover that stage, and a run started again usually starts at once). So the
+# test binaries are built first, then each runs on its own under a time bound:
+# a run that has not started a test within a minute is stopped and tried
+# again, six times at most. A run in which tests ran and one failed fails at
+# once.
 cargo test -p vectrove-wasm --target wasm32-unknown-unknown --no-run
 wasm_suite() {
-  local attempt log
+  local attempt log pid waited status
   log=$(mktemp)
-  for attempt in 1 2 3; do
+  for attempt in 1 2 3 4 5 6; do
+    : >"$log"
     # timeout signals its whole process group: the runner, ChromeDriver and Chromium too.
-    if WASM_BINDGEN_TEST_TIMEOUT=150 timeout -k 10 240 \
-      cargo test -p vectrove-wasm --target wasm32-unknown-unknown "$@" 2>&1 | tee "$log"; then
+    WASM_BINDGEN_TEST_TIMEOUT=150 timeout -k 10 240 \
+      cargo test -p vectrove-wasm --target wasm32-unknown-unknown "$@" >"$log" 2>&1 &
+    pid=$!
+    tail -n +1 -f --pid="$pid" "$log" &
+    waited=0
+    while kill -0 "$pid" 2>/dev/null && ! grep -Eq '^running [0-9]+ tests?$' "$log" \
+      && [ "$waited" -lt 60 ]; do
+      sleep 1
+      waited=$((waited + 1))
+    done
+    if ! grep -Eq '^running [0-9]+ tests?$' "$log" && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+    fi
+    status=0
+    wait "$pid" || status=$?
+    sleep 1
+    if [ "$status" -eq 0 ]; then
       rm -f "$log"
       return 0
     fi
@@ -144,7 +162,7 @@ wasm_suite() {
       rm -f "$log"
       return 1
     fi
-    echo "==== the test harness never started (attempt $attempt of 3)"
+    echo "==== the test harness never started (attempt $attempt of 6)"
   done
   rm -f "$log"
   return 1
