@@ -482,15 +482,9 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
         };
         if l == 0 {
             // Put back the skeleton's edges that pruning dropped.
-            for &y in old.iter() {
-                if !self.graph.is_protected(t, y) || list.contains(&y) {
-                    continue;
-                }
-                match list.iter().rposition(|&z| !self.graph.is_protected(t, z)) {
-                    Some(pos) if list.len() >= bound => list[pos] = y,
-                    _ => list.push(y),
-                }
-            }
+            super::insert::restore_protected(old, &mut list, bound, |z| {
+                self.graph.is_protected(t, z)
+            });
         }
         list.truncate(bound);
         // A parent is older than its child (the file's rule for the tree).

@@ -31,6 +31,26 @@ pub(super) fn ready<R>(a: Access<R>) -> Result<R> {
     }
 }
 
+/// Put back into `list` the edges of `old` that `protected` names and
+/// pruning dropped, each displacing the farthest unprotected choice of a full
+/// list (at most `bound` protected edges exist, so one can always give way).
+pub(super) fn restore_protected(
+    old: &[u32],
+    list: &mut Vec<u32>,
+    bound: usize,
+    protected: impl Fn(u32) -> bool,
+) {
+    for &y in old {
+        if !protected(y) || list.contains(&y) {
+            continue;
+        }
+        match list.iter().rposition(|&z| !protected(z)) {
+            Some(pos) if list.len() >= bound => list[pos] = y,
+            _ => list.push(y),
+        }
+    }
+}
+
 impl<S: FeatureStore> Hnsw<S> {
     /// Distance between two stored vectors.
     pub(super) fn slot_distance(&self, a: u32, b: u32) -> Result<f32> {
@@ -114,17 +134,7 @@ impl<S: FeatureStore> Hnsw<S> {
     /// Put back the protected level-0 edges of `node` (from its `old` list)
     /// that pruning dropped, displacing the farthest unprotected choices.
     pub(super) fn keep_protected(&self, node: u32, old: &[u32], list: &mut Vec<u32>, bound: usize) {
-        for &y in old {
-            if !self.is_protected(node, y) || list.contains(&y) {
-                continue;
-            }
-            // At most `bound` protected edges exist, so a full list has an
-            // unprotected one to give up.
-            match list.iter().rposition(|&z| !self.is_protected(node, z)) {
-                Some(pos) if list.len() >= bound => list[pos] = y,
-                _ => list.push(y),
-            }
-        }
+        restore_protected(old, list, bound, |z| self.is_protected(node, z));
     }
 
     fn plan(&self, slot: u32, level: usize, query: Vec<S::Elem>) -> Result<Plan> {

@@ -6,22 +6,9 @@ use std::process::{Command, Output};
 
 use vectrove::data;
 
-fn vectrove(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vectrove"))
-        .args(args)
-        .output()
-        .expect("run the vectrove binary")
-}
+mod common;
 
-fn ok(args: &[&str]) -> String {
-    let out = vectrove(args);
-    assert!(
-        out.status.success(),
-        "vectrove {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{ok, vectrove};
 
 /// Runs a command that must fail and returns its one-line message.
 fn err(args: &[&str]) -> String {

@@ -1,26 +1,11 @@
 //! `vectrove build` renumbers an HNSW index for locality unless told not
 //! to; either file answers every query with the same ids.
 
-use std::process::{Command, Output};
-
 use vectrove::data;
 
-fn vectrove(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_vectrove"))
-        .args(args)
-        .output()
-        .expect("run the vectrove binary")
-}
+mod common;
 
-fn ok(args: &[&str]) -> String {
-    let out = vectrove(args);
-    assert!(
-        out.status.success(),
-        "vectrove {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
+use common::{ok, vectrove};
 
 #[test]
 fn builds_renumber_unless_told_not_to_and_answer_the_same() {
