@@ -999,7 +999,11 @@ where
                 lock(&failed).get_or_insert(e);
                 next.store(count, Ordering::Relaxed);
             }
-            rayon::broadcast(|_| {
+            // With level-0 lists of fewer than 4 links, the older nodes that
+            // could adopt a point no other kept may all be full of protected
+            // links while other threads are still linking theirs; such tiny
+            // graphs are linked on one thread.
+            let work = || {
                 loop {
                     let k = next.fetch_add(1, Ordering::Relaxed);
                     if k >= count {
@@ -1014,7 +1018,12 @@ where
                         progress(k + 1);
                     }
                 }
-            });
+            };
+            if self.params.m0 < 4 {
+                work();
+            } else {
+                rayon::broadcast(|_| work());
+            }
         }
         let (entry, max_level, entry_links) = top.into_parts();
         if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
