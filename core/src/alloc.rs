@@ -56,3 +56,10 @@ pub(crate) fn vec_of<T: Clone>(n: usize, value: T, what: &str) -> Result<Vec<T>>
     v.resize(n, value);
     Ok(v)
 }
+
+/// Room for `more` values past the length of `v` (amortised growth), or an
+/// error naming `what`.
+pub(crate) fn reserve<T>(v: &mut Vec<T>, more: usize, what: &str) -> Result<()> {
+    v.try_reserve(more)
+        .map_err(|_| out_of_memory(what, more.saturating_mul(size_of::<T>())))
+}

@@ -47,18 +47,44 @@ pub(crate) fn not_kind(kind: IndexKind) -> crate::error::Error {
 
 /// How hard a search tries, for either kind of index: `ef` is HNSW's beam
 /// width, `nprobe` the number of IVF lists scanned. Each kind ignores the
-/// other's knob.
+/// other's knob. `rerank` matters only for an index with codes
+/// ([`Quantization`](crate::Quantization)): that many of the best candidates
+/// found on codes get exact distances from the store, in one batch.
+///
+/// ```
+/// use vectrove_core::SearchParams;
+/// let p = SearchParams { ef: 128, ..SearchParams::default() };
+/// assert_eq!((p.nprobe, p.rerank_for(10)), (8, 40));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SearchParams {
     /// HNSW beam width (the search raises it to `k` when smaller).
     pub ef: usize,
     /// IVF lists to scan.
     pub nprobe: usize,
+    /// Candidates reranked exactly after a search on codes (at least `k`);
+    /// 0 picks the default, [`rerank_for`](Self::rerank_for).
+    pub rerank: usize,
 }
 
 impl Default for SearchParams {
     fn default() -> Self {
-        Self { ef: 64, nprobe: 8 }
+        Self {
+            ef: 64,
+            nprobe: 8,
+            rerank: 0,
+        }
+    }
+}
+
+impl SearchParams {
+    /// Candidates reranked for `k` results: `rerank` if set, else
+    /// `max(4k, 32)`; never below `k`.
+    pub fn rerank_for(&self, k: usize) -> usize {
+        match self.rerank {
+            0 => k.saturating_mul(4).max(32),
+            r => r.max(k),
+        }
     }
 }
 
@@ -158,6 +184,22 @@ impl<S: FeatureStore> AnyIndex<S> {
         either!(self, i => i.store())
     }
 
+    /// Train codes of `kind` on the stored vectors and search on them from
+    /// now on (see [`Hnsw::quantize`]).
+    pub fn quantize(&mut self, kind: crate::Quantization) -> Result<()> {
+        either!(self, i => i.quantize(kind))
+    }
+
+    /// The codes this index searches on (or will, once trained).
+    pub fn quantization(&self) -> Option<crate::Quantization> {
+        either!(self, i => i.quantization())
+    }
+
+    /// Whether searches traverse on codes now (trained, one for every slot).
+    pub fn is_quantized(&self) -> bool {
+        either!(self, i => i.is_quantized())
+    }
+
     /// The `k` nearest neighbours of `query`, nearest first.
     pub fn search(&self, query: &[S::Elem], k: usize, p: &SearchParams) -> Result<Vec<Neighbor>> {
         self.search_filtered(query, k, p, |_| true)
@@ -172,8 +214,8 @@ impl<S: FeatureStore> AnyIndex<S> {
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbor>> {
         match self {
-            AnyIndex::Hnsw(h) => h.search_filtered(query, k, p.ef, filter),
-            AnyIndex::Ivf(i) => i.search_filtered(query, k, p.nprobe, filter),
+            AnyIndex::Hnsw(h) => h.search_with(query, k, p, filter),
+            AnyIndex::Ivf(i) => i.search_with(query, k, p, filter),
         }
     }
 

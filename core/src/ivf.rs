@@ -244,6 +244,22 @@ impl<S: FeatureStore> Ivf<S> {
         &self.points.store
     }
 
+    /// Train codes of `kind` on the stored vectors and scan lists on them
+    /// from now on (see [`Hnsw::quantize`](crate::Hnsw::quantize)).
+    pub fn quantize(&mut self, kind: crate::Quantization) -> Result<()> {
+        self.points.quantize(kind)
+    }
+
+    /// The codes this index searches on.
+    pub fn quantization(&self) -> Option<crate::Quantization> {
+        self.points.quant.kind()
+    }
+
+    /// Whether searches scan codes now (trained, one for every slot).
+    pub fn is_quantized(&self) -> bool {
+        self.points.codes().is_some()
+    }
+
     /// The stored vector of `id` (normalised if the metric is cosine).
     pub fn get(&self, id: u64) -> Result<Vec<S::Elem>> {
         self.points.get(id)
@@ -268,11 +284,79 @@ impl<S: FeatureStore> Ivf<S> {
         nprobe: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbor>> {
+        let params = crate::SearchParams {
+            nprobe,
+            ..crate::SearchParams::default()
+        };
+        self.search_with(query, k, &params, filter)
+    }
+
+    /// [`search_filtered`](Self::search_filtered) with every knob of
+    /// [`SearchParams`](crate::SearchParams): `nprobe`, and `rerank` for an
+    /// index with codes (the lists are scanned on codes, then the best
+    /// `rerank` candidates get exact distances, read in one batch).
+    pub fn search_with(
+        &self,
+        query: &[S::Elem],
+        k: usize,
+        params: &crate::SearchParams,
+        filter: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Neighbor>> {
         let q = self.points.prepare(query)?;
+        let nprobe = params.nprobe;
         if k == 0 || nprobe == 0 {
             return Ok(Vec::new());
         }
         let q32 = S::Elem::as_f32(&q).ok_or_else(not_f32::<S::Elem>)?;
+        if let Some(codes) = self.points.codes() {
+            let rerank = params.rerank_for(k);
+            let cq = codes.query(q32);
+            let mut heap = BinaryHeap::with_capacity(rerank.min(self.points.slot_count()) + 1);
+            let (mut live, mut dists) = (Vec::new(), Vec::new());
+            for (list, _) in self.quantizer.nearest_prepared(q32, nprobe) {
+                live.clear();
+                live.extend(
+                    self.lists[list as usize].iter().copied().filter(|&slot| {
+                        !self.points.is_deleted(slot) && filter(self.points.id(slot))
+                    }),
+                );
+                codes.distances(&cq, &live, &mut dists);
+                for (&slot, &d) in live.iter().zip(&dists) {
+                    if heap.len() < rerank {
+                        heap.push(Hit(d, slot));
+                    } else if heap.peek().is_some_and(|w| Hit(d, slot) < *w) {
+                        heap.pop();
+                        heap.push(Hit(d, slot));
+                    }
+                }
+            }
+            let mut slots: Vec<u32> = heap.into_iter().map(|Hit(_, s)| s).collect();
+            slots.sort_unstable();
+            let mut exact = Vec::with_capacity(slots.len());
+            let mut missing = Vec::new();
+            self.points.store.with_vectors(
+                &slots,
+                |slot, v| {
+                    let d = (self.dist)(&q, v);
+                    exact.push(Hit(if d.is_nan() { f32::INFINITY } else { d }, slot));
+                },
+                &mut missing,
+            )?;
+            if !missing.is_empty() {
+                return Err(Error::NotResident {
+                    count: missing.len(),
+                });
+            }
+            exact.sort_unstable();
+            exact.truncate(k);
+            return Ok(exact
+                .into_iter()
+                .map(|Hit(distance, slot)| Neighbor {
+                    id: self.points.id(slot),
+                    distance,
+                })
+                .collect());
+        }
         let mut heap = BinaryHeap::with_capacity(k.min(self.points.slot_count()) + 1);
         let mut failed = None;
         for (list, _) in self.quantizer.nearest_prepared(q32, nprobe) {
@@ -337,10 +421,17 @@ impl<S: FeatureStoreMut<Elem = f32>> Ivf<S> {
         self.points.store.reserve(ids.len());
         for i in order {
             let (id, v, list) = (ids[i], &prepared[i * dim..(i + 1) * dim], lists[i].0);
-            let slot = self.points.push(id, v)?;
+            let slot = match self.points.push(id, v) {
+                Ok(slot) => slot,
+                Err(e) => {
+                    let _ = self.points.sync_codes();
+                    return Err(e);
+                }
+            };
             self.list_of.push(list);
             self.lists[list as usize].push(slot);
         }
+        let _ = self.points.sync_codes();
         Ok(())
     }
 }

@@ -54,6 +54,10 @@ pub type ArgminFn = fn(&[f32], f32, &[f32]) -> (u32, f32);
 /// The signature of a row kernel (see [`RowKernels`]).
 pub type RowsFn<T> = fn(&[T], &[T], usize, &[u32], &mut [f32]);
 
+/// A row kernel whose query is of another type than the rows (see
+/// [`CodeKernels::rows`]).
+pub type RowsFnOf<Q, T> = fn(&[Q], &[T], usize, &[u32], &mut [f32]);
+
 /// Kernels over many rows of one slice: `dot(q, data, stride, slots, out)`
 /// sets `out[i]` to the inner product of `q` with the row of `data` that
 /// starts at element `slots[i] * stride` (`q.len()` elements long), rounded
@@ -99,6 +103,57 @@ fn detect_rows() -> RowKernels {
     SCALAR_ROWS
 }
 
+/// Kernels over 8-bit codes (see `quant.rs`): an `i16` weight per
+/// dimension times a `u8` code, summed exactly in `i32` (the caller keeps
+/// `dim × 255 × max |weight|` below 2^31).
+#[derive(Clone, Copy, Debug)]
+pub struct CodeKernels {
+    /// `Σ q[d] · c[d]` over `min(q.len(), c.len())` dimensions.
+    pub dot: fn(&[i16], &[u8]) -> i32,
+    /// `rows(q, data, stride, slots, out)`: `out[i]` is `dot(q, row)` (as
+    /// `f32`) of the row of `q.len()` codes at `slots[i] * stride`, NaN
+    /// where that row is not in `data`; the next rows are prefetched while
+    /// one is summed.
+    pub rows: RowsFnOf<i16, u8>,
+    /// Name of the instruction set in use.
+    pub isa: &'static str,
+}
+
+/// The best code kernels for the running machine, resolved once.
+pub fn code_kernels() -> &'static CodeKernels {
+    static BEST: OnceLock<CodeKernels> = OnceLock::new();
+    BEST.get_or_init(detect_codes)
+}
+
+#[cfg(target_arch = "x86_64")]
+fn detect_codes() -> CodeKernels {
+    avx2::codes().unwrap_or(SCALAR_CODES)
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+fn detect_codes() -> CodeKernels {
+    wasm::CODES
+}
+
+#[cfg(not(any(
+    target_arch = "x86_64",
+    all(target_arch = "wasm32", target_feature = "simd128"),
+)))]
+fn detect_codes() -> CodeKernels {
+    SCALAR_CODES
+}
+
+/// The portable code kernels.
+#[cfg_attr(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    allow(dead_code)
+)]
+const SCALAR_CODES: CodeKernels = CodeKernels {
+    dot: scalar::dot_u8,
+    rows: scalar::dot_u8_rows,
+    isa: "scalar",
+};
+
 /// The portable row kernels.
 #[cfg_attr(
     all(target_arch = "wasm32", target_feature = "simd128"),
@@ -120,21 +175,23 @@ const PREFETCH_LINES: usize = 64;
 /// The loop of every `*_rows` kernel: `kernel` over the rows `slots` names,
 /// prefetching the whole row `ROWS_AHEAD` places on. Inlined into each
 /// instruction set's wrapper so that `kernel` inlines too.
+/// The query may be of another type than the rows (an `i16` query over
+/// `u8` codes); a row has as many elements as the query.
 #[inline(always)]
-fn rows_with<T>(
-    q: &[T],
+fn rows_with<Q, T>(
+    q: &[Q],
     data: &[T],
     stride: usize,
     slots: &[u32],
     out: &mut [f32],
-    kernel: impl Fn(&[T], &[T]) -> f32,
+    kernel: impl Fn(&[Q], &[T]) -> f32,
 ) {
     let dim = q.len();
     let row = |s: u32| {
         let at = (s as usize).checked_mul(stride)?;
         data.get(at..at.checked_add(dim)?)
     };
-    let lines = size_of_val(q).div_ceil(64).min(PREFETCH_LINES);
+    let lines = (dim * size_of::<T>()).div_ceil(64).min(PREFETCH_LINES);
     let fetch = |s: u32| {
         if let Some(r) = row(s) {
             let p = r.as_ptr().cast::<u8>();
@@ -491,6 +548,29 @@ pub mod scalar {
         rows_with(q, data, stride, slots, out, |a, b| hamming(a, b) as f32);
     }
 
+    /// `Σ q[d] · c[d]` in `i32`, eight running sums.
+    #[inline(always)] // so the vector tables recompile it
+    pub fn dot_u8(q: &[i16], c: &[u8]) -> i32 {
+        let n = q.len().min(c.len());
+        let (q, c) = (&q[..n], &c[..n]);
+        let (cq, cc) = (q.chunks_exact(8), c.chunks_exact(8));
+        let tail: i32 = (cq.remainder().iter().zip(cc.remainder()))
+            .map(|(&w, &x)| i32::from(w) * i32::from(x))
+            .sum();
+        let mut acc = [0i32; 8];
+        for (w, x) in cq.zip(cc) {
+            for k in 0..8 {
+                acc[k] += i32::from(w[k]) * i32::from(x[k]);
+            }
+        }
+        acc.iter().sum::<i32>() + tail
+    }
+
+    /// The row kernel over [`dot_u8`].
+    pub fn dot_u8_rows(q: &[i16], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        rows_with(q, data, stride, slots, out, |a, b| dot_u8(a, b) as f32);
+    }
+
     /// Inner product.
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         let (a, b) = same_len(a, b);
@@ -569,7 +649,7 @@ pub mod scalar {
 /// AVX2+FMA kernels for x86_64, selected at run time.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
-    use super::{Kernels, RowKernels, dot_tail, l2_tail, rows_with, same_len};
+    use super::{CodeKernels, Kernels, RowKernels, dot_tail, l2_tail, rows_with, same_len};
     use core::arch::x86_64::*;
 
     /// The row kernels for this CPU, with the same requirements as `kernels()`.
@@ -582,6 +662,146 @@ mod avx2 {
             l2: l2_rows,
             hamming: hamming_rows,
         })
+    }
+
+    /// The code kernels for this CPU: AVX-512 VNNI (with BW) where present,
+    /// else AVX2.
+    pub(super) fn codes() -> Option<CodeKernels> {
+        let vnni = is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vnni");
+        if vnni {
+            return Some(CodeKernels {
+                dot: dot_u8_vnni,
+                rows: dot_u8_rows_vnni,
+                isa: "avx512vnni",
+            });
+        }
+        is_x86_feature_detected!("avx2").then_some(CodeKernels {
+            dot: dot_u8,
+            rows: dot_u8_rows,
+            isa: "avx2",
+        })
+    }
+
+    /// The AVX2 code table alone (for the tests on a VNNI machine).
+    #[cfg(test)]
+    pub(super) fn codes_avx2() -> Option<CodeKernels> {
+        is_x86_feature_detected!("avx2").then_some(CodeKernels {
+            dot: dot_u8,
+            rows: dot_u8_rows,
+            isa: "avx2",
+        })
+    }
+
+    fn dot_u8(q: &[i16], c: &[u8]) -> i32 {
+        // SAFETY: this private fn escapes the module only in the tables that
+        // `codes()` and `codes_avx2()` build after AVX2 was detected.
+        unsafe { dot_u8_avx2(q, c) }
+    }
+
+    fn dot_u8_rows(q: &[i16], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        // SAFETY: as for `dot_u8`.
+        unsafe { dot_u8_rows_avx2(q, data, stride, slots, out) }
+    }
+
+    fn dot_u8_vnni(q: &[i16], c: &[u8]) -> i32 {
+        // SAFETY: this private fn escapes the module only in the table that
+        // `codes()` builds after AVX-512F, BW and VNNI were detected.
+        unsafe { dot_u8_avx512(q, c) }
+    }
+
+    fn dot_u8_rows_vnni(q: &[i16], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        // SAFETY: as for `dot_u8_vnni`.
+        unsafe { dot_u8_rows_avx512(q, data, stride, slots, out) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_u8_rows_avx2(
+        q: &[i16],
+        data: &[u8],
+        stride: usize,
+        slots: &[u32],
+        out: &mut [f32],
+    ) {
+        // SAFETY: the caller guarantees AVX2, all `dot_u8_avx2` needs.
+        rows_with(q, data, stride, slots, out, |a, b| unsafe {
+            dot_u8_avx2(a, b) as f32
+        });
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn dot_u8_rows_avx512(
+        q: &[i16],
+        data: &[u8],
+        stride: usize,
+        slots: &[u32],
+        out: &mut [f32],
+    ) {
+        // SAFETY: the caller guarantees the features `dot_u8_avx512` needs.
+        rows_with(q, data, stride, slots, out, |a, b| unsafe {
+            dot_u8_avx512(a, b) as f32
+        });
+    }
+
+    /// Sixteen codes at a time: widened to `i16`, multiplied pairwise with
+    /// the weights and summed into `i32` lanes (`vpmaddwd`).
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_u8_avx2(q: &[i16], c: &[u8]) -> i32 {
+        let n = q.len().min(c.len());
+        let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        let mut i = 0;
+        // SAFETY: every load reads `i..i + 16` (or `i + 16..i + 32`) of both
+        // slices, inside `n`; unaligned loads need no alignment.
+        unsafe {
+            let step = |i: usize| {
+                let x = _mm256_cvtepu8_epi16(_mm_loadu_si128(c.as_ptr().add(i).cast()));
+                let w = _mm256_loadu_si256(q.as_ptr().add(i).cast());
+                _mm256_madd_epi16(x, w)
+            };
+            while i + 32 <= n {
+                acc0 = _mm256_add_epi32(acc0, step(i));
+                acc1 = _mm256_add_epi32(acc1, step(i + 16));
+                i += 32;
+            }
+            if i + 16 <= n {
+                acc0 = _mm256_add_epi32(acc0, step(i));
+                i += 16;
+            }
+            let acc = _mm256_add_epi32(acc0, acc1);
+            let s = _mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            );
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+            _mm_cvtsi128_si32(s) + super::scalar::dot_u8(&q[i..n], &c[i..n])
+        }
+    }
+
+    /// Thirty-two codes at a time, multiplied and added in one instruction
+    /// (`vpdpwssd`).
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn dot_u8_avx512(q: &[i16], c: &[u8]) -> i32 {
+        let n = q.len().min(c.len());
+        let (mut acc0, mut acc1) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        let mut i = 0;
+        // SAFETY: every load reads `i..i + 32` (or `i + 32..i + 64`) of both
+        // slices, inside `n`; unaligned loads need no alignment.
+        unsafe {
+            let x = |i: usize| _mm512_cvtepu8_epi16(_mm256_loadu_si256(c.as_ptr().add(i).cast()));
+            let w = |i: usize| _mm512_loadu_si512(q.as_ptr().add(i).cast());
+            while i + 64 <= n {
+                acc0 = _mm512_dpwssd_epi32(acc0, x(i), w(i));
+                acc1 = _mm512_dpwssd_epi32(acc1, x(i + 32), w(i + 32));
+                i += 64;
+            }
+            if i + 32 <= n {
+                acc0 = _mm512_dpwssd_epi32(acc0, x(i), w(i));
+                i += 32;
+            }
+            _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1)) + dot_u8_avx2(&q[i..n], &c[i..n])
+        }
     }
 
     /// The best x86_64 table for this CPU: AVX2, FMA and POPCNT are needed
@@ -868,8 +1088,50 @@ mod avx2 {
 /// `u64::count_ones` is already a native `i64.popcnt`.
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 mod wasm {
-    use super::{Kernels, RowKernels, dot_tail, l2_tail, rows_with, same_len};
+    use super::{CodeKernels, Kernels, RowKernels, dot_tail, l2_tail, rows_with, same_len};
     use core::arch::wasm32::*;
+
+    pub(super) const CODES: CodeKernels = CodeKernels {
+        dot: dot_u8,
+        rows: |q, data, stride, slots, out| {
+            rows_with(q, data, stride, slots, out, |a, b| dot_u8(a, b) as f32)
+        },
+        isa: "simd128",
+    };
+
+    /// Eight codes at a time: widened to `i16` as they load, multiplied
+    /// pairwise with the weights and summed into `i32` lanes
+    /// (`i32x4.dot_i16x8_s`).
+    fn dot_u8(q: &[i16], c: &[u8]) -> i32 {
+        let n = q.len().min(c.len());
+        let mut i = 0;
+        // SAFETY: simd128 is enabled at compile time (cfg above); every
+        // load reads `i..i + 8` (or `i + 8..i + 16`) of both slices, inside
+        // `n`; wasm loads need no alignment.
+        unsafe {
+            let step = |i: usize| {
+                let x = u16x8_load_extend_u8x8(c.as_ptr().add(i));
+                let w = v128_load(q.as_ptr().add(i).cast::<v128>());
+                i32x4_dot_i16x8(x, w)
+            };
+            let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
+            while i + 16 <= n {
+                acc0 = i32x4_add(acc0, step(i));
+                acc1 = i32x4_add(acc1, step(i + 8));
+                i += 16;
+            }
+            if i + 8 <= n {
+                acc0 = i32x4_add(acc0, step(i));
+                i += 8;
+            }
+            let s = i32x4_add(acc0, acc1);
+            let lanes = i32x4_extract_lane::<0>(s)
+                .wrapping_add(i32x4_extract_lane::<1>(s))
+                .wrapping_add(i32x4_extract_lane::<2>(s))
+                .wrapping_add(i32x4_extract_lane::<3>(s));
+            lanes + super::scalar::dot_u8(&q[i..n], &c[i..n])
+        }
+    }
 
     pub(super) const ROWS: RowKernels = RowKernels {
         dot: |q, data, stride, slots, out| rows_with(q, data, stride, slots, out, dot),
@@ -1033,6 +1295,51 @@ mod tests {
                     assert_eq!(out[k], (table.hamming)(&qb, r) as f32);
                 }
                 assert!(out[5].is_nan() && out[6].is_nan());
+            }
+        }
+    }
+
+    /// Every code kernel gives the exact integer sum, for dimensions around
+    /// every vector width and the extreme weights; the row kernels give the
+    /// pairwise one slot by slot and NaN past the rows.
+    #[test]
+    fn code_kernels_are_exact() {
+        #[allow(unused_mut)]
+        let mut tables = vec![*super::code_kernels(), super::SCALAR_CODES];
+        #[cfg(target_arch = "x86_64")]
+        tables.extend(super::avx2::codes_avx2());
+        for t in &tables {
+            for dim in [
+                0, 1, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 384, 1000,
+            ] {
+                let q: Vec<i16> = (0..dim)
+                    .map(|i| match i % 5 {
+                        0 => 2047,
+                        1 => -2047,
+                        _ => ((i * 7919) % 4095) as i16 - 2047,
+                    })
+                    .collect();
+                let stride = dim + 3;
+                let data: Vec<u8> = (0..stride * 6).map(|i| (i * 31 % 256) as u8).collect();
+                let row = |s: usize| &data[s * stride..s * stride + dim];
+                let exact = |r: &[u8]| -> i32 {
+                    q.iter()
+                        .zip(r)
+                        .map(|(&w, &x)| i32::from(w) * i32::from(x))
+                        .sum()
+                };
+                for s in 0..6 {
+                    assert_eq!((t.dot)(&q, row(s)), exact(row(s)), "{} dim {dim}", t.isa);
+                }
+                let slots = [3u32, 0, 5, 3, 6, u32::MAX];
+                let mut out = [0.0f32; 6];
+                (t.rows)(&q, &data, stride, &slots, &mut out);
+                for (k, &s) in slots.iter().enumerate().take(4) {
+                    assert_eq!(out[k], exact(row(s as usize)) as f32, "{} dim {dim}", t.isa);
+                }
+                if dim > 0 {
+                    assert!(out[4].is_nan() && out[5].is_nan());
+                }
             }
         }
     }

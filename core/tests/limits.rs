@@ -377,7 +377,11 @@ fn huge_k_is_clamped_everywhere() {
         assert_eq!(ivf.search(&q[..2], k, 4).unwrap().len(), 200);
         assert_eq!(ivf.search(&q[..2], k, usize::MAX).unwrap().len(), 200);
         let any = AnyIndex::from(small_hnsw());
-        let p = SearchParams { ef: k, nprobe: k };
+        let p = SearchParams {
+            ef: k,
+            nprobe: k,
+            rerank: 0,
+        };
         assert_eq!(any.search(&q, k, &p).unwrap().len(), any.len());
         let state = hnsw.start_search(&q, k, k).unwrap();
         assert!(state.upcoming(k).is_empty());

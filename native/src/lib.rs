@@ -22,14 +22,14 @@ pub mod stores;
 pub use vectrove_core::{
     Access, AnyIndex, CacheStats, Dist, Element, Error, FeatureStore, FeatureStoreMut, Hnsw,
     HnswBuilder, HnswFile, HnswParams, IndexFile, Ivf, IvfFile, IvfParams, KMeans, KMeansParams,
-    MemoryStore, Metric, Neighbor, PageCache, Pca, PcaParams, Result, SearchParams, exact_knn,
-    recall_at_k,
+    MemoryStore, Metric, Neighbor, PageCache, Pca, PcaParams, Quantization, Result, SearchParams,
+    exact_knn, recall_at_k,
 };
 
 /// The core's modules, for the types the names above do not cover (the
 /// resumable search, k-means statistics, the file format's header,
 /// stores over byte sources).
-pub use vectrove_core::{cache, distance, format, hnsw, ivf, kmeans, pca, sample, store};
+pub use vectrove_core::{cache, distance, format, hnsw, ivf, kmeans, pca, quant, sample, store};
 
 /// Building blocks under the public API, with no stability promise: the
 /// SIMD kernels and the seeded generator behind every random choice.

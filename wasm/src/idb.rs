@@ -587,7 +587,7 @@ pub(crate) async fn search<B: ByteSource>(
     a: &SearchArgs,
     filter: &JsFilter,
 ) -> Result<(Vec<Neighbor>, u64)> {
-    let mut state = h.start_search(query, a.k, a.params.ef)?;
+    let mut state = h.start_search_with(query, a.k, &a.params)?;
     let mut fetches = 0;
     let mut ahead = Vec::new();
     while let Step::Missing = h.resume(&mut state, |id| filter.accept(id))? {

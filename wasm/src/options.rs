@@ -133,9 +133,13 @@ impl SearchArgs {
             .min(engine.slot_count())
             .max(k);
         let nprobe = opt_usize(options, "nprobe")?.unwrap_or(d.nprobe);
+        // As with `ef`, no rerank list is longer than the index.
+        let rerank = opt_usize(options, "rerank")?
+            .unwrap_or(d.rerank)
+            .min(engine.slot_count());
         Ok(SearchArgs {
             k,
-            params: SearchParams { ef, nprobe },
+            params: SearchParams { ef, nprobe, rerank },
         })
     }
 }

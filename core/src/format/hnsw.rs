@@ -15,7 +15,7 @@ use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an HNSW file has.
-pub(super) const SECTIONS: [[u8; 4]; 9] = [
+pub(super) const SECTIONS: [[u8; 4]; 11] = [
     tag::PARAMS,
     tag::LEVELS,
     tag::GRAPH,
@@ -25,6 +25,8 @@ pub(super) const SECTIONS: [[u8; 4]; 9] = [
     tag::DELETED,
     tag::VECTOR_SUMS,
     tag::VECTORS,
+    tag::QUANT_PARAMS,
+    tag::CODES,
 ];
 
 /// A decoded HNSW file without its vectors: everything needed to serve

@@ -12,7 +12,7 @@ use crate::kmeans::KMeans;
 use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an IVF file has.
-pub(super) const SECTIONS: [[u8; 4]; 7] = [
+pub(super) const SECTIONS: [[u8; 4]; 9] = [
     tag::PARAMS,
     tag::CENTROIDS,
     tag::LISTS,
@@ -20,6 +20,8 @@ pub(super) const SECTIONS: [[u8; 4]; 7] = [
     tag::DELETED,
     tag::VECTOR_SUMS,
     tag::VECTORS,
+    tag::QUANT_PARAMS,
+    tag::CODES,
 ];
 
 impl<S: FeatureStore> Ivf<S> {

@@ -24,6 +24,7 @@
 mod checksum;
 mod hnsw;
 mod ivf;
+mod quant;
 mod read;
 mod write;
 
@@ -77,10 +78,12 @@ pub(crate) mod tag {
     pub const VECTORS: [u8; 4] = *b"VECS";
     pub const CENTROIDS: [u8; 4] = *b"CENT";
     pub const LISTS: [u8; 4] = *b"LIST";
+    pub const QUANT_PARAMS: [u8; 4] = *b"QPAR";
+    pub const CODES: [u8; 4] = *b"QCOD";
 }
 
 /// Flag of a section a reader may skip if it does not know the tag.
-const FLAG_OPTIONAL: u32 = 1;
+pub(crate) const FLAG_OPTIONAL: u32 = 1;
 
 /// `corrupt(section, "{text} {n}")`: one out-of-line formatter for the
 /// many errors that name a number, so the decoders stay small (the browser

@@ -347,6 +347,7 @@ pub(crate) struct PointsFile {
     ids: Ids,
     deleted: Vec<u64>,
     pub(crate) sums: VectorChecksums,
+    quant: crate::quant::Quant,
 }
 
 impl PointsFile {
@@ -354,11 +355,13 @@ impl PointsFile {
     pub(crate) fn decode(header: Header, meta: &[u8]) -> Result<Self> {
         let (ids, deleted) = decode_ids(&header, meta)?;
         let sums = decode_vector_sums(&header, meta)?;
+        let quant = super::quant::decode(&header, meta)?;
         Ok(Self {
             header,
             ids,
             deleted,
             sums,
+            quant,
         })
     }
 
@@ -372,7 +375,8 @@ impl PointsFile {
         check_store(&self.header, &store)?;
         let metric = self.header.metric;
         let dist = S::Elem::distance_fn(metric).map_err(|e| corrupt("header", e.to_string()))?;
-        let points = Points::from_parts(store, metric, self.ids, self.deleted);
+        let mut points = Points::from_parts(store, metric, self.ids, self.deleted);
+        points.quant = self.quant;
         Ok((points, dist))
     }
 }

@@ -21,7 +21,8 @@ pub(crate) struct Writer {
     metric: crate::distance::Metric,
     dim: usize,
     count: usize,
-    sections: Vec<([u8; 4], Vec<u8>)>,
+    /// Tag, bytes, flags and alignment of every metadata section.
+    sections: Vec<([u8; 4], Vec<u8>, u32, u64)>,
 }
 
 impl Writer {
@@ -43,7 +44,13 @@ impl Writer {
     }
 
     pub(crate) fn section(&mut self, tag: [u8; 4], bytes: Vec<u8>) {
-        self.sections.push((tag, bytes));
+        self.sections.push((tag, bytes, 0, SECTION_ALIGN));
+    }
+
+    /// A section readers that do not know it skip, starting on a cache line
+    /// (codes are read in place).
+    pub(crate) fn optional_section(&mut self, tag: [u8; 4], bytes: Vec<u8>) {
+        self.sections.push((tag, bytes, super::FLAG_OPTIONAL, 64));
     }
 
     /// Write the file: `vectors` writes the vectors section's bytes, in
@@ -60,11 +67,11 @@ impl Writer {
         let header_len = Header::PREFIX_LEN + n * ENTRY_LEN;
         let mut table = Vec::with_capacity(n);
         let mut at = header_len as u64;
-        for (tag, bytes) in &self.sections {
-            at = at.next_multiple_of(SECTION_ALIGN);
+        for (tag, bytes, flags, align) in &self.sections {
+            at = at.next_multiple_of(*align);
             table.push(Section {
                 tag: *tag,
-                flags: 0,
+                flags: *flags,
                 offset: at,
                 len: bytes.len() as u64,
                 crc: checksum(bytes),
@@ -108,7 +115,7 @@ impl Writer {
 
         let mut pos = header_len as u64;
         let zeros = [0u8; VECTOR_ALIGN as usize];
-        for ((_, bytes), s) in self.sections.iter().zip(&table) {
+        for ((_, bytes, _, _), s) in self.sections.iter().zip(&table) {
             out.write_all(&zeros[..(s.offset - pos) as usize])?;
             out.write_all(bytes)?;
             pos = s.offset + s.len;
@@ -160,6 +167,9 @@ pub(crate) fn finish_index<S: FeatureStore>(
     w.section(tag::IDS, u64s((0..count as u32).map(|s| points.id(s))));
     w.section(tag::DELETED, u64s(points.deleted.iter().copied()));
     w.section(tag::VECTOR_SUMS, sum_bytes);
+    for (tag, bytes) in super::quant::sections(points)? {
+        w.optional_section(tag, bytes);
+    }
     w.finish(out, sums.total(), sum_crc, |out| {
         vector_bytes(&points.store, count, &mut |b| {
             out.write_all(b).map_err(Error::from)

@@ -276,6 +276,7 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
             store: self.store,
             dist: self.dist,
             metric: self.metric,
+            codes: None,
         }
     }
 
@@ -692,6 +693,9 @@ pub struct SharedHnsw<T: Element = f32> {
     deleted: Vec<u64>,
     rng: Mutex<SplitMix64>,
     visited: Mutex<Vec<Visited>>,
+    /// The index's codes (searches here go exact; `into_hnsw` brings the
+    /// codes up to date).
+    quant: crate::quant::Quant,
 }
 
 impl<T: Element> std::fmt::Debug for SharedHnsw<T> {
@@ -756,6 +760,7 @@ impl<T: Element> SharedHnsw<T> {
             deleted: index.points.deleted,
             rng: Mutex::new(index.rng),
             visited: Mutex::new(Vec::new()),
+            quant: index.points.quant,
         })
     }
 
@@ -890,10 +895,12 @@ impl<T: Element> SharedHnsw<T> {
             name: "ids",
             reason: "a live id is held by two slots".into(),
         })?;
-        Ok(Hnsw {
+        let mut points = Points::from_parts(store, self.metric, ids, deleted);
+        points.quant = self.quant;
+        let mut index = Hnsw {
             params: self.params,
             dist: self.dist,
-            points: Points::from_parts(store, self.metric, ids, deleted),
+            points,
             graph,
             parent,
             entry_links,
@@ -901,7 +908,9 @@ impl<T: Element> SharedHnsw<T> {
             max_level,
             rng: self.rng.into_inner().unwrap_or_else(|e| e.into_inner()),
             visited_pool: Mutex::new(Vec::new()),
-        })
+        };
+        index.sync_codes();
+        Ok(index)
     }
 }
 
@@ -925,6 +934,17 @@ where
     /// `progress` with the number of points linked so far every thousand or
     /// so (from any of the threads).
     pub fn insert_many_concurrent_with(
+        &mut self,
+        ids: &[u64],
+        vectors: &[S::Elem],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        let r = self.link_concurrent(ids, vectors, progress);
+        self.sync_codes();
+        r
+    }
+
+    fn link_concurrent(
         &mut self,
         ids: &[u64],
         vectors: &[S::Elem],

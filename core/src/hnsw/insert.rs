@@ -279,7 +279,9 @@ impl<S: FeatureStoreMut> Hnsw<S> {
             return Err(Error::DuplicateId { id });
         }
         let prepared = self.points.prepare(vector)?;
-        self.insert_prepared(id, prepared)
+        let r = self.insert_prepared(id, prepared);
+        self.sync_codes();
+        r
     }
 
     /// Insert many points: `vectors` holds `ids.len()` vectors back to back.
@@ -289,10 +291,15 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         let prepared = self.prepare_batch(ids, vectors)?;
         self.points.store.reserve(ids.len());
         self.graph.reserve(ids.len());
+        let mut r = Ok(());
         for (&id, v) in ids.iter().zip(prepared) {
-            self.insert_prepared(id, v)?;
+            r = self.insert_prepared(id, v);
+            if r.is_err() {
+                break;
+            }
         }
-        Ok(())
+        self.sync_codes();
+        r
     }
 
     /// Check a batch as [`insert_many`](Self::insert_many) would (lengths,

@@ -87,6 +87,7 @@ pub struct HnswBuilder {
     dim: usize,
     metric: Metric,
     params: HnswParams,
+    quantize: Option<crate::Quantization>,
 }
 
 impl HnswBuilder {
@@ -121,6 +122,15 @@ impl HnswBuilder {
         self
     }
 
+    /// Search on codes of `kind`: the quantiser trains itself on the stored
+    /// vectors at the end of the insert that brings the index to
+    /// [`TRAIN_AT`](crate::quant::TRAIN_AT) points (insert a representative
+    /// batch first; [`Hnsw::quantize`] retrains at any time).
+    pub fn quantize(mut self, kind: crate::Quantization) -> Self {
+        self.quantize = Some(kind);
+        self
+    }
+
     /// An empty index of `f32` vectors in memory.
     pub fn build(self) -> Result<Hnsw<MemoryStore<f32>>> {
         let store = MemoryStore::new(self.dim)?;
@@ -138,10 +148,14 @@ impl HnswBuilder {
             });
         }
         let dist = S::Elem::distance_fn(self.metric)?;
+        let mut points = Points::new(store, self.metric)?;
+        if let Some(kind) = self.quantize {
+            points.quantize_later(kind)?;
+        }
         Ok(Hnsw {
             params: self.params,
             dist,
-            points: Points::new(store, self.metric)?,
+            points,
             graph: Graph::new(self.params.m, self.params.m0),
             parent: Vec::new(),
             entry_links: Vec::new(),
@@ -191,6 +205,7 @@ impl Hnsw<MemoryStore<f32>> {
             dim,
             metric,
             params: HnswParams::default(),
+            quantize: None,
         }
     }
 }
@@ -229,6 +244,46 @@ impl<S: FeatureStore> Hnsw<S> {
     /// The store holding the vectors.
     pub fn store(&self) -> &S {
         &self.points.store
+    }
+
+    /// Train codes of `kind` on the stored vectors now, encode them all, and
+    /// search on them from now on: traversal on codes, then the best
+    /// [`SearchParams::rerank`](crate::SearchParams::rerank) candidates
+    /// reranked with exact distances from the store. Later inserts are
+    /// encoded with the same quantiser (values outside the range it was
+    /// trained on clamp to it; call again to retrain). `f32` vectors only.
+    ///
+    /// ```
+    /// use vectrove_core::{Hnsw, Metric, Quantization};
+    ///
+    /// let mut index = Hnsw::builder(3, Metric::L2).build()?;
+    /// for i in 0..100u64 {
+    ///     let x = i as f32;
+    ///     index.insert(i, &[x, 100.0 - x, (x * 0.1).sin()])?;
+    /// }
+    /// index.quantize(Quantization::Sq8)?;
+    /// assert!(index.is_quantized());
+    /// let hits = index.search(&[42.0, 58.0, 0.0], 1, 32)?;
+    /// assert_eq!(hits[0].id, 42);
+    /// # Ok::<(), vectrove_core::Error>(())
+    /// ```
+    pub fn quantize(&mut self, kind: crate::Quantization) -> Result<()> {
+        self.points.quantize(kind)
+    }
+
+    /// The codes this index searches on (or will, once trained).
+    pub fn quantization(&self) -> Option<crate::Quantization> {
+        self.points.quant.kind()
+    }
+
+    /// Whether searches traverse on codes now (trained, one for every slot).
+    pub fn is_quantized(&self) -> bool {
+        self.points.codes().is_some()
+    }
+
+    /// Bring the codes up to date after inserts.
+    pub(crate) fn sync_codes(&mut self) {
+        let _ = self.points.sync_codes();
     }
 
     /// The stored vector of `id` (normalised if the metric is cosine).

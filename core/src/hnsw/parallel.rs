@@ -45,6 +45,12 @@ where
     /// to choose the threads. Input is checked as by `insert_many`; a store
     /// failing midway leaves the points before the failing batch inserted.
     pub fn insert_many_parallel(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
+        let r = self.insert_batches(ids, vectors);
+        self.sync_codes();
+        r
+    }
+
+    fn insert_batches(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
         let prepared = self.prepare_batch(ids, vectors)?;
         self.points.store.reserve(ids.len());
         self.graph.reserve(ids.len());

@@ -17,7 +17,9 @@ use super::Hnsw;
 use super::visited::Visited;
 use crate::distance::{Dist, DistanceFn, Element, Metric, RowsDistanceFn};
 use crate::error::{Error, Result};
+use crate::index::SearchParams;
 use crate::neighbor::Neighbor;
+use crate::quant::{CodeQuery, Codes};
 use crate::store::FeatureStore;
 
 /// A candidate: distance first, then slot, so ties order the same everywhere.
@@ -35,6 +37,8 @@ enum Stage {
     Greedy,
     /// Beam search with `ef` on `level == layer_level`.
     Layer,
+    /// Exact distances for the best candidates found on codes.
+    Rerank,
     /// Finished.
     Done,
 }
@@ -84,6 +88,10 @@ pub struct SearchState<T: Element> {
     missing: Vec<u32>,
     retrying: bool,
     stats: SearchStats,
+    /// The query prepared for codes, when the search traverses on them.
+    code_query: Option<CodeQuery>,
+    /// Candidates reranked with exact distances after a search on codes.
+    rerank: usize,
 }
 
 impl<T: Element> SearchState<T> {
@@ -108,7 +116,31 @@ impl<T: Element> SearchState<T> {
             missing: Vec::new(),
             retrying: false,
             stats: SearchStats::default(),
+            code_query: None,
+            rerank: 0,
         }
+    }
+
+    /// Traverse on codes with `query`, then rerank the best `rerank`
+    /// candidates (at least `k`) exactly.
+    pub(crate) fn on_codes(&mut self, query: CodeQuery, rerank: usize) {
+        self.code_query = Some(query);
+        self.rerank = rerank.max(self.k);
+    }
+
+    /// The beam search of the bottom layer is over: rerank, or stop.
+    fn end_layer(&mut self) {
+        if self.code_query.is_none() || self.layer_level > 0 {
+            self.stage = Stage::Done;
+            return;
+        }
+        let mut best = std::mem::take(&mut self.results).into_vec();
+        best.sort_unstable();
+        best.truncate(self.rerank);
+        self.clear_step();
+        self.pending.extend(best.iter().map(|c| c.node));
+        self.results = BinaryHeap::from(best);
+        self.stage = Stage::Rerank;
     }
 
     /// Begin at `entry` on `top`, descending greedily to `layer_level`.
@@ -197,8 +229,17 @@ impl<T: Element> SearchState<T> {
         store: &S,
         dist: DistanceFn<T>,
         rows_dist: Option<RowsDistanceFn<T>>,
+        codes: Option<&Codes>,
     ) -> Result<bool> {
         self.missing.clear();
+        if let (Some(codes), Some(cq)) = (codes, &self.code_query)
+            && self.stage != Stage::Rerank
+        {
+            // Codes are resident: never a miss.
+            codes.distances(cq, &self.pending, &mut self.dists);
+            self.stats.distances += self.pending.len() as u32;
+            return Ok(true);
+        }
         let q = &self.query[..];
         if let Some(rows_dist) = rows_dist
             && let Some(rows) = store.rows()
@@ -294,6 +335,7 @@ impl<T: Element> SearchState<T> {
             store: &index.points.store,
             dist: index.dist,
             metric: index.points.metric,
+            codes: index.points.codes(),
         };
         self.advance_in(&walk, accept)
     }
@@ -305,18 +347,38 @@ impl<T: Element> SearchState<T> {
         accept: &impl Fn(u32) -> bool,
     ) -> Result<Step> {
         let (graph, store, dist) = (walk.graph, walk.store, walk.dist);
+        // A search on codes needs them all; without, it goes exact.
+        let codes = walk.codes.filter(|_| self.code_query.is_some());
+        if codes.is_none() {
+            self.code_query = None;
+        }
         // Stores read in place prefetch in the distance kernel; others get
-        // the hint per step.
+        // the hint per step (but for a search on codes, which reads the
+        // store only to rerank).
         let rows_dist = match crate::simd::ROWS_IN_PLACE && store.rows().is_some() {
             true => Some(T::rows_distance_fn(walk.metric)?),
             false => None,
         };
-        let hint = rows_dist.is_none();
+        let hint = rows_dist.is_none() && codes.is_none();
         loop {
             match self.stage {
                 Stage::Done => return Ok(Step::Done),
+                Stage::Rerank => {
+                    if !self.evaluate(store, dist, rows_dist, None)? {
+                        return Ok(Step::Missing);
+                    }
+                    self.results.clear();
+                    for (&node, &d) in self.pending.iter().zip(&self.dists) {
+                        self.results.push(Cand {
+                            dist: Dist(d),
+                            node,
+                        });
+                    }
+                    self.clear_step();
+                    self.stage = Stage::Done;
+                }
                 Stage::Entry => {
-                    if !self.evaluate(store, dist, rows_dist)? {
+                    if !self.evaluate(store, dist, rows_dist, codes)? {
                         return Ok(Step::Missing);
                     }
                     let node = self.pending[0];
@@ -341,7 +403,7 @@ impl<T: Element> SearchState<T> {
                         }
                         self.stats.expansions += 1;
                     }
-                    if !self.evaluate(store, dist, rows_dist)? {
+                    if !self.evaluate(store, dist, rows_dist, codes)? {
                         return Ok(Step::Missing);
                     }
                     let mut changed = false;
@@ -363,11 +425,11 @@ impl<T: Element> SearchState<T> {
                 Stage::Layer => {
                     if self.pending.is_empty() {
                         let Some(Reverse(c)) = self.candidates.pop() else {
-                            self.stage = Stage::Done;
+                            self.end_layer();
                             continue;
                         };
                         if self.worst().is_some_and(|w| c.dist > w) {
-                            self.stage = Stage::Done;
+                            self.end_layer();
                             continue;
                         }
                         // The next expansion's list loads while this step computes.
@@ -388,7 +450,7 @@ impl<T: Element> SearchState<T> {
                             store.prefetch(&self.pending);
                         }
                     }
-                    if !self.evaluate(store, dist, rows_dist)? {
+                    if !self.evaluate(store, dist, rows_dist, codes)? {
                         return Ok(Step::Missing);
                     }
                     for i in 0..self.pending.len() {
@@ -420,6 +482,8 @@ pub(crate) struct Walk<'a, G, S: FeatureStore> {
     pub(crate) store: &'a S,
     pub(crate) dist: DistanceFn<S::Elem>,
     pub(crate) metric: Metric,
+    /// The codes to traverse on, for a search started on them.
+    pub(crate) codes: Option<&'a Codes>,
 }
 
 /// Neighbour lists a search can walk: the index's own graph, or the one
@@ -473,8 +537,28 @@ impl<S: FeatureStore> Hnsw<S> {
         k: usize,
         ef: usize,
     ) -> Result<SearchState<S::Elem>> {
+        let params = SearchParams {
+            ef,
+            ..SearchParams::default()
+        };
+        self.start_search_with(query, k, &params)
+    }
+
+    /// [`start_search`](Self::start_search) with every knob: `params.ef`,
+    /// and `params.rerank` for an index with codes.
+    pub fn start_search_with(
+        &self,
+        query: &[S::Elem],
+        k: usize,
+        params: &SearchParams,
+    ) -> Result<SearchState<S::Elem>> {
         let q = self.points.prepare(query)?;
-        let mut state = SearchState::new(q, k, ef, self.take_visited());
+        let codes = self.points.codes();
+        let code_query = codes.and_then(|c| S::Elem::as_f32(&q).map(|q| c.query(q)));
+        let mut state = SearchState::new(q, k, params.ef, self.take_visited());
+        if let Some(cq) = code_query {
+            state.on_codes(cq, params.rerank_for(k));
+        }
         if let Some(entry) = self.entry {
             state.begin(entry, self.max_level, 0, self.graph.len());
         }
@@ -522,7 +606,23 @@ impl<S: FeatureStore> Hnsw<S> {
         ef: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbor>> {
-        let mut state = self.start_search(query, k, ef)?;
+        let params = SearchParams {
+            ef,
+            ..SearchParams::default()
+        };
+        self.search_with(query, k, &params, filter)
+    }
+
+    /// [`search_filtered`](Self::search_filtered) with every knob of
+    /// [`SearchParams`] (`ef`, and `rerank` for an index with codes).
+    pub fn search_with(
+        &self,
+        query: &[S::Elem],
+        k: usize,
+        params: &SearchParams,
+        filter: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Neighbor>> {
+        let mut state = self.start_search_with(query, k, params)?;
         match self.resume(&mut state, filter)? {
             Step::Done => Ok(self.finish_search(state)),
             Step::Missing => Err(Error::NotResident {

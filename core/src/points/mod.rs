@@ -9,6 +9,7 @@ pub(crate) mod ids;
 
 use crate::distance::{Element, Metric};
 use crate::error::{Error, Result};
+use crate::quant::{Codes, Quant, Quantization, Sq8, TRAIN_AT};
 use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore, copy_vector};
 use ids::Ids;
 
@@ -24,6 +25,8 @@ pub(crate) struct Points<S: FeatureStore> {
     /// Tombstones, one bit a slot.
     pub(crate) deleted: Vec<u64>,
     n_deleted: usize,
+    /// Compact codes for traversal, if the index has them.
+    pub(crate) quant: Quant,
 }
 
 impl<S: FeatureStore> Points<S> {
@@ -47,6 +50,7 @@ impl<S: FeatureStore> Points<S> {
             ids,
             deleted,
             n_deleted,
+            quant: Quant::None,
         }
     }
 
@@ -160,9 +164,107 @@ impl<S: FeatureStore> Points<S> {
         }
     }
 
-    /// Heap bytes of the ids and tombstones (not the store).
+    /// Heap bytes of the ids, tombstones and codes (not the store).
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.ids.heap_bytes() + self.deleted.capacity() * 8
+        let codes = match &self.quant {
+            Quant::Trained(c) => c.heap_bytes(),
+            _ => 0,
+        };
+        self.ids.heap_bytes() + self.deleted.capacity() * 8 + codes
+    }
+
+    /// The codes to search with: trained, one for every slot.
+    #[inline]
+    pub(crate) fn codes(&self) -> Option<&Codes> {
+        self.quant.complete(self.slot_count())
+    }
+
+    /// Train `kind` on every stored vector now and encode them all; later
+    /// inserts are encoded with the same parameters.
+    pub(crate) fn quantize(&mut self, kind: Quantization) -> Result<()> {
+        let n = self.slot_count();
+        let mut lo = Vec::new();
+        let mut hi = Vec::new();
+        for slot in 0..n as u32 {
+            let seen = self.store.with_vector(slot, |v| {
+                let v = S::Elem::as_f32(v).ok_or_else(not_real::<S::Elem>)?;
+                if lo.is_empty() {
+                    lo = v.to_vec();
+                    hi = v.to_vec();
+                }
+                for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(v) {
+                    *l = l.min(x);
+                    *h = h.max(x);
+                }
+                Ok::<(), Error>(())
+            })?;
+            match seen {
+                Access::Ready(r) => r?,
+                Access::Missing => return Err(Error::NotResident { count: 1 }),
+            }
+        }
+        if n == 0 {
+            if S::Elem::as_f32(&[S::Elem::default()]).is_none() {
+                return Err(not_real::<S::Elem>());
+            }
+            return Err(Error::InvalidParameter {
+                name: "quantize",
+                reason: "the index holds no vectors to train the quantiser on".into(),
+            });
+        }
+        let sq = Sq8::train(self.dim(), [&lo, &hi])?;
+        self.quant = Quant::Trained(Codes::new(kind, sq, self.metric));
+        self.sync_codes()
+    }
+
+    /// Choose `kind` for an index that has no vectors yet: the quantiser
+    /// trains itself once the index holds [`TRAIN_AT`] points.
+    pub(crate) fn quantize_later(&mut self, kind: Quantization) -> Result<()> {
+        if S::Elem::as_f32(&[S::Elem::default()]).is_none() {
+            return Err(not_real::<S::Elem>());
+        }
+        self.quant = Quant::Pending(kind);
+        Ok(())
+    }
+
+    /// Bring the codes up to the slots: train a pending quantiser once
+    /// there are enough points, encode the slots inserted since. A store
+    /// that cannot produce a vector now (or memory running out) leaves the
+    /// codes behind, and searches then go without them until a later call
+    /// catches up.
+    pub(crate) fn sync_codes(&mut self) -> Result<()> {
+        let n = self.slot_count();
+        if let Quant::Pending(kind) = self.quant {
+            if n < TRAIN_AT {
+                return Ok(());
+            }
+            return self.quantize(kind);
+        }
+        let Quant::Trained(codes) = &mut self.quant else {
+            return Ok(());
+        };
+        if codes.len() > n {
+            codes.truncate(n);
+        }
+        for slot in codes.len() as u32..n as u32 {
+            let r = self.store.with_vector(slot, |v| match S::Elem::as_f32(v) {
+                Some(v) => codes.push(v),
+                None => Err(not_real::<S::Elem>()),
+            })?;
+            match r {
+                Access::Ready(r) => r?,
+                Access::Missing => return Err(Error::NotResident { count: 1 }),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The error for quantising vectors that are not real-valued.
+fn not_real<T: Element>() -> Error {
+    Error::InvalidParameter {
+        name: "quantize",
+        reason: format!("quantisation needs f32 vectors, not {}", T::NAME),
     }
 }
 
@@ -238,6 +340,12 @@ impl<T: Element> Points<MemoryStore<T>> {
         }
         self.ids = ids;
         self.deleted = bits;
+        // The codes follow their vectors: encoded again, they come out as
+        // they were, in the new order.
+        if let Quant::Trained(c) = &mut self.quant {
+            c.truncate(0);
+        }
+        let _ = self.sync_codes();
         Ok(())
     }
 }

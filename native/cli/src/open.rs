@@ -55,11 +55,13 @@ pub fn knob_name<T: Element>(ix: &AnyIndex<FileStore<T>>) -> &'static str {
     }
 }
 
-/// Search parameters with the knob at `knob` (each kind reads its own).
-pub fn knob_params(knob: usize) -> SearchParams {
+/// Search parameters with the knob at `knob` (each kind reads its own),
+/// and `rerank` candidates reranked on an index with codes (0: the default).
+pub fn knob_params(knob: usize, rerank: usize) -> SearchParams {
     SearchParams {
         ef: knob,
         nprobe: knob,
+        rerank,
     }
 }
 

@@ -142,7 +142,11 @@ fn index(n: usize, seed: u64) -> Hnsw {
 /// digest of every stored vector (so a reader touches every page of a map).
 fn describe<S: FeatureStore<Elem = f32>>(ix: &AnyIndex<S>) -> String {
     let queries = vectors(16, 99);
-    let params = SearchParams { ef: 48, nprobe: 1 };
+    let params = SearchParams {
+        ef: 48,
+        nprobe: 1,
+        rerank: 0,
+    };
     let mut ids = Vec::new();
     for q in queries.chunks(DIM) {
         ids.extend(

@@ -40,6 +40,9 @@ pub struct BenchArgs {
     /// Lists scanned per query, comma-separated (IVF)
     #[arg(long, default_value = "1,4,16,64", value_delimiter = ',')]
     nprobe: Vec<usize>,
+    /// Candidates reranked exactly on an index with codes (default max(4k, 32))
+    #[arg(long, default_value_t = 0)]
+    rerank: usize,
     #[command(flatten)]
     storage: StorageArgs,
     /// Search threads (QPS counts all of them)
@@ -297,7 +300,7 @@ fn bench_typed<T: Element>(
                 .with_max_len(16)
                 .map(|(i, v)| {
                     let t = Instant::now();
-                    let r = ix.search(v, a.k, &knob_params(knob))?;
+                    let r = ix.search(v, a.k, &knob_params(knob, a.rerank))?;
                     let d = t.elapsed();
                     let truth = &gt.row(i)[..a.k];
                     let hits = r

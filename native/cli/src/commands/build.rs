@@ -70,6 +70,11 @@ pub struct BuildArgs {
     /// fewer pages; ids and results do not change
     #[arg(long)]
     no_reorder: bool,
+    /// Also store compact codes (sq8: 8-bit scalar quantisation, a byte a
+    /// dimension, kept resident); searches traverse on them and rerank the
+    /// best candidates exactly. f32 vectors only
+    #[arg(long)]
+    quantize: Option<vectrove::Quantization>,
     /// Where to write the index
     #[arg(long)]
     output: PathBuf,
@@ -93,6 +98,9 @@ pub fn build(a: BuildArgs) -> CliResult<()> {
         return fail("--nlist applies to --index-type ivf");
     }
     if a.metric == Metric::Hamming {
+        if a.quantize.is_some() {
+            return fail("--quantize needs f32 vectors: Hamming codes are compact already");
+        }
         let m = data::read_u8(&a.input, a.limit)?;
         build_typed(&a, m, vectrove::MemoryStore::<u8>::new)
     } else {
@@ -148,6 +156,9 @@ fn build_typed<T: Element>(
         index.reorder()?;
         Some(t.elapsed().as_secs_f64())
     };
+    if let Some(q) = a.quantize {
+        index.quantize(q)?;
+    }
     with_context(file::save(&index, &a.output), &a.output)?;
     let bytes = std::fs::metadata(&a.output)?.len();
     if a.json {
@@ -157,6 +168,7 @@ fn build_typed<T: Element>(
             "ef_construction": a.ef_construction, "threads": threads,
             "build_seconds": build_s, "deterministic": a.deterministic,
             "reordered": reorder_s.is_some(),
+            "quantize": a.quantize.map(|q| q.name()),
             "reorder_seconds": reorder_s, "file_bytes": bytes,
             "output": a.output.display().to_string(),
         }))?;
@@ -217,6 +229,9 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
     let ids: Vec<u64> = (0..n as u64).collect();
     let r = index.insert_many(&ids, &m.data);
     r.map_err(|e| CliError::Message(format!("{}: {e}", a.input.display())))?;
+    if let Some(q) = a.quantize {
+        index.quantize(q)?;
+    }
     let build_s = t.elapsed().as_secs_f64();
     with_context(file::save(&index, &a.output), &a.output)?;
     let bytes = std::fs::metadata(&a.output)?.len();
@@ -230,7 +245,8 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
             "index_type": "ivf", "points": n, "dim": m.dim, "metric": a.metric.name(),
             "nlist": nlist, "iters": a.iters, "trained_on": trained_on, "threads": threads,
             "train_seconds": train_s, "build_seconds": build_s, "file_bytes": bytes,
-            "list_min": min, "list_max": max, "output": a.output.display().to_string(),
+            "list_min": min, "list_max": max, "quantize": a.quantize.map(|q| q.name()),
+            "output": a.output.display().to_string(),
         }))?;
     } else {
         crate::outln!(

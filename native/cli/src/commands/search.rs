@@ -32,6 +32,9 @@ pub struct SearchArgs {
     /// Lists scanned per query (IVF)
     #[arg(long, default_value_t = 16)]
     nprobe: usize,
+    /// Candidates reranked exactly on an index with codes (default max(4k, 32))
+    #[arg(long, default_value_t = 0)]
+    rerank: usize,
     #[command(flatten)]
     storage: StorageArgs,
     /// Threads (default: all cores)
@@ -69,7 +72,7 @@ fn search_typed<T: Element>(
     }
     let name = knob_name(ix);
     let knob = if name == "ef" { a.ef } else { a.nprobe };
-    let params = knob_params(knob);
+    let params = knob_params(knob, a.rerank);
     let t = Instant::now();
     let results: Vec<Vec<u64>> = pool.install(|| {
         q.data

@@ -1,0 +1,435 @@
+//! Compact codes for traversal: 8-bit scalar quantisation.
+//!
+//! A search over codes reads a quarter of the bytes a search over `f32`
+//! vectors reads, and the codes of a whole index stay resident (in memory or
+//! in the metadata of a file) while the full vectors stay in whatever store
+//! holds them. Distances on codes are approximate, so a search keeps a short
+//! list of candidates and reranks it with exact distances from the store, in
+//! one batched read.
+//!
+//! **The code.** Every dimension `d` has an affine map trained from the data,
+//! `x ≈ lo[d] + step[d] · c` with `c` in `0..=255` (`lo` the smallest value
+//! seen, `step` the range over 255; values outside the trained range clamp).
+//! Encoding is plain IEEE `f32` arithmetic in a fixed order, so the same
+//! vector gives the same code on every target.
+//!
+//! **The distance.** Every metric reduces to one integer product per code:
+//! `q · x̂ = q · lo + Σ (q[d] · step[d]) · c[d]`. The query's weights
+//! `q[d] · step[d]` are rounded to `i16` once per search (scaled so that the
+//! largest is `QUERY_LEVELS`), and the kernel sums `i16 × u8` products in
+//! `i32` ([`simd::CodeKernels`](crate::simd::CodeKernels)). Inner product and
+//! cosine use the product directly; squared L2 adds each code's decoded
+//! squared norm, `|q|² + |x̂|² − 2 q · x̂`, kept beside the codes.
+
+use crate::distance::Metric;
+use crate::error::{Error, Result};
+use crate::simd;
+
+/// The compact code a quantised index traverses on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Quantization {
+    /// 8-bit scalar quantisation: one byte a dimension, a per-dimension
+    /// affine map trained from the data.
+    Sq8,
+}
+
+impl Quantization {
+    /// The code's short name (`sq8`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Quantization::Sq8 => "sq8",
+        }
+    }
+
+    /// The code's number in the file format.
+    pub(crate) fn code(self) -> u32 {
+        match self {
+            Quantization::Sq8 => 1,
+        }
+    }
+
+    pub(crate) fn from_code(code: u32) -> Option<Self> {
+        match code {
+            1 => Some(Quantization::Sq8),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Quantization {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Quantization {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "sq8" => Ok(Quantization::Sq8),
+            _ => Err(Error::InvalidParameter {
+                name: "quantize",
+                reason: format!("unknown quantisation `{s}` (expected sq8)"),
+            }),
+        }
+    }
+}
+
+/// Points an index must hold before a quantiser chosen at build time
+/// ([`HnswBuilder::quantize`](crate::HnswBuilder::quantize)) trains itself.
+pub const TRAIN_AT: usize = 1000;
+
+/// The largest query weight after rounding (a bound that keeps every sum of
+/// `i16 × u8` products of up to 4,096 dimensions inside an `i32`; larger
+/// dimensions get a smaller bound).
+const QUERY_LEVELS: f32 = 2047.0;
+
+/// A trained 8-bit scalar quantiser: `x[d] ≈ lo[d] + step[d] · c[d]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sq8 {
+    lo: Vec<f32>,
+    step: Vec<f32>,
+}
+
+impl Sq8 {
+    /// Train on `vectors` (`dim` values each, finite), range by range: the
+    /// smallest and largest value of every dimension.
+    pub fn train(dim: usize, vectors: impl IntoIterator<Item = impl AsRef<[f32]>>) -> Result<Self> {
+        let mut lo = vec![f32::INFINITY; dim];
+        let mut hi = vec![f32::NEG_INFINITY; dim];
+        let mut any = false;
+        for v in vectors {
+            let v = v.as_ref();
+            if v.len() != dim {
+                return Err(Error::DimensionMismatch {
+                    expected: dim,
+                    got: v.len(),
+                });
+            }
+            for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(v) {
+                *l = l.min(x);
+                *h = h.max(x);
+            }
+            any = true;
+        }
+        if !any {
+            return Err(Error::InvalidParameter {
+                name: "quantize",
+                reason: "a quantiser trains on at least one vector".into(),
+            });
+        }
+        let step = lo.iter().zip(&hi).map(|(l, h)| (h - l) / 255.0).collect();
+        Self::from_parts(lo, step)
+    }
+
+    /// A quantiser from its parameters (finite; steps not negative).
+    pub(crate) fn from_parts(lo: Vec<f32>, step: Vec<f32>) -> Result<Self> {
+        let finite = lo.iter().chain(&step).all(|x| x.is_finite());
+        if lo.len() != step.len() || !finite || step.iter().any(|&s| s < 0.0) {
+            return Err(Error::InvalidParameter {
+                name: "quantize",
+                reason: "quantiser parameters must be finite, with steps of at least zero".into(),
+            });
+        }
+        Ok(Self { lo, step })
+    }
+
+    /// Dimensions.
+    pub fn dim(&self) -> usize {
+        self.lo.len()
+    }
+
+    /// The smallest value of every dimension (code 0).
+    pub fn lo(&self) -> &[f32] {
+        &self.lo
+    }
+
+    /// The value between two codes of every dimension.
+    pub fn step(&self) -> &[f32] {
+        &self.step
+    }
+
+    /// The code of `v`, appended to `out`.
+    pub fn encode(&self, v: &[f32], out: &mut Vec<u8>) {
+        out.extend(
+            v.iter()
+                .zip(&self.lo)
+                .zip(&self.step)
+                .map(|((&x, &lo), &step)| {
+                    if step > 0.0 {
+                        // `floor(t + 0.5)` rather than `round`: one instruction on every
+                        // target, the same result everywhere.
+                        let t = ((x - lo) / step).clamp(0.0, 255.0);
+                        (t + 0.5).floor() as u8
+                    } else {
+                        0
+                    }
+                }),
+        );
+    }
+
+    /// The vector a code stands for.
+    pub fn decode(&self, code: &[u8]) -> Vec<f32> {
+        code.iter()
+            .zip(&self.lo)
+            .zip(&self.step)
+            .map(|((&c, &lo), &step)| lo + step * f32::from(c))
+            .collect()
+    }
+
+    /// The squared norm of the vector `code` stands for, summed in order.
+    fn decoded_norm(&self, code: &[u8]) -> f32 {
+        let mut sum = 0.0f32;
+        for ((&c, &lo), &step) in code.iter().zip(&self.lo).zip(&self.step) {
+            let x = lo + step * f32::from(c);
+            sum += x * x;
+        }
+        sum
+    }
+}
+
+/// The codes of an index's slots, with the quantiser that made them.
+#[derive(Clone, Debug)]
+pub(crate) struct Codes {
+    pub(crate) kind: Quantization,
+    pub(crate) sq: Sq8,
+    pub(crate) metric: Metric,
+    /// `dim` bytes a slot, slot after slot.
+    pub(crate) bytes: Vec<u8>,
+    /// The decoded squared norm of every code (squared L2 only).
+    norms: Vec<f32>,
+}
+
+impl Codes {
+    pub(crate) fn new(kind: Quantization, sq: Sq8, metric: Metric) -> Self {
+        Self {
+            kind,
+            sq,
+            metric,
+            bytes: Vec::new(),
+            norms: Vec::new(),
+        }
+    }
+
+    /// Codes read from a file: `bytes` holds whole codes.
+    pub(crate) fn with_bytes(
+        kind: Quantization,
+        sq: Sq8,
+        metric: Metric,
+        bytes: Vec<u8>,
+    ) -> Result<Self> {
+        let mut c = Self::new(kind, sq, metric);
+        c.bytes = bytes;
+        c.fill_norms()?;
+        Ok(c)
+    }
+
+    pub(crate) fn dim(&self) -> usize {
+        self.sq.dim()
+    }
+
+    /// Slots with a code.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len().checked_div(self.dim()).unwrap_or(0)
+    }
+
+    /// Heap bytes of the codes and norms.
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.bytes.capacity() + self.norms.capacity() * 4 + self.sq.dim() * 8
+    }
+
+    /// Append the code of the next slot's vector.
+    pub(crate) fn push(&mut self, v: &[f32]) -> Result<()> {
+        let dim = self.dim();
+        crate::alloc::reserve(&mut self.bytes, dim, "the codes")?;
+        if self.metric == Metric::L2 {
+            crate::alloc::reserve(&mut self.norms, 1, "the codes")?;
+        }
+        let at = self.bytes.len();
+        self.sq.encode(v, &mut self.bytes);
+        if self.metric == Metric::L2 {
+            let norm = self.sq.decoded_norm(&self.bytes[at..]);
+            self.norms.push(norm);
+        }
+        Ok(())
+    }
+
+    /// Forget the codes of slots `n..`.
+    pub(crate) fn truncate(&mut self, n: usize) {
+        self.bytes.truncate(n * self.dim());
+        self.norms.truncate(n);
+    }
+
+    fn fill_norms(&mut self) -> Result<()> {
+        self.norms.clear();
+        if self.metric == Metric::L2 && self.dim() > 0 {
+            self.norms = crate::alloc::zeroed(self.len(), "the codes")?;
+            for (n, c) in self
+                .norms
+                .iter_mut()
+                .zip(self.bytes.chunks_exact(self.sq.dim()))
+            {
+                *n = self.sq.decoded_norm(c);
+            }
+        }
+        Ok(())
+    }
+
+    /// The code of `slot`.
+    #[cfg(test)]
+    pub(crate) fn code(&self, slot: u32) -> Option<&[u8]> {
+        let dim = self.dim();
+        let at = (slot as usize).checked_mul(dim)?;
+        self.bytes.get(at..at + dim)
+    }
+
+    /// Prepare a (prepared, stored-form) query for distances to codes.
+    pub(crate) fn query(&self, q: &[f32]) -> CodeQuery {
+        let dim = self.dim();
+        let weights: Vec<f32> = q.iter().zip(&self.sq.step).map(|(x, s)| x * s).collect();
+        let bias: f32 = q.iter().zip(&self.sq.lo).map(|(x, l)| x * l).sum();
+        let top = weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+        // Keep `dim × 255 × levels` inside an i32.
+        let bound = (i32::MAX as f32 / (255.0 * dim.max(1) as f32)).min(QUERY_LEVELS);
+        let levels = bound.floor().max(1.0);
+        let scale = if top > 0.0 { levels / top } else { 0.0 };
+        let weights = weights
+            .iter()
+            .map(|w| (w * scale).round().clamp(-levels, levels) as i16)
+            .collect();
+        CodeQuery {
+            weights,
+            inv_scale: if scale > 0.0 { 1.0 / scale } else { 0.0 },
+            bias,
+            q_norm: q.iter().map(|x| x * x).sum(),
+        }
+    }
+
+    /// Approximate distances from `query` to the codes of `slots`
+    /// (`out[i]` for `slots[i]`; +∞ for a slot without a code).
+    pub(crate) fn distances(&self, query: &CodeQuery, slots: &[u32], out: &mut Vec<f32>) {
+        out.resize(slots.len(), 0.0);
+        let k = simd::code_kernels();
+        (k.rows)(&query.weights, &self.bytes, self.dim(), slots, out);
+        let n = self.len();
+        let (inv, bias) = (query.inv_scale, query.bias);
+        match self.metric {
+            Metric::L2 => {
+                for (d, &s) in out.iter_mut().zip(slots) {
+                    let norm = self.norms.get(s as usize).copied().unwrap_or(f32::NAN);
+                    *d = query.q_norm + norm - 2.0 * (bias + inv * *d);
+                }
+            }
+            Metric::Cosine => out.iter_mut().for_each(|d| *d = 1.0 - (bias + inv * *d)),
+            _ => out.iter_mut().for_each(|d| *d = -(bias + inv * *d)),
+        }
+        for (d, &s) in out.iter_mut().zip(slots) {
+            if d.is_nan() || s as usize >= n {
+                *d = f32::INFINITY;
+            }
+        }
+    }
+}
+
+/// A query prepared for [`Codes::distances`].
+#[derive(Clone, Debug)]
+pub(crate) struct CodeQuery {
+    weights: Vec<i16>,
+    inv_scale: f32,
+    bias: f32,
+    q_norm: f32,
+}
+
+/// The quantisation state of an index: none, chosen but waiting for data to
+/// train on, or trained with codes for (a prefix of) the slots.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Quant {
+    #[default]
+    None,
+    Pending(Quantization),
+    Trained(Codes),
+}
+
+impl Quant {
+    /// The chosen code, trained or not.
+    pub(crate) fn kind(&self) -> Option<Quantization> {
+        match self {
+            Quant::None => None,
+            Quant::Pending(k) => Some(*k),
+            Quant::Trained(c) => Some(c.kind),
+        }
+    }
+
+    /// The codes, if every one of `slots` slots has one.
+    pub(crate) fn complete(&self, slots: usize) -> Option<&Codes> {
+        match self {
+            Quant::Trained(c) if c.len() == slots => Some(c),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data() -> Vec<Vec<f32>> {
+        let mut rng = crate::rng::SplitMix64::new(3);
+        (0..200)
+            .map(|_| (0..37).map(|_| rng.next_f64() as f32 * 4.0 - 2.0).collect())
+            .collect()
+    }
+
+    #[test]
+    fn codes_round_trip_within_half_a_step() {
+        let v = data();
+        let sq = Sq8::train(37, &v).unwrap();
+        for x in &v {
+            let mut c = Vec::new();
+            sq.encode(x, &mut c);
+            let back = sq.decode(&c);
+            for d in 0..37 {
+                assert!((back[d] - x[d]).abs() <= sq.step()[d] * 0.5 + 1e-6);
+            }
+        }
+    }
+
+    #[test]
+    fn approximate_distances_track_exact_ones() {
+        let v = data();
+        let sq = Sq8::train(37, &v).unwrap();
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+            let mut codes = Codes::new(Quantization::Sq8, sq.clone(), metric);
+            for x in &v {
+                codes.push(x).unwrap();
+            }
+            let q = &v[7];
+            let query = codes.query(q);
+            let slots: Vec<u32> = (0..200).collect();
+            let mut out = Vec::new();
+            codes.distances(&query, &slots, &mut out);
+            for (s, &d) in slots.iter().zip(&out) {
+                let x = sq.decode(codes.code(*s).unwrap());
+                let dot: f32 = q.iter().zip(&x).map(|(a, b)| a * b).sum();
+                let exact = match metric {
+                    Metric::L2 => q.iter().zip(&x).map(|(a, b)| (a - b) * (a - b)).sum(),
+                    Metric::Cosine => 1.0 - dot,
+                    _ => -dot,
+                };
+                assert!((d - exact).abs() < 0.05, "{metric}: {d} vs {exact}");
+            }
+        }
+    }
+
+    #[test]
+    fn constant_dimensions_and_empty_training() {
+        let sq = Sq8::train(2, [[1.0f32, 5.0], [1.0, 6.0]]).unwrap();
+        let mut c = Vec::new();
+        sq.encode(&[1.0, 9.0], &mut c);
+        assert_eq!(c, [0, 255]);
+        assert!(Sq8::train(2, Vec::<Vec<f32>>::new()).is_err());
+        assert!(Sq8::from_parts(vec![0.0], vec![-1.0]).is_err());
+        assert!(Sq8::from_parts(vec![f32::NAN], vec![1.0]).is_err());
+    }
+}
