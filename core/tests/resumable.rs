@@ -207,3 +207,33 @@ fn a_fetcher_that_loads_nothing_gives_an_error_not_a_hang() {
     let r = block_on(lazy.search_async(&queries[..dim], 5, 16, |_| true, &mut DeadFetcher));
     assert!(matches!(r, Err(Error::FetchIncomplete { .. })), "{r:?}");
 }
+
+#[test]
+fn a_search_on_codes_fetches_once_the_rerank_list() {
+    let dim = 12;
+    let (mut lazy, mut eager, queries) = build(2_000, dim);
+    lazy.quantize(vectrove_core::Quantization::Sq8).unwrap();
+    eager.quantize(vectrove_core::Quantization::Sq8).unwrap();
+    let params = vectrove_core::SearchParams {
+        ef: 48,
+        rerank: 30,
+        ..Default::default()
+    };
+    for (qi, q) in queries.chunks_exact(dim).enumerate() {
+        let expected = eager.search_with(q, 10, &params, |_| true).unwrap();
+        lazy.store().evict_all();
+        let mut fetcher = BatchFetcher {
+            store: lazy.store(),
+            batches: Vec::new(),
+        };
+        let mut state = lazy.start_search_with(q, 10, &params).unwrap();
+        while let vectrove_core::hnsw::Step::Missing = lazy.resume(&mut state, |_| true).unwrap() {
+            block_on(fetcher.fetch(state.missing())).unwrap();
+        }
+        let got = lazy.finish_search(state);
+        assert_eq!(got, expected, "query {qi}");
+        // The traversal runs on resident codes: the one fetch is the rerank.
+        assert_eq!(fetcher.batches.len(), 1, "query {qi}");
+        assert_eq!(fetcher.batches[0].len(), 30, "query {qi}");
+    }
+}
