@@ -12,6 +12,8 @@
 //!   HNSW with `ef` at least the slot count while the graph has one level
 //!   (the search then starts at slot 0, whose never-pruned parent links reach
 //!   every node, and visits all of them);
+//! - the same once the index has 8-bit codes (trained at the end of every
+//!   run): an exhaustive search, reranking every candidate, is still exact;
 //! - saving and reopening gives the same bytes again, an index that
 //!   verifies and the same results, and every later call behaves on the
 //!   reopened index exactly as on a twin that was never saved.
@@ -23,7 +25,8 @@ use libfuzzer_sys::arbitrary::{Result as ArbResult, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use vectrove_core::distance::DistanceFn;
 use vectrove_core::{
-    Element, Hnsw, IndexFile, Ivf, IvfParams, MemoryStore, Metric, Neighbor, Result,
+    Element, Hnsw, IndexFile, Ivf, IvfParams, MemoryStore, Metric, Neighbor, Quantization, Result,
+    SearchParams,
 };
 use vectrove_fuzz_common::check;
 
@@ -51,6 +54,8 @@ trait Engine: Sized {
     /// A `param` that makes the search exact when the index can be.
     fn widest(&self) -> usize;
     fn to_bytes(&self) -> Result<Vec<u8>>;
+    /// Train 8-bit codes on the stored vectors and search on them.
+    fn quantize(&mut self) -> Result<()>;
     /// Reopen from file bytes, through the kind's `from_bytes` or through
     /// the kind-agnostic `IndexFile`.
     fn reopen(bytes: &[u8], any: bool) -> Result<Self>;
@@ -91,7 +96,14 @@ impl<T: Element> Engine for Hnsw<MemoryStore<T>> {
         ef: usize,
         filter: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<Neighbor>> {
-        self.search_filtered(q, k, ef, filter)
+        // Where the search must be exact, every candidate is reranked.
+        let rerank = if self.exact(ef) { usize::MAX } else { 0 };
+        let p = SearchParams {
+            ef,
+            rerank,
+            ..SearchParams::default()
+        };
+        self.search_with(q, k, &p, filter)
     }
     fn exact(&self, ef: usize) -> bool {
         self.max_level() == 0 && ef >= self.slot_count()
@@ -101,6 +113,9 @@ impl<T: Element> Engine for Hnsw<MemoryStore<T>> {
     }
     fn to_bytes(&self) -> Result<Vec<u8>> {
         Hnsw::to_bytes(self)
+    }
+    fn quantize(&mut self) -> Result<()> {
+        Hnsw::quantize(self, Quantization::Sq8)
     }
     fn reopen(bytes: &[u8], any: bool) -> Result<Self> {
         if any {
@@ -147,7 +162,13 @@ impl Engine for Ivf<MemoryStore<f32>> {
         nprobe: usize,
         filter: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<Neighbor>> {
-        self.search_filtered(q, k, nprobe, filter)
+        let rerank = if self.exact(nprobe) { usize::MAX } else { 0 };
+        let p = SearchParams {
+            nprobe,
+            rerank,
+            ..SearchParams::default()
+        };
+        self.search_with(q, k, &p, filter)
     }
     fn exact(&self, nprobe: usize) -> bool {
         nprobe >= self.nlist()
@@ -157,6 +178,9 @@ impl Engine for Ivf<MemoryStore<f32>> {
     }
     fn to_bytes(&self) -> Result<Vec<u8>> {
         Ivf::to_bytes(self)
+    }
+    fn quantize(&mut self) -> Result<()> {
+        Ivf::quantize(self, Quantization::Sq8)
     }
     fn reopen(bytes: &[u8], any: bool) -> Result<Self> {
         if any {
@@ -320,6 +344,16 @@ where
         }
     }
 
+    /// Codes train on any stored f32 vectors (deleted ones count) and
+    /// nothing else.
+    fn quantize(&mut self) {
+        let ok = self.model.slots > 0 && E::T::as_f32(&[E::T::default()]).is_some();
+        let (got, twin) = (self.index.quantize(), self.twin.quantize());
+        assert_eq!(got.is_ok(), ok, "quantize: {got:?}");
+        assert_eq!(twin.is_ok(), ok);
+        self.check_state();
+    }
+
     fn reopen(&mut self) {
         let bytes = self.index.to_bytes().expect("save");
         self.reopens += 1;
@@ -414,6 +448,12 @@ where
     let q: Vec<E::T> = (0..dim).map(|i| E::T::from_byte(i as u8)).collect();
     let widest = r.index.widest();
     r.search(&q, r.model.slots + 1, widest, 0);
+    // Then the same on codes: they survive a reopen, an exhaustive search
+    // is still exact, and a narrow one keeps every other promise.
+    r.quantize();
+    r.reopen();
+    r.search(&q, r.model.slots + 1, widest, 0);
+    r.search(&q, 3, 2, 1);
     Ok(())
 }
 
