@@ -1,6 +1,11 @@
 #!/usr/bin/env python3
 """Peer benchmark: vectrove against hnswlib (and faiss, when present).
 
+vectrove runs twice: `vectrove` searches on the f32 vectors, `vectrove-sq8` is
+built with `--quantize sq8` (a byte a dimension, resident) and traverses on
+the codes, reranking the best candidates exactly (the CLI's default rerank
+unless --rerank is given).
+
 Started by run.sh, which prepares the virtual environment and the release
 CLI first. This file has two roles:
 
@@ -71,7 +76,8 @@ WARM_EF = 128
 FULL_EFS = [10, 12, 16, 20, 24, 32, 40, 48, 64, 96, 128, 192, 256, 384, 512, 800]
 QUICK_EFS = [10, 16, 32, 64, 128, 256, 512]
 TARGETS = [0.90, 0.95, 0.99]
-LIBS = ["vectrove", "hnswlib", "faiss"]
+LIBS = ["vectrove", "vectrove-sq8", "hnswlib", "faiss"]
+OURS = ["vectrove", "vectrove-sq8"]
 
 
 # ---------------------------------------------------------------- file formats
@@ -301,21 +307,21 @@ def ratio(a, b):
 
 def report(res, libs, out):
     rounds = res["rounds"]
-    peers = [l for l in libs if l != "vectrove"]
+    ours = [l for l in OURS if l in libs]
+    peers = [l for l in libs if l not in OURS]
     w = out.write
     w(f"\n## Search: QPS at recall@{K}, 1 thread — median [min–max] over {len(rounds)} round(s)\n\n")
-    head = ["query set", "recall"]
-    for p in ["vectrove"] + peers:
+    head = ["query set", "recall"] + [f"{o} QPS" for o in ours]
+    for p in peers:
         head.append(f"{p} QPS")
-        if p != "vectrove":
-            head.append(f"vectrove/{p}")
+        head += [f"{o}/{p}" for o in ours]
     w("| " + " | ".join(head) + " |\n")
     w("|" + "---|" * len(head) + "\n")
     lower_bound = False
     for qs in res["query_sets"]:
         for target in TARGETS:
             per = {}
-            for lib in ["vectrove"] + peers:
+            for lib in ours + peers:
                 vals = []
                 for rd in rounds:
                     rows = rd["sweeps"].get(qs, {}).get(lib)
@@ -323,21 +329,22 @@ def report(res, libs, out):
                     lower_bound |= note == ">="
                     vals.append(v)
                 per[lib] = vals
-            cells = [qs, f"{target:.2f}", spread(per["vectrove"])]
+            cells = [qs, f"{target:.2f}"] + [spread(per[o]) for o in ours]
             for p in peers:
                 cells.append(spread(per[p]))
-                cells.append(spread([ratio(a, b) for a, b in zip(per["vectrove"], per[p])],
-                                    fmt=lambda v: f"{v:.2f}"))
+                for o in ours:
+                    cells.append(spread([ratio(a, b) for a, b in zip(per[o], per[p])],
+                                        fmt=lambda v: f"{v:.2f}"))
             w("| " + " | ".join(cells) + " |\n")
     if lower_bound:
         w("\nSome figure was reached at the smallest ef swept: there it is a lower bound.\n")
 
     w(f"\n## Recall@{K} at the largest ef swept ({res['efs'][-1]}), round 1; how far the queries are\n\n")
-    w("| query set | mean cos to 1st / 10th true neighbour | " + " | ".join(["vectrove"] + peers) + " |\n")
-    w("|" + "---|" * (2 + len(peers) + 1) + "\n")
+    w("| query set | mean cos to 1st / 10th true neighbour | " + " | ".join(ours + peers) + " |\n")
+    w("|" + "---|" * (2 + len(ours) + len(peers)) + "\n")
     for qs, d in res["query_sets"].items():
         cells = [qs, f"{d['mean_cos_1st']:.3f} / {d['mean_cos_10th']:.3f}"]
-        for lib in ["vectrove"] + peers:
+        for lib in ours + peers:
             rows = rounds[0]["sweeps"].get(qs, {}).get(lib)
             cells.append(f"{max(r['recall'] for r in rows):.4f}" if rows else "—")
         w("| " + " | ".join(cells) + " |\n")
@@ -346,7 +353,7 @@ def report(res, libs, out):
         for key, title in [("wall_seconds", "whole process, load and save included"),
                            ("build_seconds", "the build call alone")]:
             w(f"\n## Build time, seconds ({title}) — median [min–max]\n\n")
-            head = ["threads", "vectrove"]
+            head = ["threads"] + ours
             for p in peers:
                 head += [p, f"vectrove/{p}"]
             w("| " + " | ".join(head) + " |\n")
@@ -354,14 +361,24 @@ def report(res, libs, out):
             for th in res["build_threads"]:
                 def col(lib):
                     return [rd["builds"].get(f"{lib}-t{th}", {}).get(key) for rd in rounds]
-                cells = [str(th), spread(col("vectrove"), 1)]
+                cells = [str(th)]
+                for o in ours:
+                    c = col(o)
+                    cells.append(spread(c, 1) if any(v is not None for v in c) else "—")
                 for p in peers:
                     cells.append(spread(col(p), 1))
                     cells.append(spread([ratio(a, b) for a, b in zip(col("vectrove"), col(p))],
                                         fmt=lambda v: f"{v:.2f}"))
                 w("| " + " | ".join(cells) + " |\n")
+            if "vectrove-sq8" in ours and key == "wall_seconds":
+                w("\nvectrove-sq8 builds the same graph as vectrove, then trains and writes the codes; "
+                  "it is built on 2 threads only.\n")
     w("\nRatios are taken round by round, pair by pair; above 1 means vectrove is faster "
       "(search) or slower (build).\n")
+    if "vectrove-sq8" in ours:
+        rr = res.get("sq8_rerank") or 0
+        w(f"\nvectrove-sq8: built with --quantize sq8, rerank "
+          f"{rr if rr else f'default (max(4k, 32) = {max(4 * K, 32)}, at most ef)'}.\n")
     disturbed = disturbance(res)
     if disturbed:
         w(f"\nThe machine was busy: {disturbed}. Treat differences below about 30% as noise.\n")
@@ -412,7 +429,7 @@ def orchestrate(a):
     me = [sys.executable, str(Path(__file__).resolve())]
     faiss_env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX")
     peer_env = {"hnswlib": None, "faiss": faiss_env}
-    ext = {"vectrove": "vtrv", "hnswlib": "hnsw", "faiss": "faiss"}
+    ext = {"vectrove": "vtrv", "vectrove-sq8": "vtrv", "hnswlib": "hnsw", "faiss": "faiss"}
 
     def index_path(lib, th=2):
         return work / (f"index-{lib}.{ext[lib]}" if th == 2 else f"index-{lib}-t{th}.{ext[lib]}")
@@ -422,11 +439,11 @@ def orchestrate(a):
            "m": M, "ef_construction": EF_CONSTRUCTION, "efs": efs, "warm_ef": WARM_EF,
            "repeat": a.repeat,
            "libs": libs, "build_threads": build_threads if not a.skip_build else [],
-           "seed": a.seed, "vectrove_commit": a.commit,
+           "seed": a.seed, "vectrove_commit": a.commit, "sq8_rerank": a.rerank,
            "query_sets": {k: v[2] for k, v in sets.items()},
            "versions": {}, "rounds": []}
     for lib in libs:
-        if lib != "vectrove":
+        if lib not in OURS:
             v, _ = run_json(me + ["version", "--lib", lib], env=peer_env[lib])
             res["versions"][lib] = v["version"]
     log(f"libraries: {libs}; ef sweep {efs}; {rounds_n} round(s)")
@@ -442,11 +459,14 @@ def orchestrate(a):
             # 2 threads last, so the kept index of every library is its 2-thread build.
             for th in sorted(build_threads):
                 for lib in libs:
+                    if lib == "vectrove-sq8" and th != 2:
+                        continue  # the same graph build as vectrove's; only the 2-thread index is kept
                     out = index_path(lib, th)
-                    if lib == "vectrove":
+                    if lib in OURS:
+                        quant = ["--quantize", "sq8"] if lib == "vectrove-sq8" else []
                         j, wall = run_json([a.vectrove, "build", "--input", str(data / "base.fvecs"),
                                             "--metric", "cosine", "--m", str(M),
-                                            "--ef-construction", str(EF_CONSTRUCTION),
+                                            "--ef-construction", str(EF_CONSTRUCTION), *quant,
                                             "--threads", str(th), "--output", str(out), "--json"])
                         rec = {"wall_seconds": wall, "build_seconds": j["build_seconds"]}
                     else:
@@ -461,12 +481,13 @@ def orchestrate(a):
         for qs, (qp, gp, _) in sets.items():
             rd["sweeps"][qs] = {}
             for lib in libs:
-                if lib == "vectrove":
+                if lib in OURS:
                     # The extra first ef is the untimed warm-up pass; its row is dropped.
+                    rerank = ["--rerank", str(a.rerank)] if lib == "vectrove-sq8" and a.rerank else []
                     j, wall = run_json([a.vectrove, "bench", "--index", str(index_path(lib)),
                                         "--queries", str(qp), "--groundtruth", str(gp), "--k", str(K),
                                         "--ef", ",".join(map(str, [WARM_EF] + timed)), "--threads", "1",
-                                        "--storage", "memory", "--no-warmup", "--json"])
+                                        "--storage", "memory", "--no-warmup", *rerank, "--json"])
                     rows = best_of([{"ef": r["ef"], "recall": r["recall"], "qps": r["qps"]}
                                     for r in j["runs"][0]["rows"][1:]])
                 else:
@@ -513,6 +534,8 @@ def main():
     r.add_argument("--repeat", type=int, default=2)
     r.add_argument("--seed", type=int, default=20240)
     r.add_argument("--commit", default="unknown")
+    r.add_argument("--rerank", type=int, default=0,
+                   help="candidates vectrove-sq8 reranks (0: the CLI's default)")
     b = sub.add_parser("build")
     b.add_argument("--lib", choices=["hnswlib", "faiss"], required=True)
     b.add_argument("--base", required=True)

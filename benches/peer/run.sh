@@ -2,6 +2,8 @@
 # Peer benchmark: vectrove's HNSW against hnswlib (and faiss HNSWFlat when it
 # installs) on the debian-384 embeddings: build time at 1 and 2 threads, and
 # single-thread QPS at recall@10 = 0.90 / 0.95 / 0.99 on three query sets.
+# vectrove runs twice: on its f32 vectors, and built with --quantize sq8
+# (traversal on 8-bit codes, exact rerank of the best candidates).
 #
 # Query sets (details in peer.py's header):
 #   like-base  the shipped queries.fvecs, same distribution as the base;
@@ -13,7 +15,8 @@
 # never holds; their exact top-100 is computed by brute force (cosine).
 #
 # Usage: benches/peer/run.sh [--data DIR] [--work DIR] [--rounds R] [--quick]
-#                            [--skip-build] [--no-faiss] [--ef LIST]
+#                            [--skip-build] [--no-faiss] [--no-sq8] [--ef LIST]
+#                            [--repeat N] [--rerank N]
 #   --data DIR    debian-384 folder (default $VECTROVE_DATA, else
 #                 ../shared/data/debian-384 beside the repository)
 #   --work DIR    indexes, generated queries, results.json (default target/peer)
@@ -21,8 +24,11 @@
 #   --quick       smoke test: short ef sweep, 1 round, builds at 2 threads only
 #   --skip-build  reuse the indexes already in the work dir; no build timing
 #   --no-faiss    leave faiss out even if it is installed
+#   --no-sq8      leave the quantised vectrove index (vectrove-sq8) out
 #   --ef LIST     comma-separated ef values to sweep instead of the default
 #   --repeat N    timed passes per ef, the fastest kept (default 2)
+#   --rerank N    candidates vectrove-sq8 reranks exactly (default: the
+#                 CLI's, max(4k, 32))
 #
 # The Python environment lives in target/peer-venv and is made on first use.
 set -euo pipefail
@@ -38,6 +44,7 @@ data="${VECTROVE_DATA:-$repo/../shared/data/debian-384}"
 work="$repo/target/peer"
 extra=()
 faiss=1
+sq8=1
 while [ $# -gt 0 ]; do
     case "$1" in
         --data) data="$2"; shift 2 ;;
@@ -45,9 +52,11 @@ while [ $# -gt 0 ]; do
         --rounds) extra+=(--rounds "$2"); shift 2 ;;
         --ef) extra+=(--ef "$2"); shift 2 ;;
         --repeat) extra+=(--repeat "$2"); shift 2 ;;
+        --rerank) extra+=(--rerank "$2"); shift 2 ;;
         --quick) extra+=(--quick); shift ;;
         --skip-build) extra+=(--skip-build); shift ;;
         --no-faiss) faiss=0; shift ;;
+        --no-sq8) sq8=0; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -77,7 +86,9 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     "$py" -m pip install --quiet --disable-pip-version-check "numpy==$NUMPY_VERSION" "hnswlib==$HNSWLIB_VERSION"
     echo "$want" > "$stamp"
 fi
-libs=vectrove,hnswlib
+libs=vectrove
+[ "$sq8" = 1 ] && libs=$libs,vectrove-sq8
+libs=$libs,hnswlib
 if [ "$faiss" = 1 ]; then
     if [ "$(cat "$stamp.faiss" 2>/dev/null)" != "$FAISS_VERSION" ]; then
         echo "== installing faiss-cpu==$FAISS_VERSION (optional)" >&2
