@@ -74,3 +74,9 @@ fn tolerant_comparison_accepts_near_ties_only() {
     levels.levels[1] = 0;
     assert!(!compare(&levels, &want, false).is_empty());
 }
+
+#[test]
+fn codes_match_the_golden_checksums() {
+    let (crcs, _) = common::code_checksums();
+    assert_eq!(crcs, common::GOLDEN_CODES, "codes differ: {crcs:#010x?}");
+}

@@ -73,6 +73,40 @@ fn matches_native_golden_file() {
     );
 }
 
+/// Codes are the same bytes as natively, and a search on them finds the
+/// same ids (code distances are exact integer sums on every target).
+#[wasm_bindgen_test]
+fn codes_match_native() {
+    let (crcs, ids) = common::code_checksums();
+    assert_eq!(crcs, common::GOLDEN_CODES, "codes differ: {crcs:#010x?}");
+    let golden = common::golden();
+    let want: Vec<u64> = golden.results[0].iter().map(|n| n.id).collect();
+    let common = ids.iter().filter(|i| want.contains(i)).count();
+    assert!(common >= 9, "{ids:?} on codes vs {want:?} exact");
+    // The code kernel's sums are exact.
+    let k = vectrove_core::simd::code_kernels();
+    for dim in [1, 7, 8, 15, 16, 17, 33, 384] {
+        let q: Vec<i16> = (0..dim)
+            .map(|i| ((i * 7919) % 4095) as i16 - 2047)
+            .collect();
+        let c: Vec<u8> = (0..dim).map(|i| (i * 31 % 256) as u8).collect();
+        let want: i32 = q
+            .iter()
+            .zip(&c)
+            .map(|(&w, &x)| i32::from(w) * i32::from(x))
+            .sum();
+        assert_eq!((k.dot)(&q, &c), want, "{} dim {dim}", k.isa);
+    }
+    assert_eq!(
+        vectrove_core::simd::code_kernels().isa,
+        if cfg!(target_feature = "simd128") {
+            "simd128"
+        } else {
+            "scalar"
+        }
+    );
+}
+
 #[wasm_bindgen_test]
 fn uses_simd128_when_built_with_it() {
     let isa = vectrove_core::simd::kernels().isa;

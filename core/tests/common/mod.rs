@@ -236,3 +236,28 @@ pub fn compare(got: &Snapshot, want: &Snapshot, exact: bool) -> Vec<String> {
     }
     errs
 }
+
+/// The CRC-32s of the codes sections (`QPAR`, `QCOD`) of the golden index
+/// with 8-bit codes: encoding is plain `f32` arithmetic in a fixed order,
+/// so every target writes the same bytes.
+pub const GOLDEN_CODES: (u32, u32) = (0x727a_bb17, 0xe8ed_0d70);
+
+/// The golden index's codes section checksums on this target, and the ids
+/// its first query finds on codes.
+pub fn code_checksums() -> ((u32, u32), Vec<u64>) {
+    let (base, queries) = base_and_queries(N, QUERIES, DIM, SEED);
+    let mut index = build_index(&base, DIM, Metric::L2, 8, 64, SEED);
+    index
+        .quantize(vectrove_core::Quantization::Sq8)
+        .expect("quantize");
+    let bytes = index.to_bytes().expect("to_bytes");
+    let header = vectrove_core::format::Header::parse(&bytes, bytes.len() as u64).expect("header");
+    let crc = |tag: &[u8; 4]| header.section(*tag).expect("codes section").crc;
+    let ids = index
+        .search(&queries[..DIM], K, EF)
+        .expect("search")
+        .iter()
+        .map(|n| n.id)
+        .collect();
+    ((crc(b"QPAR"), crc(b"QCOD")), ids)
+}
