@@ -32,6 +32,8 @@ pub enum Quantization {
     /// 8-bit scalar quantisation: one byte a dimension, a per-dimension
     /// affine map trained from the data.
     Sq8,
+    /// 4-bit scalar quantisation: half a byte a dimension.
+    Sq4,
 }
 
 impl Quantization {
@@ -39,6 +41,23 @@ impl Quantization {
     pub fn name(self) -> &'static str {
         match self {
             Quantization::Sq8 => "sq8",
+            Quantization::Sq4 => "sq4",
+        }
+    }
+
+    /// The largest code value.
+    pub(crate) fn top(self) -> f32 {
+        match self {
+            Quantization::Sq8 => 255.0,
+            Quantization::Sq4 => 15.0,
+        }
+    }
+
+    /// Bytes of one code of `dim` dimensions.
+    pub(crate) fn code_len(self, dim: usize) -> usize {
+        match self {
+            Quantization::Sq8 => dim,
+            Quantization::Sq4 => dim.div_ceil(32) * 16,
         }
     }
 
@@ -46,12 +65,14 @@ impl Quantization {
     pub(crate) fn code(self) -> u32 {
         match self {
             Quantization::Sq8 => 1,
+            Quantization::Sq4 => 2,
         }
     }
 
     pub(crate) fn from_code(code: u32) -> Option<Self> {
         match code {
             1 => Some(Quantization::Sq8),
+            2 => Some(Quantization::Sq4),
             _ => None,
         }
     }
@@ -68,6 +89,7 @@ impl std::str::FromStr for Quantization {
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "sq8" => Ok(Quantization::Sq8),
+            "sq4" => Ok(Quantization::Sq4),
             _ => Err(Error::InvalidParameter {
                 name: "quantize",
                 reason: format!("unknown quantisation `{s}` (expected sq8)"),
@@ -90,12 +112,22 @@ const QUERY_LEVELS: f32 = 2047.0;
 pub struct Sq8 {
     lo: Vec<f32>,
     step: Vec<f32>,
+    top: f32,
 }
 
 impl Sq8 {
     /// Train on `vectors` (`dim` values each, finite), range by range: the
     /// smallest and largest value of every dimension.
     pub fn train(dim: usize, vectors: impl IntoIterator<Item = impl AsRef<[f32]>>) -> Result<Self> {
+        Self::train_top(dim, vectors, 255.0)
+    }
+
+    /// [`train`](Self::train) with codes `0..=top`.
+    pub fn train_top(
+        dim: usize,
+        vectors: impl IntoIterator<Item = impl AsRef<[f32]>>,
+        top: f32,
+    ) -> Result<Self> {
         let mut lo = vec![f32::INFINITY; dim];
         let mut hi = vec![f32::NEG_INFINITY; dim];
         let mut any = false;
@@ -119,8 +151,8 @@ impl Sq8 {
                 reason: "a quantiser trains on at least one vector".into(),
             });
         }
-        let step = lo.iter().zip(&hi).map(|(l, h)| (h - l) / 255.0).collect();
-        Self::from_parts(lo, step)
+        let step = lo.iter().zip(&hi).map(|(l, h)| (h - l) / top).collect();
+        Self::from_parts_top(lo, step, top)
     }
 
     /// A quantiser from its parameters (finite; steps not negative).
@@ -132,7 +164,18 @@ impl Sq8 {
                 reason: "quantiser parameters must be finite, with steps of at least zero".into(),
             });
         }
-        Ok(Self { lo, step })
+        Ok(Self {
+            lo,
+            step,
+            top: 255.0,
+        })
+    }
+
+    /// [`from_parts`](Self::from_parts) with codes `0..=top`.
+    pub(crate) fn from_parts_top(lo: Vec<f32>, step: Vec<f32>, top: f32) -> Result<Self> {
+        let mut sq = Self::from_parts(lo, step)?;
+        sq.top = top;
+        Ok(sq)
     }
 
     /// Dimensions.
@@ -160,7 +203,7 @@ impl Sq8 {
                     if step > 0.0 {
                         // `floor(t + 0.5)` rather than `round`: one instruction on every
                         // target, the same result everywhere.
-                        let t = ((x - lo) / step).clamp(0.0, 255.0);
+                        let t = ((x - lo) / step).clamp(0.0, self.top);
                         (t + 0.5).floor() as u8
                     } else {
                         0
@@ -229,9 +272,48 @@ impl Codes {
         self.sq.dim()
     }
 
+    /// Bytes of one code.
+    pub(crate) fn code_len(&self) -> usize {
+        self.kind.code_len(self.dim())
+    }
+
     /// Slots with a code.
     pub(crate) fn len(&self) -> usize {
-        self.bytes.len().checked_div(self.dim()).unwrap_or(0)
+        self.bytes.len().checked_div(self.code_len()).unwrap_or(0)
+    }
+
+    /// Append the code of `v` in this kind's layout: a byte a dimension, or
+    /// for 4 bits, blocks of 16 bytes holding 32 dimensions (dimension
+    /// `j` of a block in the low half of byte `j`, dimension `16 + j` in
+    /// the high half).
+    pub(crate) fn encode_into(&self, v: &[f32], out: &mut Vec<u8>) {
+        match self.kind {
+            Quantization::Sq8 => self.sq.encode(v, out),
+            Quantization::Sq4 => {
+                let mut c = Vec::with_capacity(v.len());
+                self.sq.encode(v, &mut c);
+                c.resize(v.len().div_ceil(32) * 32, 0);
+                for b in c.chunks_exact(32) {
+                    out.extend((0..16).map(|j| b[j] | (b[16 + j] << 4)));
+                }
+            }
+        }
+    }
+
+    /// The one-byte-a-dimension codes of a stored code.
+    fn unpack(&self, code: &[u8]) -> Vec<u8> {
+        match self.kind {
+            Quantization::Sq8 => code.to_vec(),
+            Quantization::Sq4 => {
+                let mut c = Vec::with_capacity(code.len() * 2);
+                for b in code.chunks_exact(16) {
+                    c.extend(b.iter().map(|x| x & 15));
+                    c.extend(b.iter().map(|x| x >> 4));
+                }
+                c.truncate(self.dim());
+                c
+            }
+        }
     }
 
     /// Heap bytes of the codes and norms.
@@ -241,15 +323,17 @@ impl Codes {
 
     /// Append the code of the next slot's vector.
     pub(crate) fn push(&mut self, v: &[f32]) -> Result<()> {
-        let dim = self.dim();
-        crate::alloc::reserve(&mut self.bytes, dim, "the codes")?;
+        let len = self.code_len();
+        crate::alloc::reserve(&mut self.bytes, len, "the codes")?;
         if self.metric == Metric::L2 {
             crate::alloc::reserve(&mut self.norms, 1, "the codes")?;
         }
         let at = self.bytes.len();
-        self.sq.encode(v, &mut self.bytes);
+        let mut bytes = std::mem::take(&mut self.bytes);
+        self.encode_into(v, &mut bytes);
+        self.bytes = bytes;
         if self.metric == Metric::L2 {
-            let norm = self.sq.decoded_norm(&self.bytes[at..]);
+            let norm = self.sq.decoded_norm(&self.unpack(&self.bytes[at..]));
             self.norms.push(norm);
         }
         Ok(())
@@ -257,7 +341,7 @@ impl Codes {
 
     /// Forget the codes of slots `n..`.
     pub(crate) fn truncate(&mut self, n: usize) {
-        self.bytes.truncate(n * self.dim());
+        self.bytes.truncate(n * self.code_len());
         self.norms.truncate(n);
     }
 
@@ -265,23 +349,21 @@ impl Codes {
         self.norms.clear();
         if self.metric == Metric::L2 && self.dim() > 0 {
             self.norms = crate::alloc::zeroed(self.len(), "the codes")?;
-            for (n, c) in self
-                .norms
-                .iter_mut()
-                .zip(self.bytes.chunks_exact(self.sq.dim()))
-            {
-                *n = self.sq.decoded_norm(c);
+            let mut norms = std::mem::take(&mut self.norms);
+            for (n, c) in norms.iter_mut().zip(self.bytes.chunks_exact(self.code_len())) {
+                *n = self.sq.decoded_norm(&self.unpack(c));
             }
+            self.norms = norms;
         }
         Ok(())
     }
 
     /// The code of `slot`.
     #[cfg(test)]
-    pub(crate) fn code(&self, slot: u32) -> Option<&[u8]> {
-        let dim = self.dim();
-        let at = (slot as usize).checked_mul(dim)?;
-        self.bytes.get(at..at + dim)
+    pub(crate) fn code(&self, slot: u32) -> Option<Vec<u8>> {
+        let len = self.code_len();
+        let at = (slot as usize).checked_mul(len)?;
+        self.bytes.get(at..at + len).map(|c| self.unpack(c))
     }
 
     /// Prepare a (prepared, stored-form) query for distances to codes.
@@ -291,13 +373,16 @@ impl Codes {
         let bias: f32 = q.iter().zip(&self.sq.lo).map(|(x, l)| x * l).sum();
         let top = weights.iter().fold(0.0f32, |m, w| m.max(w.abs()));
         // Keep `dim × 255 × levels` inside an i32.
-        let bound = (i32::MAX as f32 / (255.0 * dim.max(1) as f32)).min(QUERY_LEVELS);
+        let bound = (i32::MAX as f32 / (self.sq.top * dim.max(1) as f32)).min(QUERY_LEVELS);
         let levels = bound.floor().max(1.0);
         let scale = if top > 0.0 { levels / top } else { 0.0 };
-        let weights = weights
+        let mut weights: Vec<i16> = weights
             .iter()
             .map(|w| (w * scale).round().clamp(-levels, levels) as i16)
             .collect();
+        if self.kind == Quantization::Sq4 {
+            weights.resize(dim.div_ceil(32) * 32, 0);
+        }
         CodeQuery {
             weights,
             inv_scale: if scale > 0.0 { 1.0 / scale } else { 0.0 },
@@ -311,7 +396,10 @@ impl Codes {
     pub(crate) fn distances(&self, query: &CodeQuery, slots: &[u32], out: &mut Vec<f32>) {
         out.resize(slots.len(), 0.0);
         let k = simd::code_kernels();
-        (k.rows)(&query.weights, &self.bytes, self.dim(), slots, out);
+        match self.kind {
+            Quantization::Sq8 => (k.rows)(&query.weights, &self.bytes, self.dim(), slots, out),
+            Quantization::Sq4 => (k.rows4)(&query.weights, &self.bytes, self.code_len(), slots, out),
+        }
         let n = self.len();
         let (inv, bias) = (query.inv_scale, query.bias);
         match self.metric {
@@ -410,7 +498,7 @@ mod tests {
             let mut out = Vec::new();
             codes.distances(&query, &slots, &mut out);
             for (s, &d) in slots.iter().zip(&out) {
-                let x = sq.decode(codes.code(*s).unwrap());
+                let x = sq.decode(&codes.code(*s).unwrap());
                 let dot: f32 = q.iter().zip(&x).map(|(a, b)| a * b).sum();
                 let exact = match metric {
                     Metric::L2 => q.iter().zip(&x).map(|(a, b)| (a - b) * (a - b)).sum(),

@@ -115,6 +115,13 @@ pub struct CodeKernels {
     /// where that row is not in `data`; the next rows are prefetched while
     /// one is summed.
     pub rows: RowsFnOf<i16, u8>,
+    /// `Σ q[d] · c[d]` over 4-bit codes packed in blocks of 16 bytes (32
+    /// dimensions: dimension `j` of a block in the low half of byte `j`,
+    /// `16 + j` in the high half); `q` holds 32 weights a block.
+    pub dot4: fn(&[i16], &[u8]) -> i32,
+    /// The row kernel over `dot4`: rows of `stride` bytes, a code of
+    /// `q.len() / 2` bytes at the start of each.
+    pub rows4: RowsFnOf<i16, u8>,
     /// Name of the instruction set in use.
     pub isa: &'static str,
 }
@@ -151,6 +158,8 @@ fn detect_codes() -> CodeKernels {
 const SCALAR_CODES: CodeKernels = CodeKernels {
     dot: scalar::dot_u8,
     rows: scalar::dot_u8_rows,
+    dot4: scalar::dot_u4,
+    rows4: scalar::dot_u4_rows,
     isa: "scalar",
 };
 
@@ -186,7 +195,20 @@ fn rows_with<Q, T>(
     out: &mut [f32],
     kernel: impl Fn(&[Q], &[T]) -> f32,
 ) {
-    let dim = q.len();
+    rows_of(q, q.len(), data, stride, slots, out, kernel);
+}
+
+/// [`rows_with`] for rows of `dim` elements whatever the query's length.
+#[inline(always)]
+fn rows_of<Q, T>(
+    q: &[Q],
+    dim: usize,
+    data: &[T],
+    stride: usize,
+    slots: &[u32],
+    out: &mut [f32],
+    kernel: impl Fn(&[Q], &[T]) -> f32,
+) {
     let row = |s: u32| {
         let at = (s as usize).checked_mul(stride)?;
         data.get(at..at.checked_add(dim)?)
@@ -571,6 +593,24 @@ pub mod scalar {
         rows_with(q, data, stride, slots, out, |a, b| dot_u8(a, b) as f32);
     }
 
+    /// `Σ q[d] · c[d]` over packed 4-bit codes (see `CodeKernels::dot4`).
+    #[inline(always)]
+    pub fn dot_u4(q: &[i16], c: &[u8]) -> i32 {
+        let mut acc = [0i32; 16];
+        for (w, x) in q.chunks_exact(32).zip(c.chunks_exact(16)) {
+            for j in 0..16 {
+                acc[j] += i32::from(w[j]) * i32::from(x[j] & 15)
+                    + i32::from(w[16 + j]) * i32::from(x[j] >> 4);
+            }
+        }
+        acc.iter().sum()
+    }
+
+    /// The row kernel over [`dot_u4`].
+    pub fn dot_u4_rows(q: &[i16], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        super::rows_of(q, q.len() / 2, data, stride, slots, out, |a, b| dot_u4(a, b) as f32);
+    }
+
     /// Inner product.
     pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         let (a, b) = same_len(a, b);
@@ -674,12 +714,16 @@ mod avx2 {
             return Some(CodeKernels {
                 dot: dot_u8_vnni,
                 rows: dot_u8_rows_vnni,
+                dot4: dot_u4,
+                rows4: dot_u4_rows,
                 isa: "avx512vnni",
             });
         }
         is_x86_feature_detected!("avx2").then_some(CodeKernels {
             dot: dot_u8,
             rows: dot_u8_rows,
+            dot4: dot_u4,
+            rows4: dot_u4_rows,
             isa: "avx2",
         })
     }
@@ -690,8 +734,61 @@ mod avx2 {
         is_x86_feature_detected!("avx2").then_some(CodeKernels {
             dot: dot_u8,
             rows: dot_u8_rows,
+            dot4: dot_u4,
+            rows4: dot_u4_rows,
             isa: "avx2",
         })
+    }
+
+    fn dot_u4(q: &[i16], c: &[u8]) -> i32 {
+        // SAFETY: as for `dot_u8`.
+        unsafe { dot_u4_avx2(q, c) }
+    }
+
+    fn dot_u4_rows(q: &[i16], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        // SAFETY: as for `dot_u8`.
+        unsafe { dot_u4_rows_avx2(q, data, stride, slots, out) }
+    }
+
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_u4_rows_avx2(
+        q: &[i16],
+        data: &[u8],
+        stride: usize,
+        slots: &[u32],
+        out: &mut [f32],
+    ) {
+        // SAFETY: the caller guarantees AVX2, all `dot_u4_avx2` needs.
+        super::rows_of(q, q.len() / 2, data, stride, slots, out, |a, b| unsafe {
+            dot_u4_avx2(a, b) as f32
+        });
+    }
+
+    /// A block of 32 dimensions at a time: the low and high halves of 16
+    /// bytes, each widened to `i16` and multiplied pairwise (`vpmaddwd`).
+    #[target_feature(enable = "avx2")]
+    unsafe fn dot_u4_avx2(q: &[i16], c: &[u8]) -> i32 {
+        let blocks = (q.len() / 32).min(c.len() / 16);
+        let (mut acc0, mut acc1) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        // SAFETY: block `b` reads bytes `16b..16b + 16` of `c` and weights
+        // `32b..32b + 32` of `q`, inside both for `b < blocks`.
+        unsafe {
+            let mask = _mm_set1_epi8(0x0F);
+            for b in 0..blocks {
+                let x = _mm_loadu_si128(c.as_ptr().add(16 * b).cast());
+                let lo = _mm256_cvtepu8_epi16(_mm_and_si128(x, mask));
+                let hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16::<4>(x), mask));
+                let w0 = _mm256_loadu_si256(q.as_ptr().add(32 * b).cast());
+                let w1 = _mm256_loadu_si256(q.as_ptr().add(32 * b + 16).cast());
+                acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(lo, w0));
+                acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(hi, w1));
+            }
+            let acc = _mm256_add_epi32(acc0, acc1);
+            let s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+            _mm_cvtsi128_si32(s)
+        }
     }
 
     fn dot_u8(q: &[i16], c: &[u8]) -> i32 {
@@ -1096,8 +1193,42 @@ mod wasm {
         rows: |q, data, stride, slots, out| {
             rows_with(q, data, stride, slots, out, |a, b| dot_u8(a, b) as f32)
         },
+        dot4: dot_u4,
+        rows4: |q, data, stride, slots, out| {
+            super::rows_of(q, q.len() / 2, data, stride, slots, out, |a, b| {
+                dot_u4(a, b) as f32
+            })
+        },
         isa: "simd128",
     };
+
+    /// A block of 32 dimensions at a time, 8 bytes (16 dimensions) a step:
+    /// low and high halves widened to `i16` lanes, multiplied pairwise.
+    fn dot_u4(q: &[i16], c: &[u8]) -> i32 {
+        let blocks = (q.len() / 32).min(c.len() / 16);
+        // SAFETY: simd128 is enabled at compile time (cfg above); block `b`
+        // reads bytes `16b..16b + 16` of `c` and weights `32b..32b + 32` of
+        // `q`, inside both for `b < blocks`; wasm loads need no alignment.
+        unsafe {
+            let mask = i16x8_splat(15);
+            let w = |i: usize| v128_load(q.as_ptr().add(i).cast::<v128>());
+            let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
+            for b in 0..blocks {
+                for h in 0..2 {
+                    let x = u16x8_load_extend_u8x8(c.as_ptr().add(16 * b + 8 * h));
+                    let lo = v128_and(x, mask);
+                    let hi = u16x8_shr(x, 4);
+                    acc0 = i32x4_add(acc0, i32x4_dot_i16x8(lo, w(32 * b + 8 * h)));
+                    acc1 = i32x4_add(acc1, i32x4_dot_i16x8(hi, w(32 * b + 16 + 8 * h)));
+                }
+            }
+            let s = i32x4_add(acc0, acc1);
+            i32x4_extract_lane::<0>(s)
+                .wrapping_add(i32x4_extract_lane::<1>(s))
+                .wrapping_add(i32x4_extract_lane::<2>(s))
+                .wrapping_add(i32x4_extract_lane::<3>(s))
+        }
+    }
 
     /// Eight codes at a time: widened to `i16` as they load, multiplied
     /// pairwise with the weights and summed into `i32` lanes
@@ -1339,6 +1470,30 @@ mod tests {
                 }
                 if dim > 0 {
                     assert!(out[4].is_nan() && out[5].is_nan());
+                }
+                // 4-bit codes: the same sums over the unpacked values.
+                let blocks = dim.div_ceil(32);
+                let mut w = q.clone();
+                w.resize(blocks * 32, 0);
+                let packed: Vec<u8> = (0..blocks * 16 * 6).map(|i| (i * 37 % 256) as u8).collect();
+                let row4 = |s: usize| &packed[s * blocks * 16..(s + 1) * blocks * 16];
+                let exact4 = |r: &[u8]| -> i32 {
+                    let mut sum = 0;
+                    for (b, bytes) in r.chunks_exact(16).enumerate() {
+                        for j in 0..16 {
+                            sum += i32::from(w[32 * b + j]) * i32::from(bytes[j] & 15);
+                            sum += i32::from(w[32 * b + 16 + j]) * i32::from(bytes[j] >> 4);
+                        }
+                    }
+                    sum
+                };
+                for s in 0..6 {
+                    assert_eq!((t.dot4)(&w, row4(s)), exact4(row4(s)), "{} dim {dim}", t.isa);
+                }
+                let slots = [2u32, 5, 0];
+                (t.rows4)(&w, &packed, blocks * 16, &slots, &mut out);
+                for (k, &s) in slots.iter().enumerate() {
+                    assert_eq!(out[k], exact4(row4(s as usize)) as f32);
                 }
             }
         }

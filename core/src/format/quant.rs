@@ -36,10 +36,10 @@ pub(crate) fn sections<S: FeatureStore>(points: &Points<S>) -> Result<Vec<([u8; 
             let mut bytes = Vec::new();
             crate::alloc::reserve(&mut bytes, n * dim as usize, "the codes")?;
             let have = codes.len().min(n);
-            bytes.extend_from_slice(&codes.bytes[..have * dim as usize]);
+            bytes.extend_from_slice(&codes.bytes[..have * codes.code_len()]);
             for slot in have as u32..n as u32 {
                 let r = points.store.with_vector(slot, |v| {
-                    S::Elem::as_f32(v).map(|v| codes.sq.encode(v, &mut bytes))
+                    S::Elem::as_f32(v).map(|v| codes.encode_into(v, &mut bytes))
                 })?;
                 match r {
                     Access::Ready(Some(())) => {}
@@ -84,10 +84,10 @@ pub(crate) fn decode(header: &Header, meta: &[u8]) -> Result<Quant> {
             let mut step = crate::alloc::zeroed(dim, "the quantiser")?;
             f32::read_le(r.take(4 * dim)?, &mut step);
             r.finish()?;
-            let sq = Sq8::from_parts(lo, step)
+            let sq = Sq8::from_parts_top(lo, step, kind.top())
                 .map_err(|_| corrupt("quantiser", "parameters not finite or a step below zero"))?;
             let codes = header.section_bytes(meta, tag::CODES, "codes")?;
-            if codes.len() as u64 != header.count as u64 * dim as u64 {
+            if codes.len() as u64 != header.count as u64 * kind.code_len(dim) as u64 {
                 return Err(corrupt("codes", "wrong length"));
             }
             let bytes = super::copy_bytes(codes, "the codes")?;

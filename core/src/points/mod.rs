@@ -212,7 +212,7 @@ impl<S: FeatureStore> Points<S> {
                 reason: "the index holds no vectors to train the quantiser on".into(),
             });
         }
-        let sq = Sq8::train(self.dim(), [&lo, &hi])?;
+        let sq = Sq8::train_top(self.dim(), [&lo, &hi], kind.top())?;
         self.quant = Quant::Trained(Codes::new(kind, sq, self.metric));
         self.sync_codes()
     }
