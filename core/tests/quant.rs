@@ -35,48 +35,62 @@ fn codes_keep_recall_on_real_data_and_results_carry_exact_distances() {
     };
     let exact = hnsw(Metric::Cosine, d.dim, &d.base);
     let mut coded = hnsw(Metric::Cosine, d.dim, &d.base);
-    coded.quantize(Quantization::Sq8).unwrap();
-    assert!(coded.is_quantized() && !exact.is_quantized());
-    for ef in [32, 96] {
-        let run = |ix: &Hnsw| -> Vec<_> {
-            (0..d.n_queries())
-                .map(|i| ix.search(d.query(i), 10, ef).unwrap())
-                .collect()
-        };
-        let (e, c) = (run(&exact), run(&coded));
-        let (re, rc) = (recall(&e, &d.truth, 10), recall(&c, &d.truth, 10));
-        eprintln!("ef {ef}: recall exact {re:.4}, on codes {rc:.4}");
-        assert!(rc >= re - 0.01, "ef {ef}: {rc} on codes vs {re} exact");
-        for (i, hits) in c.iter().enumerate().take(50) {
-            for h in hits {
-                let v = coded.get(h.id).unwrap();
-                let dot: f32 = v.iter().zip(d.query(i)).map(|(a, b)| a * b).sum();
-                let norm: f32 = d.query(i).iter().map(|x| x * x).sum::<f32>().sqrt();
-                assert!((h.distance - (1.0 - dot / norm)).abs() < 1e-4);
+    for (kind, slack) in [(Quantization::Sq8, 0.01), (Quantization::Sq4, 0.015)] {
+        coded.quantize(kind).unwrap();
+        assert!(coded.is_quantized() && !exact.is_quantized());
+        for ef in [32, 96] {
+            let run = |ix: &Hnsw| -> Vec<_> {
+                (0..d.n_queries())
+                    .map(|i| ix.search(d.query(i), 10, ef).unwrap())
+                    .collect()
+            };
+            let (e, c) = (run(&exact), run(&coded));
+            let (re, rc) = (recall(&e, &d.truth, 10), recall(&c, &d.truth, 10));
+            eprintln!("ef {ef}: recall exact {re:.4}, on {kind} codes {rc:.4}");
+            assert!(
+                rc >= re - slack,
+                "ef {ef}: {rc} on {kind} codes vs {re} exact"
+            );
+            for (i, hits) in c.iter().enumerate().take(50) {
+                for h in hits {
+                    let v = coded.get(h.id).unwrap();
+                    let dot: f32 = v.iter().zip(d.query(i)).map(|(a, b)| a * b).sum();
+                    let norm: f32 = d.query(i).iter().map(|x| x * x).sum::<f32>().sqrt();
+                    assert!((h.distance - (1.0 - dot / norm)).abs() < 1e-4);
+                }
             }
         }
     }
 }
 
-/// Every metric, and IVF: recall on codes close to exact search.
+/// Every code and metric, and IVF: recall on codes close to exact search.
 #[test]
 fn every_metric_and_ivf_search_well_on_codes() {
-    let dim = 24;
+    let dim = 40;
     let (base, queries) = base_and_queries(3_000, 40, dim, 7);
-    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+    let cases = [Quantization::Sq8, Quantization::Sq4]
+        .into_iter()
+        .flat_map(|q| [Metric::L2, Metric::InnerProduct, Metric::Cosine].map(|m| (q, m)));
+    for (kind, metric) in cases {
+        // 4-bit codes rank more coarsely: the rerank list makes up for it.
+        let slack = if kind == Quantization::Sq8 {
+            0.02
+        } else {
+            0.05
+        };
         let truth = exact_ids(metric, dim, &base, &queries, 10);
         let mut index = hnsw(metric, dim, &base);
         let exact: Vec<_> = queries
             .chunks_exact(dim)
             .map(|q| index.search(q, 10, 64).unwrap())
             .collect();
-        index.quantize(Quantization::Sq8).unwrap();
+        index.quantize(kind).unwrap();
         let coded: Vec<_> = queries
             .chunks_exact(dim)
             .map(|q| index.search(q, 10, 64).unwrap())
             .collect();
         let (re, rc) = (recall(&exact, &truth, 10), recall(&coded, &truth, 10));
-        assert!(rc >= re - 0.02, "{metric}: {rc} on codes vs {re}");
+        assert!(rc >= re - slack, "{kind} {metric}: {rc} on codes vs {re}");
 
         let params = IvfParams {
             nlist: 16,
@@ -94,7 +108,7 @@ fn every_metric_and_ivf_search_well_on_codes() {
             .chunks_exact(dim)
             .map(|q| ivf.search_with(q, 10, &p, |_| true).unwrap())
             .collect();
-        ivf.quantize(Quantization::Sq8).unwrap();
+        ivf.quantize(kind).unwrap();
         assert!(ivf.is_quantized());
         let coded: Vec<_> = queries
             .chunks_exact(dim)
@@ -103,8 +117,8 @@ fn every_metric_and_ivf_search_well_on_codes() {
         // All lists probed: exact search is exact; codes must come close.
         let (re, rc) = (recall(&exact, &truth, 10), recall(&coded, &truth, 10));
         assert!(
-            re > 0.999 && rc >= 0.97,
-            "IVF {metric}: {rc} on codes vs {re}"
+            re > 0.999 && rc >= 1.0 - slack,
+            "IVF {kind} {metric}: {rc} on codes vs {re}"
         );
         // A rerank of everything probed is exact again.
         let all = SearchParams { rerank: 3_000, ..p };
@@ -122,7 +136,7 @@ fn codes_round_trip_through_the_file() {
     let dim = 16;
     let (base, queries) = base_and_queries(1_500, 20, dim, 3);
     let mut h = hnsw(Metric::L2, dim, &base);
-    h.quantize(Quantization::Sq8).unwrap();
+    h.quantize(Quantization::Sq4).unwrap();
     let train = MemoryStore::from_flat(dim, &base).unwrap();
     let mut ivf = Ivf::train(
         Metric::Cosine,
@@ -140,7 +154,7 @@ fn codes_round_trip_through_the_file() {
         let bytes = index.to_bytes().unwrap();
         let back: AnyIndex = IndexFile::from_bytes(&bytes).unwrap();
         assert!(back.is_quantized());
-        assert_eq!(back.quantization(), Some(Quantization::Sq8));
+        assert_eq!(back.quantization(), index.quantization());
         assert_eq!(back.to_bytes().unwrap(), bytes);
         let p = SearchParams::default();
         for q in queries.chunks_exact(dim) {
@@ -261,7 +275,8 @@ fn bad_quantisation_requests_are_errors() {
     bits.insert(1, &[7u8; 16]).unwrap();
     assert!(bits.quantize(Quantization::Sq8).is_err());
     assert!(!bits.is_quantized());
-    assert!("sq4".parse::<Quantization>().is_err());
+    assert!("sq2".parse::<Quantization>().is_err());
+    assert_eq!("sq4".parse::<Quantization>().unwrap(), Quantization::Sq4);
     assert_eq!("sq8".parse::<Quantization>().unwrap(), Quantization::Sq8);
 }
 
@@ -314,6 +329,15 @@ fn damaged_codes_sections_are_refused() {
     // A flipped byte in the codes without a resealed checksum.
     let mut b = bytes.clone();
     b[cod + 3] ^= 0x40;
+    assert!(matches!(
+        IndexFile::from_bytes::<MemoryStore<f32>>(&b),
+        Err(Error::Corrupt { .. })
+    ));
+    // 4-bit codes take half a byte a dimension, in blocks of 32: the 8-bit
+    // length is wrong for them.
+    let mut b = bytes.clone();
+    b[par] = 2;
+    reseal(&mut b);
     assert!(matches!(
         IndexFile::from_bytes::<MemoryStore<f32>>(&b),
         Err(Error::Corrupt { .. })

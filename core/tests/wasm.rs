@@ -96,6 +96,22 @@ fn codes_match_native() {
             .map(|(&w, &x)| i32::from(w) * i32::from(x))
             .sum();
         assert_eq!((k.dot)(&q, &c), want, "{} dim {dim}", k.isa);
+        // The same values as 4-bit codes, packed in blocks of 32.
+        let blocks = dim.div_ceil(32);
+        let mut w = q.clone();
+        w.resize(blocks * 32, 0);
+        let mut u: Vec<u8> = c.iter().map(|x| x & 15).collect();
+        u.resize(blocks * 32, 0);
+        let packed: Vec<u8> = u
+            .chunks_exact(32)
+            .flat_map(|b| (0..16).map(move |j| b[j] | (b[16 + j] << 4)))
+            .collect();
+        let want4: i32 = w
+            .iter()
+            .zip(&u)
+            .map(|(&a, &b)| i32::from(a) * i32::from(b))
+            .sum();
+        assert_eq!((k.dot4)(&w, &packed), want4, "{} dim {dim}", k.isa);
     }
     assert_eq!(
         vectrove_core::simd::code_kernels().isa,
