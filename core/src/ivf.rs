@@ -250,6 +250,16 @@ impl<S: FeatureStore> Ivf<S> {
         self.points.quantize(kind)
     }
 
+    /// Search on codes of `kind` once the index holds
+    /// [`TRAIN_AT`](crate::quant::TRAIN_AT) points: the quantiser trains
+    /// itself on the stored vectors at the end of the insert that gets there
+    /// (now, if the index holds that many already), as
+    /// [`HnswBuilder::quantize`](crate::HnswBuilder::quantize) does for HNSW.
+    pub fn quantize_later(&mut self, kind: crate::Quantization) -> Result<()> {
+        self.points.quantize_later(kind)?;
+        self.points.sync_codes()
+    }
+
     /// The codes this index searches on.
     pub fn quantization(&self) -> Option<crate::Quantization> {
         self.points.quant.kind()
