@@ -7,6 +7,11 @@ export type Metric = "l2" | "cosine" | "ip";
 export type IndexKind = "hnsw" | "ivf";
 /** Where an index's vectors live. */
 export type Storage = "memory" | "opfs" | "indexeddb";
+/**
+ * Compact codes an index can search on: "sq8" keeps one byte a dimension (a quarter of
+ * the f32 vector), always resident, and reranks the best candidates exactly.
+ */
+export type Quantization = "sq8";
 
 /** The `name` of every error thrown by the library. Messages are one line. */
 export type VectroveErrorName =
@@ -52,6 +57,13 @@ export interface HnswOptions {
   m?: number;
   efConstruction?: number;
   seed?: number;
+  /**
+   * Search on codes: the quantiser trains itself on the stored vectors at the end of the
+   * add or addMany that brings the index to 1,000 vectors (add a representative batch
+   * first; {@link Index.quantize} retrains at any time). Unknown names throw
+   * InvalidArgumentError.
+   */
+  quantize?: Quantization;
 }
 
 export interface IvfOptions {
@@ -62,6 +74,8 @@ export interface IvfOptions {
   /** k-means iterations. */
   iters?: number;
   seed?: number;
+  /** Scan the lists on codes, trained once the index holds 1,000 vectors (see HnswOptions). */
+  quantize?: Quantization;
 }
 
 export interface AddManyOptions {
@@ -76,6 +90,13 @@ export interface SearchOptions {
   ef?: number;
   /** IVF: number of lists scanned. */
   nprobe?: number;
+  /**
+   * An index with codes: how many of the best candidates found on codes get exact
+   * distances (read in one batch; one IndexedDB transaction when some are not cached).
+   * Default max(4k, 32); raised to k; with HNSW at most the `ef` candidates the walk kept.
+   * Ignored by an index without codes.
+   */
+  rerank?: number;
   /** Only ids for which this returns true are returned. */
   filter?: (id: number) => boolean;
 }
@@ -141,6 +162,20 @@ export class Index {
   contains(id: Id): boolean;
   /** The stored vector (normalised for cosine), or undefined. */
   get(id: Id): Float32Array | undefined;
+  /**
+   * Trains codes of `kind` on the stored vectors now, encodes them all, and searches on
+   * them from now on (vectors added later are encoded as they come; calling it again
+   * retrains). Saved with the index. Throws InvalidArgumentError for an unknown kind or
+   * an empty index, and UnsupportedError for an index read lazily from IndexedDB.
+   */
+  quantize(kind: Quantization): void;
+  /** The codes the index has or will train ("sq8"), or null without any. */
+  readonly quantization: Quantization | null;
+  /**
+   * Whether searches traverse on codes now: false without codes, and with `quantize`
+   * chosen at creation until the index holds 1,000 vectors.
+   */
+  readonly quantized: boolean;
   readonly length: number;
   readonly dim: number;
   readonly metric: Metric;
@@ -305,6 +340,8 @@ export interface TransferOption {
 export interface RemoteSearchOptions {
   ef?: number;
   nprobe?: number;
+  /** See {@link SearchOptions.rerank}. */
+  rerank?: number;
   /**
    * The ids allowed in the results. Functions cannot be sent to a worker, so the remote
    * filter is a collection of ids; passing a function rejects with InvalidArgumentError.
@@ -319,6 +356,8 @@ export interface RemoteIndexInfo {
   kind: IndexKind;
   storage: Storage;
   name: string | undefined;
+  quantization: Quantization | null;
+  quantized: boolean;
 }
 
 /**
@@ -334,6 +373,8 @@ export class RemoteIndex {
   readonly kind: IndexKind;
   readonly storage: Storage;
   readonly name: string | undefined;
+  readonly quantization: Quantization | null;
+  readonly quantized: boolean;
   /** True after close() or once the worker is terminated. */
   readonly closed: boolean;
   add(id: Id, vector: Float32Array | number[]): Promise<void>;
@@ -343,6 +384,8 @@ export class RemoteIndex {
   delete(id: Id): Promise<boolean>;
   contains(id: Id): Promise<boolean>;
   get(id: Id): Promise<Float32Array | undefined>;
+  /** See {@link Index.quantize}. */
+  quantize(kind: Quantization): Promise<void>;
   /** See {@link Index.save}: atomic, one writer of a name at a time across tabs and workers. */
   save(name?: string, options?: StorageOptions): Promise<void>;
   toBytes(): Promise<Uint8Array>;

@@ -8,7 +8,7 @@
 // Buffers coming back (toBytes, get, k-means centroids) are the worker's own copies and are
 // transferred, not copied.
 
-const INFO_KEYS = ["length", "dim", "metric", "kind", "storage", "name"];
+const INFO_KEYS = ["length", "dim", "metric", "kind", "storage", "name", "quantization", "quantized"];
 
 function namedError(name, message) {
   const err = new Error(message);
@@ -277,9 +277,10 @@ const CONSTRUCT = Symbol("vectrove.RemoteIndex");
 
 /**
  * An Index living in the worker. Every method of Index is here, returning a promise.
- * `length`, `dim`, `metric`, `kind`, `storage` and `name` are plain properties holding the
- * values of the worker's index after the last call on this proxy completed (whether it
- * succeeded or failed); `refresh()` fetches them without doing anything else.
+ * `length`, `dim`, `metric`, `kind`, `storage`, `name`, `quantization` and `quantized` are
+ * plain properties holding the values of the worker's index after the last call on this
+ * proxy completed (whether it succeeded or failed); `refresh()` fetches them without doing
+ * anything else.
  */
 export class RemoteIndex {
   #connection;
@@ -303,6 +304,8 @@ export class RemoteIndex {
   get kind() { return this.#info.kind; }
   get storage() { return this.#info.storage; }
   get name() { return this.#info.name; }
+  get quantization() { return this.#info.quantization; }
+  get quantized() { return this.#info.quantized; }
   /** True after close() (or free()) or once the worker is terminated. */
   get closed() { return this.#closed || this.#connection.closed !== null; }
 
@@ -357,6 +360,7 @@ export class RemoteIndex {
   async delete(id) { return this.#call("delete", [id]); }
   async contains(id) { return this.#call("contains", [id]); }
   async get(id) { return this.#call("get", [id]); }
+  async quantize(kind) { return this.#call("quantize", [kind]); }
 
   async save(name, options) {
     return this.#call("save", [name, wireOptions(checkOptions(options, "save"))]);
@@ -365,7 +369,8 @@ export class RemoteIndex {
   async toBytes() { return this.#call("toBytes"); }
   async stats() { return this.#call("stats"); }
 
-  /** Fetches length, dim, metric, kind, storage and name; also returns them. */
+  /** Fetches the properties (length, dim, metric, kind, storage, name, quantization,
+   * quantized); also returns them. */
   async refresh() {
     await this.#call("info");
     return Object.fromEntries(INFO_KEYS.map((key) => [key, this.#info[key]]));

@@ -52,6 +52,8 @@ function snapshot(index) {
     kind: index.kind,
     storage: index.storage,
     name: index.name ?? undefined,
+    quantization: index.quantization ?? null,
+    quantized: index.quantized,
   };
 }
 
@@ -179,6 +181,7 @@ const methods = {
   delete: (index, [key]) => index.delete(key),
   contains: (index, [key]) => index.contains(key),
   get: (index, [key], _id, transfer) => give(index.get(key), transfer),
+  quantize: (index, [kind]) => index.quantize(kind),
   save: (index, [name, options]) => index.save(name, options),
   toBytes: (index, _args, _id, transfer) => give(index.toBytes(), transfer),
   stats: (index) => index.stats(),

@@ -578,7 +578,9 @@ const LOOKAHEAD: usize = 8;
 /// The search on an IndexedDB-backed HNSW index (`store` is its lazily
 /// read base): the one resumable search, with one read transaction
 /// whenever a step lacks vectors. Returns the hits and the number of
-/// fetches.
+/// fetches. On an index with codes the walk never lacks anything (the
+/// codes are resident): only the final rerank reads vectors, all in one
+/// transaction, and nothing is fetched ahead for it.
 pub(crate) async fn search<B: ByteSource>(
     h: &Hnsw<LayeredStore<PagedStore<B, f32>>>,
     store: &PagedStore<B, f32>,
@@ -588,12 +590,18 @@ pub(crate) async fn search<B: ByteSource>(
     filter: &JsFilter,
 ) -> Result<(Vec<Neighbor>, u64)> {
     let mut state = h.start_search_with(query, a.k, &a.params)?;
+    let on_codes = h.is_quantized();
     let mut fetches = 0;
     let mut ahead = Vec::new();
     while let Step::Missing = h.resume(&mut state, |id| filter.accept(id))? {
         ahead.clear();
         let level = state.level();
-        for node in state.upcoming(LOOKAHEAD) {
+        let upcoming = if on_codes {
+            Vec::new()
+        } else {
+            state.upcoming(LOOKAHEAD)
+        };
+        for node in upcoming {
             if let Some(nb) = h.neighbors(node, level) {
                 ahead.extend_from_slice(nb);
             }

@@ -21,7 +21,7 @@ use vectrove_core::{AnyIndex, Hnsw, Ivf, IvfParams, MemoryStore, Metric, Neighbo
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::errors::{busy, from_core, invalid_argument, js_error, name};
+use crate::errors::{busy, from_core, invalid_argument, js_error, name, unsupported};
 use crate::idb;
 use crate::js::{id_value, now_ms, opt, opt_function, opt_u64, opt_usize, set, to_id, yield_now};
 use crate::open;
@@ -109,7 +109,8 @@ impl Index {
 impl Index {
     /// A new, empty in-memory HNSW index of `dim`-dimensional vectors.
     /// Options: `metric` ("l2", "cosine" or "ip"; default "cosine"), `m`,
-    /// `efConstruction`, `seed`.
+    /// `efConstruction`, `seed`, `quantize` ("sq8": search on 8-bit codes,
+    /// trained on the first 1,000 vectors once the index holds them).
     #[wasm_bindgen(constructor)]
     pub fn new(
         dim: JsValue,
@@ -127,6 +128,9 @@ impl Index {
         if let Some(seed) = opt_u64(&options, "seed")? {
             b = b.seed(seed);
         }
+        if let Some(kind) = options::quantization(&options)? {
+            b = b.quantize(kind);
+        }
         let store = Store::memory(MemoryStore::new(dim).map_err(from_core)?);
         Ok(Index::wrap(Inner::memory(AnyIndex::Hnsw(
             b.build_with_store(store).map_err(from_core)?,
@@ -135,7 +139,9 @@ impl Index {
 
     /// A new, empty in-memory IVF-Flat index whose coarse quantiser is
     /// trained on `training` (vectors back to back). Options: `metric`
-    /// (default "cosine"), `nlist` (default 4·√n), `iters`, `seed`.
+    /// (default "cosine"), `nlist` (default 4·√n), `iters`, `seed`,
+    /// `quantize` ("sq8": scan lists on 8-bit codes, trained once the
+    /// index holds 1,000 vectors).
     #[wasm_bindgen(js_name = trainIvf)]
     pub fn train_ivf(
         dim: JsValue,
@@ -150,6 +156,7 @@ impl Index {
             }));
         }
         let metric = options::metric(&options, Metric::Cosine)?;
+        let quantize = options::quantization(&options)?;
         // Left out, `nlist` is the core's default for the training set; an
         // explicit 0 is refused (to the core, 0 would mean that default).
         let mut params = IvfParams::default();
@@ -167,7 +174,10 @@ impl Index {
         }
         let data = MemoryStore::from_flat(dim, &training).map_err(from_core)?;
         let store = Store::memory(MemoryStore::new(dim).map_err(from_core)?);
-        let ivf = Ivf::train_into(metric, params, &data, store).map_err(from_core)?;
+        let mut ivf = Ivf::train_into(metric, params, &data, store).map_err(from_core)?;
+        if let Some(kind) = quantize {
+            ivf.quantize_later(kind).map_err(from_core)?;
+        }
         Ok(Index::wrap(Inner::memory(AnyIndex::Ivf(ivf))))
     }
 
@@ -261,7 +271,9 @@ impl Index {
 
     /// The `k` nearest neighbours of `query`, nearest first, as
     /// `[{ id, distance }]`. Options: `ef` (HNSW beam width, default 64),
-    /// `nprobe` (IVF lists to scan, default 8), `filter(id) => boolean`.
+    /// `nprobe` (IVF lists to scan, default 8), `rerank` (for an index with
+    /// codes: the candidates given exact distances, in one read; default
+    /// max(4k, 32)), `filter(id) => boolean`.
     /// Works on every storage: an IndexedDB-backed index fetches the
     /// vectors each search step lacks in one transaction.
     #[wasm_bindgen(unchecked_return_type = "Promise<SearchHit[]>")]
@@ -315,6 +327,47 @@ impl Index {
         });
         filter.finish()?;
         Ok(hits(&out?))
+    }
+
+    /// Train codes of `kind` ("sq8") on the stored vectors now and search
+    /// on them from now on: traversal on the codes, then the best `rerank`
+    /// candidates get exact distances. Vectors added later are encoded too;
+    /// calling it again retrains. Not for an index whose vectors IndexedDB
+    /// holds (it would read every vector; quantise before storing it).
+    pub fn quantize(&self, kind: JsValue) -> JsResult<()> {
+        let kind = kind
+            .as_string()
+            .ok_or_else(|| invalid_argument("`kind` must be a string such as \"sq8\""))?;
+        let kind = options::parse_quantization(&kind)?;
+        self.with_mut(|i| {
+            if i.idb.is_some() {
+                return Err(unsupported(
+                    "an index read lazily from IndexedDB cannot be quantised in place (it would \
+                     read every vector): quantise it before saving or importing it",
+                ));
+            }
+            i.engine.quantize(kind).map_err(from_core)
+        })
+    }
+
+    /// The codes the index searches on, or will once trained ("sq8"), or
+    /// `null` without any.
+    #[wasm_bindgen(getter, unchecked_return_type = "Quantization | null")]
+    pub fn quantization(&self) -> JsResult<JsValue> {
+        self.with(|i| {
+            Ok(match i.engine.quantization() {
+                Some(q) => q.name().into(),
+                None => JsValue::NULL,
+            })
+        })
+    }
+
+    /// Whether searches traverse on codes now: false without codes, and
+    /// for `quantize` chosen at creation until the index holds 1,000
+    /// vectors.
+    #[wasm_bindgen(getter)]
+    pub fn quantized(&self) -> JsResult<bool> {
+        self.with(|i| Ok(i.engine.is_quantized()))
     }
 
     /// Delete `id`; returns whether it was there. Searches never return a

@@ -4,10 +4,10 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Function, Reflect};
-use vectrove_core::{Metric, SearchParams};
+use vectrove_core::{Metric, Quantization, SearchParams};
 use wasm_bindgen::prelude::*;
 
-use crate::errors::invalid_argument;
+use crate::errors::{from_core, invalid_argument};
 use crate::js::{id_value, opt_function, opt_string, opt_usize, to_id};
 use crate::state::Engine;
 
@@ -25,6 +25,18 @@ pub(crate) fn metric(options: &JsValue, default: Metric) -> JsResult<Metric> {
             "unknown metric \"{m}\": use \"l2\", \"cosine\" or \"ip\""
         ))),
     }
+}
+
+/// The `quantize` option ("sq8"), `None` when absent.
+pub(crate) fn quantization(options: &JsValue) -> JsResult<Option<Quantization>> {
+    opt_string(options, "quantize")?
+        .map(|q| parse_quantization(&q))
+        .transpose()
+}
+
+/// A quantisation's name, as `quantize` options and `Index.quantize` take it.
+pub(crate) fn parse_quantization(name: &str) -> JsResult<Quantization> {
+    name.parse().map_err(from_core)
 }
 
 /// Where a JS index keeps its vectors.
