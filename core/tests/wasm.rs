@@ -85,7 +85,7 @@ fn codes_match_native() {
     assert!(common >= 9, "{ids:?} on codes vs {want:?} exact");
     // The code kernel's sums are exact.
     let k = vectrove_core::simd::code_kernels();
-    for dim in [1, 7, 8, 15, 16, 17, 33, 384] {
+    for dim in [1usize, 7, 8, 15, 16, 17, 33, 384] {
         let q: Vec<i16> = (0..dim)
             .map(|i| ((i * 7919) % 4095) as i16 - 2047)
             .collect();
