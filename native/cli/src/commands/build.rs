@@ -70,9 +70,9 @@ pub struct BuildArgs {
     /// fewer pages; ids and results do not change
     #[arg(long)]
     no_reorder: bool,
-    /// Also store compact codes (sq8: 8-bit scalar quantisation, a byte a
-    /// dimension, kept resident); searches traverse on them and rerank the
-    /// best candidates exactly. f32 vectors only
+    /// Also store compact codes, kept resident: sq8 (a byte a dimension) or
+    /// sq4 (half a byte). Searches traverse on them and rerank the best
+    /// candidates (--rerank) with exact distances. f32 vectors only
     #[arg(long)]
     quantize: Option<vectrove::Quantization>,
     /// Where to write the index
