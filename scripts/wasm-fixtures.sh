@@ -2,7 +2,10 @@
 # Writes the files the browser tests compile in (target/wasm-fixtures/):
 # the first 2,000 debian-384 base vectors and 100 queries, and an HNSW index
 # of them built by the native CLI (the golden file the browser must read
-# byte for byte and search to the same results).
+# byte for byte and search to the same results), and the same index with
+# 8-bit codes (`--quantize sq8`), which the browser searches on its codes.
+# Both are built with `--deterministic`, so they hold the same graph (and the
+# browser, quantising the first, writes the second byte for byte).
 #
 #   bash scripts/wasm-fixtures.sh [path/to/vectrove]
 #
@@ -30,9 +33,15 @@ for f in debian-2k.fvecs queries-100.fvecs; do
   if cmp -s "$OUT/$f.new" "$OUT/$f"; then rm "$OUT/$f.new"; else mv "$OUT/$f.new" "$OUT/$f"; fi
 done
 "$BIN" build --input "$OUT/debian-2k.fvecs" --metric cosine --m 16 --ef-construction 200 \
-  --seed 1 --output "$OUT/golden.vtrv.new" > /dev/null
+  --seed 1 --deterministic --output "$OUT/golden.vtrv.new" > /dev/null
 if cmp -s "$OUT/golden.vtrv.new" "$OUT/golden.vtrv"; then rm "$OUT/golden.vtrv.new"; else mv "$OUT/golden.vtrv.new" "$OUT/golden.vtrv"; fi
-# The native top-10 at ef 64, for the golden comparison.
+"$BIN" build --input "$OUT/debian-2k.fvecs" --metric cosine --m 16 --ef-construction 200 \
+  --seed 1 --deterministic --quantize sq8 --output "$OUT/golden-sq8.vtrv.new" > /dev/null
+if cmp -s "$OUT/golden-sq8.vtrv.new" "$OUT/golden-sq8.vtrv"; then rm "$OUT/golden-sq8.vtrv.new"; else mv "$OUT/golden-sq8.vtrv.new" "$OUT/golden-sq8.vtrv"; fi
+# The native top-10 at ef 64, for the golden comparisons (on codes: the
+# default rerank).
 "$BIN" search --index "$OUT/golden.vtrv" --queries "$OUT/queries-100.fvecs" --k 10 --ef 64 \
   --threads 1 --output "$OUT/golden-top10.ivecs" > /dev/null
+"$BIN" search --index "$OUT/golden-sq8.vtrv" --queries "$OUT/queries-100.fvecs" --k 10 --ef 64 \
+  --threads 1 --output "$OUT/golden-sq8-top10.ivecs" > /dev/null
 ls -l "$OUT"

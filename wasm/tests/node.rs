@@ -719,3 +719,237 @@ async fn a_view_whose_offset_lies_gets_an_error() {
     assert_error(e, "StorageError");
     assert_still_working(&small_index()).await;
 }
+
+/// Mean overlap of two lists of result lists (ids only), from 0 to 1.
+fn overlap(a: &[Vec<(u64, f32)>], b: &[Vec<(u64, f32)>]) -> f64 {
+    let (mut same, mut total) = (0usize, 0usize);
+    for (x, y) in a.iter().zip(b) {
+        total += y.len();
+        same += x.iter().filter(|h| y.iter().any(|g| g.0 == h.0)).count();
+    }
+    same as f64 / total.max(1) as f64
+}
+
+#[wasm_bindgen_test]
+async fn quantize_option_method_and_typed_errors() {
+    let base = base();
+    // Chosen at creation: codes train at the insert that reaches 1,000.
+    let index = Index::new(
+        JsValue::from(DIM as u32),
+        options(&[
+            ("quantize", "sq8".into()),
+            ("efConstruction", 40.into()),
+            ("seed", 3.into()),
+        ]),
+    )
+    .expect("new index with codes");
+    assert_eq!(
+        index.quantization().unwrap().as_string().as_deref(),
+        Some("sq8")
+    );
+    assert!(!index.quantized().unwrap());
+    let ids: Vec<f64> = (0..999).map(f64::from).collect();
+    await_js(index.add_many(
+        Float64Array::from(&ids[..]).into(),
+        base[..999 * DIM].to_vec(),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .expect("addMany");
+    assert!(!index.quantized().unwrap(), "trained before 1,000 vectors");
+    index
+        .add(JsValue::from(999), &base[999 * DIM..1000 * DIM])
+        .unwrap();
+    assert!(index.quantized().unwrap());
+    // Later vectors are encoded as they come, and found.
+    index
+        .add(JsValue::from(5000), &base[1500 * DIM..1501 * DIM])
+        .unwrap();
+    let own = search_hits(&index, &base[1500 * DIM..1501 * DIM], 1.0).await;
+    assert_eq!(own[0].0, 5000);
+    // Through the file: the codes come along, and so do the results.
+    let copy = Index::from_bytes(&index.to_bytes().unwrap()).unwrap();
+    assert!(copy.quantized().unwrap());
+    for q in queries().chunks_exact(DIM).take(20) {
+        assert_eq!(
+            search_hits(&copy, q, 10.0).await,
+            search_hits(&index, q, 10.0).await
+        );
+    }
+    // Pending codes (fewer than 1,000 vectors) survive a round trip too.
+    let pending = Index::new(JsValue::from(3), options(&[("quantize", "sq8".into())])).unwrap();
+    pending.add(JsValue::from(1), &[1.0, 2.0, 3.0]).unwrap();
+    let back = Index::from_bytes(&pending.to_bytes().unwrap()).unwrap();
+    assert_eq!(
+        back.quantization().unwrap().as_string().as_deref(),
+        Some("sq8")
+    );
+    assert!(!back.quantized().unwrap());
+
+    // Bad input: typed errors, nothing changed.
+    for bad in [JsValue::from("pq4"), JsValue::from(8), JsValue::from("SQ8")] {
+        assert_error(
+            Index::new(JsValue::from(3), options(&[("quantize", bad.clone())])),
+            "InvalidArgumentError",
+        );
+        assert_error(
+            Index::train_ivf(
+                JsValue::from(1),
+                vec![0.0, 1.0, 2.0, 3.0],
+                options(&[("nlist", 2.into()), ("quantize", bad)]),
+            ),
+            "InvalidArgumentError",
+        );
+    }
+    let empty = Index::new(JsValue::from(3), JsValue::UNDEFINED).unwrap();
+    let msg = assert_error(empty.quantize("sq8".into()), "InvalidArgumentError");
+    assert!(msg.contains("no vectors"), "{msg}");
+    assert!(empty.quantization().unwrap().is_null());
+    let small = small_index();
+    for bad in [
+        JsValue::from("sq4"),
+        JsValue::from(8),
+        JsValue::NULL,
+        JsValue::UNDEFINED,
+    ] {
+        assert_error(small.quantize(bad), "InvalidArgumentError");
+    }
+    assert!(small.quantization().unwrap().is_null());
+    assert!(!small.quantized().unwrap());
+    small.quantize("sq8".into()).expect("quantize");
+    assert!(small.quantized().unwrap());
+    assert_eq!(small.length().unwrap(), 3);
+    // Quantising again retrains; results stay right.
+    small.quantize("sq8".into()).expect("quantize again");
+    let q = [1.0, 0.0, 0.0];
+    for bad in [JsValue::from(-1), JsValue::from(1.5), JsValue::from("many")] {
+        assert_error(
+            small.search_sync(&q, JsValue::from(1), options(&[("rerank", bad)])),
+            "InvalidArgumentError",
+        );
+    }
+    // k and rerank beyond the index: every point, nearest first.
+    for rerank in [0.0, 1.0, 1e6, 2f64.powi(40)] {
+        let top = hits(
+            &small
+                .search_sync(
+                    &q,
+                    JsValue::from(10),
+                    options(&[("rerank", JsValue::from(rerank))]),
+                )
+                .unwrap(),
+        );
+        let ids: Vec<u64> = top.iter().map(|h| h.0).collect();
+        assert_eq!(ids, [1, 3, 2], "rerank {rerank}");
+    }
+    assert!(small.delete(JsValue::from(1)).unwrap());
+    let top = hit_ids(
+        &small
+            .search_sync(&q, JsValue::from(10), JsValue::UNDEFINED)
+            .unwrap(),
+    );
+    assert_eq!(top, [3, 2]);
+}
+
+#[wasm_bindgen_test]
+async fn codes_search_like_the_exact_index_and_open_byte_for_byte() {
+    let exact = Index::from_bytes(GOLDEN).unwrap();
+    let exact_hits = all_hits(&exact, &[]).await;
+    let r_exact = recall(&exact, 64).await;
+    let sq8 = Index::from_bytes(GOLDEN).unwrap();
+    sq8.quantize("sq8".into()).expect("quantize");
+    assert!(sq8.quantized().unwrap());
+    let r16 = recall(&sq8, 16).await;
+    let r64 = recall(&sq8, 64).await;
+    console_log!("recall@10 at ef 64: exact {r_exact:.3}, sq8 {r64:.3} (ef 16: {r16:.3})");
+    assert!(r64 >= r_exact - 0.02, "sq8 {r64} against exact {r_exact}");
+    // Quantised here, the file is the one the native CLI writes with
+    // `--quantize sq8`: the same codes from the same vectors.
+    assert_eq!(sq8.to_bytes().unwrap(), GOLDEN_SQ8);
+    // The native file opens byte for byte and searches like native.
+    let native = Index::from_bytes(GOLDEN_SQ8).unwrap();
+    assert_eq!(
+        native.quantization().unwrap().as_string().as_deref(),
+        Some("sq8")
+    );
+    assert!(native.quantized().unwrap());
+    assert_eq!(native.to_bytes().unwrap(), GOLDEN_SQ8);
+    assert_matches_top10(&native, GOLDEN_SQ8_TOP10, "golden sq8").await;
+    assert_eq!(all_hits(&native, &[]).await, all_hits(&sq8, &[]).await);
+    // Distances are exact (the rerank), so hits found by both agree.
+    let codes_hits = all_hits(&native, &[]).await;
+    for (a, b) in codes_hits.iter().zip(&exact_hits) {
+        for h in a {
+            if let Some(g) = b.iter().find(|g| g.0 == h.0) {
+                assert_eq!(h.1, g.1, "id {}", h.0);
+            }
+        }
+    }
+    // A longer rerank never finds less.
+    let long = all_hits(&native, &[("rerank", 64.into())]).await;
+    assert!(overlap(&long, &exact_hits) >= overlap(&codes_hits, &exact_hits) - 1e-9);
+    // Filters, deletions and huge k behave as without codes.
+    let even = [("filter", even_ids())];
+    let filtered = all_hits(&native, &even).await;
+    let exact_filtered = all_hits(&exact, &even).await;
+    assert!(
+        filtered
+            .iter()
+            .all(|l| l.len() == 10 && l.iter().all(|h| h.0 % 2 == 0))
+    );
+    let o = overlap(&filtered, &exact_filtered);
+    console_log!("filtered (even ids): sq8 finds {o:.3} of the exact index's hits");
+    assert!(o >= 0.95, "{o}");
+    let q = &queries()[..DIM];
+    let top = search_hits(&native, q, 10.0).await[0].0;
+    assert!(native.delete(JsValue::from(top as f64)).unwrap());
+    assert!(exact.delete(JsValue::from(top as f64)).unwrap());
+    let after = search_hits(&native, q, 10.0).await;
+    assert!(!after.iter().any(|h| h.0 == top));
+    assert_eq!(after, search_hits(&exact, q, 10.0).await);
+    assert_huge_k_gives_everything(&native).await;
+}
+
+#[wasm_bindgen_test]
+async fn ivf_takes_the_quantize_option() {
+    let base = base();
+    let train = |quantize: bool| {
+        let mut o = vec![("nlist", JsValue::from(16)), ("seed", JsValue::from(5))];
+        if quantize {
+            o.push(("quantize", "sq8".into()));
+        }
+        Index::train_ivf(JsValue::from(DIM as u32), base.clone(), options(&o)).unwrap()
+    };
+    let ids: Vec<f64> = (0..2000).map(f64::from).collect();
+    let (exact, sq8) = (train(false), train(true));
+    assert_eq!(
+        sq8.quantization().unwrap().as_string().as_deref(),
+        Some("sq8")
+    );
+    assert!(!sq8.quantized().unwrap());
+    for index in [&exact, &sq8] {
+        await_js(index.add_many(
+            Float64Array::from(&ids[..]).into(),
+            base.clone(),
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .expect("addMany");
+    }
+    assert!(sq8.quantized().unwrap());
+    let nprobe = [("nprobe", JsValue::from(4))];
+    let (a, b) = (
+        all_hits(&exact, &nprobe).await,
+        all_hits(&sq8, &nprobe).await,
+    );
+    let o = overlap(&b, &a);
+    console_log!("ivf nprobe 4: sq8 finds {o:.3} of the exact scan's hits");
+    assert!(o >= 0.97, "{o}");
+    let copy = Index::from_bytes(&sq8.to_bytes().unwrap()).unwrap();
+    assert!(copy.quantized().unwrap());
+    assert_eq!(all_hits(&copy, &nprobe).await, b);
+    // `quantize` on an IVF index trains now.
+    exact.quantize("sq8".into()).unwrap();
+    assert!(exact.quantized().unwrap());
+    assert_eq!(all_hits(&exact, &nprobe).await, b);
+}

@@ -364,3 +364,138 @@ async fn a_stream_claiming_more_than_it_carries_leaves_opfs_as_it_was() {
         .expect("the earlier index");
     assert_matches_native(&still).await;
 }
+
+async fn import_bytes(name: &str, bytes: &[u8], options: JsValue) -> Result<Index, JsValue> {
+    let source = js_sys::Uint8Array::from(bytes).into();
+    let v = await_js(Index::import(name.into(), source, options)).await?;
+    Ok(v.into_index())
+}
+
+/// The index file's vector stride and the IndexedDB page size it is
+/// stored in (one 384-d f32 vector, 2 KiB pages).
+const STRIDE: f64 = 384.0 * 4.0;
+const IDB_PAGE: f64 = 2048.0;
+
+#[wasm_bindgen_test]
+async fn codes_in_opfs_and_indexeddb_search_like_memory() {
+    let mem = Index::from_bytes(GOLDEN_SQ8).unwrap();
+    let want = all_hits(&mem, &[]).await;
+    // OPFS, read lazily with a quarter of the vectors cached.
+    fresh("sq8-opfs", "opfs").await;
+    let opfs = import_bytes("sq8-opfs", GOLDEN_SQ8, lazy("opfs"))
+        .await
+        .expect("import into OPFS");
+    assert!(opfs.quantized().unwrap());
+    assert_eq!(all_hits(&opfs, &[]).await, want);
+    assert_matches_top10(&opfs, GOLDEN_SQ8_TOP10, "opfs sq8").await;
+    opfs.close().unwrap();
+    let opfs = open("sq8-opfs", lazy("opfs")).await.expect("reopen");
+    assert_eq!(
+        opfs.quantization().unwrap().as_string().as_deref(),
+        Some("sq8")
+    );
+    assert_eq!(all_hits(&opfs, &[]).await, want);
+    opfs.close().unwrap();
+    let whole = open("sq8-opfs", storage("memory")).await.unwrap();
+    assert!(whole.quantized().unwrap());
+    assert_eq!(whole.to_bytes().unwrap(), GOLDEN_SQ8);
+
+    // IndexedDB from a cold cache: the walk is on the resident codes, so a
+    // search reads vectors once, for the rerank: at most one transaction.
+    fresh("sq8-idb", "indexeddb").await;
+    import_bytes("sq8-idb", GOLDEN_SQ8, lazy("indexeddb"))
+        .await
+        .expect("import into IndexedDB")
+        .close()
+        .unwrap();
+    let idb = open("sq8-idb", lazy("indexeddb")).await.unwrap();
+    assert!(idb.quantized().unwrap());
+    let mut most = 0.0f64;
+    for (i, q) in queries().chunks_exact(DIM).enumerate() {
+        let before = stat(&idb, "transactions");
+        let got = search_hits(&idb, q, 10.0).await;
+        let tx = stat(&idb, "transactions") - before;
+        most = most.max(tx);
+        assert!(tx <= 2.0, "query {i}: {tx} read transactions");
+        assert_eq!(got, want[i], "query {i}");
+    }
+    // A second one only when the page cache let go of a page of the batch
+    // before the rerank read it.
+    let total = stat(&idb, "transactions");
+    console_log!(
+        "indexeddb sq8: {:.2} read transactions per query (most {most}), cache 25%",
+        total / 100.0
+    );
+    assert!(total <= 110.0, "{total} read transactions for 100 queries");
+    // The rerank reads what was asked for: `rerank` vectors, in one
+    // transaction, and nothing ahead.
+    for rerank in [16u32, 48] {
+        let cold = open(
+            "sq8-idb",
+            options(&[
+                ("storage", "indexeddb".into()),
+                ("cacheBytes", (1u32 << 22).into()),
+            ]),
+        )
+        .await
+        .unwrap();
+        let q = queries()[DIM..2 * DIM].to_vec();
+        await_js(cold.search(
+            q,
+            JsValue::from(10),
+            options(&[("ef", 64.into()), ("rerank", rerank.into())]),
+        ))
+        .await
+        .expect("search");
+        assert_eq!(stat(&cold, "transactions"), 1.0);
+        let read = stat(&cold, "cacheBytes");
+        let r = f64::from(rerank);
+        console_log!("rerank {rerank}: {read} bytes read");
+        assert!(
+            read >= r * STRIDE && read <= 2.0 * r * IDB_PAGE,
+            "rerank {rerank}: {read} bytes"
+        );
+    }
+    // Filters, deletions (of an in-memory copy) and huge k as without codes.
+    let even = [("filter", even_ids())];
+    assert_eq!(all_hits(&idb, &even).await, all_hits(&mem, &even).await);
+    assert_huge_k_gives_everything(&idb).await;
+    // Quantising in place would read every vector from IndexedDB: refused.
+    let msg = assert_error(idb.quantize("sq8".into()), "UnsupportedError");
+    assert!(msg.contains("IndexedDB"), "{msg}");
+    // A memory index quantised here and saved to IndexedDB.
+    let made = Index::from_bytes(GOLDEN).unwrap();
+    made.quantize("sq8".into()).unwrap();
+    fresh("sq8-idb-made", "indexeddb").await;
+    await_js(made.save(Some("sq8-idb-made".into()), storage("indexeddb")))
+        .await
+        .expect("save to IndexedDB");
+    let back = open("sq8-idb-made", lazy("indexeddb")).await.unwrap();
+    assert!(back.quantized().unwrap());
+    assert_eq!(all_hits(&back, &[]).await, want);
+}
+
+#[wasm_bindgen_test]
+async fn an_opfs_index_quantised_in_place_keeps_its_codes() {
+    fresh("sq8-made", "opfs").await;
+    let index = import("sq8-made", "opfs").await.unwrap();
+    assert!(index.quantization().unwrap().is_null());
+    index
+        .quantize("sq8".into())
+        .expect("quantize a lazy OPFS index");
+    assert!(index.quantized().unwrap());
+    let want = all_hits(&Index::from_bytes(GOLDEN_SQ8).unwrap(), &[]).await;
+    assert_eq!(all_hits(&index, &[]).await, want);
+    let base = base();
+    let v: Vec<f32> = (0..DIM).map(|i| base[7 * DIM + i] + base[8 * DIM + i]).collect();
+    index.add(JsValue::from(9000), &v).unwrap();
+    let before = all_hits(&index, &[]).await;
+    await_js(index.save(None, JsValue::UNDEFINED))
+        .await
+        .expect("save");
+    index.close().unwrap();
+    let back = open("sq8-made", lazy("opfs")).await.unwrap();
+    assert!(back.quantized().unwrap());
+    assert_eq!(search_hits(&back, &v, 1.0).await[0].0, 9000);
+    assert_eq!(all_hits(&back, &[]).await, before);
+}

@@ -19,6 +19,12 @@ pub const QUERIES: &[u8] = include_bytes!("../../../target/wasm-fixtures/queries
 pub const GOLDEN: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden.vtrv");
 /// The native CLI's top 10 for `QUERIES` on `GOLDEN` at ef 64.
 pub const GOLDEN_TOP10: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden-top10.ivecs");
+/// `GOLDEN` with 8-bit codes (`vectrove build --quantize sq8`), by the native CLI.
+pub const GOLDEN_SQ8: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden-sq8.vtrv");
+/// The native CLI's top 10 for `QUERIES` on `GOLDEN_SQ8` at ef 64 (searched
+/// on the codes, the default rerank).
+pub const GOLDEN_SQ8_TOP10: &[u8] =
+    include_bytes!("../../../target/wasm-fixtures/golden-sq8-top10.ivecs");
 
 /// The vectors of a fixture `.fvecs` file, back to back, checked to be of
 /// dimension `DIM`.
@@ -120,8 +126,13 @@ pub async fn recall(index: &Index, ef: usize) -> f64 {
 /// native CLI's top 10 at ef 64, allowing only reorders of near-ties: where
 /// the lists differ, the two ids' distances to the query differ by < 1e-5.
 pub async fn assert_matches_native(index: &Index) {
-    let want =
-        parse_ivecs(GOLDEN_TOP10, usize::MAX).unwrap_or_else(|e| panic!("golden-top10.ivecs: {e}"));
+    assert_matches_top10(index, GOLDEN_TOP10, "golden").await;
+}
+
+/// [`assert_matches_native`] against the native top 10 in `top10` (an
+/// `.ivecs` fixture), named `label` in messages.
+pub async fn assert_matches_top10(index: &Index, top10: &[u8], label: &str) {
+    let want = parse_ivecs(top10, usize::MAX).unwrap_or_else(|e| panic!("{label} top 10: {e}"));
     let base = base();
     let mut swapped = 0;
     for (qi, (q, want)) in queries().chunks_exact(DIM).zip(&want).enumerate() {
@@ -156,7 +167,35 @@ pub async fn assert_matches_native(index: &Index) {
             }
         }
     }
-    wasm_bindgen_test::console_log!("golden: 100 queries match native ({swapped} near-tie swaps)");
+    wasm_bindgen_test::console_log!("{label}: 100 queries match native ({swapped} near-tie swaps)");
+}
+
+/// The hits of every query at ef 64, with `extra` search options.
+pub async fn all_hits(index: &Index, extra: &[(&str, JsValue)]) -> Vec<Vec<(u64, f32)>> {
+    let mut pairs = vec![("ef", JsValue::from(64))];
+    pairs.extend(extra.iter().cloned());
+    let mut out = Vec::new();
+    for q in queries().chunks_exact(DIM) {
+        out.push(hits(
+            &await_js(index.search(q.to_vec(), JsValue::from(10), options(&pairs)))
+                .await
+                .expect("search"),
+        ));
+    }
+    out
+}
+
+/// A number from `index.stats()`.
+pub fn stat(index: &Index, key: &str) -> f64 {
+    Reflect::get(&index.stats().expect("stats"), &key.into())
+        .unwrap()
+        .as_f64()
+        .unwrap()
+}
+
+/// A filter option accepting even ids only.
+pub fn even_ids() -> JsValue {
+    js_sys::Function::new_with_args("id", "return id % 2 === 0").into()
 }
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
