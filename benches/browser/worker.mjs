@@ -70,7 +70,8 @@ function summarise(lat, wallMs, ids, gt, k) {
 
 // One pass over the queries, one at a time. `search` returns the ids of one
 // query (sync or as a promise; `isAsync` says which, so the sync path never awaits).
-async function pass(queries, nq, search, isAsync) {
+// `after(i)`, if given, runs after each asynchronous query, outside its timing.
+async function pass(queries, nq, search, isAsync, after) {
   const lat = new Float64Array(nq);
   const ids = new Array(nq);
   const t0 = performance.now();
@@ -79,6 +80,7 @@ async function pass(queries, nq, search, isAsync) {
       const t = performance.now();
       ids[i] = await search(row(queries, i));
       lat[i] = performance.now() - t;
+      after?.(i);
     }
   } else {
     for (let i = 0; i < nq; i++) {
@@ -115,24 +117,27 @@ function plainStats(index) {
 
 // ------------------------------------------------------------- vectrove
 
-async function benchVectrove(cfg, storage, queries, gt, mod) {
+async function benchVectrove(cfg, storage, variant, queries, gt, mod) {
   const { Index } = mod;
+  const { quantize, indexUrl } = variant;
+  const name = storedName(cfg, quantize);
+  const tag = `${storage} ${quantize}`;
   const vectorBytes = cfg.points * cfg.dim * 4;
   const cacheBytes = Math.round(vectorBytes * cfg.cacheFraction);
   const options = { storage };
   if (storage !== 'memory') options.cacheBytes = cacheBytes;
-  log(`vectrove ${storage}: importing ${cfg.indexUrl}` + (options.cacheBytes ? ` (cacheBytes ${cacheBytes})` : ''));
+  log(`vectrove ${tag}: importing ${indexUrl}` + (options.cacheBytes ? ` (cacheBytes ${cacheBytes})` : ''));
 
   const t0 = performance.now();
   let index;
   let via = 'Index.import';
   try {
-    index = await Index.import(cfg.name, cfg.indexUrl, options);
+    index = await Index.import(name, indexUrl, options);
   } catch (e) {
     if (storage !== 'memory') throw e;
     // The in-memory index can also come straight from the file's bytes.
     log(`vectrove memory: Index.import failed (${e.name}: ${e.message}); using Index.fromBytes`);
-    index = Index.fromBytes(await fetchBytes(cfg.indexUrl));
+    index = Index.fromBytes(await fetchBytes(indexUrl));
     via = 'Index.fromBytes';
   }
   const importMs = performance.now() - t0;
@@ -142,10 +147,15 @@ async function benchVectrove(cfg, storage, queries, gt, mod) {
     metric: index.metric,
     kind: index.kind,
     storage: index.storage,
+    quantization: index.quantization ?? null,
+    quantized: index.quantized ?? false,
   };
-  log(`vectrove ${storage}: ${via} in ${(importMs / 1000).toFixed(2)} s (${JSON.stringify(info)})`);
+  log(`vectrove ${tag}: ${via} in ${(importMs / 1000).toFixed(2)} s (${JSON.stringify(info)})`);
   if (info.length !== cfg.points || info.dim !== queries.dim) {
-    throw new Error(`vectrove ${storage}: index has ${info.length} x ${info.dim}-d, expected ${cfg.points} x ${queries.dim}-d`);
+    throw new Error(`vectrove ${tag}: index has ${info.length} x ${info.dim}-d, expected ${cfg.points} x ${queries.dim}-d`);
+  }
+  if ((quantize === 'none') !== !info.quantized || (quantize !== 'none' && info.quantization !== quantize)) {
+    throw new Error(`vectrove ${tag}: the index reports quantization ${info.quantization} (quantized: ${info.quantized})`);
   }
 
   const isAsync = storage === 'indexeddb';
@@ -166,28 +176,40 @@ async function benchVectrove(cfg, storage, queries, gt, mod) {
     const s0 = plainStats(index);
     const w = await pass(queries, cfg.nq, makeSearch(cfg.efs[0]), isAsync);
     warmup = { ef: cfg.efs[0], ...summarise(w.lat, w.wallMs, w.ids, gt, k), stats: statsDelta(s0, plainStats(index)) };
-    log(`vectrove ${storage}: warm-up pass at ef=${cfg.efs[0]}: ${warmup.qps.toFixed(0)} QPS, p50 ${warmup.p50_ms.toFixed(3)} ms`);
+    log(`vectrove ${tag}: warm-up pass at ef=${cfg.efs[0]}: ${warmup.qps.toFixed(0)} QPS, p50 ${warmup.p50_ms.toFixed(3)} ms`);
 
     for (const ef of cfg.efs) {
       const before = plainStats(index);
-      const r = await pass(queries, cfg.nq, makeSearch(ef), isAsync);
+      // The most read transactions one query took (IndexedDB), counted between queries.
+      let maxTx = null;
+      let lastTx = before?.transactions ?? 0;
+      const perQuery = isAsync
+        ? () => {
+          const tx = plainStats(index)?.transactions ?? 0;
+          maxTx = Math.max(maxTx ?? 0, tx - lastTx);
+          lastTx = tx;
+        }
+        : undefined;
+      const r = await pass(queries, cfg.nq, makeSearch(ef), isAsync, perQuery);
       const after = plainStats(index);
       const stats = statsDelta(before, after);
       const summary = summarise(r.lat, r.wallMs, r.ids, gt, k);
       const out = {
         library: 'vectrove-wasm',
         backend: storage,
+        quantize,
         ef,
         ...summary,
         idb_tx_per_query: storage === 'indexeddb' && stats ? stats.transactions / cfg.nq : null,
+        max_idb_tx_per_query: storage === 'indexeddb' ? maxTx : null,
         stats,
         cache: after ? { bytes: after.cacheBytes, budget: after.cacheBudget } : null,
       };
       rows.push(out);
       log(
-        `vectrove ${storage} ef=${ef}: recall ${summary.recall.toFixed(4)}, ${summary.qps.toFixed(0)} QPS, ` +
+        `vectrove ${tag} ef=${ef}: recall ${summary.recall.toFixed(4)}, ${summary.qps.toFixed(0)} QPS, ` +
           `p50 ${summary.p50_ms.toFixed(3)} ms, p99 ${summary.p99_ms.toFixed(3)} ms` +
-          (out.idb_tx_per_query !== null ? `, ${out.idb_tx_per_query.toFixed(2)} IDB tx/query` : '') +
+          (out.idb_tx_per_query !== null ? `, ${out.idb_tx_per_query.toFixed(2)} IDB tx/query (most ${maxTx})` : '') +
           (stats && stats.cacheHits + stats.cacheMisses > 0
             ? `, cache hits ${((100 * stats.cacheHits) / (stats.cacheHits + stats.cacheMisses)).toFixed(1)}%`
             : ''),
@@ -205,8 +227,11 @@ async function benchVectrove(cfg, storage, queries, gt, mod) {
       /* freed by close */
     }
   }
-  return { backend: storage, via, importMs, cacheBytes: options.cacheBytes ?? null, warmup, rows };
+  return { backend: storage, quantize, via, importMs, cacheBytes: options.cacheBytes ?? null, warmup, rows };
 }
+
+// The stored name of a variant's index (memory and OPFS share its OPFS file).
+const storedName = (cfg, quantize) => (quantize === 'none' ? cfg.name : `${cfg.name}-${quantize}`);
 
 // ------------------------------------------------------------ hnswlib-wasm
 
@@ -294,20 +319,23 @@ async function run(cfg) {
       result.vectrove = { version: typeof mod.version === 'function' ? mod.version() : null, backends: [] };
       log(`vectrove ${result.vectrove.version ?? ''} loaded from ${cfg.pkgUrl}`);
       for (const storage of cfg.backends) {
-        try {
-          result.vectrove.backends.push(await benchVectrove(cfg, storage, queries, gt, mod));
-        } catch (e) {
-          log(`vectrove ${storage}: FAILED ${e?.name ?? 'Error'}: ${e?.message ?? e}`);
-          result.vectrove.backends.push({ backend: storage, error: `${e?.name ?? 'Error'}: ${e?.message ?? e}`, rows: [] });
+        for (const variant of cfg.variants) {
+          try {
+            result.vectrove.backends.push(await benchVectrove(cfg, storage, variant, queries, gt, mod));
+          } catch (e) {
+            log(`vectrove ${storage} ${variant.quantize}: FAILED ${e?.name ?? 'Error'}: ${e?.message ?? e}`);
+            result.vectrove.backends.push({ backend: storage, quantize: variant.quantize, error: `${e?.name ?? 'Error'}: ${e?.message ?? e}`, rows: [] });
+          }
         }
       }
       if (cfg.cleanup) {
-        for (const storage of cfg.backends) {
-          if (storage === 'memory') continue; // shares the OPFS file of the opfs backend
-          try {
-            await mod.Index.remove(cfg.name, { storage });
-          } catch {
-            /* nothing stored */
+        for (const storage of new Set(cfg.backends.map((b) => (b === 'memory' ? 'opfs' : b)))) {
+          for (const variant of cfg.variants) {
+            try {
+              await mod.Index.remove(storedName(cfg, variant.quantize), { storage });
+            } catch {
+              /* nothing stored */
+            }
           }
         }
       }
