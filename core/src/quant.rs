@@ -238,8 +238,8 @@ pub(crate) struct Codes {
     pub(crate) kind: Quantization,
     pub(crate) sq: Sq8,
     pub(crate) metric: Metric,
-    /// `dim` bytes a slot, slot after slot.
-    pub(crate) bytes: Vec<u8>,
+    /// One code a slot, slot after slot.
+    pub(crate) bytes: CodeBytes,
     /// The decoded squared norm of every code (squared L2 only).
     norms: Vec<f32>,
 }
@@ -250,7 +250,7 @@ impl Codes {
             kind,
             sq,
             metric,
-            bytes: Vec::new(),
+            bytes: CodeBytes::Owned(Vec::new()),
             norms: Vec::new(),
         }
     }
@@ -263,7 +263,7 @@ impl Codes {
         bytes: Vec<u8>,
     ) -> Result<Self> {
         let mut c = Self::new(kind, sq, metric);
-        c.bytes = bytes;
+        c.bytes = CodeBytes::Owned(bytes);
         c.fill_norms()?;
         Ok(c)
     }
@@ -318,20 +318,24 @@ impl Codes {
 
     /// Heap bytes of the codes and norms.
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.bytes.capacity() + self.norms.capacity() * 4 + self.sq.dim() * 8
+        let codes = match &self.bytes {
+            CodeBytes::Owned(v) => v.capacity(),
+            CodeBytes::Shared { .. } => 0,
+        };
+        codes + self.norms.capacity() * 4 + self.sq.dim() * 8
     }
 
     /// Append the code of the next slot's vector.
     pub(crate) fn push(&mut self, v: &[f32]) -> Result<()> {
         let len = self.code_len();
-        crate::alloc::reserve(&mut self.bytes, len, "the codes")?;
+        let mut bytes = std::mem::take(self.bytes.owned()?);
+        crate::alloc::reserve(&mut bytes, len, "the codes")?;
         if self.metric == Metric::L2 {
             crate::alloc::reserve(&mut self.norms, 1, "the codes")?;
         }
-        let at = self.bytes.len();
-        let mut bytes = std::mem::take(&mut self.bytes);
+        let at = bytes.len();
         self.encode_into(v, &mut bytes);
-        self.bytes = bytes;
+        self.bytes = CodeBytes::Owned(bytes);
         if self.metric == Metric::L2 {
             let norm = self.sq.decoded_norm(&self.unpack(&self.bytes[at..]));
             self.norms.push(norm);
@@ -341,7 +345,11 @@ impl Codes {
 
     /// Forget the codes of slots `n..`.
     pub(crate) fn truncate(&mut self, n: usize) {
-        self.bytes.truncate(n * self.code_len());
+        let len = n * self.code_len();
+        match &mut self.bytes {
+            CodeBytes::Owned(v) => v.truncate(len),
+            CodeBytes::Shared { len: have, .. } => *have = len.min(*have),
+        }
         self.norms.truncate(n);
     }
 
@@ -350,7 +358,10 @@ impl Codes {
         if self.metric == Metric::L2 && self.dim() > 0 {
             self.norms = crate::alloc::zeroed(self.len(), "the codes")?;
             let mut norms = std::mem::take(&mut self.norms);
-            for (n, c) in norms.iter_mut().zip(self.bytes.chunks_exact(self.code_len())) {
+            for (n, c) in norms
+                .iter_mut()
+                .zip(self.bytes.chunks_exact(self.code_len()))
+            {
                 *n = self.sq.decoded_norm(&self.unpack(c));
             }
             self.norms = norms;
@@ -398,7 +409,9 @@ impl Codes {
         let k = simd::code_kernels();
         match self.kind {
             Quantization::Sq8 => (k.rows)(&query.weights, &self.bytes, self.dim(), slots, out),
-            Quantization::Sq4 => (k.rows4)(&query.weights, &self.bytes, self.code_len(), slots, out),
+            Quantization::Sq4 => {
+                (k.rows4)(&query.weights, &self.bytes, self.code_len(), slots, out)
+            }
         }
         let n = self.len();
         let (inv, bias) = (query.inv_scale, query.bias);
@@ -417,6 +430,74 @@ impl Codes {
                 *d = f32::INFINITY;
             }
         }
+    }
+}
+
+/// Where the codes are: owned, or in a buffer the codes share with others
+/// (a memory map of the file they came from), from `start`, `len` bytes.
+#[derive(Clone)]
+pub(crate) enum CodeBytes {
+    Owned(Vec<u8>),
+    Shared {
+        data: SharedBytes,
+        start: usize,
+        len: usize,
+    },
+}
+
+/// Bytes someone else keeps alive (a memory map).
+pub type SharedBytes = std::sync::Arc<dyn AsRef<[u8]> + Send + Sync>;
+
+impl std::fmt::Debug for CodeBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CodeBytes::Owned(v) => write!(f, "Owned({} bytes)", v.len()),
+            CodeBytes::Shared { len, .. } => write!(f, "Shared({len} bytes)"),
+        }
+    }
+}
+
+impl std::ops::Deref for CodeBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            CodeBytes::Owned(v) => v,
+            CodeBytes::Shared { data, start, len } => {
+                let all = (**data).as_ref();
+                all.get(*start..start.saturating_add(*len)).unwrap_or(&[])
+            }
+        }
+    }
+}
+
+impl CodeBytes {
+    /// The codes as an owned buffer, copied first if shared (an insert
+    /// into a mapped index).
+    fn owned(&mut self) -> Result<&mut Vec<u8>> {
+        if let CodeBytes::Shared { .. } = self {
+            let copy = crate::format::copy_bytes(&self[..], "the codes")?;
+            *self = CodeBytes::Owned(copy);
+        }
+        match self {
+            CodeBytes::Owned(v) => Ok(v),
+            CodeBytes::Shared { .. } => unreachable!("made owned above"),
+        }
+    }
+}
+
+impl Codes {
+    /// Read the codes from `data` (from byte `start`) instead of holding a
+    /// copy, if they are the same bytes; returns whether they now are.
+    pub(crate) fn share(&mut self, data: SharedBytes, start: usize) -> bool {
+        let len = self.bytes.len();
+        let same = (*data)
+            .as_ref()
+            .get(start..start.saturating_add(len))
+            .is_some_and(|b| b == &self.bytes[..]);
+        if same {
+            self.bytes = CodeBytes::Shared { data, start, len };
+        }
+        same
     }
 }
 
@@ -455,6 +536,63 @@ impl Quant {
             Quant::Trained(c) if c.len() == slots => Some(c),
             _ => None,
         }
+    }
+}
+
+/// Reading codes in place from a memory map of the file they came from.
+impl<S: crate::FeatureStore> crate::points::Points<S> {
+    fn share_codes(&mut self, file: SharedBytes, offset: Option<u64>) -> bool {
+        match (
+            &mut self.quant,
+            offset.and_then(|o| usize::try_from(o).ok()),
+        ) {
+            (Quant::Trained(c), Some(at)) => c.share(file, at),
+            _ => false,
+        }
+    }
+}
+
+macro_rules! share_codes {
+    ($kind:ty) => {
+        impl<S: crate::FeatureStore> $kind {
+            /// Read the codes from `file`, the whole file this index was
+            /// opened from (a memory map), instead of a private copy: the
+            /// codes then cost no private memory, and the system may page
+            /// them out and in again like the vectors of a map. `header`
+            /// is the file's. Returns whether the codes are now read from
+            /// `file` (not if the index has none, or `file` holds other
+            /// bytes there). The first insert copies them back.
+            pub fn share_codes(
+                &mut self,
+                file: SharedBytes,
+                header: &crate::format::Header,
+            ) -> bool {
+                self.points.share_codes(file, header.codes_offset())
+            }
+        }
+    };
+}
+share_codes!(crate::Hnsw<S>);
+share_codes!(crate::Ivf<S>);
+
+impl<S: crate::FeatureStore> crate::AnyIndex<S> {
+    /// See [`Hnsw::share_codes`](crate::Hnsw::share_codes).
+    pub fn share_codes(&mut self, file: SharedBytes, header: &crate::format::Header) -> bool {
+        match self {
+            crate::AnyIndex::Hnsw(i) => i.share_codes(file, header),
+            crate::AnyIndex::Ivf(i) => i.share_codes(file, header),
+        }
+    }
+}
+
+impl crate::format::Header {
+    /// Where the codes section starts in the file, if there is one.
+    pub fn codes_offset(&self) -> Option<u64> {
+        let codes = *b"QCOD";
+        self.sections
+            .iter()
+            .find(|s| s.tag == codes)
+            .map(|s| s.offset)
     }
 }
 

@@ -348,3 +348,35 @@ fn damaged_codes_sections_are_refused() {
     reseal(&mut b);
     assert!(IndexFile::from_bytes::<MemoryStore<f32>>(&b).is_ok());
 }
+
+/// Codes read in place from the file's bytes (what a memory map gives)
+/// search exactly as a private copy does, cost no private memory, and go
+/// back to a copy at the first insert.
+#[test]
+fn codes_can_be_read_in_place_from_the_file() {
+    let dim = 16;
+    let (base, queries) = base_and_queries(1_200, 10, dim, 8);
+    let mut index = hnsw(Metric::L2, dim, &base[..1_000 * dim]);
+    index.quantize(Quantization::Sq8).unwrap();
+    let bytes = index.to_bytes().unwrap();
+    let header = vectrove_core::format::Header::parse(&bytes, bytes.len() as u64).unwrap();
+    let mut mapped = Hnsw::from_bytes(&bytes).unwrap();
+    let before = mapped.graph_bytes();
+    assert!(!mapped.share_codes(std::sync::Arc::new(vec![0u8; bytes.len()]), &header));
+    assert!(mapped.share_codes(std::sync::Arc::new(bytes.clone()), &header));
+    // The private copy of the codes is gone.
+    assert!(before - mapped.graph_bytes() >= 1_000 * dim);
+    for q in queries.chunks_exact(dim) {
+        assert_eq!(
+            mapped.search(q, 10, 64).unwrap(),
+            index.search(q, 10, 64).unwrap()
+        );
+    }
+    let ids: Vec<u64> = (1_000..1_200).collect();
+    mapped.insert_many(&ids, &base[1_000 * dim..]).unwrap();
+    index.insert_many(&ids, &base[1_000 * dim..]).unwrap();
+    assert!(mapped.is_quantized());
+    assert_eq!(mapped.to_bytes().unwrap(), index.to_bytes().unwrap());
+    let mut none = hnsw(Metric::L2, dim, &base[..100 * dim]);
+    assert!(!none.share_codes(std::sync::Arc::new(bytes), &header));
+}
