@@ -3,14 +3,23 @@
 
 use vectrove_core::format::{self, Header};
 use vectrove_core::rng::SplitMix64;
-use vectrove_core::{Error, Hnsw, HnswFile, MemoryStore, Metric};
+use vectrove_core::store::{VectorType, copy_vector};
+use vectrove_core::{Error, FeatureStore, Hnsw, HnswFile, MemoryStore, Metric};
+
+/// Both ways an index keeps `f32` vectors.
+const TYPES: [VectorType; 2] = [VectorType::F32, VectorType::F16];
 
 fn small_index(n: usize, dim: usize, metric: Metric, seed: u64) -> Hnsw {
+    small_index_as(VectorType::F32, n, dim, metric, seed)
+}
+
+fn small_index_as(ty: VectorType, n: usize, dim: usize, metric: Metric, seed: u64) -> Hnsw {
     let mut rng = SplitMix64::new(seed);
     let mut index = Hnsw::builder(dim, metric)
         .m(4)
         .ef_construction(32)
         .seed(seed)
+        .vector_type(ty)
         .build()
         .unwrap();
     for i in 0..n {
@@ -37,21 +46,121 @@ fn same_index(a: &Hnsw, b: &Hnsw) {
         for l in 0..=a.node_level(slot).unwrap() {
             assert_eq!(a.neighbors(slot, l), b.neighbors(slot, l));
         }
-        assert_eq!(a.store().get(slot), b.store().get(slot));
+        assert_eq!(vector(a, slot), vector(b, slot));
     }
+    assert_eq!(a.store().vector_type(), b.store().vector_type());
+}
+
+/// The stored vector of `slot`, as the index hands it out.
+fn vector(ix: &Hnsw, slot: u32) -> Vec<f32> {
+    let mut v = Vec::new();
+    assert!(
+        copy_vector(ix.store(), slot, &mut v)
+            .unwrap()
+            .ready()
+            .is_some()
+    );
+    v
 }
 
 #[test]
 fn round_trip_is_exact_and_searchable() {
-    for metric in [Metric::L2, Metric::Cosine, Metric::InnerProduct] {
-        let a = small_index(300, 12, metric, 3);
+    for (ty, metric) in TYPES
+        .into_iter()
+        .flat_map(|t| [Metric::L2, Metric::Cosine, Metric::InnerProduct].map(|m| (t, m)))
+    {
+        let a = small_index_as(ty, 300, 12, metric, 3);
         let bytes = a.to_bytes().unwrap();
         let b: Hnsw = Hnsw::from_bytes(&bytes).unwrap();
         same_index(&a, &b);
         b.verify().unwrap();
         assert_eq!(b.to_bytes().unwrap(), bytes, "re-encoding changes nothing");
-        let q = a.store().get(5).unwrap().to_vec();
+        let q = vector(&a, 5);
         assert_eq!(a.search(&q, 10, 32).unwrap(), b.search(&q, 10, 32).unwrap());
+    }
+}
+
+/// An index of f16 vectors: element type 3 in the header, two bytes an
+/// element in the vectors section, each value the nearest f16 of the one
+/// inserted; its file is half the vectors of the same index in f32.
+#[test]
+fn f16_files_store_two_bytes_an_element() {
+    let a = small_index_as(VectorType::F16, 100, 6, Metric::L2, 1);
+    let f = small_index_as(VectorType::F32, 100, 6, Metric::L2, 1);
+    let bytes = a.to_bytes().unwrap();
+    let header = Header::parse(&bytes, bytes.len() as u64).unwrap();
+    assert_eq!((header.elem, header.vector_type()), (3, VectorType::F16));
+    assert_eq!(format::elem_name(header.elem), "f16");
+    assert_eq!(header.vector_stride(), 12);
+    assert_eq!(header.vector_bytes(), 100 * 12);
+    assert_eq!(header.file_len, header.meta_len + 1200);
+    let v = header.vectors();
+    for slot in [0u32, 17, 99] {
+        let at = v.base_offset as usize + slot as usize * 12;
+        let raw: Vec<f32> = bytes[at..at + 12]
+            .chunks_exact(2)
+            .map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32())
+            .collect();
+        let exact = vector(&f, slot);
+        let rounded: Vec<f32> = exact
+            .iter()
+            .map(|&x| half::f16::from_f32(x).to_f32())
+            .collect();
+        assert_eq!(raw, vector(&a, slot));
+        assert_eq!(raw, rounded);
+    }
+    // Opened over a store of plain f32s holding the same values, it works
+    // alike and saves as that store keeps them (f32).
+    let meta = &bytes[..header.meta_len as usize];
+    let file = HnswFile::decode(header.clone(), meta).unwrap();
+    let flat: Vec<f32> = (0..100).flat_map(|s| vector(&a, s)).collect();
+    let opened = file
+        .into_index(MemoryStore::from_flat(6, &flat).unwrap())
+        .unwrap();
+    assert_eq!(
+        opened.search(&flat[..6], 5, 16).unwrap(),
+        a.search(&flat[..6], 5, 16).unwrap()
+    );
+    let saved = opened.to_bytes().unwrap();
+    assert_eq!(
+        Header::parse(&saved, saved.len() as u64)
+            .unwrap()
+            .vector_type(),
+        VectorType::F32
+    );
+    // f16 files are f32 indexes: opening one as u8 is a clear error.
+    let err = Hnsw::<MemoryStore<u8>>::from_bytes(&bytes).unwrap_err();
+    assert!(err.to_string().contains("f16"), "{err}");
+}
+
+/// The finiteness check applies to the decoded f16 values: a stored
+/// infinity or NaN (checksums recomputed) is refused on opening.
+#[test]
+fn f16_infinities_and_nans_in_a_file_are_refused() {
+    let index = small_index_as(VectorType::F16, 40, 4, Metric::L2, 2);
+    let bytes = index.to_bytes().unwrap();
+    let header = Header::parse(&bytes, bytes.len() as u64).unwrap();
+    let at = header.meta_len as usize + 5 * 8 + 2;
+    for bits in [0x7C00u16, 0xFC00, 0x7E00, 0x7C01, 0xFFFF] {
+        let mut damaged = bytes.clone();
+        damaged[at..at + 2].copy_from_slice(&bits.to_le_bytes());
+        format::reseal(&mut damaged);
+        let err = Hnsw::<MemoryStore<f32>>::from_bytes(&damaged).unwrap_err();
+        assert!(err.to_string().contains("non-finite"), "{bits:#x}: {err}");
+    }
+    // The largest finite f16 is fine.
+    let mut big = bytes.clone();
+    big[at..at + 2].copy_from_slice(&0x7BFFu16.to_le_bytes());
+    format::reseal(&mut big);
+    let ix = Hnsw::<MemoryStore<f32>>::from_bytes(&big).unwrap();
+    assert_eq!(vector(&ix, 5)[1], 65504.0);
+    // A header that claims f32 for f16 bytes (or the reverse) does not
+    // fit the vectors section.
+    for code in [1u32, 2, 4] {
+        let mut other = bytes.clone();
+        other[20..24].copy_from_slice(&code.to_le_bytes());
+        format::reseal(&mut other);
+        expect_corrupt(&other, &format!("element type {code}"));
     }
 }
 
@@ -133,7 +242,13 @@ fn expect_corrupt(bytes: &[u8], what: &str) {
 
 #[test]
 fn every_truncation_and_every_flipped_byte_is_refused() {
-    let index = small_index(80, 8, Metric::L2, 5);
+    for ty in TYPES {
+        truncations_and_flips_are_refused(ty);
+    }
+}
+
+fn truncations_and_flips_are_refused(ty: VectorType) {
+    let index = small_index_as(ty, 80, 8, Metric::L2, 5);
     let bytes = index.to_bytes().unwrap();
     let mut cases = 0usize;
     for len in 0..bytes.len() {
@@ -156,7 +271,7 @@ fn every_truncation_and_every_flipped_byte_is_refused() {
         }
     }
     println!(
-        "corruption cases refused: {cases} (file of {} bytes)",
+        "corruption cases refused: {cases} ({ty} file of {} bytes)",
         bytes.len()
     );
 }
@@ -166,7 +281,13 @@ fn every_truncation_and_every_flipped_byte_is_refused() {
 /// be a consistent index.
 #[test]
 fn resealed_damage_never_panics() {
-    let index = small_index(80, 8, Metric::L2, 5);
+    for ty in TYPES {
+        resealed_damage_is_refused_or_consistent(ty);
+    }
+}
+
+fn resealed_damage_is_refused_or_consistent(ty: VectorType) {
+    let index = small_index_as(ty, 80, 8, Metric::L2, 5);
     let bytes = index.to_bytes().unwrap();
     let header = Header::parse(&bytes, bytes.len() as u64).unwrap();
     let meta_len = header.meta_len as usize;
@@ -190,7 +311,7 @@ fn resealed_damage_never_panics() {
             damaged.copy_from_slice(&bytes);
         }
     }
-    println!("resealed cases: {refused} refused, {opened} still valid");
+    println!("resealed {ty} cases: {refused} refused, {opened} still valid");
     assert!(refused > meta_len, "most damage must be refused");
 }
 

@@ -5,15 +5,17 @@
 use super::{ENTRY_LEN, Header, VECTOR_BLOCK_BYTES, checksum, corrupt, corrupt_n, tag, u64_at};
 use crate::error::Result;
 use crate::simd::Crc32;
+use crate::store::VectorType;
 
 /// The checksums of the vectors section, one per [`VECTOR_BLOCK_BYTES`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct VectorChecksums {
     pub(crate) sums: Vec<u32>,
     total: u64,
-    /// Whether the vectors are `f32`s, which a checked block must hold
-    /// finite (known from a file's header; false for computed checksums).
-    f32_values: bool,
+    /// The floating-point type of the values, which a checked block must
+    /// hold finite (known from a file's header; `None` for computed
+    /// checksums and for bytes).
+    float_values: Option<VectorType>,
 }
 
 impl VectorChecksums {
@@ -37,7 +39,7 @@ impl VectorChecksums {
         self.total
     }
 
-    pub(crate) fn from_parts(sums: Vec<u32>, total: u64, f32_values: bool) -> Result<Self> {
+    pub(crate) fn from_parts(sums: Vec<u32>, total: u64, values: VectorType) -> Result<Self> {
         if sums.len() as u64 != total.div_ceil(VECTOR_BLOCK_BYTES) {
             return Err(corrupt_n(
                 "vector checksums",
@@ -45,10 +47,11 @@ impl VectorChecksums {
                 sums.len() as u64,
             ));
         }
+        let float_values = matches!(values, VectorType::F32 | VectorType::F16).then_some(values);
         Ok(Self {
             sums,
             total,
-            f32_values,
+            float_values,
         })
     }
 
@@ -65,8 +68,8 @@ impl VectorChecksums {
         start..start.saturating_add(VECTOR_BLOCK_BYTES).min(self.total)
     }
 
-    /// Check block `i` against its checksum and, for a file of `f32`
-    /// vectors, that every value in it is finite.
+    /// Check block `i` against its checksum and, for a file of `f32` or
+    /// `f16` vectors, that every value in it is finite.
     pub fn verify_block(&self, i: usize, bytes: &[u8]) -> Result<()> {
         let r = self.block_range(i);
         let ok = self
@@ -76,12 +79,17 @@ impl VectorChecksums {
         if !ok {
             return Err(corrupt_n("vectors", "checksum mismatch in block", i as u64));
         }
-        // Blocks start on a multiple of 4 bytes, so they hold whole f32s;
+        // Blocks start on a multiple of 4 bytes, so they hold whole values;
         // an exponent of all ones is an infinity or a NaN.
-        let bad = self.f32_values
-            && bytes
+        let bad = match self.float_values {
+            Some(VectorType::F32) => bytes
                 .chunks_exact(4)
-                .any(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7F80_0000 == 0x7F80_0000);
+                .any(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]) & 0x7F80_0000 == 0x7F80_0000),
+            Some(VectorType::F16) => bytes
+                .chunks_exact(2)
+                .any(|c| u16::from_le_bytes([c[0], c[1]]) & 0x7C00 == 0x7C00),
+            _ => false,
+        };
         if bad {
             return Err(corrupt_n(
                 "vectors",
@@ -158,7 +166,7 @@ impl ChecksumBuilder {
         VectorChecksums {
             sums: self.sums,
             total: self.total,
-            f32_values: false,
+            float_values: None,
         }
     }
 }

@@ -67,7 +67,7 @@ impl<S: FeatureStore> Hnsw<S> {
 
         let mut w = Writer::new(
             IndexKind::Hnsw,
-            S::Elem::CODE,
+            super::write::elem_code(&self.points.store),
             self.metric(),
             self.dim(),
             count,

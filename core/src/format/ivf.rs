@@ -46,7 +46,7 @@ impl<S: FeatureStore> Ivf<S> {
         }
         let mut w = Writer::new(
             IndexKind::Ivf,
-            S::Elem::CODE,
+            super::write::elem_code(&self.points.store),
             self.metric(),
             self.dim(),
             count,
@@ -102,7 +102,7 @@ impl IvfFile {
     /// optional sections this build does not know).
     pub fn decode(header: Header, meta: &[u8]) -> Result<Self> {
         header.check_kind(IndexKind::Ivf)?;
-        if header.elem != f32::CODE {
+        if header.check_elem::<f32>().is_err() {
             return Err(corrupt("header", "IVF indexes hold f32 vectors"));
         }
         header.check_known(&SECTIONS)?;

@@ -38,7 +38,7 @@ pub use write::WriteIndex;
 pub(crate) use write::Writer;
 
 use crate::error::{Error, Result};
-use crate::store::VectorLayout;
+use crate::store::{VectorLayout, VectorType};
 
 /// The first eight bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"VECTROVE";
@@ -199,20 +199,15 @@ fn metric_from_code(code: u32) -> Result<crate::distance::Metric> {
 
 /// Element size for a code.
 pub(crate) fn elem_size(code: u32) -> Result<usize> {
-    match code {
-        1 => Ok(4),
-        2 => Ok(1),
-        _ => Err(corrupt_n("header", "unknown element type", code.into())),
+    match VectorType::from_code(code) {
+        Some(t) => Ok(t.size()),
+        None => Err(corrupt_n("header", "unknown element type", code.into())),
     }
 }
 
-/// The name of an element type code.
+/// The name of an element type code (`f32`, `f16`, `u8`).
 pub fn elem_name(code: u32) -> &'static str {
-    match code {
-        1 => "f32",
-        2 => "u8",
-        _ => "unknown",
-    }
+    VectorType::from_code(code).map_or("unknown", VectorType::name)
 }
 
 impl Header {
@@ -495,11 +490,20 @@ impl Header {
         Ok(())
     }
 
-    /// Where the vectors are: vector `i` at `meta_len + i * stride`.
+    /// Where the vectors are: vector `i` at `meta_len + i * stride`, its
+    /// elements stored as [`vector_type`](Self::vector_type).
     pub fn vectors(&self) -> VectorLayout {
         VectorLayout::new(self.dim, self.count)
             .with_offset(self.meta_len)
             .with_stride(self.vector_stride())
+            .with_vector_type(self.vector_type())
+    }
+
+    /// How the file stores its vectors (`f32`, `f16` or `u8`). An index
+    /// opened from it takes and returns the element type of
+    /// [`VectorType::element`]: `f32` for a file of `f16`.
+    pub fn vector_type(&self) -> VectorType {
+        VectorType::from_code(self.elem).unwrap_or(VectorType::F32)
     }
 
     /// Bytes from one vector to the next.
@@ -521,9 +525,10 @@ impl Header {
         }
     }
 
-    /// Check that the file holds vectors of element type `T`.
+    /// Check that the file holds vectors of element type `T`: `T` itself,
+    /// or `f32` values stored as `f16` for `T = f32`.
     pub fn check_elem<T: crate::distance::Element>(&self) -> Result<()> {
-        if self.elem == T::CODE {
+        if self.vector_type().holds::<T>() {
             Ok(())
         } else {
             Err(Error::ElementMismatch {

@@ -69,7 +69,7 @@ pub(crate) fn decode(header: &Header, meta: &[u8]) -> Result<Quant> {
     if dim != header.dim || zero != 0 {
         return Err(corrupt("quantiser", "wrong dimension"));
     }
-    if header.elem != f32::CODE {
+    if header.check_elem::<f32>().is_err() {
         return Err(corrupt("quantiser", "codes need f32 vectors"));
     }
     let has_codes = header.sections.iter().any(|s| s.tag == tag::CODES);

@@ -299,12 +299,13 @@ impl IndexFile {
     }
 
     /// The vectors of this file in memory, from the bytes of its vectors
-    /// section, every block checked.
+    /// section, every block checked, kept as the file stores them (`f16`
+    /// stays `f16`).
     pub fn memory_store<T: Element>(&self, vectors: &[u8]) -> Result<MemoryStore<T>> {
         let h = self.header();
         h.check_elem::<T>()?;
         self.vector_checksums().verify_all(vectors)?;
-        MemoryStore::from_le_bytes(h.dim, vectors)
+        MemoryStore::from_le_bytes_as(h.vector_type(), h.dim, vectors)
     }
 
     /// An index from the bytes of a whole file, its vectors in memory (in a
@@ -410,11 +411,13 @@ fn decode_vector_sums(header: &Header, meta: &[u8]) -> Result<VectorChecksums> {
         return Err(corrupt("vector checksums", "checksum mismatch"));
     }
     let sums = le_u32s(bytes, "the vector checksums")?;
-    VectorChecksums::from_parts(sums, vec_section.len, header.elem == f32::CODE)
+    VectorChecksums::from_parts(sums, vec_section.len, header.vector_type())
 }
 
 /// Check that `store` can hold the vectors of the file `h` describes:
-/// same element type, dimension and count.
+/// same element type, dimension and count. (How the store keeps them is
+/// its own affair: a file of `f16` opens over any `f32` store of its values,
+/// and the index then saves as that store keeps them.)
 fn check_store<S: FeatureStore>(h: &Header, store: &S) -> Result<()> {
     h.check_elem::<S::Elem>()?;
     if store.dim() != h.dim {

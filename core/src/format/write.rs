@@ -9,10 +9,9 @@ use super::{
     ENTRY_LEN, Header, IndexKind, MAGIC, SECTION_ALIGN, Section, VECTOR_ALIGN, VECTOR_BLOCK_BYTES,
     VERSION, checksum, metric_code, tag, u64s,
 };
-use crate::distance::Element;
 use crate::error::{Error, Result};
 use crate::points::Points;
-use crate::store::{Access, FeatureStore};
+use crate::store::{Access, FeatureStore, VectorType, write_vector};
 
 /// Assembles a file: metadata sections first, then the vectors.
 pub(crate) struct Writer {
@@ -125,16 +124,26 @@ impl Writer {
     }
 }
 
-/// Pass the first `count` vectors of `store`, as file bytes, to `f` in
-/// chunks of about 64 KiB.
+/// The element type code of a file written from `store`: the code of
+/// how it keeps its vectors.
+pub(crate) fn elem_code<S: FeatureStore>(store: &S) -> u32 {
+    match store.vector_type() {
+        VectorType::F16 if VectorType::F16.holds::<S::Elem>() => VectorType::F16.code(),
+        _ => <S::Elem as crate::distance::Element>::CODE,
+    }
+}
+
+/// Pass the first `count` vectors of `store`, as file bytes (stored as the
+/// store keeps them), to `f` in chunks of about 64 KiB.
 pub(crate) fn vector_bytes<S: FeatureStore>(
     store: &S,
     count: usize,
     f: &mut dyn FnMut(&[u8]) -> Result<()>,
 ) -> Result<()> {
     let mut buf = Vec::with_capacity(VECTOR_BLOCK_BYTES as usize + 4096);
+    let vector_type = store.vector_type();
     for slot in 0..count as u32 {
-        match store.with_vector(slot, |v| S::Elem::write_le(v, &mut buf))? {
+        match store.with_vector(slot, |v| write_vector(vector_type, v, &mut buf))? {
             Access::Ready(()) => {}
             Access::Missing => return Err(Error::NotResident { count: 1 }),
         }

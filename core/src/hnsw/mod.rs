@@ -88,6 +88,7 @@ pub struct HnswBuilder {
     metric: Metric,
     params: HnswParams,
     quantize: Option<crate::Quantization>,
+    vector_type: Option<crate::store::VectorType>,
 }
 
 impl HnswBuilder {
@@ -131,9 +132,22 @@ impl HnswBuilder {
         self
     }
 
-    /// An empty index of `f32` vectors in memory.
+    /// Keep the vectors as `vector_type`: [`VectorType::F16`](crate::store::VectorType::F16)
+    /// stores `f32` vectors in half the memory (and half the file), each
+    /// value rounded to the nearest `f16` on insert; the index still takes
+    /// and returns `f32`. Applies to [`build`](Self::build);
+    /// [`build_with_store`](Self::build_with_store) checks its store keeps
+    /// vectors so.
+    pub fn vector_type(mut self, vector_type: crate::store::VectorType) -> Self {
+        self.vector_type = Some(vector_type);
+        self
+    }
+
+    /// An empty index of `f32` vectors in memory (kept as the
+    /// [`vector_type`](Self::vector_type) chosen, `f32` by default).
     pub fn build(self) -> Result<Hnsw<MemoryStore<f32>>> {
-        let store = MemoryStore::new(self.dim)?;
+        let ty = self.vector_type.unwrap_or(crate::store::VectorType::F32);
+        let store = MemoryStore::with_type(self.dim, ty)?;
         self.build_with_store(store)
     }
 
@@ -145,6 +159,12 @@ impl HnswBuilder {
             return Err(Error::DimensionMismatch {
                 expected: self.dim,
                 got: store.dim(),
+            });
+        }
+        if let Some(ty) = self.vector_type.filter(|&t| t != store.vector_type()) {
+            return Err(Error::InvalidParameter {
+                name: "vector_type",
+                reason: format!("the store keeps {} vectors, not {ty}", store.vector_type()),
             });
         }
         let dist = S::Elem::distance_fn(self.metric)?;
@@ -206,7 +226,20 @@ impl Hnsw<MemoryStore<f32>> {
             metric,
             params: HnswParams::default(),
             quantize: None,
+            vector_type: None,
         }
+    }
+}
+
+impl<T: crate::distance::Element> Hnsw<MemoryStore<T>> {
+    /// Keep the vectors as `vector_type` from now on: `VectorType::F16`
+    /// halves the memory and the file of `f32` vectors. Building in `f32`
+    /// and converting before saving gives a graph linked on the exact
+    /// values, and builds faster than inserting into `f16`. A value beyond
+    /// the new type's range is an error and changes nothing; codes are
+    /// encoded again from the values now stored.
+    pub fn set_vector_type(&mut self, vector_type: crate::store::VectorType) -> Result<()> {
+        self.points.convert_vectors(vector_type)
     }
 }
 

@@ -133,6 +133,9 @@ impl<S: FeatureStore> Points<S> {
             S::Elem::prepare(self.metric, v, &mut one)?;
             out.extend_from_slice(&one);
         }
+        // Values the store cannot keep (beyond the range of f16) are
+        // refused before anything is inserted.
+        crate::store::check_storable(self.store.vector_type(), &out)?;
         Ok(out)
     }
 
@@ -285,6 +288,18 @@ impl<S: FeatureStoreMut> Points<S> {
 }
 
 impl<T: Element> Points<MemoryStore<T>> {
+    /// Keep the vectors as `vector_type` from now on (see
+    /// [`MemoryStore::convert`]); the codes, if any, are encoded again from
+    /// the values now stored. An error changes nothing.
+    pub(crate) fn convert_vectors(&mut self, vector_type: crate::store::VectorType) -> Result<()> {
+        self.store.convert(vector_type)?;
+        if let Quant::Trained(c) = &mut self.quant {
+            c.truncate(0);
+        }
+        let _ = self.sync_codes();
+        Ok(())
+    }
+
     /// Renumber the slots: new slot `s` takes the vector, id and deletion
     /// bit of old slot `order[s]`. `order` must be a permutation of
     /// `0..slot_count`; anything else is an error and changes nothing.
@@ -318,26 +333,7 @@ impl<T: Element> Points<MemoryStore<T>> {
             .permuted(order, &bits)
             .ok_or_else(not_permutation)?;
         // Nothing below can fail: the vectors move in place, cycle by cycle.
-        let dim = self.dim();
-        let elems = self.store.elems_mut();
-        let mut held = vec![T::default(); dim];
-        for start in 0..n {
-            if done[start / 64] & (1 << (start % 64)) != 0 {
-                continue;
-            }
-            held.copy_from_slice(&elems[start * dim..(start + 1) * dim]);
-            let mut to = start;
-            loop {
-                done[to / 64] |= 1 << (to % 64);
-                let from = order[to] as usize;
-                if from == start {
-                    elems[to * dim..(to + 1) * dim].copy_from_slice(&held);
-                    break;
-                }
-                elems.copy_within(from * dim..(from + 1) * dim, to * dim);
-                to = from;
-            }
-        }
+        self.store.permute(order, &mut done);
         self.ids = ids;
         self.deleted = bits;
         // The codes follow their vectors: encoded again, they come out as

@@ -4,7 +4,7 @@
 //! any read-only store take inserts; saving writes both layers as one file.
 
 use crate::error::{Error, Result};
-use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore};
+use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore, VectorType};
 
 /// Vectors `0..base_len` in `base` (if any), the rest in `tail`.
 ///
@@ -34,11 +34,12 @@ impl<B: FeatureStore> LayeredStore<B> {
         }
     }
 
-    /// The vectors of `base`, with room for more in memory after them.
+    /// The vectors of `base`, with room for more in memory after them,
+    /// kept as the base keeps its own (`f16`, say).
     pub fn over(base: B) -> Result<Self> {
         Ok(Self {
             base_len: base.len(),
-            tail: MemoryStore::new(base.dim())?,
+            tail: MemoryStore::with_type(base.dim(), base.vector_type())?,
             base: Some(base),
         })
     }
@@ -110,6 +111,10 @@ impl<B: FeatureStore> FeatureStore for LayeredStore<B> {
 
     fn may_miss(&self) -> bool {
         self.base.as_ref().is_some_and(|b| b.may_miss())
+    }
+
+    fn vector_type(&self) -> VectorType {
+        self.tail.vector_type()
     }
 }
 

@@ -1,6 +1,8 @@
 //! Where vectors sit in bytes: one description for the file format, the
 //! paged stores and the stores that view a file in place.
 
+use super::VectorType;
+use super::vector_type::elem_bytes;
 use crate::distance::Element;
 use crate::error::{Error, Result, invalid_n};
 
@@ -15,8 +17,11 @@ pub struct VectorLayout {
     /// Byte offset of vector 0 in the source.
     pub base_offset: u64,
     /// Bytes from the start of one vector to the next; `None` packs them
-    /// back to back (`dim * size_of::<T>()`).
+    /// back to back (`dim` elements of the vector type).
     pub stride: Option<usize>,
+    /// How the elements are stored; `None` as the store's element type
+    /// itself. `Some(VectorType::F16)` for `f32` vectors kept as `f16`.
+    pub vector_type: Option<VectorType>,
 }
 
 impl VectorLayout {
@@ -27,6 +32,7 @@ impl VectorLayout {
             len,
             base_offset: 0,
             stride: None,
+            vector_type: None,
         }
     }
 
@@ -45,6 +51,14 @@ impl VectorLayout {
             ..self
         }
     }
+
+    /// The same layout with the elements stored as `vector_type`.
+    pub fn with_vector_type(self, vector_type: VectorType) -> Self {
+        Self {
+            vector_type: Some(vector_type),
+            ..self
+        }
+    }
 }
 
 /// A [`VectorLayout`] checked for one element type: every figure a store
@@ -59,17 +73,25 @@ pub struct Rows {
     pub offset: u64,
     /// Bytes from one vector to the next.
     pub stride: usize,
-    /// Bytes of one vector (`dim * size_of::<T>()`).
+    /// Bytes of one vector (`dim` elements of the vector type).
     pub vector_bytes: usize,
+    /// How the elements are stored.
+    pub vector_type: VectorType,
 }
 
 impl VectorLayout {
-    /// Check the layout for elements of `T`: a non-zero dimension, a stride
-    /// that holds a vector and keeps every vector aligned for `T`, an aligned
-    /// offset, and at most 2^32 vectors (slots are `u32`).
+    /// Check the layout for elements of `T`: a vector type that holds
+    /// `T`, a non-zero dimension, a stride that holds a vector and keeps
+    /// every vector aligned for its stored elements, an aligned offset, and
+    /// at most 2^32 vectors (slots are `u32`).
     pub fn rows<T: Element>(&self) -> Result<Rows> {
-        let size = std::mem::size_of::<T>();
-        let align = std::mem::align_of::<T>();
+        let vector_type = self.vector_type.unwrap_or_else(VectorType::of::<T>);
+        vector_type.check::<T>()?;
+        let size = elem_bytes::<T>(vector_type);
+        let align = match vector_type {
+            VectorType::F16 => 2,
+            _ => std::mem::align_of::<T>(),
+        };
         let vector_bytes = match self.dim.checked_mul(size) {
             Some(0) | None => {
                 return Err(invalid_n("dim", "not a dimension:", self.dim as u64));
@@ -98,6 +120,7 @@ impl VectorLayout {
             offset: self.base_offset,
             stride,
             vector_bytes,
+            vector_type,
         })
     }
 }

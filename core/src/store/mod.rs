@@ -12,12 +12,17 @@ mod layered;
 mod layout;
 mod memory;
 mod paged;
+mod vector_type;
 
 pub use layered::LayeredStore;
 pub use layout::{Rows, VectorLayout};
 pub use memory::MemoryStore;
 pub use paged::{
     ByteSource, DEFAULT_PAGE_BYTES, MAX_GAP_BYTES, PageRequest, PagedStore, SourceRead,
+};
+pub(crate) use vector_type::write_vector;
+pub use vector_type::{
+    Decoder, F16_MAX, VectorType, check_storable, decode_f16, encode_f16, with_decoded,
 };
 
 use crate::distance::Element;
@@ -101,6 +106,13 @@ pub trait FeatureStore {
     fn rows(&self) -> Option<RowSlice<'_, Self::Elem>> {
         None
     }
+
+    /// How the store keeps its vectors, which is also how an index file
+    /// written from it stores them: as the element type itself, or `f32`
+    /// values as [`VectorType::F16`], decoded when they are handed out.
+    fn vector_type(&self) -> VectorType {
+        VectorType::of::<Self::Elem>()
+    }
 }
 
 /// Vectors stored as rows of one slice: vector `i` is the `dim` elements
@@ -168,7 +180,8 @@ impl<'a, T> RowSlice<'a, T> {
 /// A store that takes new vectors at the end.
 pub trait FeatureStoreMut: FeatureStore {
     /// Append a vector (already checked to have [`dim`](FeatureStore::dim)
-    /// elements) and return its slot.
+    /// elements) and return its slot. A value the store cannot keep (see
+    /// [`check_storable`]) is an error and changes nothing.
     fn push(&mut self, v: &[Self::Elem]) -> Result<u32>;
 
     /// Remove the last `n` vectors (used to undo a failed batch insert).

@@ -21,11 +21,10 @@
 //!
 //! (Longer than most files: over a third of it is the store's own tests.)
 
-use std::borrow::Cow;
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use super::{Access, FeatureStore, VectorLayout};
+use super::{Access, Decoder, FeatureStore, VectorLayout, VectorType, with_decoded};
 use crate::cache::{CacheStats, Page, PageCache};
 use crate::distance::Element;
 use crate::error::{Error, Result, invalid_n};
@@ -133,6 +132,7 @@ pub struct PagedStore<B, T = f32> {
     /// it needs, and spans at most `run_pages` pages.
     run_gap: u64,
     run_pages: u64,
+    vector_type: VectorType,
     _elem: PhantomData<T>,
 }
 
@@ -148,15 +148,18 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
 
     /// A store over `source` reading through `cache`, which may be shared
     /// with other stores. Pages hold as many whole vectors as fit in the
-    /// cache's page size, and at least one.
+    /// cache's page size, and at least one. The layout's vector type says
+    /// how the source stores the elements (`f32` vectors may be stored as
+    /// `f16`, decoded when they are read).
     pub fn with_cache(source: B, layout: VectorLayout, cache: Arc<PageCache>) -> Result<Self> {
         let rows = layout.rows::<T>()?;
-        let (dim, len, base_offset, stride, vector_bytes) = (
+        let (dim, len, base_offset, stride, vector_bytes, vector_type) = (
             rows.dim,
             rows.len,
             rows.offset,
             rows.stride,
             rows.vector_bytes,
+            rows.vector_type,
         );
         let end = (len as u64)
             .saturating_sub(1)
@@ -195,6 +198,7 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
             first_key,
             run_gap,
             run_pages,
+            vector_type,
             _elem: PhantomData,
         })
     }
@@ -302,9 +306,13 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
         let mut pages: [Option<Page>; BATCH] = [const { None }; BATCH];
         let mut page_of = [0u8; BATCH];
         self.gather(slots, &mut pages, &mut page_of)?;
+        let mut decoder = Decoder::new(self.vector_type);
         for (&slot, &p) in slots.iter().zip(&page_of) {
             match &pages[p as usize] {
-                Some(page) => f(slot, &self.vector(page, self.locate(slot).1)?),
+                Some(page) => f(
+                    slot,
+                    decoder.decode(self.vector(page, self.locate(slot).1)?),
+                ),
                 None => missing.push(slot),
             }
         }
@@ -393,24 +401,13 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
         Ok(())
     }
 
-    /// Vector `index` of `page`, borrowed from the page when it is aligned
-    /// for `T` (always, as pages are 64-byte aligned and the stride a
-    /// multiple of `T`'s alignment) and copied otherwise.
-    fn vector<'p>(&self, page: &'p Page, index: usize) -> Result<Cow<'p, [T]>> {
+    /// The bytes of vector `index` of `page`.
+    fn vector<'p>(&self, page: &'p Page, index: usize) -> Result<&'p [u8]> {
         let start = index * self.stride;
-        let bytes = page
-            .get(start..start + self.vector_bytes)
+        page.get(start..start + self.vector_bytes)
             .ok_or_else(|| Error::Storage {
                 message: "a cached page is too short".into(),
-            })?;
-        Ok(match bytemuck::try_cast_slice(bytes) {
-            Ok(v) => Cow::Borrowed(v),
-            Err(_) => {
-                let mut v = vec![T::zeroed(); self.dim];
-                bytemuck::cast_slice_mut::<T, u8>(&mut v).copy_from_slice(bytes);
-                Cow::Owned(v)
-            }
-        })
+            })
     }
 }
 
@@ -429,7 +426,10 @@ impl<B: ByteSource, T: Element> FeatureStore for PagedStore<B, T> {
         let mut page = [None];
         self.gather(&[slot], &mut page, &mut [0])?;
         match &page[0] {
-            Some(page) => Ok(Access::Ready(f(&self.vector(page, self.locate(slot).1)?))),
+            Some(page) => {
+                let bytes = self.vector(page, self.locate(slot).1)?;
+                Ok(Access::Ready(with_decoded(self.vector_type, bytes, f)))
+            }
             None => Ok(Access::Missing),
         }
     }
@@ -456,6 +456,10 @@ impl<B: ByteSource, T: Element> FeatureStore for PagedStore<B, T> {
 
     fn may_miss(&self) -> bool {
         self.source.is_async()
+    }
+
+    fn vector_type(&self) -> VectorType {
+        self.vector_type
     }
 }
 
@@ -889,5 +893,48 @@ mod tests {
         }
         cache.audit();
         assert!(cache.stats().hits > 0 && cache.stats().evictions > 0);
+    }
+
+    #[test]
+    fn f16_vectors_are_decoded_in_batches_and_alone() {
+        let data = vectors(120, 6);
+        let mut raw = vec![0xA5; 8 + 120 * 12];
+        for (i, v) in data.iter().enumerate() {
+            crate::store::encode_f16(v, &mut raw[8 + i * 12..][..12]);
+        }
+        let layout = VectorLayout::new(6, 120)
+            .with_offset(8)
+            .with_vector_type(VectorType::F16);
+        let src = Bytes(raw, Ok(()), AtomicUsize::new(0));
+        let s = store::<f32>(src, layout, 120, 1200).unwrap();
+        assert_eq!(
+            (s.vector_type(), s.vectors_per_page()),
+            (VectorType::F16, 10)
+        );
+        let want = |i: usize| -> Vec<f32> {
+            data[i]
+                .iter()
+                .map(|&x| half::f16::from_f32(x).to_f32())
+                .collect()
+        };
+        for i in 0..120 {
+            assert_eq!(read(&s, i as u32), Some(want(i)));
+        }
+        let (mut seen, mut missing) = (vec![], vec![]);
+        s.with_vectors(
+            &[119, 0, 55],
+            |i, v| seen.push((i, v.to_vec())),
+            &mut missing,
+        )
+        .unwrap();
+        assert_eq!(seen, [(119, want(119)), (0, want(0)), (55, want(55))]);
+        // f16 is for f32 vectors only, and its rows are two-byte aligned.
+        let src = Bytes(vec![0; 4096], Ok(()), AtomicUsize::new(0));
+        assert!(store::<u8>(src, layout, 120, 1200).is_err());
+        let odd = VectorLayout::new(6, 10)
+            .with_offset(1)
+            .with_vector_type(VectorType::F16);
+        let src = Bytes(vec![0; 4096], Ok(()), AtomicUsize::new(0));
+        assert!(store::<f32>(src, odd, 120, 1200).is_err());
     }
 }
