@@ -24,10 +24,10 @@ use std::path::Path;
 /// What [`save`] takes: an [`Hnsw`], an [`Ivf`] or an [`AnyIndex`].
 pub use vectrove_core::format::WriteIndex;
 use vectrove_core::format::{self, Header, IndexKind, VectorChecksums};
-use vectrove_core::store::{Access, FeatureStore, MemoryStore};
+use vectrove_core::store::{Access, FeatureStore, MemoryStore, VectorType};
 use vectrove_core::{AnyIndex, Element, Error, Hnsw, IndexFile, Ivf, Result};
 
-use crate::stores::{FileSource, MmapStore, PreadStore, pread_store};
+use crate::stores::{FileSource, MmapStore, PreadStore, pread_store_with_layout};
 
 /// Where an opened index keeps its vectors.
 ///
@@ -169,6 +169,14 @@ impl<T: Element> FeatureStore for FileStore<T> {
             FileStore::Memory(s) => s.may_miss(),
             FileStore::Mmap(s) => s.may_miss(),
             FileStore::Paged(s) => s.may_miss(),
+        }
+    }
+
+    fn vector_type(&self) -> VectorType {
+        match self {
+            FileStore::Memory(s) => s.vector_type(),
+            FileStore::Mmap(s) => s.vector_type(),
+            FileStore::Paged(s) => s.vector_type(),
         }
     }
 }
@@ -474,7 +482,6 @@ fn open_store<T: Element>(
     let header = decoded.header();
     let sums: &VectorChecksums = decoded.vector_checksums();
     let v = header.vectors();
-    let stride = header.vector_stride();
     if options.storage != Storage::Memory && options.verify_vectors {
         format::verify_vectors(source, header, sums)?;
     }
@@ -484,17 +491,10 @@ fn open_store<T: Element>(
             vectrove_core::store::ByteSource::read_at(source, v.base_offset, &mut bytes)?;
             FileStore::Memory(decoded.memory_store(&bytes)?)
         }
-        Storage::Mmap => {
-            FileStore::Mmap(MmapStore::open(&file, v.base_offset, v.len, v.dim, stride)?)
+        Storage::Mmap => FileStore::Mmap(MmapStore::with_layout(&file, v)?),
+        Storage::Paged { cache_bytes } => {
+            FileStore::Paged(pread_store_with_layout(file, v, cache_bytes)?)
         }
-        Storage::Paged { cache_bytes } => FileStore::Paged(pread_store(
-            file,
-            v.base_offset,
-            v.len,
-            v.dim,
-            stride,
-            cache_bytes,
-        )?),
     })
 }
 

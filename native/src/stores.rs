@@ -21,7 +21,6 @@
 //! (A little over 600 lines: the three OS-backed stores share the in-place
 //! casts and the prefetch at the top.)
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io;
 use std::marker::PhantomData;
@@ -31,8 +30,8 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use vectrove_core::simd;
 use vectrove_core::store::{
-    Access, ByteSource, FeatureStore, FeatureStoreMut, PagedStore, RowSlice, Rows, SourceRead,
-    VectorLayout,
+    Access, ByteSource, Decoder, FeatureStore, FeatureStoreMut, PagedStore, RowSlice, Rows,
+    SourceRead, VectorLayout, VectorType, with_decoded,
 };
 use vectrove_core::{Element, Error, Result};
 
@@ -46,26 +45,13 @@ fn cast<T: Element>(bytes: &[u8]) -> Option<&[T]> {
     bytemuck::try_cast_slice(bytes).ok()
 }
 
-/// `bytes` as a vector of `T`: borrowed when aligned for `T`, copied when not
-/// (a file view is aligned whenever the offset and stride are, so the copy
-/// is a fallback that keeps a misaligned view from panicking).
-fn as_vector<T: Element>(bytes: &[u8]) -> Cow<'_, [T]> {
-    match cast(bytes) {
-        Some(v) => Cow::Borrowed(v),
-        None => {
-            let n = bytes.len() / std::mem::size_of::<T>();
-            let mut v = vec![T::default(); n];
-            let dst: &mut [u8] = bytemuck::cast_slice_mut(&mut v);
-            let len = dst.len();
-            dst.copy_from_slice(&bytes[..len]);
-            Cow::Owned(v)
-        }
-    }
-}
-
 /// `bytes` (vector 0 onwards, as `rows` lays them out) as a [`RowSlice`],
-/// if they are aligned for `T` and the stride is whole elements.
+/// if they are `T`s (not `f16`s), aligned for `T`, and the stride is whole
+/// elements.
 fn rows_of<'a, T: Element>(bytes: &'a [u8], rows: &Rows) -> Option<RowSlice<'a, T>> {
+    if rows.vector_type == VectorType::F16 {
+        return None;
+    }
     let size = std::mem::size_of::<T>();
     if !rows.stride.is_multiple_of(size) {
         return None;
@@ -140,10 +126,18 @@ impl<T: Element> MmapStore<T> {
         dim: usize,
         stride_bytes: usize,
     ) -> Result<Self> {
-        let rows = VectorLayout::new(dim, len)
+        let layout = VectorLayout::new(dim, len)
             .with_offset(offset)
-            .with_stride(stride_bytes)
-            .rows::<T>()?;
+            .with_stride(stride_bytes);
+        Self::with_layout(file, layout)
+    }
+
+    /// Map the vectors of `file` where `layout` says (an index file's
+    /// [`Header::vectors`](vectrove_core::format::Header::vectors), say),
+    /// checked as [`open`](Self::open) checks its figures.
+    pub fn with_layout(file: &File, layout: VectorLayout) -> Result<Self> {
+        let rows = layout.rows::<T>()?;
+        let (offset, len, stride_bytes) = (rows.offset, rows.len, rows.stride);
         let file_len = file.metadata()?.len();
         let span = rows.span();
         let end = span.and_then(|s| offset.checked_add(s as u64));
@@ -233,7 +227,23 @@ impl<T: Element> FeatureStore for MmapStore<T> {
         let start = self.rows.start(slot)?;
         // In range, so within the map (its length is the rows' span).
         let bytes = &self.bytes()[start..start + self.rows.vector_bytes];
-        Ok(Access::Ready(f(&as_vector(bytes))))
+        Ok(Access::Ready(with_decoded(self.rows.vector_type, bytes, f)))
+    }
+
+    /// Vectors kept as `f16` are decoded one after another into one buffer.
+    fn with_vectors(
+        &self,
+        slots: &[u32],
+        mut f: impl FnMut(u32, &[T]),
+        _missing: &mut Vec<u32>,
+    ) -> Result<()> {
+        let mut decoder = Decoder::new(self.rows.vector_type);
+        for &slot in slots {
+            let start = self.rows.start(slot)?;
+            let bytes = &self.bytes()[start..start + self.rows.vector_bytes];
+            f(slot, decoder.decode(bytes));
+        }
+        Ok(())
     }
 
     /// CPU prefetches only: a system call per vector would cost more than
@@ -242,10 +252,15 @@ impl<T: Element> FeatureStore for MmapStore<T> {
         prefetch_rows(self.bytes(), &self.rows, slots);
     }
 
-    /// The map as rows, when it is aligned for `T` and the stride is whole
-    /// elements (always, for files this crate writes).
+    /// The map as rows, when it holds `T`s (not `f16`s) aligned for `T` and
+    /// the stride is whole elements (always, for files of `T` this crate
+    /// writes).
     fn rows(&self) -> Option<RowSlice<'_, T>> {
         rows_of(self.bytes(), &self.rows)
+    }
+
+    fn vector_type(&self) -> VectorType {
+        self.rows.vector_type
     }
 }
 
@@ -418,7 +433,7 @@ impl<T: Element> FeatureStore for TempFileStore<T> {
         match &self.map {
             Some(map) if i < self.len => {
                 let bytes = &map[i * self.vector_bytes..(i + 1) * self.vector_bytes];
-                Ok(Access::Ready(f(&as_vector(bytes))))
+                Ok(Access::Ready(with_decoded(VectorType::of::<T>(), bytes, f)))
             }
             _ => Err(Error::SlotOutOfRange {
                 slot,
@@ -434,6 +449,7 @@ impl<T: Element> FeatureStore for TempFileStore<T> {
             offset: 0,
             stride: self.vector_bytes,
             vector_bytes: self.vector_bytes,
+            vector_type: VectorType::of::<T>(),
         };
         prefetch_rows(self.map.as_deref().unwrap_or(&[]), &rows, slots);
     }
@@ -641,6 +657,18 @@ pub fn pread_store<T: Element>(
     let layout = VectorLayout::new(dim, len)
         .with_offset(offset)
         .with_stride(stride_bytes);
+    pread_store_with_layout(file, layout, cache_budget_bytes)
+}
+
+/// A [`PreadStore`] of the vectors of `file` where `layout` says (an index
+/// file's [`Header::vectors`](vectrove_core::format::Header::vectors), whose
+/// vectors may be stored as `f16`), as [`pread_store`] makes it.
+pub fn pread_store_with_layout<T: Element>(
+    file: File,
+    layout: VectorLayout,
+    cache_budget_bytes: usize,
+) -> Result<PreadStore<T>> {
+    let stride_bytes = layout.rows::<T>()?.stride;
     // Searches touch vectors all over the file: small pages waste the least
     // of each read and of the cache. On the 1M x 128-d benchmark (renumbered
     // graph, 64 MiB cache) 1 KiB and 4 KiB pages search at the same speed,

@@ -7,6 +7,7 @@ use clap::Args;
 use serde_json::json;
 use vectrove::data::{self, Matrix};
 use vectrove::file;
+use vectrove::store::VectorType;
 use vectrove::{Element, Hnsw, Ivf, IvfParams, Metric};
 
 use crate::args::pool;
@@ -75,12 +76,24 @@ pub struct BuildArgs {
     /// candidates (--rerank) with exact distances. f32 vectors only
     #[arg(long)]
     quantize: Option<vectrove::Quantization>,
+    /// How the index stores its vectors: f32, or f16 (half the file and
+    /// memory, each value rounded to the nearest f16; values beyond
+    /// +-65504 are an error). Searches still take f32 queries
+    #[arg(long, default_value = "f32", value_parser = parse_vectors)]
+    vectors: VectorType,
     /// Where to write the index
     #[arg(long)]
     output: PathBuf,
     /// Machine-readable output
     #[arg(long)]
     json: bool,
+}
+
+fn parse_vectors(s: &str) -> Result<VectorType, String> {
+    match s.parse() {
+        Ok(t @ (VectorType::F32 | VectorType::F16)) => Ok(t),
+        _ => Err(format!("`{s}` is not f32 or f16")),
+    }
 }
 
 pub fn build(a: BuildArgs) -> CliResult<()> {
@@ -101,19 +114,18 @@ pub fn build(a: BuildArgs) -> CliResult<()> {
         if a.quantize.is_some() {
             return fail("--quantize needs f32 vectors: Hamming codes are compact already");
         }
+        if a.vectors != VectorType::F32 {
+            return fail("--vectors f16 needs f32 vectors: Hamming codes are bytes");
+        }
         let m = data::read_u8(&a.input, a.limit)?;
-        build_typed(&a, m, vectrove::MemoryStore::<u8>::new)
+        build_typed(&a, m, VectorType::U8)
     } else {
         let m = data::read_f32(&a.input, a.limit)?;
-        build_typed(&a, m, vectrove::MemoryStore::<f32>::new)
+        build_typed(&a, m, a.vectors)
     }
 }
 
-fn build_typed<T: Element>(
-    a: &BuildArgs,
-    m: Matrix<T>,
-    store: fn(usize) -> vectrove::Result<vectrove::MemoryStore<T>>,
-) -> CliResult<()> {
+fn build_typed<T: Element>(a: &BuildArgs, m: Matrix<T>, vectors: VectorType) -> CliResult<()> {
     let n = m.len();
     if n == 0 {
         return fail(format!("{}: no vectors", a.input.display()));
@@ -125,7 +137,9 @@ fn build_typed<T: Element>(
     if let Some(m0) = a.m0 {
         builder = builder.m0(m0);
     }
-    let mut index = builder.build_with_store(store(m.dim)?)?;
+    // Linked on the exact values (the rows kernels read f32 in place, and
+    // no vector is decoded), then stored as asked before saving.
+    let mut index = builder.build_with_store(vectrove::MemoryStore::<T>::new(m.dim)?)?;
     let pool = pool(a.threads)?;
     let threads = pool.current_num_threads();
     let pb = bar(n as u64, "building", a.json);
@@ -156,6 +170,7 @@ fn build_typed<T: Element>(
         index.reorder()?;
         Some(t.elapsed().as_secs_f64())
     };
+    index.set_vector_type(vectors).map_err(failed)?;
     if let Some(q) = a.quantize {
         index.quantize(q)?;
     }
@@ -168,13 +183,13 @@ fn build_typed<T: Element>(
             "ef_construction": a.ef_construction, "threads": threads,
             "build_seconds": build_s, "deterministic": a.deterministic,
             "reordered": reorder_s.is_some(),
-            "quantize": a.quantize.map(|q| q.name()),
+            "quantize": a.quantize.map(|q| q.name()), "vectors": vectors.name(),
             "reorder_seconds": reorder_s, "file_bytes": bytes,
             "output": a.output.display().to_string(),
         }))?;
     } else {
         crate::outln!(
-            "built {n} x {dim}-d ({}, M={}, M0={}, ef_construction={}) on {threads} thread(s) in {build_s:.2} s",
+            "built {n} x {dim}-d {vectors} ({}, M={}, M0={}, ef_construction={}) on {threads} thread(s) in {build_s:.2} s",
             a.metric,
             index.params().m,
             index.params().m0,
@@ -223,7 +238,8 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
     })?;
     pb.finish_and_clear();
     let train_s = t.elapsed().as_secs_f64();
-    let mut index = Ivf::with_quantizer(quantizer, params, vectrove::MemoryStore::new(m.dim)?)?;
+    let store = vectrove::MemoryStore::with_type(m.dim, a.vectors)?;
+    let mut index = Ivf::with_quantizer(quantizer, params, store)?;
     drop(input);
     // One batch: the index stores each list's points together.
     let ids: Vec<u64> = (0..n as u64).collect();
@@ -246,12 +262,14 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
             "nlist": nlist, "iters": a.iters, "trained_on": trained_on, "threads": threads,
             "train_seconds": train_s, "build_seconds": build_s, "file_bytes": bytes,
             "list_min": min, "list_max": max, "quantize": a.quantize.map(|q| q.name()),
+            "vectors": a.vectors.name(),
             "output": a.output.display().to_string(),
         }))?;
     } else {
         crate::outln!(
-            "built IVF {n} x {}-d ({}, nlist={nlist}, lists of {min}..{max} points) on {threads} thread(s) in {build_s:.2} s ({train_s:.2} s training on {} points)",
+            "built IVF {n} x {}-d {} ({}, nlist={nlist}, lists of {min}..{max} points) on {threads} thread(s) in {build_s:.2} s ({train_s:.2} s training on {} points)",
             m.dim,
+            a.vectors,
             a.metric,
             trained_on
         );

@@ -74,7 +74,7 @@ pub fn info(a: InfoArgs) -> CliResult<()> {
         "  vectors      {len} live, {} deleted, {}-d {}, metric {}",
         slots - len,
         header.dim,
-        vectrove::format::elem_name(header.elem),
+        element_text(&header),
         header.metric
     );
     crate::outln!(
@@ -92,6 +92,15 @@ pub fn info(a: InfoArgs) -> CliResult<()> {
         mem::human(graph_bytes as u64)
     );
     print_sections(&header)
+}
+
+/// The element type as the text output names it: `f32`, `u8`, or `f32
+/// stored as f16`.
+fn element_text(header: &vectrove::format::Header) -> String {
+    match header.vector_type() {
+        vectrove::store::VectorType::F16 => "f32 stored as f16".into(),
+        t => t.name().into(),
+    }
 }
 
 fn sections_json(header: &vectrove::format::Header) -> Vec<Value> {
@@ -148,9 +157,10 @@ fn info_ivf(
         header.kind.name()
     );
     crate::outln!(
-        "  vectors      {len} live, {} deleted, {}-d f32, metric {}",
+        "  vectors      {len} live, {} deleted, {}-d {}, metric {}",
         slots - len,
         header.dim,
+        element_text(header),
         header.metric
     );
     crate::outln!(
