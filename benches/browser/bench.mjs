@@ -14,8 +14,9 @@
 //   --skip-hnswlib      do not build and measure hnswlib-wasm (saves ~80 s)
 //   --json FILE         also write every figure and the run's conditions to FILE
 //   --backends LIST     vectrove-wasm backends (default memory,opfs,indexeddb; "" for none)
-//   --quantize LIST     index variants: none (exact traversal), sq8 (8-bit codes, the exact
-//                       rerank of the default size); default none,sq8: every backend runs on both
+//   --quantize LIST     index variants: none (exact traversal), sq8 or sq4 (8- or 4-bit codes,
+//                       the exact rerank of the default size); default none,sq8: every backend
+//                       runs on both
 //   --skip-native       do not run the native CLI benchmark
 //   --metric NAME       metric of the ground truth: cosine (default), l2 or ip
 //   --cache-fraction F  OPFS/IndexedDB cache budget as a fraction of the vector bytes (default 0.25)
@@ -77,7 +78,7 @@ const TARGET_OPFS_VS_MEMORY = 1.5; // OPFS p50 at most 1.5x memory p50 (cache 25
 const TARGET_IDB_P50_MS = 10; // IndexedDB p50 at most 10 ms
 const TARGET_IDB_TX = 2; // with at most 2 read transactions per query
 const TARGET_WASM_GZIP_BYTES = 180_000; // 180 KB gzip'd
-const QUANTIZATIONS = ['none', 'sq8'];
+const QUANTIZATIONS = ['none', 'sq8', 'sq4'];
 
 // ------------------------------------------------------------------ flags
 

@@ -8,10 +8,11 @@ export type IndexKind = "hnsw" | "ivf";
 /** Where an index's vectors live. */
 export type Storage = "memory" | "opfs" | "indexeddb";
 /**
- * Compact codes an index can search on: "sq8" keeps one byte a dimension (a quarter of
- * the f32 vector), always resident, and reranks the best candidates exactly.
+ * Compact codes an index can search on, always resident, with the best candidates
+ * reranked exactly: "sq8" keeps one byte a dimension (a quarter of the f32 vector),
+ * "sq4" half a byte (an eighth; coarser, so it wants a longer rerank).
  */
-export type Quantization = "sq8";
+export type Quantization = "sq8" | "sq4";
 
 /** The `name` of every error thrown by the library. Messages are one line. */
 export type VectroveErrorName =
@@ -169,7 +170,7 @@ export class Index {
    * an empty index, and UnsupportedError for an index read lazily from IndexedDB.
    */
   quantize(kind: Quantization): void;
-  /** The codes the index has or will train ("sq8"), or null without any. */
+  /** The codes the index has or will train ("sq8" or "sq4"), or null without any. */
   readonly quantization: Quantization | null;
   /**
    * Whether searches traverse on codes now: false without codes, and with `quantize`

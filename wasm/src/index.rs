@@ -109,8 +109,9 @@ impl Index {
 impl Index {
     /// A new, empty in-memory HNSW index of `dim`-dimensional vectors.
     /// Options: `metric` ("l2", "cosine" or "ip"; default "cosine"), `m`,
-    /// `efConstruction`, `seed`, `quantize` ("sq8": search on 8-bit codes,
-    /// trained on the first 1,000 vectors once the index holds them).
+    /// `efConstruction`, `seed`, `quantize` ("sq8" or "sq4": search on 8-
+    /// or 4-bit codes, trained on the first 1,000 vectors once the index
+    /// holds them).
     #[wasm_bindgen(constructor)]
     pub fn new(
         dim: JsValue,
@@ -140,7 +141,7 @@ impl Index {
     /// A new, empty in-memory IVF-Flat index whose coarse quantiser is
     /// trained on `training` (vectors back to back). Options: `metric`
     /// (default "cosine"), `nlist` (default 4·√n), `iters`, `seed`,
-    /// `quantize` ("sq8": scan lists on 8-bit codes, trained once the
+    /// `quantize` ("sq8" or "sq4": scan lists on codes, trained once the
     /// index holds 1,000 vectors).
     #[wasm_bindgen(js_name = trainIvf)]
     pub fn train_ivf(
@@ -329,7 +330,7 @@ impl Index {
         Ok(hits(&out?))
     }
 
-    /// Train codes of `kind` ("sq8") on the stored vectors now and search
+    /// Train codes of `kind` ("sq8" or "sq4") on the stored vectors now and search
     /// on them from now on: traversal on the codes, then the best `rerank`
     /// candidates get exact distances. Vectors added later are encoded too;
     /// calling it again retrains. Not for an index whose vectors IndexedDB
@@ -350,7 +351,8 @@ impl Index {
         })
     }
 
-    /// The codes the index searches on, or will once trained ("sq8"), or
+    /// The codes the index searches on, or will once trained ("sq8" or
+    /// "sq4"), or
     /// `null` without any.
     #[wasm_bindgen(getter, unchecked_return_type = "Quantization | null")]
     pub fn quantization(&self) -> JsResult<JsValue> {

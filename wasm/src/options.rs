@@ -27,7 +27,7 @@ pub(crate) fn metric(options: &JsValue, default: Metric) -> JsResult<Metric> {
     }
 }
 
-/// The `quantize` option ("sq8"), `None` when absent.
+/// The `quantize` option ("sq8" or "sq4"), `None` when absent.
 pub(crate) fn quantization(options: &JsValue) -> JsResult<Option<Quantization>> {
     opt_string(options, "quantize")?
         .map(|q| parse_quantization(&q))

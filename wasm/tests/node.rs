@@ -807,7 +807,7 @@ async fn quantize_option_method_and_typed_errors() {
     assert!(empty.quantization().unwrap().is_null());
     let small = small_index();
     for bad in [
-        JsValue::from("sq4"),
+        JsValue::from("sq2"),
         JsValue::from(8),
         JsValue::NULL,
         JsValue::UNDEFINED,

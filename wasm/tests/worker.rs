@@ -487,7 +487,9 @@ async fn an_opfs_index_quantised_in_place_keeps_its_codes() {
     let want = all_hits(&Index::from_bytes(GOLDEN_SQ8).unwrap(), &[]).await;
     assert_eq!(all_hits(&index, &[]).await, want);
     let base = base();
-    let v: Vec<f32> = (0..DIM).map(|i| base[7 * DIM + i] + base[8 * DIM + i]).collect();
+    let v: Vec<f32> = (0..DIM)
+        .map(|i| base[7 * DIM + i] + base[8 * DIM + i])
+        .collect();
     index.add(JsValue::from(9000), &v).unwrap();
     let before = all_hits(&index, &[]).await;
     await_js(index.save(None, JsValue::UNDEFINED))

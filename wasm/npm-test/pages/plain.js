@@ -138,6 +138,32 @@ test("IVF-Flat", async () => {
   ivf.free();
 });
 
+test("quantisation: option, quantize(), rerank, errors", async () => {
+  const q = new Index(DIM, { metric: "l2", seed: 4, quantize: "sq8" });
+  equal(q.quantization, "sq8", "quantization chosen at creation");
+  equal(q.quantized, false, "not trained while empty");
+  await q.addMany(new Float64Array(N).map((_, i) => i), data);
+  equal(q.quantized, true, "trained once it holds 1,000 vectors");
+  const hits = await q.search(row(data, DIM, 321), 5, { ef: 64, rerank: 20 });
+  equal(hits[0].id, 321, "searching for a stored vector finds it on codes");
+  equal(hits[0].distance, 0, "its distance is exact (reranked)");
+  const copy = Index.fromBytes(q.toBytes());
+  equal(copy.quantized, true, "codes survive toBytes/fromBytes");
+  copy.free();
+  const plainIndex = new Index(DIM, { metric: "l2" });
+  equal(plainIndex.quantization, null, "no codes by default");
+  await failsWith("InvalidArgumentError", () => plainIndex.quantize("sq8"));
+  plainIndex.add(1, row(data, DIM, 1));
+  await failsWith("InvalidArgumentError", () => plainIndex.quantize("pq"));
+  equal(plainIndex.quantization, null, "a failed quantize changes nothing");
+  plainIndex.quantize("sq8");
+  equal(plainIndex.quantized, true, "quantize() trains now");
+  await failsWith("InvalidArgumentError", () => new Index(DIM, { quantize: "sq16" }));
+  await failsWith("InvalidArgumentError", () => q.searchSync(row(data, DIM, 1), 1, { rerank: -3 }));
+  plainIndex.free();
+  q.free();
+});
+
 test("KMeans", async () => {
   const dim = 4;
   const centers = [[0, 0, 0, 0], [10, 10, 10, 10], [-10, 10, -10, 10]];

@@ -117,6 +117,26 @@ if (phase === "1") {
     await failsWith("InvalidArgumentError", () => big.search(row(vectors, DIM, 1), 1));
   });
 
+  test("quantisation through the worker", async () => {
+    const q = await w.create(DIM, { metric: "l2", seed: 6 });
+    await q.addMany(ids, data);
+    equal(q.quantization, null, "no codes yet");
+    equal(q.quantized, false, "not quantised");
+    await q.quantize("sq8");
+    equal(q.quantization, "sq8", "the property follows quantize()");
+    equal(q.quantized, true, "quantised");
+    const hits = await q.search(row(data, DIM, 40), 3, { rerank: 12 });
+    equal(hits[0].id, 400, "search on codes, reranked");
+    await failsWith("InvalidArgumentError", () => q.quantize("nope"));
+    const info = await q.refresh();
+    equal(info.quantization, "sq8", "refresh() reports the quantisation");
+    const created = await w.create(DIM, { quantize: "sq8" });
+    equal(created.quantization, "sq8", "the creation option crosses to the worker");
+    equal(created.quantized, false, "pending until 1,000 vectors");
+    await created.close();
+    await q.close();
+  });
+
   test("save to OPFS, open lazily, lock, reopen", async () => {
     await remote.save(PERSIST, { storage: "opfs" });
     equal(await w.exists(PERSIST, { storage: "opfs" }), true, "exists after save");

@@ -18,6 +18,12 @@ export async function usage(): Promise<void> {
   const hits: SearchHit[] = await index.search(new Float32Array(4), 2, { ef: 32, filter: (id) => id > 1 });
   const first: number = hits[0].id + hits[0].distance;
   const metric: "l2" | "cosine" | "ip" = index.metric;
+  const coded = new Index(4, { quantize: "sq8" });
+  coded.quantize("sq8");
+  const quantization: "sq8" | "sq4" | null = coded.quantization;
+  const quantized: boolean = coded.quantized;
+  await coded.search(new Float32Array(4), 2, { ef: 32, rerank: 16 });
+  Index.trainIvf(4, new Float32Array(8), { nlist: 2, quantize: "sq8" });
   const stored: Index = await Index.import("x", "/x.vtrv", { storage: "indexeddb", onProgress: (b, t) => void [b, t] });
   await stored.save();
   const bytes: Uint8Array = Index.fromBytes(index.toBytes()).toBytes();
@@ -27,6 +33,9 @@ export async function usage(): Promise<void> {
   const w: IndexWorker = await createIndexWorker({ workerUrl: new URL("/w.js", location.href) });
   const remote: RemoteIndex = await w.open("x", { storage: "opfs", cacheBytes: 1 << 20 });
   const length: number = remote.length;
+  await remote.quantize("sq8");
+  const remoteCodes: "sq8" | "sq4" | null = remote.quantization;
+  await remote.search([0, 0, 0, 1], 3, { rerank: 8 });
   const remoteHits: SearchHit[] = await remote.search([0, 0, 0, 1], 3, { filter: new Set([1, 2]) });
   await remote.addMany(new Uint32Array([5]), new Float32Array(4), { transfer: true, onProgress: () => {} });
   const trained: KMeansResult = await w.trainKMeans(new Float32Array(8), 4, { k: 2, assignments: true });
@@ -40,7 +49,7 @@ export async function usage(): Promise<void> {
     const name = (err as Error).name as VectroveErrorName;
     if (errorNames.includes(name)) void name;
   }
-  void [v, first, metric, bytes, labels, length, remoteHits, assignments];
+  void [v, first, metric, bytes, labels, length, remoteHits, assignments, quantization, quantized, remoteCodes];
 }
 
 export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
@@ -48,6 +57,8 @@ export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
   new Index(4, { metric: "euclid" });
   // @ts-expect-error a remote filter is a collection of ids, not a function
   await remote.search(new Float32Array(4), 1, { filter: (id: number) => id > 0 });
+  // @ts-expect-error the quantisations are "sq8" and "sq4"
+  index.quantize("pq8");
   // @ts-expect-error k-means needs k
   KMeans.train(new Float32Array(8), 4, {});
   // @ts-expect-error length is read-only
