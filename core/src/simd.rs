@@ -608,7 +608,9 @@ pub mod scalar {
 
     /// The row kernel over [`dot_u4`].
     pub fn dot_u4_rows(q: &[i16], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
-        super::rows_of(q, q.len() / 2, data, stride, slots, out, |a, b| dot_u4(a, b) as f32);
+        super::rows_of(q, q.len() / 2, data, stride, slots, out, |a, b| {
+            dot_u4(a, b) as f32
+        });
     }
 
     /// Inner product.
@@ -784,7 +786,10 @@ mod avx2 {
                 acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(hi, w1));
             }
             let acc = _mm256_add_epi32(acc0, acc1);
-            let s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+            let s = _mm_add_epi32(
+                _mm256_castsi256_si128(acc),
+                _mm256_extracti128_si256::<1>(acc),
+            );
             let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
             let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
             _mm_cvtsi128_si32(s)
@@ -1488,7 +1493,12 @@ mod tests {
                     sum
                 };
                 for s in 0..6 {
-                    assert_eq!((t.dot4)(&w, row4(s)), exact4(row4(s)), "{} dim {dim}", t.isa);
+                    assert_eq!(
+                        (t.dot4)(&w, row4(s)),
+                        exact4(row4(s)),
+                        "{} dim {dim}",
+                        t.isa
+                    );
                 }
                 let slots = [2u32, 5, 0];
                 (t.rows4)(&w, &packed, blocks * 16, &slots, &mut out);

@@ -163,7 +163,11 @@ fn check_paged<T: Element, S: FeatureStore<Elem = T>>(
     for slot in 0..slots.min(3) as u32 {
         let q = memory.store().get(slot).expect("a stored vector").to_vec();
         for (k, ef, nprobe) in [(1, 1, 1), (4, 8, 2), (slots + 1, slots + 1, usize::MAX)] {
-            let p = SearchParams { ef, nprobe, rerank: 0 };
+            let p = SearchParams {
+                ef,
+                nprobe,
+                rerank: 0,
+            };
             let a = paged.search(&q, k, &p).map_err(|e| e.to_string());
             let b = memory.search(&q, k, &p).map_err(|e| e.to_string());
             let bits = |r: &std::result::Result<Vec<vectrove_core::Neighbor>, String>| {
