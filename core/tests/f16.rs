@@ -220,3 +220,21 @@ fn ivf_keeps_f16_vectors_through_a_file() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn the_shared_form_reads_f16_vectors_and_comes_back_as_f32() {
+    let dim = 8;
+    let data = clustered(300, dim, 5, 10);
+    let mut ix = index(dim, Metric::L2);
+    ix.insert_many(&(0..300).collect::<Vec<u64>>(), &data).unwrap();
+    let want = ix.get(12).unwrap();
+    let shared = vectrove_core::hnsw::SharedHnsw::new(ix, 400).unwrap();
+    shared.insert(1_000, &data[..dim]).unwrap();
+    let mut back = shared.into_hnsw().unwrap();
+    assert_eq!(back.store().vector_type(), VectorType::F32);
+    assert_eq!(back.get(12).unwrap(), want);
+    back.set_vector_type(VectorType::F16).unwrap();
+    assert_eq!(back.store().vector_type(), VectorType::F16);
+    assert_eq!(back.get(12).unwrap(), want);
+    assert_eq!(back.search(&data[..dim], 2, 16).unwrap().len(), 2);
+}

@@ -711,7 +711,9 @@ impl<T: Element> std::fmt::Debug for SharedHnsw<T> {
 
 impl<T: Element> SharedHnsw<T> {
     /// `index`, open to concurrent inserts of up to `capacity` slots in all
-    /// (its own included).
+    /// (its own included). The vectors are held as `f32` here (an index that
+    /// kept them as `f16` comes back from [`into_hnsw`](Self::into_hnsw) in
+    /// `f32`: [`Hnsw::set_vector_type`] stores it as `f16` again).
     pub fn new(index: Hnsw<MemoryStore<T>>, capacity: usize) -> Result<Self> {
         let n = index.slot_count();
         if capacity < n || capacity >= u32::MAX as usize {
@@ -728,12 +730,11 @@ impl<T: Element> SharedHnsw<T> {
         };
         let slot_ids = filled(capacity, || std::sync::atomic::AtomicU64::new(0))?;
         for slot in 0..n as u32 {
-            let v = index
-                .points
-                .store
-                .get(slot)
-                .ok_or(Error::SlotOutOfRange { slot, len: n })?;
-            vectors.write(slot, v)?;
+            // Read through the store: one that keeps f16 hands out f32.
+            match index.points.store.with_vector(slot, |v| vectors.write(slot, v))? {
+                Access::Ready(r) => r?,
+                Access::Missing => return Err(Error::NotResident { count: 1 }),
+            }
             let id = index.points.id(slot);
             slot_ids[slot as usize].store(id, Ordering::Relaxed);
             if !index.is_deleted(slot) {
