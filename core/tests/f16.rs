@@ -226,7 +226,8 @@ fn the_shared_form_reads_f16_vectors_and_comes_back_as_f32() {
     let dim = 8;
     let data = clustered(300, dim, 5, 10);
     let mut ix = index(dim, Metric::L2);
-    ix.insert_many(&(0..300).collect::<Vec<u64>>(), &data).unwrap();
+    ix.insert_many(&(0..300).collect::<Vec<u64>>(), &data)
+        .unwrap();
     let want = ix.get(12).unwrap();
     let shared = vectrove_core::hnsw::SharedHnsw::new(ix, 400).unwrap();
     shared.insert(1_000, &data[..dim]).unwrap();

@@ -731,7 +731,11 @@ impl<T: Element> SharedHnsw<T> {
         let slot_ids = filled(capacity, || std::sync::atomic::AtomicU64::new(0))?;
         for slot in 0..n as u32 {
             // Read through the store: one that keeps f16 hands out f32.
-            match index.points.store.with_vector(slot, |v| vectors.write(slot, v))? {
+            match index
+                .points
+                .store
+                .with_vector(slot, |v| vectors.write(slot, v))?
+            {
                 Access::Ready(r) => r?,
                 Access::Missing => return Err(Error::NotResident { count: 1 }),
             }
