@@ -17,7 +17,7 @@
 //! `q · x̂ = q · lo + Σ (q[d] · step[d]) · c[d]`. The query's weights
 //! `q[d] · step[d]` are rounded to `i16` once per search (scaled so that the
 //! largest is `QUERY_LEVELS`), and the kernel sums `i16 × u8` products in
-//! `i32` ([`simd::CodeKernels`](crate::simd::CodeKernels)). Inner product and
+//! `i32` ([`simd::CodeKernels`]). Inner product and
 //! cosine use the product directly; squared L2 adds each code's decoded
 //! squared norm, `|q|² + |x̂|² − 2 q · x̂`, kept beside the codes.
 
