@@ -468,8 +468,26 @@ fn open_kind<T: Element>(
     }
     let decoded = IndexFile::decode(header, &meta)?;
     drop(meta);
+    let header = decoded.header().clone();
+    let mapped = options.storage == Storage::Mmap;
+    let codes_file = if mapped && header.codes_offset().is_some() {
+        Some(file.try_clone()?)
+    } else {
+        None
+    };
     let store = open_store(file, &source, &decoded, options)?;
-    decoded.into_index(store)
+    let mut index = decoded.into_index(store)?;
+    if let Some(f) = codes_file {
+        // SAFETY: as for the vectors' map in `MmapStore::with_layout`:
+        // `Storage::Mmap` requires that nothing truncates or writes the
+        // file while the index exists. The codes were read and checked from
+        // these bytes a moment ago, and `share_codes` compares them again
+        // before it reads them in place.
+        let map = unsafe { memmap2::Mmap::map(&f)? };
+        // The codes' private copy goes; the map keeps the file's pages.
+        index.share_codes(std::sync::Arc::new(map), &header);
+    }
+    Ok(index)
 }
 
 /// The store of a checked file's vectors.
