@@ -1195,77 +1195,124 @@ mod wasm {
 
     pub(super) const CODES: CodeKernels = CodeKernels {
         dot: dot_u8,
-        rows: |q, data, stride, slots, out| {
-            rows_with(q, data, stride, slots, out, |a, b| dot_u8(a, b) as f32)
-        },
+        rows: dot_u8_rows,
         dot4: dot_u4,
-        rows4: |q, data, stride, slots, out| {
-            super::rows_of(q, q.len() / 2, data, stride, slots, out, |a, b| {
-                dot_u4(a, b) as f32
-            })
-        },
+        rows4: dot_u4_rows,
         isa: "simd128",
     };
 
-    /// A block of 32 dimensions at a time, 8 bytes (16 dimensions) a step:
-    /// low and high halves widened to `i16` lanes, multiplied pairwise.
+    /// The row at `slot` (`len` elements from `slot * stride`), if in `data`.
+    #[inline(always)]
+    fn row(data: &[u8], stride: usize, len: usize, slot: u32) -> Option<&[u8]> {
+        let at = (slot as usize).checked_mul(stride)?;
+        data.get(at..at.checked_add(len)?)
+    }
+
+    /// Wasm has no prefetch. Instead, the first byte of every row of the
+    /// step is loaded (and dropped) before any is summed: the misses then
+    /// overlap instead of each waiting for the one before.
+    #[inline(always)]
+    fn touch(data: &[u8], stride: usize, len: usize, slots: &[u32]) {
+        let mut sum = 0u32;
+        for &s in slots {
+            if let Some(r) = row(data, stride, len, s) {
+                for b in r.iter().step_by(64) {
+                    sum = sum.wrapping_add(u32::from(*b));
+                }
+            }
+        }
+        // The engine may drop a load whose value is unused: keep the sum.
+        core::hint::black_box(sum);
+    }
+
+    /// The rows loop shared by both code widths: `len` bytes a row.
+    #[inline(always)]
+    fn code_rows(
+        q: &[i16],
+        len: usize,
+        data: &[u8],
+        stride: usize,
+        slots: &[u32],
+        out: &mut [f32],
+        kernel: impl Fn(&[i16], &[u8]) -> i32,
+    ) {
+        if len > 0 {
+            touch(data, stride, len, slots);
+        }
+        for (&s, o) in slots.iter().zip(out.iter_mut()) {
+            *o = row(data, stride, len, s).map_or(f32::NAN, |r| kernel(q, r) as f32);
+        }
+    }
+
+    fn dot_u8_rows(q: &[i16], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        code_rows(q, q.len(), data, stride, slots, out, dot_u8);
+    }
+
+    fn dot_u4_rows(q: &[i16], data: &[u8], stride: usize, slots: &[u32], out: &mut [f32]) {
+        code_rows(q, q.len() / 2, data, stride, slots, out, dot_u4);
+    }
+
+    /// The sum of the four lanes.
+    #[inline(always)]
+    fn lanes(s: v128) -> i32 {
+        i32x4_extract_lane::<0>(s)
+            .wrapping_add(i32x4_extract_lane::<1>(s))
+            .wrapping_add(i32x4_extract_lane::<2>(s))
+            .wrapping_add(i32x4_extract_lane::<3>(s))
+    }
+
+    /// A block of 32 dimensions at a time, 16 bytes a load: low and high
+    /// halves of each byte widened to `i16` lanes, multiplied pairwise.
+    #[inline(always)]
     fn dot_u4(q: &[i16], c: &[u8]) -> i32 {
         let blocks = (q.len() / 32).min(c.len() / 16);
         // SAFETY: simd128 is enabled at compile time (cfg above); block `b`
         // reads bytes `16b..16b + 16` of `c` and weights `32b..32b + 32` of
         // `q`, inside both for `b < blocks`; wasm loads need no alignment.
         unsafe {
-            let mask = i16x8_splat(15);
+            let mask = i8x16_splat(15);
             let w = |i: usize| v128_load(q.as_ptr().add(i).cast::<v128>());
             let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
             for b in 0..blocks {
-                for h in 0..2 {
-                    let x = u16x8_load_extend_u8x8(c.as_ptr().add(16 * b + 8 * h));
-                    let lo = v128_and(x, mask);
-                    let hi = u16x8_shr(x, 4);
-                    acc0 = i32x4_add(acc0, i32x4_dot_i16x8(lo, w(32 * b + 8 * h)));
-                    acc1 = i32x4_add(acc1, i32x4_dot_i16x8(hi, w(32 * b + 16 + 8 * h)));
-                }
+                let x = v128_load(c.as_ptr().add(16 * b).cast::<v128>());
+                let lo = v128_and(x, mask);
+                let hi = u8x16_shr(x, 4);
+                let p0 = i32x4_dot_i16x8(u16x8_extend_low_u8x16(lo), w(32 * b));
+                let p1 = i32x4_dot_i16x8(u16x8_extend_high_u8x16(lo), w(32 * b + 8));
+                let p2 = i32x4_dot_i16x8(u16x8_extend_low_u8x16(hi), w(32 * b + 16));
+                let p3 = i32x4_dot_i16x8(u16x8_extend_high_u8x16(hi), w(32 * b + 24));
+                acc0 = i32x4_add(acc0, i32x4_add(p0, p1));
+                acc1 = i32x4_add(acc1, i32x4_add(p2, p3));
             }
-            let s = i32x4_add(acc0, acc1);
-            i32x4_extract_lane::<0>(s)
-                .wrapping_add(i32x4_extract_lane::<1>(s))
-                .wrapping_add(i32x4_extract_lane::<2>(s))
-                .wrapping_add(i32x4_extract_lane::<3>(s))
+            lanes(i32x4_add(acc0, acc1))
         }
     }
 
-    /// Eight codes at a time: widened to `i16` as they load, multiplied
+    /// Sixteen codes a load, widened to two `i16` vectors, multiplied
     /// pairwise with the weights and summed into `i32` lanes
     /// (`i32x4.dot_i16x8_s`).
+    #[inline(always)]
     fn dot_u8(q: &[i16], c: &[u8]) -> i32 {
         let n = q.len().min(c.len());
         let mut i = 0;
         // SAFETY: simd128 is enabled at compile time (cfg above); every
-        // load reads `i..i + 8` (or `i + 8..i + 16`) of both slices, inside
+        // load reads `i..i + 16` (or `i..i + 8`) of both slices, inside
         // `n`; wasm loads need no alignment.
         unsafe {
-            let step = |i: usize| {
-                let x = u16x8_load_extend_u8x8(c.as_ptr().add(i));
-                let w = v128_load(q.as_ptr().add(i).cast::<v128>());
-                i32x4_dot_i16x8(x, w)
-            };
+            let w = |i: usize| v128_load(q.as_ptr().add(i).cast::<v128>());
             let (mut acc0, mut acc1) = (i32x4_splat(0), i32x4_splat(0));
             while i + 16 <= n {
-                acc0 = i32x4_add(acc0, step(i));
-                acc1 = i32x4_add(acc1, step(i + 8));
+                let x = v128_load(c.as_ptr().add(i).cast::<v128>());
+                acc0 = i32x4_add(acc0, i32x4_dot_i16x8(u16x8_extend_low_u8x16(x), w(i)));
+                acc1 = i32x4_add(acc1, i32x4_dot_i16x8(u16x8_extend_high_u8x16(x), w(i + 8)));
                 i += 16;
             }
             if i + 8 <= n {
-                acc0 = i32x4_add(acc0, step(i));
+                let x = u16x8_load_extend_u8x8(c.as_ptr().add(i));
+                acc0 = i32x4_add(acc0, i32x4_dot_i16x8(x, w(i)));
                 i += 8;
             }
-            let s = i32x4_add(acc0, acc1);
-            let lanes = i32x4_extract_lane::<0>(s)
-                .wrapping_add(i32x4_extract_lane::<1>(s))
-                .wrapping_add(i32x4_extract_lane::<2>(s))
-                .wrapping_add(i32x4_extract_lane::<3>(s));
-            lanes + super::scalar::dot_u8(&q[i..n], &c[i..n])
+            lanes(i32x4_add(acc0, acc1)) + super::scalar::dot_u8(&q[i..n], &c[i..n])
         }
     }
 
