@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::index::SearchParams;
 use crate::neighbor::Neighbor;
 use crate::quant::{CodeQuery, Codes};
-use crate::store::FeatureStore;
+use crate::store::{FeatureStore, VectorType};
 
 /// A candidate: distance first, then slot, so ties order the same everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -364,6 +364,20 @@ impl<T: Element> SearchState<T> {
             match self.stage {
                 Stage::Done => return Ok(Step::Done),
                 Stage::Rerank => {
+                    if !crate::simd::PREFETCH
+                        && rows_dist.is_none()
+                        && !self.retrying
+                        && !store.may_miss()
+                        && store.vector_type() == VectorType::of::<T>()
+                    {
+                        // All the rerank's vectors on their way at once.
+                        let mut none = Vec::new();
+                        store.with_vectors(
+                            &self.pending,
+                            |_, v| crate::simd::touch(v),
+                            &mut none,
+                        )?;
+                    }
                     if !self.evaluate(store, dist, rows_dist, None)? {
                         return Ok(Step::Missing);
                     }
@@ -434,7 +448,13 @@ impl<T: Element> SearchState<T> {
                         }
                         // The next expansion's list loads while this step computes.
                         if let Some(Reverse(next)) = self.candidates.peek() {
-                            graph.prefetch_list(next.node);
+                            if crate::simd::PREFETCH {
+                                graph.prefetch_list(next.node);
+                            } else {
+                                let mut sum = 0u32;
+                                graph.each_neighbor(next.node, self.level, |nb| sum ^= nb);
+                                std::hint::black_box(sum);
+                            }
                         }
                         let (pending, visited) = (&mut self.pending, &mut self.visited);
                         graph.each_neighbor(c.node, self.level, |nb| {
