@@ -23,10 +23,46 @@ use crate::quant::{CodeQuery, Codes};
 use crate::store::{FeatureStore, VectorType};
 
 /// A candidate: distance first, then slot, so ties order the same everywhere.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Cand {
     pub(crate) dist: Dist,
     pub(crate) node: u32,
+}
+
+impl Cand {
+    /// The order as one integer: the distance's bits mapped as
+    /// [`f32::total_cmp`] maps them (to an unsigned order), then the slot.
+    /// One comparison instead of two, in the heaps' hottest code.
+    #[inline(always)]
+    fn key(&self) -> u64 {
+        let b = self.dist.0.to_bits();
+        // Negative values: every bit flipped; others: the sign bit set.
+        let mask = (((b as i32) >> 31) as u32) | 0x8000_0000;
+        (u64::from(b ^ mask) << 32) | u64::from(self.node)
+    }
+}
+
+impl PartialEq for Cand {
+    #[inline(always)]
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl Eq for Cand {}
+
+impl PartialOrd for Cand {
+    #[inline(always)]
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Cand {
+    #[inline(always)]
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key().cmp(&other.key())
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -668,5 +704,48 @@ impl<S: FeatureStore> Hnsw<S> {
         }
         let stats = state.stats();
         Ok((self.finish_search(state), stats))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-integer order is the derived one: distance by
+    /// `f32::total_cmp`, then slot.
+    #[test]
+    fn cand_order_is_total_cmp_then_slot() {
+        let ds = [
+            f32::NEG_INFINITY,
+            -3.5,
+            -1.0,
+            -f32::MIN_POSITIVE,
+            -0.0,
+            0.0,
+            f32::MIN_POSITIVE,
+            1.0,
+            2.0,
+            f32::INFINITY,
+            f32::NAN,
+            -f32::NAN,
+        ];
+        for &a in &ds {
+            for &b in &ds {
+                for (x, y) in [(0u32, 0u32), (0, 1), (1, 0), (7, u32::MAX)] {
+                    let (p, q) = (
+                        Cand {
+                            dist: Dist(a),
+                            node: x,
+                        },
+                        Cand {
+                            dist: Dist(b),
+                            node: y,
+                        },
+                    );
+                    let want = a.total_cmp(&b).then(x.cmp(&y));
+                    assert_eq!(p.cmp(&q), want, "{a} {x} vs {b} {y}");
+                }
+            }
+        }
     }
 }
