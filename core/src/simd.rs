@@ -80,24 +80,9 @@ pub struct RowKernels {
 pub const ROWS_IN_PLACE: bool = cfg!(not(target_arch = "wasm32"));
 
 /// Whether [`prefetch`] does anything on this target. Where it does not
-/// (wasm32), searches load what the next steps need instead ([`touch`]):
-/// the misses then overlap with the work in between.
+/// (wasm32), searches load what the next steps need instead: the misses
+/// then overlap with the work in between.
 pub const PREFETCH: bool = cfg!(target_arch = "x86_64");
-
-/// Load a byte of every cache line of `v` and drop it: the stand-in for
-/// [`prefetch`] where there is none, for data the caller reads soon anyway.
-#[inline]
-pub fn touch<T: Copy>(v: &[T]) {
-    let p = v.as_ptr().cast::<u8>();
-    let mut sum = 0u8;
-    for at in (0..size_of_val(v)).step_by(64) {
-        // SAFETY: `at` is inside `v`, a live slice of plain elements
-        // (numbers: no padding), so the byte is readable and initialised.
-        sum ^= unsafe { *p.add(at) };
-    }
-    // The engine may drop a load whose value is unused: keep the result.
-    std::hint::black_box(sum);
-}
 
 /// The best row kernels for the running machine, resolved once.
 pub fn row_kernels() -> &'static RowKernels {

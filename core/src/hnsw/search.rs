@@ -20,7 +20,7 @@ use crate::error::{Error, Result};
 use crate::index::SearchParams;
 use crate::neighbor::Neighbor;
 use crate::quant::{CodeQuery, Codes};
-use crate::store::{FeatureStore, VectorType};
+use crate::store::FeatureStore;
 
 /// A candidate: distance first, then slot, so ties order the same everywhere.
 #[derive(Clone, Copy, Debug)]
@@ -400,20 +400,6 @@ impl<T: Element> SearchState<T> {
             match self.stage {
                 Stage::Done => return Ok(Step::Done),
                 Stage::Rerank => {
-                    if !crate::simd::PREFETCH
-                        && rows_dist.is_none()
-                        && !self.retrying
-                        && !store.may_miss()
-                        && store.vector_type() == VectorType::of::<T>()
-                    {
-                        // All the rerank's vectors on their way at once.
-                        let mut none = Vec::new();
-                        store.with_vectors(
-                            &self.pending,
-                            |_, v| crate::simd::touch(v),
-                            &mut none,
-                        )?;
-                    }
                     if !self.evaluate(store, dist, rows_dist, None)? {
                         return Ok(Step::Missing);
                     }
