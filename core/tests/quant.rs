@@ -2,6 +2,9 @@
 //! distances in the results, the codes through the file format (and a
 //! damaged codes section refused), and the codes kept in step with inserts,
 //! deletions, renumbering and the concurrent form.
+// Native only: the real-data loader reads files (the wasm32 tests of the
+// codes are in `wasm.rs`).
+#![cfg(not(target_arch = "wasm32"))]
 
 use vectrove_core::format::reseal;
 use vectrove_core::{
