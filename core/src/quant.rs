@@ -413,22 +413,23 @@ impl Codes {
                 (k.rows4)(&query.weights, &self.bytes, self.code_len(), slots, out)
             }
         }
-        let n = self.len();
+        // Every metric is `offset + scale · sum`, plus the code's norm for
+        // squared L2: one pass. A slot past the codes (NaN from the kernel,
+        // or no norm) ranks after every other.
         let (inv, bias) = (query.inv_scale, query.bias);
-        match self.metric {
-            Metric::L2 => {
-                for (d, &s) in out.iter_mut().zip(slots) {
-                    let norm = self.norms.get(s as usize).copied().unwrap_or(f32::NAN);
-                    *d = query.q_norm + norm - 2.0 * (bias + inv * *d);
-                }
-            }
-            Metric::Cosine => out.iter_mut().for_each(|d| *d = 1.0 - (bias + inv * *d)),
-            _ => out.iter_mut().for_each(|d| *d = -(bias + inv * *d)),
-        }
+        let (offset, scale) = match self.metric {
+            Metric::L2 => (query.q_norm - 2.0 * bias, -2.0 * inv),
+            Metric::Cosine => (1.0 - bias, -inv),
+            _ => (-bias, -inv),
+        };
+        let l2 = self.metric == Metric::L2;
         for (d, &s) in out.iter_mut().zip(slots) {
-            if d.is_nan() || s as usize >= n {
-                *d = f32::INFINITY;
-            }
+            let norm = match l2 {
+                true => self.norms.get(s as usize).copied().unwrap_or(f32::NAN),
+                false => 0.0,
+            };
+            let x = offset + scale * *d + norm;
+            *d = if x.is_nan() { f32::INFINITY } else { x };
         }
     }
 }
