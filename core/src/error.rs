@@ -105,6 +105,37 @@ pub enum Error {
         /// What the backend reported.
         message: String,
     },
+    /// A remote file (read by HTTP range requests or from an object store)
+    /// could not be read as it was when it was opened.
+    #[error("remote file: {message}")]
+    Remote {
+        /// What went wrong, for code that reacts to it.
+        failure: RemoteFailure,
+        /// What happened, for people.
+        message: String,
+    },
+}
+
+/// Why a read of a remote file failed ([`Error::Remote`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemoteFailure {
+    /// The file changed since it was opened (another ETag, modification
+    /// time or length): open it again.
+    Changed,
+    /// The server answered a range request with the whole file (status
+    /// 200), or without saying which bytes it sent: it does not serve
+    /// ranges, so the file cannot be read in place.
+    RangeIgnored,
+    /// A response held more or fewer bytes than were asked for.
+    Length,
+    /// The server answered with this HTTP status (4xx, 5xx).
+    Status(u16),
+    /// No answer within the time allowed.
+    Timeout,
+    /// The request never got an answer (connection refused or reset, DNS,
+    /// CORS, an offline browser).
+    Network,
 }
 
 /// `Error::InvalidParameter { name, reason: "{text} {n}" }`: one
@@ -162,6 +193,10 @@ impl Error {
             },
             Error::Io(std::io::Error::other("sample")),
             Error::Storage { message: text() },
+            Error::Remote {
+                failure: RemoteFailure::Changed,
+                message: text(),
+            },
         ]
     }
 }
@@ -189,12 +224,13 @@ mod tests {
             Error::Corrupt { .. } => 12,
             Error::Io(_) => 13,
             Error::Storage { .. } => 14,
+            Error::Remote { .. } => 15,
         }
     }
 
     #[test]
     fn samples_hold_every_variant_once() {
         let found: Vec<usize> = Error::samples().iter().map(variant).collect();
-        assert_eq!(found, (0..15).collect::<Vec<_>>());
+        assert_eq!(found, (0..16).collect::<Vec<_>>());
     }
 }

@@ -18,13 +18,15 @@
 //! ```
 
 use std::collections::BinaryHeap;
+use std::ops::Range;
 
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
+use crate::hnsw::Step;
 use crate::kmeans::{KMeans, KMeansParams};
 use crate::neighbor::Neighbor;
 use crate::points::Points;
-use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore};
+use crate::store::{FeatureStore, FeatureStoreMut, MemoryStore, SourceRead};
 
 /// How the coarse quantiser is trained.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,7 +112,7 @@ impl<S: FeatureStore> std::fmt::Debug for Ivf<S> {
 }
 
 /// A max-heap entry: the worst of the best `k` on top.
-#[derive(PartialEq)]
+#[derive(Debug, PartialEq)]
 struct Hit(f32, u32);
 
 impl Eq for Hit {}
@@ -312,100 +314,305 @@ impl<S: FeatureStore> Ivf<S> {
         params: &crate::SearchParams,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbor>> {
-        let q = self.points.prepare(query)?;
-        let nprobe = params.nprobe;
-        if k == 0 || nprobe == 0 {
-            return Ok(Vec::new());
+        let mut state = self.start_search_with(query, k, params)?;
+        match self.resume(&mut state, filter)? {
+            Step::Done => Ok(self.finish_search(state)),
+            Step::Missing => Err(Error::NotResident {
+                count: state.missing().len() + state.missing_ranges().len(),
+            }),
         }
+    }
+
+    /// Start a search that an asynchronous store can interrupt: the same
+    /// search as [`search_with`](Self::search_with), run by
+    /// [`resume`](Self::resume) until it answers [`Step::Done`].
+    pub fn start_search_with(
+        &self,
+        query: &[S::Elem],
+        k: usize,
+        params: &crate::SearchParams,
+    ) -> Result<IvfSearch<S::Elem>> {
+        let q = self.points.prepare(query)?;
         let q32 = S::Elem::as_f32(&q).ok_or_else(not_f32::<S::Elem>)?;
-        if let Some(codes) = self.points.codes() {
-            let rerank = params.rerank_for(k);
-            let cq = codes.query(q32);
-            let mut heap = BinaryHeap::with_capacity(rerank.min(self.points.slot_count()) + 1);
-            let (mut live, mut dists) = (Vec::new(), Vec::new());
-            for (list, _) in self.quantizer.nearest_prepared(q32, nprobe) {
-                live.clear();
-                live.extend(
-                    self.lists[list as usize].iter().copied().filter(|&slot| {
-                        !self.points.is_deleted(slot) && filter(self.points.id(slot))
-                    }),
-                );
-                codes.distances(&cq, &live, &mut dists);
-                for (&slot, &d) in live.iter().zip(&dists) {
-                    if heap.len() < rerank {
-                        heap.push(Hit(d, slot));
-                    } else if heap.peek().is_some_and(|w| Hit(d, slot) < *w) {
-                        heap.pop();
-                        heap.push(Hit(d, slot));
-                    }
-                }
-            }
-            let mut slots: Vec<u32> = heap.into_iter().map(|Hit(_, s)| s).collect();
-            slots.sort_unstable();
-            let mut exact = Vec::with_capacity(slots.len());
-            let mut missing = Vec::new();
-            self.points.store.with_vectors(
-                &slots,
-                |slot, v| {
-                    let d = (self.dist)(&q, v);
-                    exact.push(Hit(if d.is_nan() { f32::INFINITY } else { d }, slot));
+        let lists = match (k, params.nprobe) {
+            (0, _) | (_, 0) => Vec::new(),
+            (_, nprobe) => (self.quantizer.nearest_prepared(q32, nprobe))
+                .into_iter()
+                .map(|(list, _)| list)
+                .collect(),
+        };
+        let stage = match lists.is_empty() {
+            true => Stage::Done(Vec::new()),
+            false => Stage::Scan,
+        };
+        Ok(IvfSearch {
+            q,
+            k,
+            rerank: params.rerank_for(k),
+            lists,
+            stage,
+            missing: Vec::new(),
+            ranges: Vec::new(),
+        })
+    }
+
+    /// Run `state` as far as the store allows: [`Step::Done`] when the
+    /// results are ready for [`finish_search`](Self::finish_search),
+    /// [`Step::Missing`] when the store lacks the vectors in
+    /// [`IvfSearch::missing`] or the file bytes in
+    /// [`IvfSearch::missing_ranges`] (the codes of probed lists, for an
+    /// index whose codes stay in a remote file): fetch them all, then resume.
+    ///
+    /// An index with codes asks for at most two batches: the probed lists'
+    /// codes (if they are not in memory), then the vectors of the best
+    /// `rerank` candidates. Without codes, the probed lists' vectors come
+    /// in one batch.
+    pub fn resume(
+        &self,
+        state: &mut IvfSearch<S::Elem>,
+        filter: impl Fn(u64) -> bool,
+    ) -> Result<Step> {
+        state.missing.clear();
+        state.ranges.clear();
+        if let Stage::Scan = state.stage {
+            state.stage = match self.points.codes() {
+                Some(codes) => self.scan_codes(state, codes, &filter),
+                None => match &self.points.quant {
+                    crate::quant::Quant::Lazy(lazy) => self.scan_lazy(state, lazy, &filter)?,
+                    _ => self.scan_exact(state, &filter)?,
                 },
-                &mut missing,
+            };
+        }
+        if let Stage::Rerank(slots) = &state.stage {
+            let mut exact = Vec::with_capacity(slots.len());
+            let q = &state.q;
+            self.points.store.with_vectors(
+                slots,
+                |slot, v| exact.push(Hit(finite((self.dist)(q, v)), slot)),
+                &mut state.missing,
             )?;
-            if !missing.is_empty() {
-                return Err(Error::NotResident {
-                    count: missing.len(),
-                });
+            if !state.missing.is_empty() {
+                return Ok(Step::Missing);
             }
             exact.sort_unstable();
-            exact.truncate(k);
-            return Ok(exact
+            exact.truncate(state.k);
+            state.stage = Stage::Done(exact);
+        }
+        Ok(match state.stage {
+            Stage::Done(_) => Step::Done,
+            _ => Step::Missing,
+        })
+    }
+
+    /// The results of a search that answered [`Step::Done`], nearest first.
+    pub fn finish_search(&self, state: IvfSearch<S::Elem>) -> Vec<Neighbor> {
+        match state.stage {
+            Stage::Done(hits) => hits
                 .into_iter()
                 .map(|Hit(distance, slot)| Neighbor {
                     id: self.points.id(slot),
                     distance,
                 })
-                .collect());
+                .collect(),
+            _ => Vec::new(),
         }
-        let mut heap = BinaryHeap::with_capacity(k.min(self.points.slot_count()) + 1);
-        let mut failed = None;
-        for (list, _) in self.quantizer.nearest_prepared(q32, nprobe) {
-            for &slot in &self.lists[list as usize] {
-                if self.points.is_deleted(slot) || !filter(self.points.id(slot)) {
+    }
+
+    /// Whether `slot` is a live point `filter` accepts.
+    fn admits(&self, slot: u32, filter: &impl Fn(u64) -> bool) -> bool {
+        !self.points.is_deleted(slot) && filter(self.points.id(slot))
+    }
+
+    /// The probed lists scanned on codes in memory: the rerank candidates.
+    fn scan_codes(
+        &self,
+        state: &IvfSearch<S::Elem>,
+        codes: &crate::quant::Codes,
+        filter: &impl Fn(u64) -> bool,
+    ) -> Stage {
+        let q32 = S::Elem::as_f32(&state.q).unwrap_or(&[]);
+        let cq = codes.query(q32);
+        let mut best = Best::new(state.rerank, self.points.slot_count());
+        let (mut live, mut dists) = (Vec::new(), Vec::new());
+        for &list in &state.lists {
+            live.clear();
+            live.extend(
+                self.lists[list as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&slot| self.admits(slot, filter)),
+            );
+            codes.distances(&cq, &live, &mut dists);
+            for (&slot, &d) in live.iter().zip(&dists) {
+                best.offer(d, slot);
+            }
+        }
+        Stage::Rerank(best.slots())
+    }
+
+    /// The probed lists scanned on codes read from the file: each run of
+    /// consecutive slots of a list is one read of the source. Any run the
+    /// source lacks makes the scan wait for all of them.
+    fn scan_lazy(
+        &self,
+        state: &mut IvfSearch<S::Elem>,
+        lazy: &crate::quant::LazyCodes,
+        filter: &impl Fn(u64) -> bool,
+    ) -> Result<Stage> {
+        let Some(source) = self.points.store.byte_source() else {
+            return Err(Error::NotResident { count: 1 });
+        };
+        let q32 = S::Elem::as_f32(&state.q).unwrap_or(&[]);
+        let cq = lazy.codes.query(q32);
+        let mut best = Best::new(state.rerank, self.points.slot_count());
+        let (mut buf, mut dists) = (Vec::new(), Vec::new());
+        for &list in &state.lists {
+            for (first, n) in runs(&self.lists[list as usize]) {
+                let r = lazy.range(first, n);
+                buf.resize((r.end - r.start) as usize, 0);
+                if source.read_at(r.start, &mut buf)? == SourceRead::Pending {
+                    state.ranges.push(r);
                     continue;
                 }
-                let d = match self.points.store.with_vector(slot, |v| (self.dist)(&q, v)) {
-                    // A NaN from an unchecked stored vector ranks last.
-                    Ok(Access::Ready(d)) if d.is_nan() => f32::INFINITY,
-                    Ok(Access::Ready(d)) => d,
-                    Ok(Access::Missing) => {
-                        failed = Some(Error::NotResident { count: 1 });
-                        break;
+                if !state.ranges.is_empty() {
+                    continue;
+                }
+                lazy.codes.distances_in(&cq, &buf, &mut dists);
+                for (slot, &d) in (first..).zip(&dists) {
+                    if self.admits(slot, filter) {
+                        best.offer(d, slot);
                     }
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                };
-                if heap.len() < k {
-                    heap.push(Hit(d, slot));
-                } else if heap.peek().is_some_and(|w| Hit(d, slot) < *w) {
-                    heap.pop();
-                    heap.push(Hit(d, slot));
                 }
             }
-            if let Some(e) = failed {
-                return Err(e);
-            }
         }
-        Ok(heap
-            .into_sorted_vec()
-            .into_iter()
-            .map(|Hit(distance, slot)| Neighbor {
-                id: self.points.id(slot),
-                distance,
-            })
-            .collect())
+        if !state.ranges.is_empty() {
+            return Ok(Stage::Scan);
+        }
+        Ok(Stage::Rerank(best.slots()))
+    }
+
+    /// The probed lists scanned exactly: the results, or (the stage left
+    /// at the scan) every vector of them the store lacks.
+    fn scan_exact(
+        &self,
+        state: &mut IvfSearch<S::Elem>,
+        filter: &impl Fn(u64) -> bool,
+    ) -> Result<Stage> {
+        let mut best = Best::new(state.k, self.points.slot_count());
+        let mut live = Vec::new();
+        let q = &state.q;
+        for &list in &state.lists {
+            live.clear();
+            live.extend(
+                self.lists[list as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&slot| self.admits(slot, filter)),
+            );
+            self.points.store.with_vectors(
+                &live,
+                |slot, v| best.offer(finite((self.dist)(q, v)), slot),
+                &mut state.missing,
+            )?;
+        }
+        if !state.missing.is_empty() {
+            return Ok(Stage::Scan);
+        }
+        Ok(Stage::Done(best.heap.into_sorted_vec()))
+    }
+}
+
+/// A NaN (from an unchecked stored vector) ranks last.
+fn finite(d: f32) -> f32 {
+    if d.is_nan() { f32::INFINITY } else { d }
+}
+
+/// The runs of consecutive slots in `slots` (ascending), as `(first, len)`.
+fn runs(slots: &[u32]) -> impl Iterator<Item = (u32, usize)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let first = *slots.get(at)?;
+        let mut n = 1;
+        while slots.get(at + n) == Some(&(first + n as u32)) {
+            n += 1;
+        }
+        at += n;
+        Some((first, n))
+    })
+}
+
+/// The best `cap` hits offered: a max-heap with the worst on top.
+struct Best {
+    cap: usize,
+    heap: BinaryHeap<Hit>,
+}
+
+impl Best {
+    fn new(cap: usize, slots: usize) -> Self {
+        Self {
+            cap,
+            heap: BinaryHeap::with_capacity(cap.min(slots) + 1),
+        }
+    }
+
+    fn offer(&mut self, d: f32, slot: u32) {
+        if self.heap.len() < self.cap {
+            self.heap.push(Hit(d, slot));
+        } else if self.heap.peek().is_some_and(|w| Hit(d, slot) < *w) {
+            self.heap.pop();
+            self.heap.push(Hit(d, slot));
+        }
+    }
+
+    /// The slots held, ascending (the order a store reads best).
+    fn slots(self) -> Vec<u32> {
+        let mut s: Vec<u32> = self.heap.into_iter().map(|Hit(_, s)| s).collect();
+        s.sort_unstable();
+        s
+    }
+}
+
+/// Where an [`IvfSearch`] stands.
+#[derive(Debug)]
+enum Stage {
+    /// Scoring the probed lists.
+    Scan,
+    /// Exact distances for these candidates (ascending slots).
+    Rerank(Vec<u32>),
+    /// The results, nearest first.
+    Done(Vec<Hit>),
+}
+
+/// A search of an [`Ivf`] index in progress (see
+/// [`Ivf::start_search_with`]): what it has found so far and, after
+/// [`Step::Missing`], what it waits for.
+#[derive(Debug)]
+pub struct IvfSearch<T> {
+    q: Vec<T>,
+    k: usize,
+    rerank: usize,
+    lists: Vec<u32>,
+    stage: Stage,
+    missing: Vec<u32>,
+    ranges: Vec<Range<u64>>,
+}
+
+impl<T> IvfSearch<T> {
+    /// The slots whose vectors the store lacked in the last
+    /// [`Ivf::resume`], ascending within each probed list.
+    pub fn missing(&self) -> &[u32] {
+        &self.missing
+    }
+
+    /// The byte ranges of the file the last [`Ivf::resume`] lacked (codes
+    /// of probed lists, for an index whose codes stay in the file).
+    pub fn missing_ranges(&self) -> &[Range<u64>] {
+        &self.ranges
+    }
+
+    /// The lists this search probes, nearest centroid first.
+    pub fn lists(&self) -> &[u32] {
+        &self.lists
     }
 }
 

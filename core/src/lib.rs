@@ -32,6 +32,7 @@ mod neighbor;
 pub mod pca;
 mod points;
 pub mod quant;
+pub mod remote;
 pub mod rng;
 pub mod sample;
 pub mod simd;
@@ -39,7 +40,7 @@ pub mod store;
 
 pub use cache::{CacheStats, PageCache};
 pub use distance::{Dist, Element, Metric};
-pub use error::{Error, Result};
+pub use error::{Error, RemoteFailure, Result};
 pub use exact::{exact_knn, recall_at_k};
 pub use format::{HnswFile, IndexFile, IvfFile};
 pub use hnsw::{Hnsw, HnswBuilder, HnswParams};

@@ -405,32 +405,86 @@ impl Codes {
     /// Approximate distances from `query` to the codes of `slots`
     /// (`out[i]` for `slots[i]`; +∞ for a slot without a code).
     pub(crate) fn distances(&self, query: &CodeQuery, slots: &[u32], out: &mut Vec<f32>) {
+        self.sums(query, &self.bytes, slots, out);
+        let l2 = self.metric == Metric::L2;
+        self.finish(query, out, |i| match l2 {
+            true => self
+                .norms
+                .get(slots[i] as usize)
+                .copied()
+                .unwrap_or(f32::NAN),
+            false => 0.0,
+        });
+    }
+
+    /// The distances from `query` to the codes in `bytes` (whole codes, one
+    /// after another, as the codes section holds them), in `out`: for codes
+    /// read from a file as a search needs them, which have no norms kept.
+    pub(crate) fn distances_in(&self, query: &CodeQuery, bytes: &[u8], out: &mut Vec<f32>) {
+        let len = self.code_len().max(1);
+        let slots: Vec<u32> = (0..(bytes.len() / len) as u32).collect();
+        self.sums(query, bytes, &slots, out);
+        let l2 = self.metric == Metric::L2;
+        self.finish(query, out, |i| match l2 {
+            true => {
+                let code = &bytes[i * len..(i + 1) * len];
+                self.sq.decoded_norm(&self.unpack(code))
+            }
+            false => 0.0,
+        });
+    }
+
+    /// The integer sums of `query` with the codes of `slots` in `bytes`.
+    fn sums(&self, query: &CodeQuery, bytes: &[u8], slots: &[u32], out: &mut Vec<f32>) {
         out.resize(slots.len(), 0.0);
         let k = simd::code_kernels();
         match self.kind {
-            Quantization::Sq8 => (k.rows)(&query.weights, &self.bytes, self.dim(), slots, out),
-            Quantization::Sq4 => {
-                (k.rows4)(&query.weights, &self.bytes, self.code_len(), slots, out)
-            }
+            Quantization::Sq8 => (k.rows)(&query.weights, bytes, self.dim(), slots, out),
+            Quantization::Sq4 => (k.rows4)(&query.weights, bytes, self.code_len(), slots, out),
         }
-        // Every metric is `offset + scale · sum`, plus the code's norm for
-        // squared L2: one pass. A slot past the codes (NaN from the kernel,
-        // or no norm) ranks after every other.
+    }
+
+    /// Turn the sums in `out` into distances. Every metric is `offset +
+    /// scale · sum`, plus the code's norm (`norm(i)` for the `i`-th) for
+    /// squared L2: one pass. A slot past the codes (NaN from the kernel, or
+    /// no norm) ranks after every other.
+    fn finish(&self, query: &CodeQuery, out: &mut [f32], norm: impl Fn(usize) -> f32) {
         let (inv, bias) = (query.inv_scale, query.bias);
         let (offset, scale) = match self.metric {
             Metric::L2 => (query.q_norm - 2.0 * bias, -2.0 * inv),
             Metric::Cosine => (1.0 - bias, -inv),
             _ => (-bias, -inv),
         };
-        let l2 = self.metric == Metric::L2;
-        for (d, &s) in out.iter_mut().zip(slots) {
-            let norm = match l2 {
-                true => self.norms.get(s as usize).copied().unwrap_or(f32::NAN),
-                false => 0.0,
-            };
-            let x = offset + scale * *d + norm;
+        for (i, d) in out.iter_mut().enumerate() {
+            let x = offset + scale * *d + norm(i);
             *d = if x.is_nan() { f32::INFINITY } else { x };
         }
+    }
+}
+
+/// Codes left in the file an index was opened from (an IVF index read by
+/// range requests): a search reads the probed lists' codes in blocks, each
+/// checked against its checksum as it arrives, instead of holding every
+/// code in memory.
+#[derive(Clone, Debug)]
+pub(crate) struct LazyCodes {
+    /// The quantiser (its codes stay empty).
+    pub(crate) codes: Codes,
+    /// Where the codes section starts in the file.
+    pub(crate) offset: u64,
+    /// Slots with a code.
+    pub(crate) count: usize,
+    /// Bytes per checksummed block of the codes section, and the blocks' CRC-32s.
+    pub(crate) block: u64,
+    pub(crate) sums: Vec<u32>,
+}
+
+impl LazyCodes {
+    /// The file's bytes holding the codes of slots `first..first + n`.
+    pub(crate) fn range(&self, first: u32, n: usize) -> std::ops::Range<u64> {
+        let len = self.codes.code_len() as u64;
+        let start = self.offset + u64::from(first) * len;
+        start..start + n as u64 * len
     }
 }
 
@@ -519,6 +573,8 @@ pub(crate) enum Quant {
     None,
     Pending(Quantization),
     Trained(Codes),
+    /// Trained, the codes read from the file as searches need them.
+    Lazy(LazyCodes),
 }
 
 impl Quant {
@@ -528,6 +584,7 @@ impl Quant {
             Quant::None => None,
             Quant::Pending(k) => Some(*k),
             Quant::Trained(c) => Some(c.kind),
+            Quant::Lazy(l) => Some(l.codes.kind),
         }
     }
 

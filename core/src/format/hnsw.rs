@@ -15,7 +15,7 @@ use crate::rng::SplitMix64;
 use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an HNSW file has.
-pub(super) const SECTIONS: [[u8; 4]; 11] = [
+pub(super) const SECTIONS: [[u8; 4]; 12] = [
     tag::PARAMS,
     tag::LEVELS,
     tag::GRAPH,
@@ -27,6 +27,7 @@ pub(super) const SECTIONS: [[u8; 4]; 11] = [
     tag::VECTORS,
     tag::QUANT_PARAMS,
     tag::CODES,
+    tag::CODE_SUMS,
 ];
 
 /// A decoded HNSW file without its vectors: everything needed to serve
@@ -253,6 +254,11 @@ impl HnswFile {
             entry_links,
             points,
         })
+    }
+
+    /// What every kind's file holds about its points.
+    pub(crate) fn points(&self) -> &PointsFile {
+        &self.points
     }
 
     /// The file's header.

@@ -12,7 +12,7 @@ use crate::kmeans::KMeans;
 use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an IVF file has.
-pub(super) const SECTIONS: [[u8; 4]; 9] = [
+pub(super) const SECTIONS: [[u8; 4]; 10] = [
     tag::PARAMS,
     tag::CENTROIDS,
     tag::LISTS,
@@ -22,6 +22,7 @@ pub(super) const SECTIONS: [[u8; 4]; 9] = [
     tag::VECTORS,
     tag::QUANT_PARAMS,
     tag::CODES,
+    tag::CODE_SUMS,
 ];
 
 impl<S: FeatureStore> Ivf<S> {
@@ -163,6 +164,11 @@ impl IvfFile {
             list_of,
             points,
         })
+    }
+
+    /// What every kind's file holds about its points.
+    pub(crate) fn points(&self) -> &PointsFile {
+        &self.points
     }
 
     /// The file's header.

@@ -80,6 +80,7 @@ pub(crate) mod tag {
     pub const LISTS: [u8; 4] = *b"LIST";
     pub const QUANT_PARAMS: [u8; 4] = *b"QPAR";
     pub const CODES: [u8; 4] = *b"QCOD";
+    pub const CODE_SUMS: [u8; 4] = *b"QSUM";
 }
 
 /// Flag of a section a reader may skip if it does not know the tag.
@@ -161,6 +162,10 @@ pub struct Header {
     pub file_len: u64,
     /// The section table.
     pub sections: Vec<Section>,
+    /// Whether this reader leaves the codes (`QCOD`) out of the metadata and
+    /// reads them in blocks when a search needs them (see
+    /// [`MetaReader::for_remote`]).
+    pub(crate) lazy_codes: bool,
 }
 
 pub(crate) fn kind_code(kind: IndexKind) -> u32 {
@@ -335,6 +340,7 @@ impl Header {
             meta_len,
             file_len,
             sections,
+            lazy_codes: false,
         };
         // The vectors: exactly `count` of them at `meta_len`, nothing after.
         let v = header.section(tag::VECTORS)?;
@@ -386,7 +392,22 @@ impl Header {
             IndexKind::Hnsw => &hnsw::SECTIONS,
             IndexKind::Ivf => &ivf::SECTIONS,
         };
-        !known.contains(&s.tag) && s.flags & FLAG_OPTIONAL != 0
+        (!known.contains(&s.tag) && s.flags & FLAG_OPTIONAL != 0)
+            || (self.lazy_codes && s.tag == tag::CODES)
+    }
+
+    /// Leave the codes out of the metadata, to be read in blocks as
+    /// searches need them: only for an IVF file whose codes have block
+    /// checksums (`QSUM`), so that every block can be checked as it arrives
+    /// (HNSW walks read codes at every step, so they stay resident).
+    pub(crate) fn defer_codes(&mut self) {
+        let has = |t: [u8; 4]| self.sections.iter().any(|s| s.tag == t);
+        self.lazy_codes = self.kind == IndexKind::Ivf && has(tag::CODES) && has(tag::CODE_SUMS);
+    }
+
+    /// Whether the codes are read lazily (see [`defer_codes`](Self::defer_codes)).
+    pub fn codes_deferred(&self) -> bool {
+        self.lazy_codes
     }
 
     /// The sections of the file that a reader of its kind does not know

@@ -52,6 +52,8 @@ pub struct MetaReader {
     file_len: Option<u64>,
     /// Whether unknown optional sections are skipped (and the length is real).
     skip_unknown: bool,
+    /// Whether an IVF file's codes are left out, to be read in blocks.
+    defer_codes: bool,
     /// Room for the bytes asked for so far; the first `have` are filled.
     /// Skipped sections take no room: byte `i` of the file sits at `i`
     /// minus the skipped bytes before it.
@@ -77,6 +79,7 @@ impl MetaReader {
         Self {
             file_len,
             skip_unknown: false,
+            defer_codes: false,
             bytes: vec![0; want as usize],
             have: 0,
             target: 0,
@@ -94,6 +97,34 @@ impl MetaReader {
             skip_unknown: true,
             ..Self::new(Some(file_len))
         }
+    }
+
+    /// A reader for a remote file of `file_len` bytes read by range
+    /// requests: as [`for_source`](Self::for_source), and the codes of an
+    /// IVF file that has their block checksums are left out too (a search
+    /// reads the probed lists' codes in blocks as it needs them; see
+    /// [`Header::codes_deferred`]).
+    pub fn for_remote(file_len: u64) -> Self {
+        Self {
+            defer_codes: true,
+            ..Self::for_source(file_len)
+        }
+    }
+
+    /// Every byte range still wanted, in order: once the header is known,
+    /// the whole rest of the metadata (so a source that reads ranges
+    /// concurrently can fetch them at once, then feed them in order);
+    /// before, the same as [`wants`](Self::wants).
+    pub fn remaining(&self) -> Vec<Range<u64>> {
+        let mut out = Vec::new();
+        let mut at = self.have;
+        while at < self.bytes.len() {
+            let (start, end) = self.file_offset(at);
+            let n = (end - start).min((self.bytes.len() - at) as u64);
+            out.push(start..start + n);
+            at += n as usize;
+        }
+        out
     }
 
     /// Where byte `at` of `bytes` is in the file, and where the piece that
@@ -166,7 +197,10 @@ impl MetaReader {
         }
         if self.header.is_none() {
             let claimed = super::u64_at(&self.bytes, 48);
-            let header = Header::parse(&self.bytes, self.file_len.unwrap_or(claimed))?;
+            let mut header = Header::parse(&self.bytes, self.file_len.unwrap_or(claimed))?;
+            if self.defer_codes {
+                header.defer_codes();
+            }
             if self.skip_unknown {
                 self.skipped = header.skipped();
             }
@@ -279,6 +313,14 @@ impl IndexFile {
             IndexFile::Hnsw(f) => f.header(),
             IndexFile::Ivf(f) => f.header(),
         }
+    }
+
+    /// The codes as the file holds them.
+    pub(crate) fn quant(&self) -> Option<&crate::quant::Quant> {
+        Some(match self {
+            IndexFile::Hnsw(f) => &f.points().quant,
+            IndexFile::Ivf(f) => &f.points().quant,
+        })
     }
 
     /// The checksums of the vectors section, for stores that verify what they load.

@@ -116,6 +116,10 @@ impl<B: FeatureStore> FeatureStore for LayeredStore<B> {
     fn vector_type(&self) -> VectorType {
         self.tail.vector_type()
     }
+
+    fn byte_source(&self) -> Option<&dyn crate::store::ByteSource> {
+        self.base.as_ref().and_then(FeatureStore::byte_source)
+    }
 }
 
 impl<B: FeatureStore> FeatureStoreMut for LayeredStore<B> {

@@ -113,6 +113,15 @@ pub trait FeatureStore {
     fn vector_type(&self) -> VectorType {
         VectorType::of::<Self::Elem>()
     }
+
+    /// The file the store reads its vectors from, addressed as the whole
+    /// file (the store's vectors at their offset in it), if it reads one
+    /// through a [`ByteSource`]: an index reads other parts of the file
+    /// through it that it does not hold in memory (the codes of an IVF
+    /// index opened remotely).
+    fn byte_source(&self) -> Option<&dyn ByteSource> {
+        None
+    }
 }
 
 /// Vectors stored as rows of one slice: vector `i` is the `dim` elements

@@ -461,6 +461,10 @@ impl<B: ByteSource, T: Element> FeatureStore for PagedStore<B, T> {
     fn vector_type(&self) -> VectorType {
         self.vector_type
     }
+
+    fn byte_source(&self) -> Option<&dyn ByteSource> {
+        Some(&self.source)
+    }
 }
 
 #[cfg(test)]
