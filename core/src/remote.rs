@@ -419,6 +419,16 @@ impl RemoteFile {
         Ok(())
     }
 
+    /// Whether every block of `range` (one of [`plan`](Self::plan)'s) is cached.
+    fn holds(&self, range: &Range<u64>) -> bool {
+        let Some(region) = self.region(range.start) else {
+            return false;
+        };
+        let first = (range.start - region.start) / region.block;
+        let last = (range.end - 1 - region.start) / region.block;
+        (first..=last).all(|b| self.cache.contains(region.first_key + b))
+    }
+
     /// Fetch every block `ranges` touch that the cache lacks, in one round,
     /// and cache it. Returns what was fetched.
     pub async fn fetch_missing<F: Fetch>(&self, fetch: &F, ranges: &[Range<u64>]) -> Result<Trips> {
@@ -430,6 +440,13 @@ impl RemoteFile {
         let bytes: u64 = got.iter().map(|b| b.len() as u64).sum();
         for (r, b) in plan.iter().zip(&got) {
             self.fill(r.clone(), b)?;
+        }
+        // A cache smaller than one step's bytes would evict some of them
+        // before the step reads them, and the search would fetch forever.
+        if let Some(r) = plan.iter().find(|r| !self.holds(r)) {
+            return Err(Error::FetchIncomplete {
+                count: (r.end - r.start) as usize,
+            });
         }
         self.rounds.fetch_add(1, Ordering::Relaxed);
         self.requests
