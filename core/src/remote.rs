@@ -319,10 +319,15 @@ impl RemoteFile {
         &self.cache
     }
 
+    /// The number of the region holding byte `at`.
+    fn region_index(&self, at: u64) -> Option<usize> {
+        let i = self.regions.partition_point(|r| r.end <= at);
+        self.regions.get(i).filter(|r| r.start <= at).map(|_| i)
+    }
+
     /// The region holding byte `at`.
     fn region(&self, at: u64) -> Option<&Region> {
-        let i = self.regions.partition_point(|r| r.end <= at);
-        self.regions.get(i).filter(|r| r.start <= at)
+        self.region_index(at).map(|i| &self.regions[i])
     }
 
     /// The requests that fetch every block `ranges` touch that the cache
