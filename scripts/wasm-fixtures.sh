@@ -5,7 +5,9 @@
 # byte for byte and search to the same results), and the same index with
 # 8-bit codes (`--quantize sq8`), which the browser searches on its codes.
 # Both are built with `--deterministic`, so they hold the same graph (and the
-# browser, quantising the first, writes the second byte for byte).
+# browser, quantising the first, writes the second byte for byte). Then two
+# IVF-Flat indexes of the same vectors, without and with 8-bit codes (whose
+# codes a reader over HTTP leaves in the file, fetched per probed list).
 #
 #   bash scripts/wasm-fixtures.sh [path/to/vectrove]
 #
@@ -38,6 +40,12 @@ if cmp -s "$OUT/golden.vtrv.new" "$OUT/golden.vtrv"; then rm "$OUT/golden.vtrv.n
 "$BIN" build --input "$OUT/debian-2k.fvecs" --metric cosine --m 16 --ef-construction 200 \
   --seed 1 --deterministic --quantize sq8 --output "$OUT/golden-sq8.vtrv.new" > /dev/null
 if cmp -s "$OUT/golden-sq8.vtrv.new" "$OUT/golden-sq8.vtrv"; then rm "$OUT/golden-sq8.vtrv.new"; else mv "$OUT/golden-sq8.vtrv.new" "$OUT/golden-sq8.vtrv"; fi
+for q in "" sq8; do
+  name=golden-ivf${q:+-$q}.vtrv
+  "$BIN" build --input "$OUT/debian-2k.fvecs" --index-type ivf --metric cosine --seed 1 \
+    ${q:+--quantize $q} --output "$OUT/$name.new" > /dev/null
+  if cmp -s "$OUT/$name.new" "$OUT/$name"; then rm "$OUT/$name.new"; else mv "$OUT/$name.new" "$OUT/$name"; fi
+done
 # The native top-10 at ef 64, for the golden comparisons (on codes: the
 # default rerank).
 "$BIN" search --index "$OUT/golden.vtrv" --queries "$OUT/queries-100.fvecs" --k 10 --ef 64 \

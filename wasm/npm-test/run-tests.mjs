@@ -5,6 +5,7 @@
 // Expects wasm/pkg to be built; run.sh takes care of that and of npm ci.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync } from "node:fs";
+import { createServer as createNetServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -145,14 +146,18 @@ async function twoTabs(context, origin, { nolocks = false } = {}) {
 }
 
 const started = Date.now();
+// NPM_TEST_ONLY=http (a comma-separated list of words) runs only the tests whose label
+// holds one of them.
+const only = process.env.NPM_TEST_ONLY?.split(",").filter(Boolean);
+const want = (label) => !only || only.some((w) => label.includes(w));
 
-await timed("types: index.d.ts accepts the documented usage and rejects misuse", () => {
+if (want("types")) await timed("types: index.d.ts accepts the documented usage and rejects misuse", () => {
   const tsc = join(HERE, "node_modules", ".bin", "tsc");
   const out = spawnSync(tsc, ["-p", join(HERE, "types", "tsconfig.json")], { encoding: "utf8" });
   if (out.status !== 0) throw new Error(`tsc failed:\n${out.stdout}${out.stderr}`);
 });
 
-const viteBuilt = await timed("vite: build of vite-app (worker and .wasm emitted as assets)", async () => {
+const viteBuilt = want("vite") && await timed("vite: build of vite-app (worker and .wasm emitted as assets)", async () => {
   // The app depends on the built package as an installed one would: node_modules/vectrove.
   const modules = join(HERE, "vite-app", "node_modules");
   mkdirSync(modules, { recursive: true });
@@ -178,14 +183,29 @@ try {
   });
   const page = context.pages()[0] ?? await context.newPage();
   const o = server.origin;
-  await runPage(page, "plain page", `${o}/pages/plain.html`);
-  await runPage(page, "worker", `${o}/pages/worker.html?phase=1`);
-  await runPage(page, "worker after reload", `${o}/pages/worker.html?phase=2`, { reload: true });
+  if (want("plain")) await runPage(page, "plain page", `${o}/pages/plain.html`);
+  if (want("worker")) {
+    await runPage(page, "worker", `${o}/pages/worker.html?phase=1`);
+    await runPage(page, "worker after reload", `${o}/pages/worker.html?phase=2`, { reload: true });
+  }
+  if (want("http")) {
+    // A port nothing listens on, for a refused connection.
+    const dead = createNetServer();
+    await new Promise((ok) => dead.listen(0, "127.0.0.1", ok));
+    const port = dead.address().port;
+    await new Promise((ok) => dead.close(ok));
+    const other = encodeURIComponent(server.otherOrigin);
+    await runPage(page, "http", `${o}/pages/http.html?other=${other}&dead=${port}`);
+  }
   if (viteBuilt) await runPage(page, "vite app", `${o}/vite/`);
-  await twoTabs(context, o);
-  await twoTabs(context, o, { nolocks: true });
-  await runPage(page, "killed saves", `${o}/pages/crash.html`, { timeout: 600_000 });
-  await runPage(page, "failed saves", `${o}/pages/failure.html`, { timeout: 300_000 });
+  if (want("tabs")) {
+    await twoTabs(context, o);
+    await twoTabs(context, o, { nolocks: true });
+  }
+  if (want("saves")) {
+    await runPage(page, "killed saves", `${o}/pages/crash.html`, { timeout: 600_000 });
+    await runPage(page, "failed saves", `${o}/pages/failure.html`, { timeout: 300_000 });
+  }
 
 } finally {
   await context?.close();
@@ -204,7 +224,7 @@ try {
   const page = quotaContext.pages()[0] ?? await quotaContext.newPage();
   const cdp = await quotaContext.newCDPSession(page);
   await cdp.send("Storage.overrideQuotaForOrigin", { origin: server.origin, quotaSize: 4 << 20 });
-  await runPage(page, "storage quota", `${server.origin}/pages/quota.html`);
+  if (want("quota")) await runPage(page, "storage quota", `${server.origin}/pages/quota.html`);
 } finally {
   await quotaContext?.close();
   await server.close();

@@ -22,6 +22,10 @@ export const errorNames = Object.freeze([
   "UnsupportedError",
   "AbortError",
   "BusyError",
+  "IndexChangedError",
+  "HttpError",
+  "TimeoutError",
+  "NetworkError",
 ]);
 
 let pending = null;

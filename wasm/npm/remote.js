@@ -17,7 +17,10 @@ function namedError(name, message) {
 }
 
 function fromWire(error) {
-  return namedError(String(error?.name ?? "Error"), String(error?.message ?? "unknown error"));
+  const err = namedError(String(error?.name ?? "Error"), String(error?.message ?? "unknown error"));
+  // The HTTP status of an error from an index read over HTTP.
+  if (typeof error?.status === "number") err.status = error.status;
+  return err;
 }
 
 function checkOptions(options, what) {
@@ -423,9 +426,21 @@ class IndexWorker {
     return this.#index("trainIvf", [dim, data, wireOptions(opts, ["transfer"])], transfer);
   }
 
-  /** `Index.open` in the worker, where OPFS-backed indexes work. */
+  /**
+   * `Index.open` in the worker, where OPFS-backed indexes work. With storage "http" the
+   * name is a URL, resolved against the page.
+   */
   async open(name, options) {
-    return this.#index("open", [name, wireOptions(checkOptions(options, "open"))]);
+    const opts = checkOptions(options, "open");
+    let target = name;
+    if (opts.storage === "http" && (typeof name === "string" || name instanceof URL)) {
+      try {
+        target = new URL(name, baseHref()).href;
+      } catch {
+        // Not a URL: the worker's open says so, as Index.open does.
+      }
+    }
+    return this.#index("open", [target, wireOptions(opts)]);
   }
 
   /** `Index.import` in the worker; onProgress(bytes, total) is called on this thread. */

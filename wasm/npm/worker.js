@@ -19,7 +19,9 @@ function post(message, transfer = []) {
 
 function toWire(err) {
   if (err !== null && typeof err === "object" && "message" in err) {
-    return { name: String(err.name || "Error"), message: String(err.message) };
+    const wire = { name: String(err.name || "Error"), message: String(err.message) };
+    if (typeof err.status === "number") wire.status = err.status;
+    return wire;
   }
   return { name: "Error", message: String(err) };
 }

@@ -2,7 +2,7 @@
 //! one of a fixed set (so callers can branch on it) and whose `message` is
 //! one clear line.
 
-use vectrove_core::Error;
+use vectrove_core::{Error, RemoteFailure};
 use wasm_bindgen::{JsCast, JsValue};
 
 /// The stable error names, as JS sees them.
@@ -21,9 +21,13 @@ pub(crate) mod name {
     pub const UNSUPPORTED: &str = "UnsupportedError";
     pub const ABORT: &str = "AbortError";
     pub const BUSY: &str = "BusyError";
+    pub const CHANGED: &str = "IndexChangedError";
+    pub const HTTP: &str = "HttpError";
+    pub const TIMEOUT: &str = "TimeoutError";
+    pub const NETWORK: &str = "NetworkError";
 }
 
-const ALL: [&str; 14] = [
+const ALL: [&str; 18] = [
     name::DIMENSION,
     name::INVALID_VECTOR,
     name::DUPLICATE_ID,
@@ -38,6 +42,10 @@ const ALL: [&str; 14] = [
     name::UNSUPPORTED,
     name::ABORT,
     name::BUSY,
+    name::CHANGED,
+    name::HTTP,
+    name::TIMEOUT,
+    name::NETWORK,
 ];
 
 /// A JS `Error` with `name` set.
@@ -79,13 +87,32 @@ fn core_name(e: &Error) -> Option<&'static str> {
         | Error::FetchIncomplete { .. }
         | Error::Io(_)
         | Error::Storage { .. } => name::STORAGE,
+        Error::Remote { failure, .. } => match failure {
+            RemoteFailure::Changed => name::CHANGED,
+            RemoteFailure::RangeIgnored => name::UNSUPPORTED,
+            RemoteFailure::Length => name::CORRUPT,
+            RemoteFailure::Status(404 | 410) => name::NOT_FOUND,
+            RemoteFailure::Status(_) => name::HTTP,
+            RemoteFailure::Timeout => name::TIMEOUT,
+            RemoteFailure::Network => name::NETWORK,
+            _ => name::STORAGE,
+        },
         _ => return None,
     })
 }
 
-/// The JS error for a core error.
+/// The JS error for a core error; an HTTP status the server answered
+/// with is its `status`.
 pub(crate) fn from_core(e: Error) -> JsValue {
-    js_error(core_name(&e).unwrap_or(name::STORAGE), e.to_string())
+    let js = js_error(core_name(&e).unwrap_or(name::STORAGE), e.to_string());
+    if let Error::Remote {
+        failure: RemoteFailure::Status(s),
+        ..
+    } = e
+    {
+        let _ = js_sys::Reflect::set(&js, &"status".into(), &s.into());
+    }
+    js
 }
 
 /// The JS error for a damaged index file or stream.
@@ -120,7 +147,7 @@ pub(crate) fn from_dom(e: JsValue, what: &str) -> JsValue {
     if ALL.contains(&dom_name.as_str())
         && !matches!(
             dom_name.as_str(),
-            "NotFoundError" | "QuotaExceededError" | "AbortError"
+            "NotFoundError" | "QuotaExceededError" | "AbortError" | "TimeoutError" | "NetworkError"
         )
     {
         return e;
@@ -152,6 +179,29 @@ mod tests {
         for e in Error::samples() {
             let n = core_name(&e);
             assert!(n.is_some_and(|n| ALL.contains(&n)), "{e:?} has no JS name");
+        }
+    }
+
+    #[test]
+    fn every_remote_failure_has_its_own_name() {
+        use RemoteFailure::*;
+        let cases = [
+            (Changed, name::CHANGED),
+            (RangeIgnored, name::UNSUPPORTED),
+            (Length, name::CORRUPT),
+            (Status(404), name::NOT_FOUND),
+            (Status(410), name::NOT_FOUND),
+            (Status(403), name::HTTP),
+            (Status(500), name::HTTP),
+            (Timeout, name::TIMEOUT),
+            (Network, name::NETWORK),
+        ];
+        for (failure, expected) in cases {
+            let e = Error::Remote {
+                failure,
+                message: String::new(),
+            };
+            assert_eq!(core_name(&e), Some(expected), "{failure:?}");
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The JS `Index` class: HNSW or IVF-Flat over vectors in memory, in OPFS
-//! or in IndexedDB, persisted by name. Only the JS surface lives here:
-//! opening and importing are in `open.rs`, saving in `save.rs`, the
-//! IndexedDB page logic in `idb.rs`, option parsing in `options.rs`.
+//! or in IndexedDB, persisted by name, or read in place over HTTP. Only the
+//! JS surface lives here: opening and importing are in `open.rs`, saving in
+//! `save.rs`, the IndexedDB page logic in `idb.rs`, the HTTP transport in
+//! `http.rs`, option parsing in `options.rs`.
 //!
 //! An asynchronous call holds the index's `RefCell` across its awaits on
 //! purpose, and every entry point borrows with `try_borrow`/`try_borrow_mut`
@@ -22,14 +23,16 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 use crate::errors::{busy, from_core, invalid_argument, js_error, name, unsupported};
-use crate::idb;
-use crate::js::{id_value, now_ms, opt, opt_function, opt_u64, opt_usize, set, to_id, yield_now};
+use crate::js::{
+    id_value, now_ms, opt, opt_f64, opt_function, opt_u64, opt_usize, set, to_id, yield_now,
+};
 use crate::open;
 use crate::opfs;
 use crate::options::{self, JsFilter, JsResult, SearchArgs, Storage, check_name, to_ids};
 use crate::save;
 use crate::state::{DEFAULT_CACHE_BYTES, Engine, Inner};
 use crate::store::Store;
+use crate::{http, idb};
 
 /// A vector index (HNSW, or IVF-Flat from [`Index::train_ivf`]) over `f32`
 /// vectors, in memory or backed by OPFS or IndexedDB.
@@ -78,6 +81,17 @@ fn aborted(signal: &Option<JsValue>) -> bool {
             .map(|a| a.is_truthy())
             .unwrap_or(false)
     })
+}
+
+/// Refuse a change to an index read over HTTP.
+fn writable(i: &Inner) -> JsResult<()> {
+    if i.http.is_some() {
+        return Err(unsupported(
+            "an index opened with storage \"http\" is read-only: download it with Index.import \
+             (or Index.fromBytes) to change or save it",
+        ));
+    }
+    Ok(())
 }
 
 fn abort_error(done: usize, total: usize) -> JsValue {
@@ -192,13 +206,19 @@ impl Index {
     /// The index as file bytes, the same format the native crate writes.
     #[wasm_bindgen(js_name = toBytes)]
     pub fn to_bytes(&self) -> JsResult<Vec<u8>> {
-        self.with(|i| i.engine.to_bytes().map_err(from_core))
+        self.with(|i| {
+            writable(i)?;
+            i.engine.to_bytes().map_err(from_core)
+        })
     }
 
     /// Add one vector under `id` (an integer up to 2^53 - 1, or a BigInt).
     pub fn add(&self, id: JsValue, vector: &[f32]) -> JsResult<()> {
         let id = to_id(&id, "id")?;
-        self.with_mut(|i| i.engine.insert(id, vector).map_err(from_core))
+        self.with_mut(|i| {
+            writable(i)?;
+            i.engine.insert(id, vector).map_err(from_core)
+        })
     }
 
     /// Add many vectors (`vectors` holds `ids.length` of them back to back).
@@ -223,6 +243,7 @@ impl Index {
             }
             let mut guard = rc.try_borrow_mut().map_err(|_| busy())?;
             let inner = guard.as_mut().ok_or_else(closed)?;
+            writable(inner)?;
             let dim = inner.engine.dim();
             let report = |done: usize| match &progress {
                 Some(f) => f
@@ -276,7 +297,8 @@ impl Index {
     /// codes: the candidates given exact distances, in one read; default
     /// max(4k, 32)), `filter(id) => boolean`.
     /// Works on every storage: an IndexedDB-backed index fetches the
-    /// vectors each search step lacks in one transaction.
+    /// vectors each search step lacks in one transaction, an index over
+    /// HTTP in one batch of range requests.
     #[wasm_bindgen(unchecked_return_type = "Promise<SearchHit[]>")]
     pub fn search(
         &self,
@@ -293,18 +315,20 @@ impl Index {
             let guard = rc.try_borrow().map_err(|_| busy())?;
             let inner = guard.as_ref().ok_or_else(closed)?;
             let a = SearchArgs::parse(&k, &options, &inner.engine)?;
-            let lazy = inner.idb.as_ref().zip(inner.engine.store().base());
-            let found = match (&inner.engine, lazy) {
-                (AnyIndex::Hnsw(h), Some((link, base))) => {
-                    idb::search(h, base, link, &query, &a, &filter)
-                        .await
-                        .map(|(found, fetches)| {
-                            inner.fetches.set(inner.fetches.get() + fetches);
-                            found
-                        })
+            let engine = &inner.engine;
+            let searched = match (engine.store().base(), &inner.idb, &inner.http) {
+                (Some(base), Some(link), _) => {
+                    idb::search(engine, base, link, &query, &a, &filter).await
                 }
-                (engine, _) => search_now(engine, &query, &a, &filter),
+                (Some(base), _, Some(link)) => {
+                    http::search(engine, base, link, &query, &a, &filter).await
+                }
+                _ => search_now(engine, &query, &a, &filter).map(|f| (f, 0)),
             };
+            let found = searched.map(|(found, fetches)| {
+                inner.fetches.set(inner.fetches.get() + fetches);
+                found
+            });
             drop(guard);
             filter.finish()?;
             Ok(hits(&found.map_err(from_core)?))
@@ -341,6 +365,7 @@ impl Index {
             .ok_or_else(|| invalid_argument("`kind` must be a string such as \"sq8\""))?;
         let kind = options::parse_quantization(&kind)?;
         self.with_mut(|i| {
+            writable(i)?;
             if i.idb.is_some() {
                 return Err(unsupported(
                     "an index read lazily from IndexedDB cannot be quantised in place (it would \
@@ -376,10 +401,13 @@ impl Index {
     /// deleted id.
     pub fn delete(&self, id: JsValue) -> JsResult<bool> {
         let id = to_id(&id, "id")?;
-        self.with_mut(|i| match i.engine.delete(id) {
-            Ok(()) => Ok(true),
-            Err(vectrove_core::Error::UnknownId { .. }) => Ok(false),
-            Err(e) => Err(from_core(e)),
+        self.with_mut(|i| {
+            writable(i)?;
+            match i.engine.delete(id) {
+                Ok(()) => Ok(true),
+                Err(vectrove_core::Error::UnknownId { .. }) => Ok(false),
+                Err(e) => Err(from_core(e)),
+            }
         })
     }
 
@@ -423,26 +451,28 @@ impl Index {
         self.with(|i| Ok(i.engine.kind().name().to_string()))
     }
 
-    /// "memory", "opfs" or "indexeddb".
+    /// "memory", "opfs", "indexeddb" or "http".
     #[wasm_bindgen(getter)]
     pub fn storage(&self) -> JsResult<String> {
         self.with(|i| Ok(i.storage.as_str().to_string()))
     }
 
-    /// The name the index was opened or saved under.
+    /// The name the index was opened or saved under (the URL for "http").
     #[wasm_bindgen(getter)]
     pub fn name(&self) -> JsResult<Option<String>> {
         self.with(|i| Ok(i.name.clone()))
     }
 
     /// Counters since the index was opened: `fetches` (asynchronous fetch
-    /// rounds), `transactions` (IndexedDB read transactions), `cacheHits`,
-    /// `cacheMisses`, `cacheBytes` (held now) and `cacheBudget`.
+    /// rounds of searches), `transactions` (IndexedDB read transactions),
+    /// `requests` and `bytes` (HTTP range requests and the bytes they
+    /// brought, opening included), `cacheHits`, `cacheMisses`, `cacheBytes`
+    /// (held now) and `cacheBudget`.
     #[wasm_bindgen(unchecked_return_type = "IndexStats")]
     pub fn stats(&self) -> JsResult<JsValue> {
         self.with(|i| {
             let o = Object::new();
-            let (hits, misses, bytes, budget) = match &i.engine.store().base() {
+            let (hits, misses, mut bytes, mut budget) = match &i.engine.store().base() {
                 Some(b) => {
                     let s = b.stats();
                     (s.hits, s.misses, s.resident_bytes, b.cache().budget())
@@ -452,6 +482,15 @@ impl Index {
             set(&o, "fetches", i.fetches.get() as f64);
             let tx = i.idb.as_ref().map_or(0, |l| l.transactions.get());
             set(&o, "transactions", tx as f64);
+            let (requests, got) = i.http.as_ref().map_or((0.0, 0.0), |l| {
+                // The fetched blocks count in the cache too.
+                let c = l.remote.cache();
+                bytes += c.stats().resident_bytes;
+                budget += c.budget();
+                l.http.counts()
+            });
+            set(&o, "requests", requests);
+            set(&o, "bytes", got);
             set(&o, "cacheHits", hits as f64);
             set(&o, "cacheMisses", misses as f64);
             set(&o, "cacheBytes", bytes as f64);
@@ -462,9 +501,11 @@ impl Index {
 
     /// Open index `name`. Options: `storage` ("opfs": the OPFS file read
     /// lazily, dedicated workers only; "memory": the OPFS file read whole;
-    /// "indexeddb": pages fetched lazily), `cacheBytes` (the lazy stores'
-    /// budget, default 32 MiB), `verify` (check every vector's checksum on
-    /// open; default false for lazy stores).
+    /// "indexeddb": pages fetched lazily; "http": `name` is the URL of an
+    /// index file, read in place by range requests), `cacheBytes` (the lazy
+    /// stores' budget, default 32 MiB), `verify` (check every vector's
+    /// checksum on open; default false for lazy stores), `timeoutMs` (HTTP:
+    /// how long one batch of requests may take, default 30,000).
     #[wasm_bindgen(unchecked_return_type = "Promise<Index>")]
     pub fn open(
         name: String,
@@ -474,7 +515,12 @@ impl Index {
             let storage = Storage::parse(&options)?.unwrap_or(Storage::Opfs);
             let cache_bytes = opt_usize(&options, "cacheBytes")?.unwrap_or(DEFAULT_CACHE_BYTES);
             let verify = opt(&options, "verify")?.is_some_and(|v| v.is_truthy());
-            Ok(Index::wrap(open::open(name, storage, cache_bytes, verify).await?).into())
+            let timeout = opt_f64(&options, "timeoutMs")?.unwrap_or(http::DEFAULT_TIMEOUT_MS);
+            if timeout <= 0.0 {
+                return Err(invalid_argument("`timeoutMs` must be positive"));
+            }
+            let inner = open::open(name, storage, cache_bytes, verify, timeout).await?;
+            Ok(Index::wrap(inner).into())
         })
     }
 

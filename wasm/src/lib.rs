@@ -11,6 +11,7 @@
 #[cfg(all(test, target_arch = "wasm32"))]
 mod conformance_tests;
 mod errors;
+mod http;
 mod idb;
 mod index;
 mod js;

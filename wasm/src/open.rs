@@ -8,7 +8,7 @@ use std::cell::Cell;
 use std::sync::Arc;
 
 use js_sys::Function;
-use vectrove_core::format::{self, Header, IndexKind, MetaReader};
+use vectrove_core::format::{self, Header, MetaReader};
 use vectrove_core::store::PagedStore;
 use vectrove_core::{IndexFile, PageCache};
 use wasm_bindgen::prelude::*;
@@ -37,7 +37,7 @@ fn decode(header: Header, meta: &[u8]) -> JsResult<IndexFile> {
 
 /// The lazily read vectors of `file` in `source`, through a page cache of
 /// `budget` bytes in pages of `page` bytes.
-fn paged(
+pub(crate) fn paged(
     source: Source,
     file: &IndexFile,
     page: usize,
@@ -52,7 +52,7 @@ pub(crate) fn engine_from_bytes(bytes: &[u8]) -> JsResult<Engine> {
     IndexFile::from_bytes::<Store>(bytes).map_err(from_core)
 }
 
-fn opfs_page_bytes(stride: usize, budget: usize) -> usize {
+pub(crate) fn opfs_page_bytes(stride: usize, budget: usize) -> usize {
     OPFS_PAGE_BYTES.max(stride).min(budget.max(stride))
 }
 
@@ -97,11 +97,6 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
             "the IndexedDB record's head does not end where the vectors start",
         ));
     }
-    if header.kind == IndexKind::Ivf {
-        return Err(unsupported(
-            "IVF indexes open with storage \"memory\" or \"opfs\"; IndexedDB holds HNSW indexes",
-        ));
-    }
     let page_bytes = record.page_bytes;
     let n_pages = record.crcs.len();
     let file = decode(header, &record.head)?;
@@ -129,20 +124,33 @@ async fn open_idb(name: &str, cache_bytes: usize) -> JsResult<(Engine, IdbLink)>
     Ok((engine, link))
 }
 
-/// Open the stored index `name` with its vectors in `storage`.
+/// Open the stored index `name` with its vectors in `storage` (for
+/// "http", `name` is the file's URL).
 pub(crate) async fn open(
     name: String,
     storage: Storage,
     cache_bytes: usize,
     verify: bool,
+    timeout_ms: f64,
 ) -> JsResult<Inner> {
-    check_name(&name)?;
-    let (engine, idb) = match storage {
-        Storage::Memory => (engine_from_bytes(&opfs::read_all(&name).await?)?, None),
-        Storage::Opfs => (open_opfs(&name, cache_bytes, verify).await?, None),
-        Storage::Idb => {
-            let (e, link) = open_idb(&name, cache_bytes).await?;
-            (e, Some(link))
+    let (mut idb, mut http) = (None, None);
+    let engine = match storage {
+        Storage::Http => {
+            let (e, link) = crate::http::open(&name, cache_bytes, timeout_ms).await?;
+            http = Some(link);
+            e
+        }
+        _ => {
+            check_name(&name)?;
+            match storage {
+                Storage::Memory => engine_from_bytes(&opfs::read_all(&name).await?)?,
+                Storage::Opfs => open_opfs(&name, cache_bytes, verify).await?,
+                _ => {
+                    let (e, link) = open_idb(&name, cache_bytes).await?;
+                    idb = Some(link);
+                    e
+                }
+            }
         }
     };
     Ok(Inner {
@@ -151,6 +159,7 @@ pub(crate) async fn open(
         name: Some(name),
         cache_bytes,
         idb,
+        http,
         fetches: Cell::new(0),
     })
 }
@@ -165,6 +174,12 @@ pub(crate) async fn import(
     progress: Option<Function>,
 ) -> JsResult<Inner> {
     check_name(&name)?;
+    if storage == Storage::Http {
+        return Err(unsupported(
+            "storage \"http\" reads an index where it is published and stores nothing: open it \
+             with Index.open(url, { storage: \"http\" })",
+        ));
+    }
     if storage == Storage::Opfs && !in_dedicated_worker() {
         // Fail before reading anything.
         return Err(unsupported(
@@ -200,11 +215,6 @@ async fn import_stream(
         .map_err(from_core)?
         .vector_checksums()
         .clone();
-    if storage == Storage::Idb && header.kind == IndexKind::Ivf {
-        return Err(unsupported(
-            "IVF indexes are stored with storage \"memory\" or \"opfs\"",
-        ));
-    }
     let mut blocks = (0..sums.blocks()).map(|i| (i, sums.block_range(i)));
     let mut next_block = async |s: &mut ByteStream| -> JsResult<Option<Vec<u8>>> {
         let Some((i, r)) = blocks.next() else {
@@ -230,7 +240,7 @@ async fn import_stream(
             inner.name = Some(name.to_string());
             Ok(inner)
         }
-        Storage::Opfs | Storage::Idb => {
+        _ => {
             let mut sink = if storage == Storage::Opfs {
                 Sink::Opfs(TmpWriter::create(name).await?)
             } else {
@@ -253,7 +263,7 @@ async fn import_stream(
             }
             .await;
             sink.finish(written).await?;
-            open(name.to_string(), storage, cache_bytes, false).await
+            open(name.to_string(), storage, cache_bytes, false, 0.0).await
         }
     }
 }

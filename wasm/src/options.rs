@@ -45,6 +45,7 @@ pub(crate) enum Storage {
     Memory,
     Opfs,
     Idb,
+    Http,
 }
 
 impl Storage {
@@ -54,9 +55,10 @@ impl Storage {
             Some("memory") => Some(Storage::Memory),
             Some("opfs") => Some(Storage::Opfs),
             Some("indexeddb") => Some(Storage::Idb),
+            Some("http") => Some(Storage::Http),
             Some(other) => {
                 return Err(invalid_argument(format!(
-                    "unknown storage \"{other}\": use \"memory\", \"opfs\" or \"indexeddb\""
+                    "unknown storage \"{other}\": use \"memory\", \"opfs\", \"indexeddb\" or \"http\""
                 )));
             }
         })
@@ -67,6 +69,7 @@ impl Storage {
             Storage::Memory => "memory",
             Storage::Opfs => "opfs",
             Storage::Idb => "indexeddb",
+            Storage::Http => "http",
         }
     }
 }

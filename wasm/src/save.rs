@@ -35,6 +35,12 @@ pub(crate) async fn save(
         _ if in_dedicated_worker() => Storage::Opfs,
         _ => Storage::Memory,
     });
+    if inner.storage == Storage::Http {
+        return Err(unsupported(
+            "an index opened with storage \"http\" is read-only: download it with Index.import \
+             and save that",
+        ));
+    }
     if inner.storage == Storage::Idb {
         return Err(unsupported(
             "an index opened from IndexedDB is read lazily and cannot be written back; \
@@ -55,6 +61,11 @@ pub(crate) async fn save(
             opfs::write_all_async(&name, &bytes).await?;
         }
         Storage::Opfs => save_opfs(inner, &name).await?,
+        Storage::Http => {
+            return Err(unsupported(
+                "nothing is saved over HTTP: publish the bytes of toBytes() on a web server",
+            ));
+        }
     }
     if inner.storage == Storage::Memory {
         inner.name = Some(name);

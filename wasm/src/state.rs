@@ -5,6 +5,7 @@ use std::cell::Cell;
 
 use vectrove_core::AnyIndex;
 
+use crate::http::HttpLink;
 use crate::idb::IdbLink;
 use crate::options::Storage;
 use crate::store::Store;
@@ -23,6 +24,7 @@ pub(crate) struct Inner {
     pub(crate) name: Option<String>,
     pub(crate) cache_bytes: usize,
     pub(crate) idb: Option<IdbLink>,
+    pub(crate) http: Option<HttpLink>,
     /// Fetch rounds of the asynchronous searches so far (counted through
     /// the shared borrow a search holds).
     pub(crate) fetches: Cell<u64>,
@@ -37,6 +39,7 @@ impl Inner {
             name: None,
             cache_bytes: DEFAULT_CACHE_BYTES,
             idb: None,
+            http: None,
             fetches: Cell::new(0),
         }
     }

@@ -1,8 +1,11 @@
 //! The store behind every JS index: the core's layered store over a lazily
-//! read base (OPFS or IndexedDB pages through the page cache), or vectors in
-//! memory alone.
+//! read base (OPFS, IndexedDB pages or a file over HTTP, through the page
+//! cache), or vectors in memory alone.
+
+use std::sync::Arc;
 
 use vectrove_core::Result;
+use vectrove_core::remote::RemoteFile;
 use vectrove_core::store::{ByteSource, LayeredStore, PagedStore, SourceRead};
 
 use crate::idb::IdbSource;
@@ -12,6 +15,7 @@ use crate::opfs::OpfsSource;
 pub(crate) enum Source {
     Opfs(OpfsSource),
     Idb(IdbSource),
+    Http(Arc<RemoteFile>),
 }
 
 impl ByteSource for Source {
@@ -19,6 +23,7 @@ impl ByteSource for Source {
         match self {
             Source::Opfs(s) => s.len(),
             Source::Idb(s) => s.len(),
+            Source::Http(s) => s.len(),
         }
     }
 
@@ -26,11 +31,12 @@ impl ByteSource for Source {
         match self {
             Source::Opfs(s) => s.read_at(offset, buf),
             Source::Idb(s) => s.read_at(offset, buf),
+            Source::Http(s) => s.read_at(offset, buf),
         }
     }
 
     fn is_async(&self) -> bool {
-        matches!(self, Source::Idb(_))
+        !matches!(self, Source::Opfs(_))
     }
 }
 

@@ -15,7 +15,7 @@ test("init twice, version", async () => {
   await Promise.all([first, second]);
   await init();
   assert(/^\d+\.\d+\.\d+/.test(version()), `version() is a semver string (${version()})`);
-  equal(errorNames.length, 14, "errorNames lists every error name");
+  equal(errorNames.length, 18, "errorNames lists every error name");
 });
 
 test("add, addMany with progress, search (HNSW, l2)", async () => {

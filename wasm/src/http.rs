@@ -1,0 +1,260 @@
+//! An index file read in place from a web server, a CDN or an object store
+//! by HTTP range requests (`storage: "http"`): the core's
+//! [`remote`](vectrove_core::remote) reading over the browser's `fetch`.
+//!
+//! The transport is a few lines of JS. The first request asks for the
+//! file's first 64 KiB, learns its length from `Content-Range` and pins its
+//! version (the `ETag`, else `Last-Modified`); every later request sends
+//! that pin in `If-Range` and must come back as status 206 with exactly the
+//! bytes asked for, out of a file of the same length and version. A batch's
+//! ranges go out at once, one request each, under one timeout; the first
+//! failure aborts the rest, and nothing of a failed batch is kept. Every
+//! failure reaches Rust as a [`RemoteFailure`] code, and JS as a named
+//! error (see `errors.rs`).
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use js_sys::{Array, Reflect, Uint8Array};
+use vectrove_core::remote::{self, Fetch, RemoteFile};
+use vectrove_core::store::PagedStore;
+use vectrove_core::{Error, Neighbor, RemoteFailure, Result};
+use wasm_bindgen::prelude::*;
+
+use crate::errors::from_core;
+use crate::js::await_value;
+use crate::open;
+use crate::options::{JsFilter, JsResult, SearchArgs};
+use crate::state::Engine;
+use crate::store::{Source, Store};
+
+#[wasm_bindgen(inline_js = r#"
+function fail(f, m, status) {
+  const e = new Error(m);
+  e.f = f;
+  e.status = status;
+  return e;
+}
+function drop(res) {
+  try { res.body && res.body.cancel().catch(() => {}); } catch {}
+}
+function statusFail(c, res) {
+  drop(res);
+  return fail(3, `${c.url}: HTTP ${res.status} ${res.statusText}`.trim(), res.status);
+}
+function span(res) {
+  const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(res.headers.get("Content-Range") || "");
+  return m && { start: +m[1], end: +m[2] + 1, total: +m[3] };
+}
+function noSpan(c) {
+  return fail(1, `${c.url}: a range response without a readable Content-Range (a server on another origin must send Access-Control-Expose-Headers: Content-Range, ETag)`);
+}
+// Whether a response comes from another version of the file than the pinned one.
+function moved(c, res) {
+  const tag = res.headers.get("ETag");
+  const mod = res.headers.get("Last-Modified");
+  return tag ? tag !== c.tag : !c.tag && !!mod && mod !== c.mod;
+}
+function changed(c) {
+  return fail(0, `${c.url} changed since it was opened (another ETag, date or length): open it again`);
+}
+// Runs `go(signal)` within `c.ms` milliseconds; every failure becomes a coded error.
+async function timed(c, go) {
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), c.ms);
+  try {
+    return await go(ctl.signal);
+  } catch (e) {
+    if (e && e.f !== undefined) throw e;
+    if (ctl.signal.aborted) throw fail(4, `${c.url}: no answer within ${c.ms} ms`);
+    throw fail(5, `${c.url}: the request failed (network down, connection refused, or blocked by CORS): ${e && e.message || e}`);
+  } finally {
+    clearTimeout(timer);
+    ctl.abort();
+  }
+}
+async function body(c, res, n) {
+  const b = new Uint8Array(await res.arrayBuffer());
+  if (b.length !== n) throw fail(2, `${c.url}: ${b.length} bytes in a response of ${n}`);
+  c.requests++;
+  c.bytes += n;
+  return b;
+}
+export function httpOpen(url, ms, prefix) {
+  const c = { url, ms, tag: null, mod: null, pin: null, total: 0, requests: 0, bytes: 0, first: null };
+  return timed(c, async (signal) => {
+    const res = await fetch(url, { headers: { Range: `bytes=0-${prefix - 1}` }, signal });
+    if (res.status === 200) {
+      drop(res);
+      throw fail(1, `${url}: the server sent the whole file (status 200) for a range request: it does not serve byte ranges, so the index cannot be read in place (download it with Index.import instead)`);
+    }
+    if (res.status !== 206) throw statusFail(c, res);
+    const s = span(res);
+    if (!s || s.start !== 0 || s.end > s.total) { drop(res); throw noSpan(c); }
+    c.tag = res.headers.get("ETag");
+    c.mod = res.headers.get("Last-Modified");
+    // If-Range takes a strong ETag or a date.
+    c.pin = c.tag && !c.tag.startsWith("W/") ? c.tag : c.mod;
+    c.total = s.total;
+    c.first = await body(c, res, s.end);
+    return c;
+  });
+}
+async function one(c, start, end, signal) {
+  const headers = { Range: `bytes=${start}-${end - 1}` };
+  if (c.pin) headers["If-Range"] = c.pin;
+  const res = await fetch(c.url, { headers, signal });
+  if (res.status === 200) {
+    drop(res);
+    const len = res.headers.get("Content-Length");
+    if (moved(c, res) || (len !== null && +len !== c.total)) throw changed(c);
+    throw fail(1, `${c.url}: the server sent the whole file (status 200) for a range request`);
+  }
+  // 416: the range is past the end, so the file is shorter now, or the server is wrong.
+  const t = /\/(\d+)$/.exec(res.headers.get("Content-Range") || "");
+  if ((res.status === 206 || res.status === 416) && (moved(c, res) || (t && +t[1] !== c.total))) {
+    drop(res);
+    throw changed(c);
+  }
+  if (res.status !== 206) throw statusFail(c, res);
+  const s = span(res);
+  if (!s) { drop(res); throw noSpan(c); }
+  if (s.start !== start || s.end !== end) {
+    drop(res);
+    throw fail(2, `${c.url}: the server sent bytes ${s.start}-${s.end - 1} for bytes ${start}-${end - 1}`);
+  }
+  return body(c, res, end - start);
+}
+export function httpGet(c, flat) {
+  return timed(c, (signal) => {
+    const all = [];
+    for (let i = 0; i < flat.length; i += 2) all.push(one(c, flat[i], flat[i + 1], signal));
+    return Promise.all(all);
+  });
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = httpOpen)]
+    fn http_open(url: &str, timeout_ms: f64, prefix: f64) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = httpGet)]
+    fn http_get(conn: &JsValue, flat: &[f64]) -> js_sys::Promise;
+}
+
+/// The default time a batch of requests may take.
+pub(crate) const DEFAULT_TIMEOUT_MS: f64 = 30_000.0;
+
+/// A number the JS side set on `v`.
+fn field(v: &JsValue, key: &str) -> f64 {
+    Reflect::get(v, &key.into())
+        .ok()
+        .and_then(|x| x.as_f64())
+        .unwrap_or(0.0)
+}
+
+/// The core error for a failure of the JS transport.
+fn remote_error(e: JsValue) -> Error {
+    let failure = match field(&e, "f") as u32 {
+        0 => RemoteFailure::Changed,
+        1 => RemoteFailure::RangeIgnored,
+        2 => RemoteFailure::Length,
+        3 => RemoteFailure::Status(field(&e, "status") as u16),
+        4 => RemoteFailure::Timeout,
+        _ => RemoteFailure::Network,
+    };
+    let message = Reflect::get(&e, &"message".into())
+        .ok()
+        .and_then(|m| m.as_string())
+        .unwrap_or_else(|| crate::idb::describe_error(&e));
+    Error::Remote { failure, message }
+}
+
+/// One remote file, pinned: the JS transport's state (its URL, timeout,
+/// pinned version, length and counters).
+pub(crate) struct Http(JsValue);
+
+impl Http {
+    /// Range requests sent and bytes received so far, the opening ones
+    /// included.
+    pub(crate) fn counts(&self) -> (f64, f64) {
+        (field(&self.0, "requests"), field(&self.0, "bytes"))
+    }
+}
+
+impl Fetch for Http {
+    async fn fetch(&self, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>> {
+        let flat: Vec<f64> = ranges
+            .iter()
+            .flat_map(|r| [r.start as f64, r.end as f64])
+            .collect();
+        let got: Array = await_value(http_get(&self.0, &flat).into())
+            .await
+            .map_err(remote_error)?
+            .unchecked_into();
+        Ok(got
+            .iter()
+            .map(|b| b.unchecked_into::<Uint8Array>().to_vec())
+            .collect())
+    }
+}
+
+/// What an index read over HTTP needs to fetch what a search lacks.
+pub(crate) struct HttpLink {
+    pub(crate) http: Http,
+    pub(crate) remote: Arc<RemoteFile>,
+}
+
+/// Open the index file at `url`: its metadata is read and checked now, its
+/// vectors (and an IVF file's codes) stay on the server, fetched by
+/// searches into a cache of `cache_bytes` (three quarters for fetched
+/// blocks, a quarter for the vectors read out of them).
+pub(crate) async fn open(
+    url: &str,
+    cache_bytes: usize,
+    timeout_ms: f64,
+) -> JsResult<(Engine, HttpLink)> {
+    let conn = await_value(http_open(url, timeout_ms, remote::PREFIX_BYTES as f64).into())
+        .await
+        .map_err(|e| from_core(remote_error(e)))?;
+    let first = Reflect::get(&conn, &"first".into()).unwrap_or(JsValue::UNDEFINED);
+    let first = first.unchecked_into::<Uint8Array>().to_vec();
+    let _ = Reflect::set(&conn, &"first".into(), &JsValue::NULL);
+    let http = Http(conn);
+    let total = field(&http.0, "total") as u64;
+    let (file, remote) = remote::open(&http, total, first, cache_bytes / 4 * 3)
+        .await
+        .map_err(from_core)?;
+    file.header().check_elem::<f32>().map_err(from_core)?;
+    let remote = Arc::new(remote);
+    let pages = (cache_bytes / 4).max(file.header().vector_stride());
+    let page = open::opfs_page_bytes(file.header().vector_stride(), pages);
+    let store = open::paged(Source::Http(remote.clone()), &file, page, pages)?;
+    let engine = file
+        .into_index(Store::over(store).map_err(from_core)?)
+        .map_err(from_core)?;
+    Ok((engine, HttpLink { http, remote }))
+}
+
+/// One search over HTTP: the core's resumable search of either kind, one
+/// batch of range requests for all that a step lacks. Returns the hits and
+/// the batches (dependent round trips) it took.
+pub(crate) async fn search(
+    engine: &Engine,
+    base: &PagedStore<Source, f32>,
+    link: &HttpLink,
+    query: &[f32],
+    a: &SearchArgs,
+    filter: &JsFilter,
+) -> Result<(Vec<Neighbor>, u64)> {
+    let (found, trips) = remote::search(
+        engine,
+        &link.remote,
+        |slots| base.pages_for(slots),
+        &link.http,
+        query,
+        a.k,
+        &a.params,
+        |id| filter.accept(id),
+    )
+    .await?;
+    Ok((found, trips.rounds as u64))
+}
