@@ -501,3 +501,75 @@ async fn an_opfs_index_quantised_in_place_keeps_its_codes() {
     assert_eq!(search_hits(&back, &v, 1.0).await[0].0, 9000);
     assert_eq!(all_hits(&back, &[]).await, before);
 }
+
+/// The transactions each query took on `index`, and its hits, for every
+/// query, with search options `extra`.
+async fn per_query(index: &Index, extra: &[(&str, JsValue)]) -> (Vec<f64>, Vec<Vec<(u64, f32)>>) {
+    let (mut tx, mut got) = (Vec::new(), Vec::new());
+    for q in queries().chunks_exact(DIM) {
+        let before = stat(index, "transactions");
+        got.push(hits(
+            &await_js(index.search(q.to_vec(), JsValue::from(10), options(extra)))
+                .await
+                .expect("search"),
+        ));
+        tx.push(stat(index, "transactions") - before);
+    }
+    (tx, got)
+}
+
+#[wasm_bindgen_test]
+async fn ivf_in_indexeddb_searches_like_memory() {
+    for (name, bytes) in [("ivf-idb", GOLDEN_IVF), ("ivf-sq8-idb", GOLDEN_IVF_SQ8)] {
+        let nprobe = [("nprobe", JsValue::from(8))];
+        let mem = Index::from_bytes(bytes).unwrap();
+        let (_, want) = per_query(&mem, &nprobe).await;
+        fresh(name, "indexeddb").await;
+        import_bytes(name, bytes, lazy("indexeddb"))
+            .await
+            .expect("import an IVF index into IndexedDB")
+            .close()
+            .unwrap();
+        // From a cold cache holding a quarter of the vectors: the probed
+        // lists' vectors (or, with codes, the rerank's) in one transaction.
+        let idb = open(name, lazy("indexeddb")).await.unwrap();
+        assert_eq!(idb.kind().unwrap(), "ivf");
+        assert_eq!(idb.storage().unwrap(), "indexeddb");
+        let (tx, got) = per_query(&idb, &nprobe).await;
+        assert_eq!(got, want, "{name}: the hits of the file in memory");
+        let most = tx.iter().cloned().fold(0.0, f64::max);
+        let total: f64 = tx.iter().sum();
+        console_log!(
+            "{name}: {:.2} read transactions per query (most {most}), cache 25%",
+            total / 100.0
+        );
+        assert!(most <= 2.0, "{name}: {most} transactions for one query");
+        assert!(
+            total >= 1.0 && total <= 110.0,
+            "{name}: {total} transactions"
+        );
+        // Filters, and more lists.
+        let even = [("nprobe", JsValue::from(16)), ("filter", even_ids())];
+        assert_eq!(
+            per_query(&idb, &even).await.1,
+            per_query(&mem, &even).await.1,
+            "{name}: filtered"
+        );
+        assert_concurrent_searches(&idb, 8).await;
+        // Reopened after close, and saved there from memory: the same.
+        idb.close().unwrap();
+        let again = open(name, lazy("indexeddb")).await.unwrap();
+        assert_eq!(per_query(&again, &nprobe).await.1, want, "{name}: reopened");
+        let saved = format!("{name}-saved");
+        fresh(&saved, "indexeddb").await;
+        await_js(mem.save(Some(saved.clone()), storage("indexeddb")))
+            .await
+            .expect("save an IVF index to IndexedDB");
+        let back = open(&saved, lazy("indexeddb")).await.unwrap();
+        assert_eq!(per_query(&back, &nprobe).await.1, want, "{name}: saved");
+        assert_error(
+            await_js(back.save(None, JsValue::UNDEFINED)).await,
+            "UnsupportedError",
+        );
+    }
+}

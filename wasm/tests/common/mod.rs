@@ -21,6 +21,12 @@ pub const GOLDEN: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden.v
 pub const GOLDEN_TOP10: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden-top10.ivecs");
 /// `GOLDEN` with 8-bit codes (`vectrove build --quantize sq8`), by the native CLI.
 pub const GOLDEN_SQ8: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden-sq8.vtrv");
+/// An IVF-Flat index of `BASE` (cosine, seed 1, the default nlist) built by
+/// the native CLI.
+pub const GOLDEN_IVF: &[u8] = include_bytes!("../../../target/wasm-fixtures/golden-ivf.vtrv");
+/// `GOLDEN_IVF` with 8-bit codes (`--quantize sq8`).
+pub const GOLDEN_IVF_SQ8: &[u8] =
+    include_bytes!("../../../target/wasm-fixtures/golden-ivf-sq8.vtrv");
 /// The native CLI's top 10 for `QUERIES` on `GOLDEN_SQ8` at ef 64 (searched
 /// on the codes, the default rerank).
 pub const GOLDEN_SQ8_TOP10: &[u8] =
