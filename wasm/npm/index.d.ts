@@ -5,8 +5,10 @@
 export type Metric = "l2" | "cosine" | "ip";
 /** The index structure. */
 export type IndexKind = "hnsw" | "ivf";
-/** Where an index's vectors live. */
-export type Storage = "memory" | "opfs" | "indexeddb";
+/** Where an index's vectors live ("http": a file on a web server, read by range requests). */
+export type Storage = "memory" | "opfs" | "indexeddb" | "http";
+/** Where an index can be saved or stored. */
+export type StoredStorage = "memory" | "opfs" | "indexeddb";
 /**
  * Compact codes an index can search on, always resident, with the best candidates
  * reranked exactly: "sq8" keeps one byte a dimension (a quarter of the f32 vector),
@@ -29,11 +31,17 @@ export type VectroveErrorName =
   | "NotResidentError"
   | "UnsupportedError"
   | "AbortError"
-  | "BusyError";
+  | "BusyError"
+  | "IndexChangedError"
+  | "HttpError"
+  | "TimeoutError"
+  | "NetworkError";
 
 /** A plain `Error` whose `name` is one of {@link VectroveErrorName}. */
 export interface VectroveError extends Error {
   name: VectroveErrorName;
+  /** The HTTP status of an error from an index read over HTTP (HttpError, NotFoundError). */
+  status?: number;
 }
 
 /** Every error name, in a frozen array (e.g. for `errorNames.includes(err.name)`). */
@@ -104,17 +112,25 @@ export interface SearchOptions {
 
 export interface StorageOptions {
   /** Default "opfs" ("memory" means the OPFS file read whole into memory). */
-  storage?: Storage;
+  storage?: StoredStorage;
 }
 
-export interface OpenOptions extends StorageOptions {
-  /** Byte budget of the cache of lazily read vectors (OPFS and IndexedDB); default 32 MiB. */
+export interface OpenOptions {
+  /**
+   * Default "opfs" ("memory" means the OPFS file read whole into memory). With "http" the
+   * name is the URL of an index file, read in place by range requests (read-only).
+   */
+  storage?: Storage;
+  /** Byte budget of the cache of lazily read vectors (OPFS, IndexedDB, HTTP); default 32 MiB. */
   cacheBytes?: number;
   /** Check every vector block's checksum on open (always done for "memory"). */
   verify?: boolean;
+  /** "http": how long one batch of range requests may take, in ms (default 30,000). */
+  timeoutMs?: number;
 }
 
-export interface ImportOptions extends OpenOptions {
+export interface ImportOptions extends Omit<OpenOptions, "storage" | "timeoutMs"> {
+  storage?: StoredStorage;
   /** Bytes stored so far, and the total when known. */
   onProgress?: (bytes: number, total: number | undefined) => void;
 }
@@ -130,10 +146,14 @@ export type ImportSource =
   | URL;
 
 export interface IndexStats {
-  /** Async fetch rounds. */
+  /** Async fetch rounds of searches (IndexedDB, HTTP): one per dependent round trip. */
   fetches: number;
   /** IndexedDB read transactions. */
   transactions: number;
+  /** HTTP range requests, opening included. */
+  requests: number;
+  /** Bytes those requests brought. */
+  bytes: number;
   cacheHits: number;
   cacheMisses: number;
   cacheBytes: number;
@@ -156,7 +176,7 @@ export class Index {
   addMany(ids: Ids, vectors: Float32Array | number[], options?: AddManyOptions): Promise<void>;
   /** Nearest first. */
   search(query: Float32Array | number[], k: number, options?: SearchOptions): Promise<SearchHit[]>;
-  /** Memory and OPFS storage only; IndexedDB may throw NotResidentError. */
+  /** Memory and OPFS storage only; IndexedDB and HTTP may throw NotResidentError. */
   searchSync(query: Float32Array | number[], k: number, options?: SearchOptions): SearchHit[];
   /** Returns whether the id was there. */
   delete(id: Id): boolean;
@@ -189,6 +209,13 @@ export class Index {
    * elsewhere it rejects with UnsupportedError. A missing name rejects with NotFoundError.
    * An "opfs" open waits for a save of that name running in another tab or worker to end
    * (then rejects with IndexLockedError if that index holds the file).
+   *
+   * With `storage: "http"`, `name` is the URL of an index file on a server that serves byte
+   * ranges: its metadata is read now, its vectors (and an IVF file's codes) as searches
+   * need them. The index is read-only (changes, quantize, save and toBytes throw
+   * UnsupportedError). Failures: UnsupportedError (the server ignores ranges),
+   * IndexChangedError (the file changed since it was opened), NotFoundError and HttpError
+   * (with `status`), CorruptIndexError, TimeoutError (`timeoutMs`), NetworkError.
    */
   static open(name: string, options?: OpenOptions): Promise<Index>;
   /**
@@ -429,7 +456,10 @@ export interface IndexWorker {
   readonly worker: Worker;
   create(dim: number, options?: HnswOptions): Promise<RemoteIndex>;
   trainIvf(dim: number, training: Float32Array, options?: IvfOptions & TransferOption): Promise<RemoteIndex>;
-  /** OPFS-backed indexes (storage "opfs") work here, unlike on the page. */
+  /**
+   * OPFS-backed indexes (storage "opfs") work here, unlike on the page. With storage
+   * "http" a relative URL is resolved against the page.
+   */
   open(name: string, options?: OpenOptions): Promise<RemoteIndex>;
   /** URLs are resolved against the page; a Response or ReadableStream is consumed. */
   import(name: string, source: ImportSource, options?: ImportOptions & TransferOption): Promise<RemoteIndex>;

@@ -3,6 +3,7 @@
 import init, {
   Index, KMeans, version, createIndexWorker, errorNames,
   type SearchHit, type RemoteIndex, type VectroveErrorName, type KMeansResult, type IndexWorker,
+  type VectroveError,
 } from "vectrove";
 
 export async function usage(): Promise<void> {
@@ -43,6 +44,21 @@ export async function usage(): Promise<void> {
   await remote.close();
   w.terminate();
 
+  const published: Index = await Index.open("https://cdn.example.com/docs.vtrv", {
+    storage: "http", cacheBytes: 8 << 20, timeoutMs: 10_000,
+  });
+  const storageName: "memory" | "opfs" | "indexeddb" | "http" = published.storage;
+  const { requests, bytes: fetched, fetches } = published.stats();
+  const overHttp: RemoteIndex = await w.open("/docs.vtrv", { storage: "http" });
+  try {
+    await published.search(new Float32Array(4), 10);
+  } catch (err) {
+    const e = err as VectroveError;
+    if (e.name === "HttpError" || e.name === "NotFoundError") void (e.status ?? 0);
+    if (e.name === "IndexChangedError" || e.name === "TimeoutError" || e.name === "NetworkError") void e;
+  }
+  void [storageName, requests, fetched, fetches, overHttp];
+
   try {
     index.add(9, new Float32Array(3));
   } catch (err) {
@@ -65,4 +81,8 @@ export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
   index.length = 3;
   // @ts-expect-error KMeans objects come from train or fromCentroids
   new KMeans();
+  // @ts-expect-error nothing is saved over HTTP
+  await index.save("x", { storage: "http" });
+  // @ts-expect-error nor imported
+  await Index.import("x", "/x.vtrv", { storage: "http" });
 }
