@@ -280,7 +280,10 @@ impl RemoteFile {
                 first_key: 0,
             });
         }
-        regions.sort_by_key(|r| r.start);
+        // At most two regions: the codes (in the metadata) come first.
+        if regions.len() == 2 && regions[1].start < regions[0].start {
+            regions.swap(0, 1);
+        }
         let largest = regions.iter().map(|r| r.block).max().unwrap_or(1) as usize;
         let cache = PageCache::new(largest, cache_bytes.max(largest))?;
         for r in &mut regions {
@@ -335,28 +338,27 @@ impl RemoteFile {
     /// as [`Coalesce`] allows, ascending. Bytes outside the remote parts are
     /// ignored (the metadata is in memory).
     pub fn plan(&self, ranges: &[Range<u64>]) -> Vec<Range<u64>> {
-        // (region, block) of every missing block.
-        let mut blocks: Vec<(usize, u64)> = Vec::new();
+        // The cache key of every block touched: keys ascend with the file
+        // offset across regions, so one sort of integers orders them.
+        let mut keys: Vec<u64> = Vec::new();
         for r in ranges.iter().filter(|r| r.start < r.end) {
             let Some(region) = self.region(r.start) else {
                 continue;
             };
-            let ri = self
-                .regions
-                .iter()
-                .position(|x| std::ptr::eq(x, region))
-                .unwrap_or(0);
             let first = (r.start - region.start) / region.block;
             let last = (r.end.min(region.end) - 1 - region.start) / region.block;
-            blocks.extend((first..=last).map(|b| (ri, b)));
+            keys.extend((first..=last).map(|b| region.first_key + b));
         }
-        blocks.sort_unstable();
-        blocks.dedup();
-        blocks.retain(|&(ri, b)| !self.cache.contains(self.regions[ri].first_key + b));
-        // Runs of adjacent blocks, each one request.
+        keys.sort_unstable();
+        keys.dedup();
+        // Runs of adjacent missing blocks, each one request.
         let mut runs: Vec<(usize, Range<u64>)> = Vec::new();
-        for (ri, b) in blocks {
-            let br = self.regions[ri].block_range(b);
+        for key in keys.into_iter().filter(|&k| !self.cache.contains(k)) {
+            let ri = self
+                .regions
+                .partition_point(|r| r.first_key + r.blocks() <= key);
+            let region = &self.regions[ri];
+            let br = region.block_range(key - region.first_key);
             match runs.last_mut() {
                 Some((rj, run)) if *rj == ri && run.end == br.start => run.end = br.end,
                 _ => runs.push((ri, br)),
@@ -401,27 +403,29 @@ impl RemoteFile {
             return Err(bad("not whole blocks"));
         }
         let first = at / region.block;
-        let mut pages = Vec::new();
-        let mut b = first;
-        let mut off = 0usize;
-        while off < bytes.len() {
-            let br = region.block_range(b);
-            let n = (br.end - br.start) as usize;
-            if off + n > bytes.len() {
-                return Err(bad("not whole blocks"));
+        // Every block whole and good first, then cache them all.
+        let blocks = |f: &mut dyn FnMut(u64, &[u8]) -> Result<()>| -> Result<()> {
+            let (mut b, mut off) = (first, 0usize);
+            while off < bytes.len() {
+                let br = region.block_range(b);
+                let n = (br.end - br.start) as usize;
+                let block = bytes
+                    .get(off..off + n)
+                    .ok_or_else(|| bad("not whole blocks"))?;
+                f(b, block)?;
+                off += n;
+                b += 1;
             }
-            let block = &bytes[off..off + n];
-            region.verify(b, block)?;
-            pages.push((region.first_key + b, block));
-            off += n;
-            b += 1;
-        }
-        for (key, block) in pages {
+            Ok(())
+        };
+        blocks(&mut |b, block| region.verify(b, block))?;
+        blocks(&mut |b, block| {
+            let key = region.first_key + b;
             if !self.cache.contains(key) {
                 self.cache.insert(key, Page::from_bytes(block));
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Whether every block of `range` (one of [`plan`](Self::plan)'s) is cached.
