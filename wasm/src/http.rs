@@ -17,14 +17,13 @@ use std::sync::Arc;
 
 use js_sys::{Array, Reflect, Uint8Array};
 use vectrove_core::remote::{self, Fetch, RemoteFile};
-use vectrove_core::store::PagedStore;
-use vectrove_core::{Error, Neighbor, RemoteFailure, Result};
+use vectrove_core::{Error, RemoteFailure, Result};
 use wasm_bindgen::prelude::*;
 
 use crate::errors::from_core;
 use crate::js::await_value;
 use crate::open;
-use crate::options::{JsFilter, JsResult, SearchArgs};
+use crate::options::JsResult;
 use crate::state::Engine;
 use crate::store::{Source, Store};
 
@@ -232,29 +231,4 @@ pub(crate) async fn open(
         .into_index(Store::over(store).map_err(from_core)?)
         .map_err(from_core)?;
     Ok((engine, HttpLink { http, remote }))
-}
-
-/// One search over HTTP: the core's resumable search of either kind, one
-/// batch of range requests for all that a step lacks. Returns the hits and
-/// the batches (dependent round trips) it took.
-pub(crate) async fn search(
-    engine: &Engine,
-    base: &PagedStore<Source, f32>,
-    link: &HttpLink,
-    query: &[f32],
-    a: &SearchArgs,
-    filter: &JsFilter,
-) -> Result<(Vec<Neighbor>, u64)> {
-    let (found, trips) = remote::search(
-        engine,
-        &link.remote,
-        |slots| base.pages_for(slots),
-        &link.http,
-        query,
-        a.k,
-        &a.params,
-        |id| filter.accept(id),
-    )
-    .await?;
-    Ok((found, trips.rounds as u64))
 }

@@ -13,16 +13,13 @@ use std::sync::Arc;
 
 use js_sys::{Array, Reflect, Uint8Array};
 use vectrove_core::format::{Header, checksum};
-use vectrove_core::hnsw::Step;
-use vectrove_core::remote::AnySearch;
-use vectrove_core::store::{ByteSource, LayeredStore, PagedStore, SourceRead};
-use vectrove_core::{AnyIndex, Error, Neighbor, PageCache, Result};
+use vectrove_core::store::{ByteSource, PagedStore, SourceRead};
+use vectrove_core::{Error, PageCache, Result};
 use wasm_bindgen::prelude::*;
 
 use crate::errors::corrupt;
 use crate::errors::{from_core, from_dom, js_error, name};
 use crate::js::await_value;
-use crate::options::{JsFilter, SearchArgs};
 use crate::sink::NameLock;
 
 #[wasm_bindgen(inline_js = r#"
@@ -570,52 +567,4 @@ pub(crate) fn page_lens(header: &Header, page_bytes: usize) -> Result<Vec<usize>
         return Err(corrupt("the vectors do not tile into pages"));
     }
     Ok(lens)
-}
-
-/// How many of a search's best candidates an IndexedDB fetch looks ahead
-/// to: their neighbours' vectors come along with the vectors a step lacks.
-const LOOKAHEAD: usize = 8;
-
-/// The search on an IndexedDB-backed index of either kind (`store` is its
-/// lazily read base): the one resumable search, with one read transaction
-/// whenever a step lacks vectors. Returns the hits and the number of
-/// fetches. On an index with codes the walk never lacks anything (the
-/// codes are resident): only the final rerank reads vectors, all in one
-/// transaction, and nothing is fetched ahead for it. An HNSW walk on
-/// vectors fetches the neighbours of its next candidates along; an IVF
-/// scan lacks a round's probed lists at once.
-pub(crate) async fn search<B: ByteSource>(
-    index: &AnyIndex<LayeredStore<PagedStore<B, f32>>>,
-    store: &PagedStore<B, f32>,
-    link: &IdbLink,
-    query: &[f32],
-    a: &SearchArgs,
-    filter: &JsFilter,
-) -> Result<(Vec<Neighbor>, u64)> {
-    let mut state = index.start_search_with(query, a.k, &a.params)?;
-    let mut fetches = 0;
-    let mut ahead = Vec::new();
-    while let Step::Missing = index.resume(&mut state, |id| filter.accept(id))? {
-        if state.missing().is_empty() {
-            // Only bytes other than vectors, which IndexedDB keeps in the
-            // record, so they cannot be missing: never loop on them.
-            return Err(Error::FetchIncomplete {
-                count: state.missing_ranges().len(),
-            });
-        }
-        ahead.clear();
-        if let (AnyIndex::Hnsw(h), AnySearch::Hnsw(s)) = (index, &state)
-            && !h.is_quantized()
-        {
-            let level = s.level();
-            for node in s.upcoming(LOOKAHEAD) {
-                if let Some(nb) = h.neighbors(node, level) {
-                    ahead.extend_from_slice(nb);
-                }
-            }
-        }
-        link.fetch(store, state.missing(), &ahead).await?;
-        fetches += 1;
-    }
-    Ok((index.finish_search(state), fetches))
 }

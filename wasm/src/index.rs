@@ -26,6 +26,7 @@ use crate::errors::{busy, from_core, invalid_argument, js_error, name, unsupport
 use crate::js::{
     id_value, now_ms, opt, opt_f64, opt_function, opt_u64, opt_usize, set, to_id, yield_now,
 };
+use crate::lazy::{self, Lazy};
 use crate::open;
 use crate::opfs;
 use crate::options::{self, JsFilter, JsResult, SearchArgs, Storage, check_name, to_ids};
@@ -316,12 +317,14 @@ impl Index {
             let inner = guard.as_ref().ok_or_else(closed)?;
             let a = SearchArgs::parse(&k, &options, &inner.engine)?;
             let engine = &inner.engine;
-            let searched = match (engine.store().base(), &inner.idb, &inner.http) {
-                (Some(base), Some(link), _) => {
-                    idb::search(engine, base, link, &query, &a, &filter).await
-                }
-                (Some(base), _, Some(link)) => {
-                    http::search(engine, base, link, &query, &a, &filter).await
+            let lazy = match (&inner.idb, &inner.http) {
+                (Some(l), _) => Some(Lazy::Idb(l)),
+                (_, Some(l)) => Some(Lazy::Http(l)),
+                _ => None,
+            };
+            let searched = match (engine.store().base(), lazy) {
+                (Some(base), Some(lazy)) => {
+                    lazy::search(engine, base, lazy, &query, &a, &filter).await
                 }
                 _ => search_now(engine, &query, &a, &filter).map(|f| (f, 0)),
             };

@@ -16,6 +16,7 @@ mod idb;
 mod index;
 mod js;
 mod kmeans;
+mod lazy;
 mod open;
 mod opfs;
 mod options;

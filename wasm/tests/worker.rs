@@ -545,7 +545,7 @@ async fn ivf_in_indexeddb_searches_like_memory() {
         );
         assert!(most <= 2.0, "{name}: {most} transactions for one query");
         assert!(
-            total >= 1.0 && total <= 110.0,
+            (1.0..=110.0).contains(&total),
             "{name}: {total} transactions"
         );
         // Filters, and more lists.
