@@ -17,13 +17,15 @@
 
 pub mod data;
 pub mod file;
+#[cfg(feature = "remote")]
+pub mod remote;
 pub mod stores;
 
 pub use vectrove_core::{
     Access, AnyIndex, CacheStats, Dist, Element, Error, FeatureStore, FeatureStoreMut, Hnsw,
     HnswBuilder, HnswFile, HnswParams, IndexFile, Ivf, IvfFile, IvfParams, KMeans, KMeansParams,
-    MemoryStore, Metric, Neighbor, PageCache, Pca, PcaParams, Quantization, Result, SearchParams,
-    exact_knn, recall_at_k,
+    MemoryStore, Metric, Neighbor, PageCache, Pca, PcaParams, Quantization, RemoteFailure, Result,
+    SearchParams, exact_knn, recall_at_k,
 };
 
 /// The core's modules, for the types the names above do not cover (the

@@ -11,6 +11,7 @@
 //! | synthetic data | [`uniform`], [`clustered`], [`base_and_queries`] |
 //! | a small index | [`build_index`] |
 //! | every node reached from the entry point | [`reachable`] |
+//! | a file served by range requests, misbehaving on demand | [`http::Server`] (natively) |
 //!
 //! It depends on the core only and builds for `wasm32-unknown-unknown`,
 //! where the file-system helpers are left out.
@@ -18,6 +19,8 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod debian;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod http;
 mod synth;
 mod truth;
 mod vecs;
