@@ -487,7 +487,25 @@ fn map_error(e: &object_store::Error, name: &str, phase: Phase) -> Error {
             _ => (RemoteFailure::Network, "the request failed".into()),
         },
     };
-    remote_err(failure, format!("{name}: {what}: {e}"))
+    remote_err(
+        failure,
+        format!("{name}: {what} ({})", one_line(&e.to_string())),
+    )
+}
+
+/// `text` on one line (a server's error page may span many) and at most
+/// 300 characters.
+fn one_line(text: &str) -> String {
+    let mut out: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if out.len() > 300 {
+        let mut cut = 300;
+        while !out.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        out.truncate(cut);
+        out.push_str("...");
+    }
+    out
 }
 
 /// An index file searched where it is published (see the [module](self)).

@@ -15,7 +15,8 @@ pub struct StorageArgs {
     /// which is safe. paged suits files that others may change
     #[arg(long, default_value = "memory", value_delimiter = ',')]
     pub storage: Vec<String>,
-    /// Page cache budget for --storage paged, in MiB
+    /// Page cache budget for --storage paged, in MiB (for an index URL:
+    /// the cache of the bytes fetched)
     #[arg(long, default_value_t = 64)]
     pub cache_mb: usize,
 }
@@ -29,15 +30,19 @@ impl StorageArgs {
                 let mode: Storage = s.parse().map_err(CliError::Message)?;
                 Ok(match mode {
                     Storage::Paged { .. } => Storage::Paged {
-                        cache_bytes: self
-                            .cache_mb
-                            .checked_mul(1 << 20)
-                            .ok_or_else(|| CliError::Message("--cache-mb is too large".into()))?,
+                        cache_bytes: self.cache_bytes()?,
                     },
                     m => m,
                 })
             })
             .collect()
+    }
+
+    /// `--cache-mb` in bytes.
+    pub fn cache_bytes(&self) -> CliResult<usize> {
+        self.cache_mb
+            .checked_mul(1 << 20)
+            .ok_or_else(|| CliError::Message("--cache-mb is too large".into()))
     }
 }
 

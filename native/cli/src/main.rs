@@ -9,6 +9,7 @@ mod open;
 mod output;
 mod plot;
 mod progress;
+mod remote;
 mod synth;
 
 use std::io::Write;

@@ -7,7 +7,7 @@ use std::path::Path;
 use vectrove::data::Matrix;
 use vectrove::file::{self, FileStore, OpenOptions, Storage};
 use vectrove::format::IndexKind;
-use vectrove::{AnyIndex, Element, SearchParams};
+use vectrove::{AnyIndex, Element, FeatureStore, SearchParams};
 
 use crate::error::{CliResult, fail, with_context};
 
@@ -48,7 +48,7 @@ macro_rules! typed {
 pub(crate) use typed;
 
 /// The name of the one speed/recall knob of `ix`'s kind.
-pub fn knob_name<T: Element>(ix: &AnyIndex<FileStore<T>>) -> &'static str {
+pub fn knob_name<S: FeatureStore>(ix: &AnyIndex<S>) -> &'static str {
     match ix.kind() {
         IndexKind::Hnsw => "ef",
         IndexKind::Ivf => "nprobe",
@@ -66,9 +66,9 @@ pub fn knob_params(knob: usize, rerank: usize) -> SearchParams {
 }
 
 /// Refuses queries of another dimension than the index's, or none at all.
-pub fn check_queries<T: Element>(
-    ix: &AnyIndex<FileStore<T>>,
-    q: &Matrix<T>,
+pub fn check_queries<S: FeatureStore>(
+    ix: &AnyIndex<S>,
+    q: &Matrix<S::Elem>,
     path: &Path,
 ) -> CliResult<()> {
     if q.dim != ix.dim() {

@@ -529,7 +529,13 @@ fn answer_counted(req: &Request, out: &mut TcpStream, shared: &Shared) -> io::Re
         return simple(out, 405, "only GET and HEAD", head, shared);
     }
     let Some(entry) = lookup(shared, &req.path) else {
-        return simple(out, 404, "no such file", head, shared);
+        return simple(
+            out,
+            404,
+            "no such file\n(loopback test server)\n",
+            head,
+            shared,
+        );
     };
     let len = entry.bytes.len() as u64;
     let send_etag = shared.send_etag.load(Ordering::Relaxed);

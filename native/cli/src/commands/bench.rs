@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use vectrove::data::{self, Matrix};
 use vectrove::file;
 use vectrove::file::FileStore;
-use vectrove::{AnyIndex, Element};
+use vectrove::{AnyIndex, Element, Neighbor, SearchParams};
 
 use crate::args::{StorageArgs, pool};
 use crate::error::{CliError, CliResult, fail, with_context};
@@ -19,10 +19,12 @@ use crate::open::{Opened, check_queries, knob_name, knob_params, open_any};
 use crate::output::{mem_json, mem_text, print_json};
 use crate::plot::{self, Series};
 use crate::progress::bar;
+use crate::remote::{self, RemoteArgs, url_of};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Index file
+    /// Index file, or its http:// or https:// URL (read by range requests;
+    /// each row starts with an empty cache)
     #[arg(long)]
     index: PathBuf,
     /// Query vectors
@@ -45,6 +47,8 @@ pub struct BenchArgs {
     rerank: usize,
     #[command(flatten)]
     storage: StorageArgs,
+    #[command(flatten)]
+    remote: RemoteArgs,
     /// Search threads (QPS counts all of them)
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -77,6 +81,35 @@ struct Row {
     mem: Option<MemoryUsage>,
     /// Paged storage only: what the timed queries read.
     io: Option<PagedIo>,
+    /// An index URL only: what the timed queries fetched.
+    fetched: Option<FetchedIo>,
+}
+
+/// What the queries of one row fetched over the network, per query.
+#[derive(Clone, Copy)]
+struct FetchedIo {
+    rounds: f64,
+    requests: f64,
+    bytes: f64,
+}
+
+/// The counters a row's figures are the differences of.
+#[derive(Clone, Copy)]
+enum Counters {
+    /// A paged store's cache hits, cache misses and read system calls.
+    Paged(u64, u64, u64),
+    /// A remote index's round trips, requests and bytes.
+    Remote(u64, u64, u64),
+}
+
+/// One measured configuration: how it was opened and its rows.
+struct Run {
+    label: String,
+    storage: &'static str,
+    open_s: f64,
+    after_open: Option<MemoryUsage>,
+    knob: &'static str,
+    rows: Vec<Row>,
 }
 
 /// What the queries of one row read from a paged store, per query.
@@ -91,11 +124,11 @@ struct PagedIo {
 }
 
 /// The paged store's counters: cache hits, cache misses, read system calls.
-fn paged_counters<T: Element>(ix: &AnyIndex<FileStore<T>>) -> Option<(u64, u64, u64)> {
+fn paged_counters<T: Element>(ix: &AnyIndex<FileStore<T>>) -> Option<Counters> {
     match ix.store() {
         FileStore::Paged(s) => {
             let st = s.stats();
-            Some((st.hits, st.misses, s.source().reads()))
+            Some(Counters::Paged(st.hits, st.misses, s.source().reads()))
         }
         _ => None,
     }
@@ -124,95 +157,77 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
         ));
     }
     let pool = pool(Some(a.threads))?;
-    // The queries are read before the index is opened, so the memory
-    // figures after opening and after the queries differ by the index only.
-    let header = with_context(file::read_header(&a.index), &a.index)?;
-    let queries = if header.elem == u8::CODE {
-        Queries::U8(data::read_u8(&a.queries, a.limit)?)
-    } else {
-        Queries::F32(data::read_f32(&a.queries, a.limit)?)
-    };
     let mut runs = Vec::new();
     let mut series = Vec::new();
-    for storage in a.storage.modes()? {
+    if let Some(url) = url_of(&a.index) {
+        let q = data::read_f32(&a.queries, a.limit)?;
         let t = Instant::now();
-        let any = open_any(&a.index, storage)?;
+        let ix = remote::open(url, a.storage.cache_bytes()?, &a.remote)?;
         let open_s = t.elapsed().as_secs_f64();
         let after_open = mem::current();
-        let (knob, rows) = match (any, &queries) {
-            (Opened::F32(ix), Queries::F32(q)) => {
-                (knob_name(&ix), bench_typed(&a, &ix, q, &gt, &pool)?)
-            }
-            (Opened::U8(ix), Queries::U8(q)) => {
-                (knob_name(&ix), bench_typed(&a, &ix, q, &gt, &pool)?)
-            }
-            _ => return fail(format!("{}: changed while benchmarking", a.index.display())),
+        check_queries(ix.index(), &q, &a.queries)?;
+        let knob = knob_name(ix.index());
+        let counters = || {
+            let st = ix.stats();
+            Some(Counters::Remote(st.rounds, st.requests, st.bytes))
         };
-
-        let label = match &a.label {
-            Some(l) if a.storage.storage.len() == 1 => l.clone(),
-            Some(l) => format!("{l} ({})", storage.name()),
-            None => format!("vectrove {}", storage.name()),
+        let rows = bench_rows(
+            &a,
+            knob,
+            &q,
+            &gt,
+            &pool,
+            &|v, p| ix.search(v, a.k, p),
+            &counters,
+            &|| ix.clear_cache(),
+        )?;
+        let run = Run {
+            label: a.label.clone().unwrap_or_else(|| "vectrove http".into()),
+            storage: "http",
+            open_s,
+            after_open,
+            knob,
+            rows,
         };
-        if !a.json {
-            crate::outln!(
-                "{label}: opened in {open_s:.3} s, memory after opening {}",
-                mem_text(after_open)
-            );
-            let paged = rows.iter().any(|r| r.io.is_some());
-            let io_head = if paged {
-                "  pages/q  reads/q   hits"
-            } else {
-                ""
-            };
-            crate::outln!(
-                "{:>6} {:>9} {:>10} {:>10} {:>10}{io_head}  memory after queries",
-                knob,
-                "recall@k",
-                "QPS",
-                "p50 us",
-                "p99 us"
-            );
-            for r in &rows {
-                let io = r.io.map_or(String::new(), |io| {
-                    format!(
-                        " {:>8.1} {:>8.1} {:>5.1}%",
-                        io.pages,
-                        io.reads,
-                        io.hit_rate * 100.0
-                    )
-                });
-                crate::outln!(
-                    "{:>6} {:>9.4} {:>10.0} {:>10.1} {:>10.1}{io}  {}",
-                    r.knob,
-                    r.recall,
-                    r.qps,
-                    r.p50_us,
-                    r.p99_us,
-                    mem_text(r.mem)
-                );
-            }
-        }
-        series.push(Series {
-            label: label.clone(),
-            points: rows.iter().map(|r| (r.recall, r.qps)).collect(),
-        });
-        runs.push(json!({
-            "label": label, "storage": storage.name(), "open_seconds": open_s,
-            "threads": a.threads, "k": a.k, "memory_after_open": mem_json(after_open),
-            "rows": rows.iter().map(|r| {
-                let mut row = json!({
-                    knob: r.knob, "recall": r.recall, "qps": r.qps, "p50_us": r.p50_us,
-                    "p99_us": r.p99_us, "memory": mem_json(r.mem),
-                });
-                if let Some(io) = r.io {
-                    row["pages_read_per_query"] = json!(io.pages);
-                    row["reads_per_query"] = json!(io.reads);
-                    row["cache_hit_rate"] = json!(io.hit_rate);
+        report(&a, run, &mut runs, &mut series)?;
+    } else {
+        // The queries are read before the index is opened, so the memory
+        // figures after opening and after the queries differ by the index only.
+        let header = with_context(file::read_header(&a.index), &a.index)?;
+        let queries = if header.elem == u8::CODE {
+            Queries::U8(data::read_u8(&a.queries, a.limit)?)
+        } else {
+            Queries::F32(data::read_f32(&a.queries, a.limit)?)
+        };
+        for storage in a.storage.modes()? {
+            let t = Instant::now();
+            let any = open_any(&a.index, storage)?;
+            let open_s = t.elapsed().as_secs_f64();
+            let after_open = mem::current();
+            let (knob, rows) = match (any, &queries) {
+                (Opened::F32(ix), Queries::F32(q)) => {
+                    (knob_name(&ix), bench_typed(&a, &ix, q, &gt, &pool)?)
                 }
-                row
-            }).collect::<Vec<_>>(),
-        }));
+                (Opened::U8(ix), Queries::U8(q)) => {
+                    (knob_name(&ix), bench_typed(&a, &ix, q, &gt, &pool)?)
+                }
+                _ => return fail(format!("{}: changed while benchmarking", a.index.display())),
+            };
+            let label = match &a.label {
+                Some(l) if a.storage.storage.len() == 1 => l.clone(),
+                Some(l) => format!("{l} ({})", storage.name()),
+                None => format!("vectrove {}", storage.name()),
+            };
+            let run = Run {
+                label,
+                storage: storage.name(),
+                open_s,
+                after_open,
+                knob,
+                rows,
+            };
+            report(&a, run, &mut runs, &mut series)?;
+        }
     }
     if let Some(path) = &a.plot {
         for c in &a.compare {
@@ -228,6 +243,99 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
     if a.json {
         print_json(&json!({ "index": a.index.display().to_string(), "runs": runs }))?;
     }
+    Ok(())
+}
+
+/// Prints one run (unless `--json`) and adds it to the JSON runs and the plot.
+fn report(
+    a: &BenchArgs,
+    run: Run,
+    runs: &mut Vec<Value>,
+    series: &mut Vec<Series>,
+) -> CliResult<()> {
+    let Run {
+        label,
+        storage,
+        open_s,
+        after_open,
+        knob,
+        rows,
+    } = run;
+    if !a.json {
+        crate::outln!(
+            "{label}: opened in {open_s:.3} s, memory after opening {}",
+            mem_text(after_open)
+        );
+        let paged = rows.iter().any(|r| r.io.is_some());
+        let fetched = rows.iter().any(|r| r.fetched.is_some());
+        let io_head = if paged {
+            "  pages/q  reads/q   hits"
+        } else if fetched {
+            "  trips/q   reqs/q   KiB/q"
+        } else {
+            ""
+        };
+        crate::outln!(
+            "{:>6} {:>9} {:>10} {:>10} {:>10}{io_head}  memory after queries",
+            knob,
+            "recall@k",
+            "QPS",
+            "p50 us",
+            "p99 us"
+        );
+        for r in &rows {
+            let mut io = r.io.map_or(String::new(), |io| {
+                format!(
+                    " {:>8.1} {:>8.1} {:>5.1}%",
+                    io.pages,
+                    io.reads,
+                    io.hit_rate * 100.0
+                )
+            });
+            if let Some(f) = r.fetched {
+                io = format!(
+                    " {:>8.2} {:>8.2} {:>7.1}",
+                    f.rounds,
+                    f.requests,
+                    f.bytes / 1024.0
+                );
+            }
+            crate::outln!(
+                "{:>6} {:>9.4} {:>10.0} {:>10.1} {:>10.1}{io}  {}",
+                r.knob,
+                r.recall,
+                r.qps,
+                r.p50_us,
+                r.p99_us,
+                mem_text(r.mem)
+            );
+        }
+    }
+    series.push(Series {
+        label: label.clone(),
+        points: rows.iter().map(|r| (r.recall, r.qps)).collect(),
+    });
+    runs.push(json!({
+        "label": label, "storage": storage, "open_seconds": open_s,
+        "threads": a.threads, "k": a.k, "memory_after_open": mem_json(after_open),
+        "rows": rows.iter().map(|r| {
+            let mut row = json!({
+                knob: r.knob, "recall": r.recall, "qps": r.qps, "p50_us": r.p50_us,
+                "p99_us": r.p99_us, "memory": mem_json(r.mem),
+            });
+            if let Some(io) = r.io {
+                row["pages_read_per_query"] = json!(io.pages);
+                row["reads_per_query"] = json!(io.reads);
+                row["cache_hit_rate"] = json!(io.hit_rate);
+            }
+            if let Some(f) = r.fetched {
+                row["round_trips_per_query"] = json!(f.rounds);
+                row["requests_per_query"] = json!(f.requests);
+                row["bytes_per_query"] = json!(f.bytes);
+            }
+            row
+        }).collect::<Vec<_>>(),
+    }));
     Ok(())
 }
 
@@ -277,6 +385,34 @@ fn bench_typed<T: Element>(
     pool: &rayon::ThreadPool,
 ) -> CliResult<Vec<Row>> {
     check_queries(ix, q, &a.queries)?;
+    bench_rows(
+        a,
+        knob_name(ix),
+        q,
+        gt,
+        pool,
+        &|v, p| ix.search(v, a.k, p),
+        &|| paged_counters(ix),
+        &|| {},
+    )
+}
+
+/// A search of one query with some parameters.
+type SearchFn<'a, T> = dyn Fn(&[T], &SearchParams) -> vectrove::Result<Vec<Neighbor>> + Sync + 'a;
+
+/// One row per knob value: `search` over every query, timed; `counters`
+/// read before and after each row; `before_row` run before each.
+#[allow(clippy::too_many_arguments)]
+fn bench_rows<T: Element>(
+    a: &BenchArgs,
+    knob_name: &str,
+    q: &Matrix<T>,
+    gt: &Matrix<i32>,
+    pool: &rayon::ThreadPool,
+    search: &SearchFn<'_, T>,
+    counters: &dyn Fn() -> Option<Counters>,
+    before_row: &dyn Fn(),
+) -> CliResult<Vec<Row>> {
     let nq = q.len();
     if gt.len() < nq {
         return fail(format!(
@@ -287,11 +423,7 @@ fn bench_typed<T: Element>(
     }
     // Each query reports its latency and how many true neighbours it found,
     // so nothing but two numbers a query is kept.
-    let knobs = if knob_name(ix) == "ef" {
-        &a.ef
-    } else {
-        &a.nprobe
-    };
+    let knobs = if knob_name == "ef" { &a.ef } else { &a.nprobe };
     let run = |knob: usize| -> vectrove::Result<Vec<(Duration, usize)>> {
         pool.install(|| {
             q.data
@@ -300,7 +432,7 @@ fn bench_typed<T: Element>(
                 .with_max_len(16)
                 .map(|(i, v)| {
                     let t = Instant::now();
-                    let r = ix.search(v, a.k, &knob_params(knob, a.rerank))?;
+                    let r = search(v, &knob_params(knob, a.rerank))?;
                     let d = t.elapsed();
                     let truth = &gt.row(i)[..a.k];
                     let hits = r
@@ -315,27 +447,38 @@ fn bench_typed<T: Element>(
     if !a.no_warmup {
         run(knobs[0])?;
     }
+    let per = |x: u64| x as f64 / nq.max(1) as f64;
     let mut rows = Vec::new();
     let pb = bar(knobs.len() as u64, "bench", a.json);
     for &knob in knobs {
-        let before = paged_counters(ix);
+        before_row();
+        let before = counters();
         let t = Instant::now();
         let out = run(knob)?;
         let wall = t.elapsed().as_secs_f64();
-        let io = before
-            .zip(paged_counters(ix))
-            .map(|((h0, m0, r0), (h1, m1, r1))| {
+        let (mut io, mut fetched) = (None, None);
+        match before.zip(counters()) {
+            Some((Counters::Paged(h0, m0, r0), Counters::Paged(h1, m1, r1))) => {
                 let (hits, misses) = (h1.saturating_sub(h0) as f64, m1.saturating_sub(m0) as f64);
-                PagedIo {
+                io = Some(PagedIo {
                     pages: misses / nq.max(1) as f64,
-                    reads: r1.saturating_sub(r0) as f64 / nq.max(1) as f64,
+                    reads: per(r1.saturating_sub(r0)),
                     hit_rate: if hits + misses > 0.0 {
                         hits / (hits + misses)
                     } else {
                         0.0
                     },
-                }
-            });
+                });
+            }
+            Some((Counters::Remote(t0, q0, b0), Counters::Remote(t1, q1, b1))) => {
+                fetched = Some(FetchedIo {
+                    rounds: per(t1.saturating_sub(t0)),
+                    requests: per(q1.saturating_sub(q0)),
+                    bytes: per(b1.saturating_sub(b0)),
+                });
+            }
+            _ => {}
+        }
         let hits: usize = out.iter().map(|o| o.1).sum();
         let mut lat: Vec<Duration> = out.iter().map(|o| o.0).collect();
         lat.sort_unstable();
@@ -347,6 +490,7 @@ fn bench_typed<T: Element>(
             p99_us: percentile(&lat, 0.99),
             mem: mem::current(),
             io,
+            fetched,
         });
         pb.inc(1);
     }
