@@ -80,7 +80,9 @@ pub struct RemoteOptions {
     /// Bytes of the file kept in memory between searches: three quarters
     /// for verified blocks of vectors and codes as fetched, a quarter for
     /// decoded pages of vectors (64 MiB by default). The metadata read at
-    /// opening (graph, lists, ids) is held besides, in full.
+    /// opening (graph, lists, ids) is held besides, in full. At least
+    /// [`MIN_CACHE_BYTES`]; a search whose one step reads more than the
+    /// cache holds fails with [`Error::InvalidParameter`].
     pub cache_bytes: usize,
     /// How long one request may take, its body included, before it fails
     /// with [`RemoteFailure::Timeout`] (30 s by default). Also bounds the
@@ -524,6 +526,7 @@ struct Inner<T: Element> {
     fetch: ObjectFetch,
     header: Header,
     opened: Trips,
+    cache_bytes: usize,
 }
 
 /// What [`RemoteIndex::info`] tells about the file.
@@ -582,6 +585,28 @@ impl<T: Element> RemoteIndex<T> {
     /// Open the index file at `path` in `store` (S3, GCS, Azure, an HTTP
     /// store, or any other [`ObjectStore`]). The store's own client options
     /// (timeouts, retries) apply to its requests; `options` sets the cache.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use object_store::{ObjectStoreExt, memory::InMemory, path::Path};
+    /// use vectrove::remote::{RemoteIndex, RemoteOptions};
+    /// use vectrove::{Hnsw, Metric, SearchParams};
+    ///
+    /// let mut index = Hnsw::builder(2, Metric::L2).build()?;
+    /// for i in 0..100u64 {
+    ///     index.insert(i, &[i as f32, 1.0])?;
+    /// }
+    /// // Any object store: S3, GCS and Azure ones are built the same way.
+    /// let store = Arc::new(InMemory::new());
+    /// let path = Path::from("indexes/points.vtrv");
+    /// let rt = tokio::runtime::Builder::new_current_thread().build()?;
+    /// rt.block_on(store.put(&path, index.to_bytes()?.into()))?;
+    ///
+    /// let remote = RemoteIndex::<f32>::open_store(store, path, RemoteOptions::default())?;
+    /// let hits = remote.search(&[41.8, 1.0], 1, &SearchParams::default())?;
+    /// assert_eq!(hits[0].id, 42);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_store(
         store: Arc<dyn ObjectStore>,
         path: Path,
@@ -785,6 +810,17 @@ impl<T: Element> Inner<T> {
             filter,
         )
         .await
+        .map_err(|e| match e {
+            // Only a cache too small for one step's bytes gets there.
+            Error::FetchIncomplete { .. } => Error::InvalidParameter {
+                name: "cache_bytes",
+                reason: format!(
+                    "{}: the cache ({} bytes) cannot hold what one search step reads: give it more",
+                    self.fetch.name, self.cache_bytes
+                ),
+            },
+            e => e,
+        })
     }
 }
 
@@ -830,7 +866,8 @@ async fn open_inner<T: Element>(
     options: RemoteOptions,
 ) -> Result<Inner<T>> {
     let (fetch, first) = ObjectFetch::connect(store, path, name).await?;
-    let remote_cache = options.cache_bytes / 4 * 3;
+    let cache_bytes = options.cache_bytes.max(MIN_CACHE_BYTES);
+    let remote_cache = cache_bytes / 4 * 3;
     let (file, mut remote) = remote::open(&fetch, fetch.len(), first, remote_cache)
         .await
         .map_err(|e| name_error(e, &fetch.name))?;
@@ -838,7 +875,7 @@ async fn open_inner<T: Element>(
     remote.set_coalesce(options.coalesce);
     let header = file.header().clone();
     let remote = Arc::new(remote);
-    let pages = (options.cache_bytes / 4).max(header.vector_stride());
+    let pages = (cache_bytes / 4).max(header.vector_stride());
     let store = PagedStore::<_, T>::new(remote.clone(), header.vectors(), pages)?;
     let index = file.into_index(store)?;
     let s = fetch.stats();
@@ -853,8 +890,13 @@ async fn open_inner<T: Element>(
         fetch,
         header,
         opened,
+        cache_bytes,
     })
 }
+
+/// The smallest cache a [`RemoteIndex`] takes (a smaller
+/// [`RemoteOptions::cache_bytes`] is raised to it): a few dozen blocks.
+pub const MIN_CACHE_BYTES: usize = 4 << 20;
 
 /// Puts the file's name in front of a format error (a remote error names
 /// it already).

@@ -352,3 +352,38 @@ fn the_async_api_runs_on_any_executor_and_blocking_calls_in_async_code_are_refus
         drop(again);
     });
 }
+
+#[test]
+fn any_object_store_plugs_in() {
+    use object_store::memory::InMemory;
+    use object_store::path::Path as ObjectPath;
+    use object_store::{ObjectStore, ObjectStoreExt};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = ivf_file(dir.path(), true);
+    let store = Arc::new(InMemory::new());
+    let at = ObjectPath::from("indexes/ivf.vtrv");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(store.put(&at, std::fs::read(&path).unwrap().into()))
+        .unwrap();
+    let dyn_store: Arc<dyn ObjectStore> = store.clone();
+    let remote = RemoteIndex::<f32>::open_store(dyn_store, at.clone(), quick()).unwrap();
+    let want = local(&path);
+    let (_, queries) = data();
+    let p = SearchParams::default();
+    for q in queries.chunks_exact(DIM) {
+        let (got, trips) = remote.search_with_trips(q, 10, &p).unwrap();
+        assert_eq!(got, want.search(q, 10, &p).unwrap());
+        assert!(trips.rounds <= 2);
+    }
+    // Replaced under the open index: the pinned ETag no longer matches.
+    rt.block_on(store.put(&at, vec![0u8; 100].into())).unwrap();
+    remote.clear_cache();
+    let e = remote.search(&queries[..DIM], 10, &p).unwrap_err();
+    assert_eq!(failure_of(&e), RemoteFailure::Changed, "{e}");
+    let e = RemoteIndex::<f32>::open_store(store, ObjectPath::from("none"), quick()).unwrap_err();
+    assert_eq!(failure_of(&e), RemoteFailure::Status(404), "{e}");
+}
