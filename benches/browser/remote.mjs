@@ -16,6 +16,9 @@
 //   --ef LIST        HNSW beam widths (default 32,64)
 //   --cache-mb N     cacheBytes of the opened index (default 256)
 //   --json FILE      also write the figures to FILE
+//   --native BIN     also run `BIN bench` (the native CLI) on the same URLs, once with
+//                    --no-warmup (the first queries meet an empty cache; later ones share what
+//                    earlier ones fetched) and once after a warm-up pass (cached)
 //
 // Data: DIR/data/queries.fvecs and DIR/data/groundtruth.ivecs (the 1M x 128 set of
 // `vectrove generate --n 1000000 --dim 128 --seed 7`). The package is wasm/pkg (built by
@@ -43,6 +46,7 @@ function parseArgs(argv) {
     ef: [32, 64],
     cacheMb: 256,
     json: null,
+    native: null,
   };
   const list = (s) => s.split(',').filter(Boolean);
   for (let i = 2; i < argv.length; i++) {
@@ -60,6 +64,7 @@ function parseArgs(argv) {
     else if (a === '--ef') o.ef = list(v()).map(Number);
     else if (a === '--cache-mb') o.cacheMb = Number(v());
     else if (a === '--json') o.json = resolve(v());
+    else if (a === '--native') o.native = resolve(v());
     else if (a === '--help') {
       console.log(
         'usage: node benches/browser/remote.mjs [--dir D] [--files a,b] [--latency MS] [--queries N] [--cold N] [--nprobe L] [--ef L] [--cache-mb N] [--json F]',
@@ -118,6 +123,23 @@ async function main() {
       r.served = served[`/range/${file}`] ?? null;
       results.push(r);
       printTable(r, o.latency);
+    }
+    if (o.native) {
+      for (const file of o.files) {
+        const ivf = file.startsWith('ivf');
+        const knob = ivf ? ['--nprobe', o.nprobe.join(',')] : ['--ef', o.ef.join(',')];
+        for (const warm of [false, true]) {
+          const args = ['bench', '--index', `${server.origin}/range/${file}`,
+            '--queries', join(o.dir, 'data', 'queries.fvecs'), '--groundtruth', join(o.dir, 'data', 'groundtruth.ivecs'),
+            '--k', '10', '--cache-mb', String(o.cacheMb), '--limit', String(warm ? o.queries : o.cold), ...knob];
+          if (!warm) args.push('--no-warmup');
+          console.log(`
+native: ${file}, ${warm ? 'after a warm-up pass' : 'no warm-up'}`);
+          const r = spawnSync(o.native, args, { encoding: 'utf8' });
+          process.stdout.write(r.stdout);
+          if (r.status !== 0) process.stdout.write(r.stderr);
+        }
+      }
     }
   } finally {
     await browser.close();
