@@ -77,8 +77,18 @@ pub(crate) async fn search<B: ByteSource>(
                 for p in store.pages_for(state.missing()) {
                     ranges.push(p.offset..p.offset + p.len as u64);
                 }
-                let got = link.remote.fetch_missing(&link.http, &ranges).await?;
-                got.requests > 0
+                let got = link.remote.fetch_missing(&link.http, &ranges).await;
+                got.map_err(|e| match e {
+                    // The batch outgrew the cache before the step could read it.
+                    Error::FetchIncomplete { .. } => Error::Storage {
+                        message: "one search step needs more of the file than the cache holds: \
+                                  open the index with a larger cacheBytes"
+                            .into(),
+                    },
+                    e => e,
+                })?
+                .requests
+                    > 0
             }
         };
         fetches += 1;

@@ -125,6 +125,33 @@ test("HNSW and IVF without codes over HTTP: the results of the file in memory", 
   return `HNSW: ${summary(h)}; IVF: ${summary(i)}`;
 });
 
+test("searches at once, and a 4 MiB cache: the same results; a cache too small for one step: StorageError", async () => {
+  const local = Index.fromBytes(files[IVF_SQ8]);
+  for (const cacheBytes of [32 << 20, 4 << 20]) {
+    const index = await Index.open(IVF_SQ8, { storage: "http", cacheBytes });
+    // Vectors are fetched in checksummed blocks of 64 KiB: a step of 16 reranked
+    // candidates needs up to 1 MiB of them at once.
+    const opts = { nprobe: 16, rerank: 16 };
+    // All at once with the default cache; one after another with the small one (at once,
+    // a search's batch can evict a block another search cached, which fails the batch).
+    const some = queries.slice(0, 12);
+    const together = cacheBytes === 32 << 20
+      ? await Promise.all(some.map((q) => index.search(q, 10, opts)))
+      : await some.reduce(async (acc, q) => [...(await acc), await index.search(q, 10, opts)], []);
+    for (const [i, hits] of together.entries()) {
+      sameHits(hits, local.searchSync(queries[i], 10, opts), `${cacheBytes} B cache, query ${i}`);
+    }
+    const stats = index.stats();
+    assert(stats.cacheBytes <= stats.cacheBudget, `the cache stays within its budget (${stats.cacheBytes} of ${stats.cacheBudget})`);
+    index.free();
+  }
+  local.free();
+  const tiny = await Index.open(IVF_SQ8, { storage: "http", cacheBytes: 256 << 10 });
+  const err = await failsWith("StorageError", () => tiny.search(queries[0], 10, { nprobe: 16 }));
+  assert(/cacheBytes/.test(err.message), `says what to do: ${err.message}`);
+  tiny.free();
+});
+
 test("30 ms a request: a query costs its rounds' latency, not its requests'", async () => {
   await control("reset=1&latency=30");
   try {
