@@ -212,7 +212,7 @@ impl State {
         }
     }
 
-    fn insert(&mut self, page_no: u64, page: Page) -> Page {
+    fn insert(&mut self, page_no: u64, page: Page, referenced: bool) -> Page {
         if let Some(e) = self.map.get_mut(&page_no) {
             e.referenced = true;
             return e.page.clone();
@@ -227,7 +227,7 @@ impl State {
         self.clock.push_back(page_no);
         let entry = Entry {
             page: page.clone(),
-            referenced: false,
+            referenced,
         };
         self.map.insert(page_no, entry);
         page
@@ -343,7 +343,16 @@ impl PageCache {
     /// An empty page, or one larger than the whole budget, is returned without
     /// being cached.
     pub fn insert(&self, page_no: u64, page: Page) -> Page {
-        self.lock().insert(page_no, page)
+        self.lock().insert(page_no, page, false)
+    }
+
+    /// [`insert`](Self::insert), the page marked as used: the clock passes
+    /// it over once before it may evict it. For a page fetched for a reader
+    /// that reads it later (an asynchronous fetch of a batch): a new page is
+    /// otherwise the first candidate once the clock has cleared the marks
+    /// of the pages before it, and a batch could evict its own pages.
+    pub fn insert_used(&self, page_no: u64, page: Page) -> Page {
+        self.lock().insert(page_no, page, true)
     }
 
     /// The page `page_no`, loading it on a miss: `load` gets a zeroed buffer

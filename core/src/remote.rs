@@ -422,7 +422,7 @@ impl RemoteFile {
         blocks(&mut |b, block| {
             let key = region.first_key + b;
             if !self.cache.contains(key) {
-                self.cache.insert(key, Page::from_bytes(block));
+                self.cache.insert_used(key, Page::from_bytes(block));
             }
             Ok(())
         })

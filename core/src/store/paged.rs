@@ -275,7 +275,7 @@ impl<B: ByteSource, T: Element> PagedStore<B, T> {
         }
         let key = self.first_key + page_no;
         if !self.cache.contains(key) {
-            self.cache.insert(key, Page::from_bytes(bytes));
+            self.cache.insert_used(key, Page::from_bytes(bytes));
         }
         Ok(())
     }
