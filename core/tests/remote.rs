@@ -312,3 +312,26 @@ fn a_damaged_header_or_metadata_fails_the_open() {
         assert!(matches!(open(&host, 1 << 20), Err(Error::Corrupt { .. })));
     }
 }
+
+#[test]
+fn a_full_cache_keeps_the_blocks_a_round_fetched_until_the_search_reads_them() {
+    // The cache fills after a few queries; from then on every round evicts
+    // older blocks, never the ones it brought for the search in progress.
+    let bytes = ivf(Metric::L2, Some(Quantization::Sq8));
+    let local: AnyIndex = IndexFile::from_bytes(&bytes).unwrap();
+    let host = Host::new(bytes);
+    let (index, remote, _) = open(&host, 768 << 10).unwrap();
+    let p = SearchParams {
+        nprobe: 2,
+        ..SearchParams::default()
+    };
+    let (_, queries) = data(1, 32, 11);
+    for _ in 0..4 {
+        for q in queries.chunks_exact(32) {
+            let (got, t) = search(&index, &remote, &host, q, &p).unwrap();
+            assert_eq!(got, local.search(q, 10, &p).unwrap());
+            assert!(t.rounds <= 2, "{t:?}");
+        }
+    }
+    assert!(remote.cache().stats().evictions > 0, "the cache was full");
+}
