@@ -24,7 +24,7 @@
 // `vectrove generate --n 1000000 --dim 128 --seed 7`). The package is wasm/pkg (built by
 // scripts/build-npm.sh when missing). Runs on the main thread of one page.
 
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -135,9 +135,12 @@ async function main() {
           if (!warm) args.push('--no-warmup');
           console.log(`
 native: ${file}, ${warm ? 'after a warm-up pass' : 'no warm-up'}`);
-          const r = spawnSync(o.native, args, { encoding: 'utf8' });
-          process.stdout.write(r.stdout);
-          if (r.status !== 0) process.stdout.write(r.stderr);
+          // Not spawnSync: the server answering it runs in this process.
+          const status = await new Promise((done) => {
+            const child = spawn(o.native, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+            child.on('close', done);
+          });
+          if (status !== 0) console.log(`native bench exited with ${status}`);
         }
       }
     }
