@@ -423,6 +423,13 @@ impl<S: FeatureStore> Ivf<S> {
         !self.points.is_deleted(slot) && filter(self.points.id(slot))
     }
 
+    /// The slots of `list` that [`admits`](Self::admits), in `live`.
+    fn live_slots(&self, list: u32, filter: &impl Fn(u64) -> bool, live: &mut Vec<u32>) {
+        live.clear();
+        let slots = self.lists[list as usize].iter().copied();
+        live.extend(slots.filter(|&slot| self.admits(slot, filter)));
+    }
+
     /// The probed lists scanned on codes in memory: the rerank candidates.
     fn scan_codes(
         &self,
@@ -435,13 +442,7 @@ impl<S: FeatureStore> Ivf<S> {
         let mut best = Best::new(state.rerank, self.points.slot_count());
         let (mut live, mut dists) = (Vec::new(), Vec::new());
         for &list in &state.lists {
-            live.clear();
-            live.extend(
-                self.lists[list as usize]
-                    .iter()
-                    .copied()
-                    .filter(|&slot| self.admits(slot, filter)),
-            );
+            self.live_slots(list, filter, &mut live);
             codes.distances(&cq, &live, &mut dists);
             for (&slot, &d) in live.iter().zip(&dists) {
                 best.offer(d, slot);
@@ -502,13 +503,7 @@ impl<S: FeatureStore> Ivf<S> {
         let mut live = Vec::new();
         let q = &state.q;
         for &list in &state.lists {
-            live.clear();
-            live.extend(
-                self.lists[list as usize]
-                    .iter()
-                    .copied()
-                    .filter(|&slot| self.admits(slot, filter)),
-            );
+            self.live_slots(list, filter, &mut live);
             self.points.store.with_vectors(
                 &live,
                 |slot, v| best.offer(finite((self.dist)(q, v)), slot),
