@@ -355,6 +355,18 @@ impl PageCache {
         self.lock().insert(page_no, page, true)
     }
 
+    /// Mark page `page_no` as used, as a hit would (without counting one):
+    /// whether it is cached.
+    pub fn touch(&self, page_no: u64) -> bool {
+        match self.lock().map.get_mut(&page_no) {
+            Some(e) => {
+                e.referenced = true;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The page `page_no`, loading it on a miss: `load` gets a zeroed buffer
     /// of `len` bytes and returns `Ok(true)` once it has filled it, or
     /// `Ok(false)` if the bytes cannot be had now (an asynchronous source),

@@ -421,7 +421,9 @@ impl RemoteFile {
         blocks(&mut |b, block| region.verify(b, block))?;
         blocks(&mut |b, block| {
             let key = region.first_key + b;
-            if !self.cache.contains(key) {
+            // A block already cached (one a merged request read through)
+            // is marked used too, so that the blocks after it cannot evict it.
+            if !self.cache.touch(key) {
                 self.cache.insert_used(key, Page::from_bytes(block));
             }
             Ok(())
