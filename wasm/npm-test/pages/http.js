@@ -132,12 +132,7 @@ test("searches at once, and a 4 MiB cache: the same results; a cache too small f
     // Vectors are fetched in checksummed blocks of 64 KiB: a step of 16 reranked
     // candidates needs up to 1 MiB of them at once.
     const opts = { nprobe: 16, rerank: 16 };
-    // All at once with the default cache; one after another with the small one (at once,
-    // a search's batch can evict a block another search cached, which fails the batch).
-    const some = queries.slice(0, 12);
-    const together = cacheBytes === 32 << 20
-      ? await Promise.all(some.map((q) => index.search(q, 10, opts)))
-      : await some.reduce(async (acc, q) => [...(await acc), await index.search(q, 10, opts)], []);
+    const together = await Promise.all(queries.slice(0, 12).map((q) => index.search(q, 10, opts)));
     for (const [i, hits] of together.entries()) {
       sameHits(hits, local.searchSync(queries[i], 10, opts), `${cacheBytes} B cache, query ${i}`);
     }
