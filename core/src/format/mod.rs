@@ -405,7 +405,8 @@ impl Header {
         self.lazy_codes = self.kind == IndexKind::Ivf && has(tag::CODES) && has(tag::CODE_SUMS);
     }
 
-    /// Whether the codes are read lazily (see [`defer_codes`](Self::defer_codes)).
+    /// Whether the codes are read lazily, in blocks as searches need them (an
+    /// IVF file read by [`MetaReader::for_remote`] that has `QSUM`).
     pub fn codes_deferred(&self) -> bool {
         self.lazy_codes
     }
