@@ -407,14 +407,11 @@ impl Codes {
     pub(crate) fn distances(&self, query: &CodeQuery, slots: &[u32], out: &mut Vec<f32>) {
         self.sums(query, &self.bytes, slots, out);
         let l2 = self.metric == Metric::L2;
-        self.finish(query, out, |i| match l2 {
-            true => self
-                .norms
-                .get(slots[i] as usize)
-                .copied()
-                .unwrap_or(f32::NAN),
+        let norms = slots.iter().map(|&s| match l2 {
+            true => self.norms.get(s as usize).copied().unwrap_or(f32::NAN),
             false => 0.0,
         });
+        self.finish(query, out, norms);
     }
 
     /// The distances from `query` to the codes in `bytes` (whole codes, one
@@ -425,13 +422,11 @@ impl Codes {
         let slots: Vec<u32> = (0..(bytes.len() / len) as u32).collect();
         self.sums(query, bytes, &slots, out);
         let l2 = self.metric == Metric::L2;
-        self.finish(query, out, |i| match l2 {
-            true => {
-                let code = &bytes[i * len..(i + 1) * len];
-                self.sq.decoded_norm(&self.unpack(code))
-            }
+        let norms = bytes.chunks_exact(len).map(|code| match l2 {
+            true => self.sq.decoded_norm(&self.unpack(code)),
             false => 0.0,
         });
+        self.finish(query, out, norms);
     }
 
     /// The integer sums of `query` with the codes of `slots` in `bytes`.
@@ -445,18 +440,18 @@ impl Codes {
     }
 
     /// Turn the sums in `out` into distances. Every metric is `offset +
-    /// scale · sum`, plus the code's norm (`norm(i)` for the `i`-th) for
-    /// squared L2: one pass. A slot past the codes (NaN from the kernel, or
+    /// scale · sum`, plus the code's norm (the next of `norms`; zero but for
+    /// squared L2): one pass. A slot past the codes (NaN from the kernel, or
     /// no norm) ranks after every other.
-    fn finish(&self, query: &CodeQuery, out: &mut [f32], norm: impl Fn(usize) -> f32) {
+    fn finish(&self, query: &CodeQuery, out: &mut [f32], norms: impl Iterator<Item = f32>) {
         let (inv, bias) = (query.inv_scale, query.bias);
         let (offset, scale) = match self.metric {
             Metric::L2 => (query.q_norm - 2.0 * bias, -2.0 * inv),
             Metric::Cosine => (1.0 - bias, -inv),
             _ => (-bias, -inv),
         };
-        for (i, d) in out.iter_mut().enumerate() {
-            let x = offset + scale * *d + norm(i);
+        for (d, norm) in out.iter_mut().zip(norms) {
+            let x = offset + scale * *d + norm;
             *d = if x.is_nan() { f32::INFINITY } else { x };
         }
     }
