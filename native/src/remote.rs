@@ -192,13 +192,7 @@ impl ObjectFetch {
         let len = got.meta.size;
         let want = 0..len.min(remote::PREFIX_BYTES);
         if got.range != want {
-            return Err(remote_err(
-                RemoteFailure::Length,
-                format!(
-                    "{name}: asked for bytes {}..{}, the answer holds {}..{}",
-                    want.start, want.end, got.range.start, got.range.end
-                ),
-            ));
+            return Err(wrong_range(&name, &want, &got.range));
         }
         // A modification time of 0 is object_store's "none given".
         let modified = Some(got.meta.last_modified).filter(|t| t.timestamp() != 0);
@@ -300,13 +294,7 @@ impl ObjectFetch {
             return changed(format!("modified {pinned}, now {}", meta.last_modified));
         }
         if got.range != r {
-            return Err(remote_err(
-                RemoteFailure::Length,
-                format!(
-                    "{name}: asked for bytes {}..{}, the answer holds {}..{}",
-                    r.start, r.end, got.range.start, got.range.end
-                ),
-            ));
+            return Err(wrong_range(name, &r, &got.range));
         }
         let body = read_body(got.payload, r.end - r.start, name, &r).await?;
         self.bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
@@ -908,4 +896,15 @@ fn name_error(e: Error, name: &str) -> Error {
         },
         e => e,
     }
+}
+
+/// The error for an answer that holds other bytes than the range asked for.
+fn wrong_range(name: &str, want: &Range<u64>, got: &Range<u64>) -> Error {
+    remote_err(
+        RemoteFailure::Length,
+        format!(
+            "{name}: asked for bytes {}..{}, the answer holds {}..{}",
+            want.start, want.end, got.start, got.end
+        ),
+    )
 }
