@@ -384,10 +384,39 @@ impl RemoteFile {
         runs.into_iter().map(|(_, r)| r).collect()
     }
 
+    /// Check the bytes of `range`, one of the requests [`plan`](Self::plan)
+    /// made, without caching them: whole blocks of the remote parts, each
+    /// matching its checksum. A front end that keeps fetched blocks
+    /// elsewhere (a warm cache on disk) checks them with this before it
+    /// keeps them and again when it reads them back.
+    pub fn check(&self, range: Range<u64>, bytes: &[u8]) -> Result<()> {
+        self.blocks(&range, bytes, |region, b, block| region.verify(b, block))
+    }
+
     /// Cache the bytes of `range`, one of the requests [`plan`](Self::plan)
     /// made, as fetched: every block in it is checked against its checksum
     /// first, and none is cached unless all are good.
     pub fn fill(&self, range: Range<u64>, bytes: &[u8]) -> Result<()> {
+        self.check(range.clone(), bytes)?;
+        self.blocks(&range, bytes, |region, b, block| {
+            let key = region.first_key + b;
+            // A block already cached (one a merged request read through)
+            // is marked used too, so that the blocks after it cannot evict it.
+            if !self.cache.touch(key) {
+                self.cache.insert_used(key, Page::from_bytes(block));
+            }
+            Ok(())
+        })
+    }
+
+    /// Run `f` on every block of `range` (whole blocks of one region) with
+    /// its bytes out of `bytes`.
+    fn blocks(
+        &self,
+        range: &Range<u64>,
+        bytes: &[u8],
+        mut f: impl FnMut(&Region, u64, &[u8]) -> Result<()>,
+    ) -> Result<()> {
         let bad = |why: &str| Error::Remote {
             failure: RemoteFailure::Length,
             message: format!("bytes {}..{}: {why}", range.start, range.end),
@@ -402,32 +431,18 @@ impl RemoteFile {
         if !at.is_multiple_of(region.block) || range.end > region.end {
             return Err(bad("not whole blocks"));
         }
-        let first = at / region.block;
-        // Every block whole and good first, then cache them all.
-        let blocks = |f: &mut dyn FnMut(u64, &[u8]) -> Result<()>| -> Result<()> {
-            let (mut b, mut off) = (first, 0usize);
-            while off < bytes.len() {
-                let br = region.block_range(b);
-                let n = (br.end - br.start) as usize;
-                let block = bytes
-                    .get(off..off + n)
-                    .ok_or_else(|| bad("not whole blocks"))?;
-                f(b, block)?;
-                off += n;
-                b += 1;
-            }
-            Ok(())
-        };
-        blocks(&mut |b, block| region.verify(b, block))?;
-        blocks(&mut |b, block| {
-            let key = region.first_key + b;
-            // A block already cached (one a merged request read through)
-            // is marked used too, so that the blocks after it cannot evict it.
-            if !self.cache.touch(key) {
-                self.cache.insert_used(key, Page::from_bytes(block));
-            }
-            Ok(())
-        })
+        let (mut b, mut off) = (at / region.block, 0usize);
+        while off < bytes.len() {
+            let br = region.block_range(b);
+            let n = (br.end - br.start) as usize;
+            let block = bytes
+                .get(off..off + n)
+                .ok_or_else(|| bad("not whole blocks"))?;
+            f(region, b, block)?;
+            off += n;
+            b += 1;
+        }
+        Ok(())
     }
 
     /// Whether every block of `range` (one of [`plan`](Self::plan)'s) is cached.

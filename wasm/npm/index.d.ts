@@ -127,9 +127,25 @@ export interface OpenOptions {
   verify?: boolean;
   /** "http": how long one batch of range requests may take, in ms (default 30,000). */
   timeoutMs?: number;
+  /**
+   * "http", in a dedicated worker (createIndexWorker): keep what searches fetch in OPFS, so
+   * that a later visit reads it from the disk and sends only the request that checks the
+   * file's version. Needs a server that sends ETag or Last-Modified; while another tab or
+   * worker uses the same URL's copy, this index reads from the network alone
+   * (`stats().persisted` is false). On the main thread: UnsupportedError.
+   */
+  persist?: boolean;
 }
 
-export interface ImportOptions extends Omit<OpenOptions, "storage" | "timeoutMs"> {
+export interface StoredOptions {
+  /**
+   * Default "opfs". With "http", `name` is a URL and the call asks about, or deletes, the
+   * parts of that file kept in OPFS by `persist`.
+   */
+  storage?: Storage;
+}
+
+export interface ImportOptions extends Omit<OpenOptions, "storage" | "timeoutMs" | "persist"> {
   storage?: StoredStorage;
   /** Bytes stored so far, and the total when known. */
   onProgress?: (bytes: number, total: number | undefined) => void;
@@ -154,6 +170,10 @@ export interface IndexStats {
   requests: number;
   /** Bytes those requests brought. */
   bytes: number;
+  /** "http" with `persist`: whether fetched bytes are being kept in OPFS. */
+  persisted: boolean;
+  /** Bytes read back from OPFS instead of the network (`persist`). */
+  persistedReads: number;
   cacheHits: number;
   cacheMisses: number;
   cacheBytes: number;
@@ -252,9 +272,13 @@ export class Index {
    * StorageError saying so: open it again.
    */
   save(name?: string, options?: StorageOptions): Promise<void>;
-  static exists(name: string, options?: StorageOptions): Promise<boolean>;
-  /** Deletes the stored index; waits for a save of that name in another tab or worker to end. */
-  static remove(name: string, options?: StorageOptions): Promise<void>;
+  static exists(name: string, options?: StoredOptions): Promise<boolean>;
+  /**
+   * Deletes the stored index; waits for a save of that name in another tab or worker to
+   * end. With `storage: "http"`, deletes what `persist` kept of the file at URL `name`
+   * (IndexLockedError while an open index uses it).
+   */
+  static remove(name: string, options?: StoredOptions): Promise<void>;
   /** Releases the storage (an OPFS file handle); the object is unusable afterwards. */
   close(): void;
 }
@@ -464,8 +488,8 @@ export interface IndexWorker {
   /** URLs are resolved against the page; a Response or ReadableStream is consumed. */
   import(name: string, source: ImportSource, options?: ImportOptions & TransferOption): Promise<RemoteIndex>;
   fromBytes(bytes: Uint8Array | ArrayBuffer, options?: TransferOption): Promise<RemoteIndex>;
-  exists(name: string, options?: StorageOptions): Promise<boolean>;
-  remove(name: string, options?: StorageOptions): Promise<void>;
+  exists(name: string, options?: StoredOptions): Promise<boolean>;
+  remove(name: string, options?: StoredOptions): Promise<void>;
   trainKMeans(data: Float32Array, dim: number, options: RemoteKMeansOptions): Promise<KMeansResult>;
   /** Stops the worker. Pending calls reject with AbortError; every RemoteIndex is closed. */
   terminate(): void;

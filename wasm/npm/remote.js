@@ -43,6 +43,19 @@ function wireOptions(options, skip = []) {
   return out;
 }
 
+// With storage "http" a name is a URL, resolved against the page (the worker's base
+// differs); anything else goes as it is.
+function resolveUrl(name, opts) {
+  if (opts.storage === "http" && (typeof name === "string" || name instanceof URL)) {
+    try {
+      return new URL(name, baseHref()).href;
+    } catch {
+      // Not a URL: the worker's call says so, as Index's does.
+    }
+  }
+  return name;
+}
+
 function isWholeOwnBuffer(view) {
   return view.buffer instanceof ArrayBuffer && view.byteOffset === 0 &&
     view.byteLength === view.buffer.byteLength;
@@ -432,15 +445,7 @@ class IndexWorker {
    */
   async open(name, options) {
     const opts = checkOptions(options, "open");
-    let target = name;
-    if (opts.storage === "http" && (typeof name === "string" || name instanceof URL)) {
-      try {
-        target = new URL(name, baseHref()).href;
-      } catch {
-        // Not a URL: the worker's open says so, as Index.open does.
-      }
-    }
-    return this.#index("open", [target, wireOptions(opts)]);
+    return this.#index("open", [resolveUrl(name, opts), wireOptions(opts)]);
   }
 
   /** `Index.import` in the worker; onProgress(bytes, total) is called on this thread. */
@@ -464,11 +469,13 @@ class IndexWorker {
   }
 
   async exists(name, options) {
-    return this.#connection.call({ op: "exists", args: [name, wireOptions(checkOptions(options, "exists"))] });
+    const opts = checkOptions(options, "exists");
+    return this.#connection.call({ op: "exists", args: [resolveUrl(name, opts), wireOptions(opts)] });
   }
 
   async remove(name, options) {
-    return this.#connection.call({ op: "remove", args: [name, wireOptions(checkOptions(options, "remove"))] });
+    const opts = checkOptions(options, "remove");
+    return this.#connection.call({ op: "remove", args: [resolveUrl(name, opts), wireOptions(opts)] });
   }
 
   /**

@@ -12,6 +12,7 @@
 //! failure reaches Rust as a [`RemoteFailure`] code, and JS as a named
 //! error (see `errors.rs`).
 
+use std::cell::OnceCell;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -20,12 +21,13 @@ use vectrove_core::remote::{self, Fetch, RemoteFile};
 use vectrove_core::{Error, RemoteFailure, Result};
 use wasm_bindgen::prelude::*;
 
-use crate::errors::from_core;
-use crate::js::await_value;
+use crate::errors::{from_core, unsupported};
+use crate::js::{await_value, in_dedicated_worker};
 use crate::open;
 use crate::options::JsResult;
 use crate::state::Engine;
 use crate::store::{Source, Store};
+use crate::warm::Warm;
 
 #[wasm_bindgen(inline_js = r#"
 function fail(f, m, status) {
@@ -78,6 +80,10 @@ async function body(c, res, n) {
   c.requests++;
   c.bytes += n;
   return b;
+}
+// The URL made absolute (against the page or worker), which names its warm cache.
+export function httpHref(url) {
+  try { return new URL(url, globalThis.location && location.href).href; } catch { return url; }
 }
 export function httpOpen(url, ms, prefix) {
   const c = { url, ms, tag: null, mod: null, pin: null, total: 0, requests: 0, bytes: 0, first: null };
@@ -137,6 +143,8 @@ extern "C" {
     fn http_open(url: &str, timeout_ms: f64, prefix: f64) -> js_sys::Promise;
     #[wasm_bindgen(js_name = httpGet)]
     fn http_get(conn: &JsValue, flat: &[f64]) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = httpHref)]
+    pub(crate) fn http_href(url: &str) -> String;
 }
 
 /// The default time a batch of requests may take.
@@ -168,31 +176,77 @@ fn remote_error(e: JsValue) -> Error {
 }
 
 /// One remote file, pinned: the JS transport's state (its URL, timeout,
-/// pinned version, length and counters).
-pub(crate) struct Http(JsValue);
+/// pinned version, length and counters), and the warm cache on disk, if
+/// the index keeps one.
+pub(crate) struct Http {
+    conn: JsValue,
+    warm: Option<Warm>,
+    /// The remote parts of the file, which check fetched blocks (set once
+    /// the open has read the metadata).
+    remote: OnceCell<Arc<RemoteFile>>,
+}
 
 impl Http {
     /// Range requests sent and bytes received so far, the opening ones
     /// included.
     pub(crate) fn counts(&self) -> (f64, f64) {
-        (field(&self.0, "requests"), field(&self.0, "bytes"))
+        (field(&self.conn, "requests"), field(&self.conn, "bytes"))
+    }
+
+    /// Whether fetched bytes are kept in OPFS, and the bytes read back
+    /// from there so far.
+    pub(crate) fn warm(&self) -> (bool, u64) {
+        self.warm
+            .as_ref()
+            .map_or((false, 0), |w| (w.active(), w.bytes_read()))
+    }
+
+    /// `r` out of the warm cache, if it is there and (for a block of the
+    /// vectors or codes) still matches its checksum.
+    fn read_kept(&self, r: &Range<u64>) -> Option<Vec<u8>> {
+        let warm = self.warm.as_ref()?;
+        let bytes = warm.get(r)?;
+        if let Some(remote) = self.remote.get()
+            && remote.check(r.clone(), &bytes).is_err()
+        {
+            warm.forget(r);
+            return None;
+        }
+        Some(bytes)
     }
 }
 
 impl Fetch for Http {
     async fn fetch(&self, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>> {
-        let flat: Vec<f64> = ranges
-            .iter()
-            .flat_map(|r| [r.start as f64, r.end as f64])
-            .collect();
-        let got: Array = await_value(http_get(&self.0, &flat).into())
-            .await
-            .map_err(remote_error)?
-            .unchecked_into();
-        Ok(got
-            .iter()
-            .map(|b| b.unchecked_into::<Uint8Array>().to_vec())
-            .collect())
+        let mut out: Vec<Option<Vec<u8>>> = ranges.iter().map(|r| self.read_kept(r)).collect();
+        let need: Vec<usize> = (0..ranges.len()).filter(|&i| out[i].is_none()).collect();
+        if !need.is_empty() {
+            let flat: Vec<f64> = need
+                .iter()
+                .flat_map(|&i| [ranges[i].start as f64, ranges[i].end as f64])
+                .collect();
+            let got: Array = await_value(http_get(&self.conn, &flat).into())
+                .await
+                .map_err(remote_error)?
+                .unchecked_into();
+            for (&i, b) in need.iter().zip(got.iter()) {
+                let bytes = b.unchecked_into::<Uint8Array>().to_vec();
+                if let Some(warm) = &self.warm {
+                    match self.remote.get() {
+                        // Blocks are kept only when they are good.
+                        Some(remote) => {
+                            if remote.check(ranges[i].clone(), &bytes).is_ok() {
+                                warm.keep(ranges[i].start, &bytes);
+                            }
+                        }
+                        // Metadata: recorded once the open has checked it.
+                        None => warm.hold(ranges[i].start, &bytes),
+                    }
+                }
+                out[i] = Some(bytes);
+            }
+        }
+        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
     }
 }
 
@@ -206,24 +260,68 @@ pub(crate) struct HttpLink {
 /// vectors (and an IVF file's codes) stay on the server, fetched by
 /// searches into a cache of `cache_bytes` (three quarters for fetched
 /// blocks, a quarter for the vectors read out of them).
+///
+/// With `persist`, what is fetched is also kept in OPFS (see `warm.rs`),
+/// and what was kept before is read from there: only the first request
+/// (which pins the file's version) must go to the server. Dedicated
+/// workers only; a server that sends neither `ETag` nor `Last-Modified`
+/// gives no version to check a kept copy against, so nothing is kept.
 pub(crate) async fn open(
     url: &str,
     cache_bytes: usize,
     timeout_ms: f64,
+    persist: bool,
 ) -> JsResult<(Engine, HttpLink)> {
+    if persist && !in_dedicated_worker() {
+        return Err(unsupported(
+            "persist keeps fetched blocks in OPFS through sync access handles, which only \
+             dedicated workers have: open the index in one (see createIndexWorker)",
+        ));
+    }
     let conn = await_value(http_open(url, timeout_ms, remote::PREFIX_BYTES as f64).into())
         .await
         .map_err(|e| from_core(remote_error(e)))?;
     let first = Reflect::get(&conn, &"first".into()).unwrap_or(JsValue::UNDEFINED);
     let first = first.unchecked_into::<Uint8Array>().to_vec();
     let _ = Reflect::set(&conn, &"first".into(), &JsValue::NULL);
-    let http = Http(conn);
-    let total = field(&http.0, "total") as u64;
-    let (file, remote) = remote::open(&http, total, first, cache_bytes / 4 * 3)
-        .await
-        .map_err(from_core)?;
+    let total = field(&conn, "total") as u64;
+    let pin = Reflect::get(&conn, &"pin".into())
+        .ok()
+        .and_then(|p| p.as_string());
+    let warm = match (persist, pin) {
+        // Held by another tab or worker, or OPFS out of reach: the index
+        // reads from the network alone.
+        (true, Some(pin)) => Warm::open(&http_href(url), &pin, total).await.ok(),
+        _ => None,
+    };
+    let http = Http {
+        conn,
+        warm,
+        remote: OnceCell::new(),
+    };
+    let budget = cache_bytes / 4 * 3;
+    // Metadata read back from the disk that fails the open's checks: start
+    // the cache again and read it all from the server (one call site, so
+    // the open is compiled once).
+    let mut retried = false;
+    let opened = loop {
+        match remote::open(&http, total, first.clone(), budget).await {
+            Err(Error::Corrupt { .. }) if !retried && http.warm().1 > 0 => {
+                if let Some(w) = &http.warm {
+                    w.reset();
+                }
+                retried = true;
+            }
+            r => break r,
+        }
+    };
+    let (file, remote) = opened.map_err(from_core)?;
     file.header().check_elem::<f32>().map_err(from_core)?;
+    if let Some(w) = &http.warm {
+        w.commit();
+    }
     let remote = Arc::new(remote);
+    let _ = http.remote.set(remote.clone());
     let pages = (cache_bytes / 4).max(file.header().vector_stride());
     let page = open::opfs_page_bytes(file.header().vector_stride(), pages);
     let store = open::paged(Source::Http(remote.clone()), &file, page, pages)?;

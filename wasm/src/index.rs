@@ -33,7 +33,7 @@ use crate::options::{self, JsFilter, JsResult, SearchArgs, Storage, check_name, 
 use crate::save;
 use crate::state::{DEFAULT_CACHE_BYTES, Engine, Inner};
 use crate::store::Store;
-use crate::{http, idb};
+use crate::{http, idb, warm};
 
 /// A vector index (HNSW, or IVF-Flat from [`Index::train_ivf`]) over `f32`
 /// vectors, in memory or backed by OPFS or IndexedDB.
@@ -469,7 +469,9 @@ impl Index {
     /// Counters since the index was opened: `fetches` (asynchronous fetch
     /// rounds of searches), `transactions` (IndexedDB read transactions),
     /// `requests` and `bytes` (HTTP range requests and the bytes they
-    /// brought, opening included), `cacheHits`, `cacheMisses`, `cacheBytes`
+    /// brought, opening included), `persisted` (whether fetched bytes are
+    /// kept in OPFS) and `persistedReads` (bytes read back from there
+    /// instead of the network), `cacheHits`, `cacheMisses`, `cacheBytes`
     /// (held now) and `cacheBudget`.
     #[wasm_bindgen(unchecked_return_type = "IndexStats")]
     pub fn stats(&self) -> JsResult<JsValue> {
@@ -485,6 +487,9 @@ impl Index {
             set(&o, "fetches", i.fetches.get() as f64);
             let tx = i.idb.as_ref().map_or(0, |l| l.transactions.get());
             set(&o, "transactions", tx as f64);
+            let (persisted, read_back) = i.http.as_ref().map_or((false, 0), |l| l.http.warm());
+            set(&o, "persisted", persisted);
+            set(&o, "persistedReads", read_back as f64);
             let (requests, got) = i.http.as_ref().map_or((0.0, 0.0), |l| {
                 // The fetched blocks count in the cache too.
                 let c = l.remote.cache();
@@ -508,7 +513,9 @@ impl Index {
     /// index file, read in place by range requests), `cacheBytes` (the lazy
     /// stores' budget, default 32 MiB), `verify` (check every vector's
     /// checksum on open; default false for lazy stores), `timeoutMs` (HTTP:
-    /// how long one batch of requests may take, default 30,000).
+    /// how long one batch of requests may take, default 30,000), `persist`
+    /// (HTTP, in a dedicated worker: keep what is fetched in OPFS, so that
+    /// a later visit reads it from the disk; default false).
     #[wasm_bindgen(unchecked_return_type = "Promise<Index>")]
     pub fn open(
         name: String,
@@ -522,7 +529,13 @@ impl Index {
             if timeout <= 0.0 {
                 return Err(invalid_argument("`timeoutMs` must be positive"));
             }
-            let inner = open::open(name, storage, cache_bytes, verify, timeout).await?;
+            let persist = opt(&options, "persist")?.is_some_and(|v| v.is_truthy());
+            if persist && storage != Storage::Http {
+                return Err(invalid_argument(
+                    "`persist` is for storage \"http\" (the other storages keep everything already)",
+                ));
+            }
+            let inner = open::open(name, storage, cache_bytes, verify, timeout, persist).await?;
             Ok(Index::wrap(inner).into())
         })
     }
@@ -566,15 +579,20 @@ impl Index {
     }
 
     /// Whether an index `name` is stored (`storage` "indexeddb", or the
-    /// OPFS file otherwise).
+    /// OPFS file otherwise); with `storage` "http", whether fetched parts
+    /// of the file at URL `name` are kept in OPFS (`persist`).
     #[wasm_bindgen(unchecked_return_type = "Promise<boolean>")]
     pub fn exists(
         name: String,
         #[wasm_bindgen(unchecked_param_type = "SaveOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
+            let storage = Storage::parse(&options)?;
+            if storage == Some(Storage::Http) {
+                return Ok(warm::exists(&http::http_href(&name)).await?.into());
+            }
             check_name(&name)?;
-            Ok(match Storage::parse(&options)? {
+            Ok(match storage {
                 Some(Storage::Idb) => {
                     let db = idb::open_db().await?;
                     idb::get_record(&db, &name)
@@ -588,15 +606,21 @@ impl Index {
         })
     }
 
-    /// Delete the stored index `name`.
+    /// Delete the stored index `name`; with `storage` "http", the parts of
+    /// the file at URL `name` kept in OPFS (`persist`).
     #[wasm_bindgen(unchecked_return_type = "Promise<void>")]
     pub fn remove(
         name: String,
         #[wasm_bindgen(unchecked_param_type = "SaveOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
+            let storage = Storage::parse(&options)?;
+            if storage == Some(Storage::Http) {
+                warm::remove_cache(&http::http_href(&name)).await?;
+                return Ok(JsValue::UNDEFINED);
+            }
             check_name(&name)?;
-            match Storage::parse(&options)? {
+            match storage {
                 Some(Storage::Idb) => idb::remove(&idb::open_db().await?, &name).await?,
                 _ => opfs::remove(&name).await?,
             }

@@ -26,6 +26,7 @@ mod sink;
 mod source;
 mod state;
 mod store;
+mod warm;
 
 pub use index::Index;
 pub use kmeans::KMeans;

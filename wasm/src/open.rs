@@ -132,11 +132,12 @@ pub(crate) async fn open(
     cache_bytes: usize,
     verify: bool,
     timeout_ms: f64,
+    persist: bool,
 ) -> JsResult<Inner> {
     let (mut idb, mut http) = (None, None);
     let engine = match storage {
         Storage::Http => {
-            let (e, link) = crate::http::open(&name, cache_bytes, timeout_ms).await?;
+            let (e, link) = crate::http::open(&name, cache_bytes, timeout_ms, persist).await?;
             http = Some(link);
             e
         }
@@ -263,7 +264,7 @@ async fn import_stream(
             }
             .await;
             sink.finish(written).await?;
-            open(name.to_string(), storage, cache_bytes, false, 0.0).await
+            open(name.to_string(), storage, cache_bytes, false, 0.0, false).await
         }
     }
 }

@@ -143,7 +143,22 @@ pub(crate) async fn dir() -> Result<FileSystemDirectoryHandle, JsValue> {
     Ok(d.unchecked_into())
 }
 
-async fn file_handle(
+/// The subdirectory `name` of the `vectrove` directory, created if need be.
+pub(crate) async fn subdir(name: &str) -> Result<FileSystemDirectoryHandle, JsValue> {
+    let d = dir().await?;
+    let options = Object::new();
+    crate::js::set(&options, "create", true);
+    let sub = await_value(call_method(
+        &d,
+        "getDirectoryHandle",
+        &[name.into(), options.into()],
+    )?)
+    .await
+    .map_err(|e| from_dom(e, &format!("opening vectrove/{name} in OPFS")))?;
+    Ok(sub.unchecked_into())
+}
+
+pub(crate) async fn file_handle(
     dir: &FileSystemDirectoryHandle,
     file: &str,
     create: bool,
@@ -314,8 +329,19 @@ impl SyncFile {
         Ok(())
     }
 
-    /// Cut the file to `len` bytes (the conformance tests' reset).
-    #[cfg(all(test, target_arch = "wasm32"))]
+    /// The file's length.
+    pub(crate) fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Write what was written through to the disk.
+    pub(crate) fn flush(&self) -> Result<(), JsValue> {
+        self.handle
+            .flush()
+            .map_err(|e| from_dom(e, "flushing a file in OPFS"))
+    }
+
+    /// Cut the file to `len` bytes.
     pub(crate) fn truncate(&mut self, len: u64) -> Result<(), JsValue> {
         self.handle
             .truncate_with_f64(len as f64)

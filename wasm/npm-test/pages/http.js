@@ -307,4 +307,130 @@ test("through createIndexWorker: the same results, counters and error names", as
   }
 });
 
+// Every file under vectrove/http-cache/ ending in `ext`, opened by the page.
+async function keptFiles(ext) {
+  const root = await navigator.storage.getDirectory();
+  const dir = await (await root.getDirectoryHandle("vectrove", { create: true }))
+    .getDirectoryHandle("http-cache", { create: true });
+  const out = [];
+  for await (const [name, handle] of dir.entries()) if (name.endsWith(ext)) out.push(handle);
+  return out;
+}
+
+// Searches `index` with the first `n` queries, checking each against `local`.
+async function searchAll(index, local, n, options, what) {
+  for (const [i, q] of queries.slice(0, n).entries()) {
+    sameHits(await index.search(q, 10, options), local.searchSync(q, 10, options), `${what}, query ${i}`);
+  }
+}
+
+test("persist: a later visit reads what earlier ones fetched from OPFS, not from the server", async () => {
+  await failsWith("UnsupportedError", () => Index.open(IVF_SQ8, { storage: "http", persist: true }));
+  await failsWith("InvalidArgumentError", () => Index.open("x", { storage: "indexeddb", persist: true }));
+  const visits = [await createIndexWorker(), await createIndexWorker()];
+  const [w, later] = visits;
+  const local = Index.fromBytes(files[IVF_SQ8]);
+  const plain = Index.fromBytes(files[IVF]);
+  const hnsw = Index.fromBytes(files[HNSW_SQ8]);
+  const opts = { nprobe: 8 };
+  const http = { storage: "http", persist: true };
+  const lines = [];
+  try {
+    for (const p of [IVF_SQ8, HNSW_SQ8]) await w.remove(p, { storage: "http" });
+    equal(await w.exists(IVF_SQ8, { storage: "http" }), false, "nothing kept at first");
+
+    // The first visit fetches from the server and keeps what it fetched.
+    await control("reset=1");
+    const first = await w.open(IVF_SQ8, http);
+    equal((await first.stats()).persisted, true, "the first visit keeps what it fetches");
+    await searchAll(first, local, 20, opts, "first visit");
+    const cold = await served(IVF_SQ8);
+    await first.close();
+    equal(await w.exists(IVF_SQ8, { storage: "http" }), true, "kept after the first visit");
+
+    // A later visit (another worker) sends the one request that checks the version.
+    await control("reset=1");
+    const second = await later.open(IVF_SQ8, http);
+    await searchAll(second, local, 20, opts, "later visit");
+    const warm = await served(IVF_SQ8);
+    const stats = await second.stats();
+    equal(warm.requests, 1, "a later visit sends only the request that pins the version");
+    equal(stats.requests, 1, "and counts it");
+    assert(stats.persistedReads > 0, "it reads from OPFS");
+    lines.push(`IVF: first visit ${cold.requests} requests, ${(cold.bytes / 1024).toFixed(0)} KiB; ` +
+      `later visit ${warm.requests} request, ${(warm.bytes / 1024).toFixed(0)} KiB, ` +
+      `${(stats.persistedReads / 1024).toFixed(0)} KiB from OPFS`);
+    // A query the first visit did not make goes to the server, and is kept too.
+    await searchAll(second, local, 30, opts, "new queries");
+    assert((await served(IVF_SQ8)).requests > 1, "new queries fetch what is not kept");
+
+    // While that index uses the copy, another open of the URL reads from the network alone.
+    const third = await w.open(IVF_SQ8, http);
+    equal((await third.stats()).persisted, false, "a second user of the copy keeps nothing");
+    await searchAll(third, local, 5, opts, "while the copy is in use");
+    await third.close();
+    await failsWith("IndexLockedError", () => w.remove(IVF_SQ8, { storage: "http" }));
+    await second.close();
+
+    // A new version on the server: the old copy is not used.
+    await control("reset=1&replace=golden-ivf-sq8.vtrv&with=golden-ivf.vtrv");
+    const replaced = await w.open(IVF_SQ8, http);
+    equal(replaced.quantization, null, "the new file is the one without codes");
+    await searchAll(replaced, plain, 10, {}, "new version");
+    equal((await replaced.stats()).persistedReads, 0, "nothing of the old version is read");
+    await replaced.close();
+    // ...and back to the first version: kept anew, since the copy held the other one.
+    await control("reset=1");
+    const back = await w.open(IVF_SQ8, http);
+    await searchAll(back, local, 10, opts, "first version again");
+    await back.close();
+
+    // A damaged copy: every kept byte overwritten. The answers stay right; the
+    // damaged parts are fetched again.
+    for (const handle of await keptFiles(".data")) {
+      const size = (await handle.getFile()).size;
+      const out = await handle.createWritable({ keepExistingData: true });
+      for (let at = 0; at < size; at += 64 << 10) {
+        await out.write({ type: "write", position: at, data: new Uint8Array(Math.min(64 << 10, size - at)).fill(0xa5) });
+      }
+      await out.close();
+    }
+    await control("reset=1");
+    const damaged = await later.open(IVF_SQ8, http);
+    await searchAll(damaged, local, 10, opts, "damaged copy");
+    assert((await served(IVF_SQ8)).requests > 1, "the damaged parts are fetched again");
+    await damaged.close();
+    await control("reset=1");
+    const healed = await w.open(IVF_SQ8, http);
+    await searchAll(healed, local, 10, opts, "after the damage");
+    equal((await served(IVF_SQ8)).requests, 1, "and kept again");
+    await healed.close();
+
+    // HNSW: the graph (metadata) is kept as well as the vectors.
+    await control("reset=1");
+    const h1 = await w.open(HNSW_SQ8, http);
+    await searchAll(h1, hnsw, 20, { ef: 64 }, "HNSW, first visit");
+    const hcold = await served(HNSW_SQ8);
+    await h1.close();
+    await control("reset=1");
+    const h2 = await later.open(HNSW_SQ8, http);
+    await searchAll(h2, hnsw, 20, { ef: 64 }, "HNSW, later visit");
+    equal((await served(HNSW_SQ8)).requests, 1, "HNSW: a later visit sends one request");
+    await h2.close();
+    lines.push(`HNSW: first visit ${hcold.requests} requests, ${(hcold.bytes / 1024).toFixed(0)} KiB; later visit 1`);
+
+    await w.remove(IVF_SQ8, { storage: "http" });
+    await w.remove(HNSW_SQ8, { storage: "http" });
+    equal(await w.exists(IVF_SQ8, { storage: "http" }), false, "removed");
+    equal((await keptFiles("")).length, 0, "nothing left in vectrove/http-cache");
+    return lines.join("; ");
+  } finally {
+    local.free();
+    plain.free();
+    hnsw.free();
+    for (const v of visits) v.terminate();
+    await control("reset=1");
+  }
+});
+
 await done();
