@@ -143,22 +143,7 @@ pub(crate) async fn dir() -> Result<FileSystemDirectoryHandle, JsValue> {
     Ok(d.unchecked_into())
 }
 
-/// The subdirectory `name` of the `vectrove` directory, created if need be.
-pub(crate) async fn subdir(name: &str) -> Result<FileSystemDirectoryHandle, JsValue> {
-    let d = dir().await?;
-    let options = Object::new();
-    crate::js::set(&options, "create", true);
-    let sub = await_value(call_method(
-        &d,
-        "getDirectoryHandle",
-        &[name.into(), options.into()],
-    )?)
-    .await
-    .map_err(|e| from_dom(e, &format!("opening vectrove/{name} in OPFS")))?;
-    Ok(sub.unchecked_into())
-}
-
-pub(crate) async fn file_handle(
+async fn file_handle(
     dir: &FileSystemDirectoryHandle,
     file: &str,
     create: bool,
@@ -282,6 +267,19 @@ impl SyncFile {
         let len = handle
             .get_size()
             .map_err(|e| from_dom(e, &format!("reading the size of {file}")))?
+            as u64;
+        Ok(SyncFile {
+            handle,
+            len,
+            at: FileSystemReadWriteOptions::new(),
+        })
+    }
+
+    /// A sync access handle opened by JS.
+    pub(crate) fn from_handle(handle: FileSystemSyncAccessHandle) -> Result<SyncFile, JsValue> {
+        let len = handle
+            .get_size()
+            .map_err(|e| from_dom(e, "reading the size of a file in OPFS"))?
             as u64;
         Ok(SyncFile {
             handle,

@@ -32,11 +32,52 @@ use vectrove_core::format::checksum;
 use wasm_bindgen::{JsCast, JsValue};
 
 use crate::errors::from_dom;
-use crate::js::{await_value, call_method};
-use crate::opfs::{self, SyncFile};
+use crate::js::await_value;
+use crate::opfs::SyncFile;
 
-/// The directory of the warm caches, under `vectrove`.
-const DIR: &str = "http-cache";
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+async function dir() {
+  const root = await navigator.storage.getDirectory();
+  const top = await root.getDirectoryHandle("vectrove", { create: true });
+  return top.getDirectoryHandle("http-cache", { create: true });
+}
+export async function warmOpen(stem) {
+  const d = await dir();
+  const log = await (await d.getFileHandle(stem + ".log", { create: true })).createSyncAccessHandle();
+  try {
+    const data = await (await d.getFileHandle(stem + ".data", { create: true })).createSyncAccessHandle();
+    return [log, data];
+  } catch (e) {
+    log.close();
+    throw e;
+  }
+}
+export async function warmExists(stem) {
+  try {
+    await (await dir()).getFileHandle(stem + ".log");
+    return true;
+  } catch (e) {
+    if (e && e.name === "NotFoundError") return false;
+    throw e;
+  }
+}
+// The log first: without it, the data names nothing.
+export async function warmRemove(stem) {
+  const d = await dir();
+  for (const ext of [".log", ".data"]) {
+    await d.removeEntry(stem + ext).catch((e) => { if (!e || e.name !== "NotFoundError") throw e; });
+  }
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = warmOpen)]
+    fn warm_open(stem: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = warmExists)]
+    fn warm_exists(stem: &str) -> js_sys::Promise;
+    #[wasm_bindgen(js_name = warmRemove)]
+    fn warm_remove(stem: &str) -> js_sys::Promise;
+}
+
 const MAGIC: &[u8; 4] = b"VTRW";
 const VERSION: u32 = 1;
 const RECORD: usize = 20;
@@ -150,10 +191,12 @@ impl Warm {
     /// pinned as `pin`. Fails when the files are held elsewhere or OPFS is
     /// out of reach.
     pub(crate) async fn open(url: &str, pin: &str, file_len: u64) -> Result<Warm, JsValue> {
-        let dir = opfs::subdir(DIR).await?;
-        let stem = stem(url);
-        let mut log = SyncFile::open(&dir, &format!("{stem}.log"), true).await?;
-        let mut data = SyncFile::open(&dir, &format!("{stem}.data"), true).await?;
+        let files: js_sys::Array = await_value(warm_open(&stem(url)).into())
+            .await
+            .map_err(|e| from_dom(e, "opening the warm cache in OPFS"))?
+            .unchecked_into();
+        let mut log = SyncFile::from_handle(files.get(0).unchecked_into())?;
+        let mut data = SyncFile::from_handle(files.get(1).unchecked_into())?;
         let head = header(url, pin, file_len);
         let header_len = head.len() as u64;
         let mut have = Vec::new();
@@ -349,32 +392,18 @@ impl Warm {
 
 /// Whether a warm cache of `url` is kept.
 pub(crate) async fn exists(url: &str) -> Result<bool, JsValue> {
-    let dir = opfs::subdir(DIR).await?;
-    match opfs::file_handle(&dir, &format!("{}.log", stem(url)), false).await {
-        Ok(_) => Ok(true),
-        Err(e) if opfs::is_named(&e, crate::errors::name::NOT_FOUND) => Ok(false),
-        Err(e) => Err(e),
-    }
+    let kept = await_value(warm_exists(&stem(url)).into())
+        .await
+        .map_err(|e| from_dom(e, "looking for a warm cache in OPFS"))?;
+    Ok(kept.is_truthy())
 }
 
 /// Delete the warm cache of `url` (nothing if there is none). Fails with
 /// `IndexLockedError` while an open index uses it.
 pub(crate) async fn remove_cache(url: &str) -> Result<(), JsValue> {
-    let dir = opfs::subdir(DIR).await?;
-    let stem = stem(url);
-    // The log first: without it, the data names nothing.
-    for file in [format!("{stem}.log"), format!("{stem}.data")] {
-        if let Err(e) =
-            await_value(call_method(&dir, "removeEntry", &[file.as_str().into()])?).await
-        {
-            let is_missing = e
-                .dyn_ref::<js_sys::Error>()
-                .is_some_and(|e| e.name() == "NotFoundError");
-            if !is_missing {
-                return Err(from_dom(e, &format!("removing the warm cache of {url}")));
-            }
-        }
-    }
+    await_value(warm_remove(&stem(url)).into())
+        .await
+        .map_err(|e| from_dom(e, &format!("removing the warm cache of {url}")))?;
     Ok(())
 }
 
