@@ -216,37 +216,69 @@ impl Http {
     }
 }
 
+impl Http {
+    /// What the warm cache holds of each of `ranges`, and the flat
+    /// `[start, end, ...]` list of the rest, for the network. (Apart from
+    /// the async fetch, so that it is compiled once.)
+    #[inline(never)]
+    fn split(&self, ranges: &[Range<u64>]) -> (Vec<Option<Vec<u8>>>, Vec<f64>) {
+        let out: Vec<Option<Vec<u8>>> = ranges.iter().map(|r| self.read_kept(r)).collect();
+        let flat = ranges
+            .iter()
+            .zip(&out)
+            .filter(|(_, o)| o.is_none())
+            .flat_map(|(r, _)| [r.start as f64, r.end as f64])
+            .collect();
+        (out, flat)
+    }
+
+    /// Put what the network brought into the gaps of `out`, keeping it in
+    /// the warm cache: blocks only when they are good, metadata to be
+    /// recorded once the open has checked it.
+    #[inline(never)]
+    fn merge(
+        &self,
+        ranges: &[Range<u64>],
+        mut out: Vec<Option<Vec<u8>>>,
+        got: Array,
+    ) -> Vec<Vec<u8>> {
+        let mut got = got.iter();
+        for (r, o) in ranges.iter().zip(out.iter_mut()) {
+            if o.is_some() {
+                continue;
+            }
+            let bytes = got
+                .next()
+                .map(|b| b.unchecked_into::<Uint8Array>().to_vec())
+                .unwrap_or_default();
+            if let Some(warm) = &self.warm {
+                match self.remote.get() {
+                    Some(remote) => {
+                        if remote.check(r.clone(), &bytes).is_ok() {
+                            warm.keep(r.start, &bytes);
+                        }
+                    }
+                    None => warm.hold(r.start, &bytes),
+                }
+            }
+            *o = Some(bytes);
+        }
+        out.into_iter().map(Option::unwrap_or_default).collect()
+    }
+}
+
 impl Fetch for Http {
     async fn fetch(&self, ranges: &[Range<u64>]) -> Result<Vec<Vec<u8>>> {
-        let mut out: Vec<Option<Vec<u8>>> = ranges.iter().map(|r| self.read_kept(r)).collect();
-        let need: Vec<usize> = (0..ranges.len()).filter(|&i| out[i].is_none()).collect();
-        if !need.is_empty() {
-            let flat: Vec<f64> = need
-                .iter()
-                .flat_map(|&i| [ranges[i].start as f64, ranges[i].end as f64])
-                .collect();
-            let got: Array = await_value(http_get(&self.conn, &flat).into())
+        let (out, flat) = self.split(ranges);
+        let got = if flat.is_empty() {
+            Array::new()
+        } else {
+            await_value(http_get(&self.conn, &flat).into())
                 .await
                 .map_err(remote_error)?
-                .unchecked_into();
-            for (&i, b) in need.iter().zip(got.iter()) {
-                let bytes = b.unchecked_into::<Uint8Array>().to_vec();
-                if let Some(warm) = &self.warm {
-                    match self.remote.get() {
-                        // Blocks are kept only when they are good.
-                        Some(remote) => {
-                            if remote.check(ranges[i].clone(), &bytes).is_ok() {
-                                warm.keep(ranges[i].start, &bytes);
-                            }
-                        }
-                        // Metadata: recorded once the open has checked it.
-                        None => warm.hold(ranges[i].start, &bytes),
-                    }
-                }
-                out[i] = Some(bytes);
-            }
-        }
-        Ok(out.into_iter().map(Option::unwrap_or_default).collect())
+                .unchecked_into()
+        };
+        Ok(self.merge(ranges, out, got))
     }
 }
 

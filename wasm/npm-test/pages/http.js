@@ -419,6 +419,16 @@ test("persist: a later visit reads what earlier ones fetched from OPFS, not from
     await h2.close();
     lines.push(`HNSW: first visit ${hcold.requests} requests, ${(hcold.bytes / 1024).toFixed(0)} KiB; later visit 1`);
 
+    // A server that names no version: nothing can be checked against it, so nothing is kept.
+    await w.remove(IVF_SQ8, { storage: "http" });
+    await control("reset=1&mode=no-headers");
+    const unnamed = await w.open(IVF_SQ8, http);
+    equal((await unnamed.stats()).persisted, false, "no ETag or Last-Modified: nothing kept");
+    await searchAll(unnamed, local, 5, opts, "a server without versions");
+    await unnamed.close();
+    equal(await w.exists(IVF_SQ8, { storage: "http" }), false, "no copy started");
+    await control("reset=1");
+
     await w.remove(IVF_SQ8, { storage: "http" });
     await w.remove(HNSW_SQ8, { storage: "http" });
     equal(await w.exists(IVF_SQ8, { storage: "http" }), false, "removed");

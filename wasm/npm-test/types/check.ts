@@ -49,7 +49,11 @@ export async function usage(): Promise<void> {
   });
   const storageName: "memory" | "opfs" | "indexeddb" | "http" = published.storage;
   const { requests, bytes: fetched, fetches } = published.stats();
-  const overHttp: RemoteIndex = await w.open("/docs.vtrv", { storage: "http" });
+  const overHttp: RemoteIndex = await w.open("/docs.vtrv", { storage: "http", persist: true });
+  const { persisted, persistedReads } = await overHttp.stats();
+  const kept: boolean = await w.exists("/docs.vtrv", { storage: "http" });
+  await Index.remove("https://cdn.example.com/docs.vtrv", { storage: "http" });
+  void [persisted, persistedReads, kept];
   try {
     await published.search(new Float32Array(4), 10);
   } catch (err) {
@@ -85,4 +89,6 @@ export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
   await index.save("x", { storage: "http" });
   // @ts-expect-error nor imported
   await Index.import("x", "/x.vtrv", { storage: "http" });
+  // @ts-expect-error persist is an open option
+  await Index.import("x", "/x.vtrv", { persist: true });
 }
