@@ -16,6 +16,8 @@
 //   --ef LIST        HNSW beam widths (default 32,64)
 //   --cache-mb N     cacheBytes of the opened index (default 256)
 //   --json FILE      also write the figures to FILE
+//   --no-warm        skip the later visit: by default the cold queries run once more in a
+//                    worker opened with persist: true after a first visit kept their bytes in OPFS
 //   --native BIN     also run `BIN bench` (the native CLI) on the same URLs, once with
 //                    --no-warmup (the first queries meet an empty cache; later ones share what
 //                    earlier ones fetched) and once after a warm-up pass (cached)
@@ -47,6 +49,7 @@ function parseArgs(argv) {
     cacheMb: 256,
     json: null,
     native: null,
+    warm: true,
   };
   const list = (s) => s.split(',').filter(Boolean);
   for (let i = 2; i < argv.length; i++) {
@@ -65,9 +68,10 @@ function parseArgs(argv) {
     else if (a === '--cache-mb') o.cacheMb = Number(v());
     else if (a === '--json') o.json = resolve(v());
     else if (a === '--native') o.native = resolve(v());
+    else if (a === '--no-warm') o.warm = false;
     else if (a === '--help') {
       console.log(
-        'usage: node benches/browser/remote.mjs [--dir D] [--files a,b] [--latency MS] [--queries N] [--cold N] [--nprobe L] [--ef L] [--cache-mb N] [--json F]',
+        'usage: node benches/browser/remote.mjs [--dir D] [--files a,b] [--latency MS] [--queries N] [--cold N] [--nprobe L] [--ef L] [--cache-mb N] [--json F] [--no-warm]',
       );
       process.exit(0);
     } else throw new Error(`unknown flag ${a}`);
@@ -115,6 +119,7 @@ async function main() {
         cacheBytes: o.cacheMb << 20,
         knob: ivf ? 'nprobe' : 'ef',
         values: ivf ? o.nprobe : o.ef,
+        warm: o.warm,
       };
       console.log(`\n${file}: ${cfg.knob} ${cfg.values.join(',')}`);
       const r = await page.evaluate((c) => window.runRemoteBench(c), cfg);
@@ -168,6 +173,14 @@ function printTable(r, latency) {
     );
   }
   console.log(`(latency added per request: ${latency} ms; a round of at most six requests costs one latency)`);
+  const w = r.warm;
+  if (w) {
+    console.log(
+      `later visit (persist: true, worker; ${r.knob} ${w.value}, the cold queries again): open ${w.laterOpen.toFixed(0)} ms ` +
+        `(${w.openRequests} request; first visit ${w.firstOpen.toFixed(0)} ms), p50 ${w.p50.toFixed(2)} / p95 ${w.p95.toFixed(2)} ms, ` +
+        `${w.requests.toFixed(2)} requests and ${(w.diskBytes / 1024).toFixed(0)} KB from OPFS a query`,
+    );
+  }
 }
 
 main().catch((e) => {
