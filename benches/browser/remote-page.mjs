@@ -134,7 +134,8 @@ window.runRemoteBench = async (cfg) => {
       p50: pct(times, 0.5),
       p95: pct(times, 0.95),
       requests: (s.requests - opened.requests) / n,
-      diskBytes: s.persistedReads / n,
+      openDiskBytes: opened.persistedReads,
+      diskBytes: (s.persistedReads - opened.persistedReads) / n,
     };
     console.log(JSON.stringify(warm));
   }
