@@ -348,13 +348,18 @@ impl Warm {
         }
     }
 
+    /// Write `bytes` at `r.start` of the copy (nothing once the cache is
+    /// off). Bytes outside the file are refused, so never recorded.
     fn write(&self, r: &Range<u64>, bytes: &[u8]) -> Result<(), JsValue> {
         let mut disk = self.disk.borrow_mut();
         let Some(d) = disk.as_mut() else {
             return Ok(());
         };
         if r.end > self.file_len {
-            return Ok(());
+            return Err(crate::errors::js_error(
+                crate::errors::name::STORAGE,
+                "bytes past the end of the file",
+            ));
         }
         d.data.write_at(r.start, bytes)
     }
