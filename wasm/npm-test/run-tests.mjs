@@ -157,6 +157,17 @@ if (want("types")) await timed("types: index.d.ts accepts the documented usage a
   if (out.status !== 0) throw new Error(`tsc failed:\n${out.stdout}${out.stderr}`);
 });
 
+if (want("node")) await timed("node: the package under Node's test runner (init finds the .wasm)", () => {
+  // Resolved as an installed package would be: node_modules/vectrove -> wasm/pkg.
+  const modules = join(HERE, "node", "node_modules");
+  mkdirSync(modules, { recursive: true });
+  rmSync(join(modules, "vectrove"), { recursive: true, force: true });
+  symlinkSync(join("..", "..", "..", "pkg"), join(modules, "vectrove"), "dir");
+  const out = spawnSync(process.execPath, ["--test", join(HERE, "node")], { encoding: "utf8" });
+  if (out.status !== 0) throw new Error(`node --test failed:\n${out.stdout}${out.stderr}`);
+  return /# pass (\d+)/.exec(out.stdout)?.[0] ?? "";
+});
+
 const viteBuilt = want("vite") && await timed("vite: build of vite-app (worker and .wasm emitted as assets)", async () => {
   // The app depends on the built package as an installed one would: node_modules/vectrove.
   const modules = join(HERE, "vite-app", "node_modules");

@@ -43,26 +43,40 @@ function wrapInput(input) {
   return { module_or_path: input };
 }
 
+// Under Node the package's own .wasm is a file: URL, which Node's fetch does not read, so
+// it is read from the disk. Elsewhere (browsers, bundlers) the default stands: undefined.
+// The module name is a variable so that bundlers for the browser leave it alone.
+async function bundledFile() {
+  const url = new URL("./dist/vectrove_wasm_bg.wasm", import.meta.url);
+  if (url.protocol !== "file:" || typeof process === "undefined" || !process.versions?.node) return undefined;
+  const fs = "node:fs/promises";
+  const { readFile } = await import(/* @vite-ignore */ fs);
+  return readFile(url);
+}
+
 /**
  * Loads and instantiates the WebAssembly module. Await it once before using Index,
  * KMeans or Pca; later calls (also concurrent ones) share the first load. If a load
  * fails, the next call tries again.
  *
  * @param {string|URL|Request|Response|BufferSource|WebAssembly.Module|Promise<any>} [input]
- *   where the .wasm is; by default `dist/vectrove_wasm_bg.wasm` next to this package.
+ *   where the .wasm is; by default `dist/vectrove_wasm_bg.wasm` next to this package
+ *   (fetched in browsers, read from the disk under Node).
  */
 export default function init(input) {
   if (pending === null) {
-    pending = wasmInit(wrapInput(input)).then(
-      (exports) => {
-        loaded = true;
-        return exports;
-      },
-      (err) => {
-        pending = null;
-        throw err;
-      },
-    );
+    pending = (input === undefined || input === null ? bundledFile() : Promise.resolve(input))
+      .then((source) => wasmInit(wrapInput(source)))
+      .then(
+        (exports) => {
+          loaded = true;
+          return exports;
+        },
+        (err) => {
+          pending = null;
+          throw err;
+        },
+      );
   }
   return pending;
 }

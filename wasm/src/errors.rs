@@ -155,6 +155,8 @@ pub(crate) fn from_dom(e: JsValue, what: &str) -> JsValue {
     let n = match dom_name.as_str() {
         "QuotaExceededError" => name::QUOTA,
         "NoModificationAllowedError" => name::LOCKED,
+        // No IndexedDB (Node, some private modes), or an API the browser lacks.
+        "NotSupportedError" => name::UNSUPPORTED,
         "NotFoundError" => name::NOT_FOUND,
         "AbortError" => name::ABORT,
         _ => name::STORAGE,
