@@ -6,9 +6,12 @@
 //! sampled (at most [`KMeansParams::max_points_per_centroid`] points per
 //! centroid, drawn at random, not the leading rows).
 //!
-//! Initialisation is k-means++ (or uniform random); each Lloyd iteration
-//! assigns every point to its nearest centroid and moves each centroid to the
-//! mean of its points. A centroid left without points is repaired by
+//! Initialisation is k-means++ (or uniform random), with the distances the
+//! triangle inequality rules out skipped (the `seed` module); each Lloyd
+//! iteration assigns every point to its nearest centroid and moves each
+//! centroid to the mean of its points. For L2 at large `k` the assignment
+//! keeps bounds across iterations and skips the centroids they rule out,
+//! with the labels of the full scan (the `bounds` module). A centroid left without points is repaired by
 //! splitting a large cluster in two, as faiss does. Everything random comes
 //! from one seeded generator and every sum runs in point order, so a seed
 //! gives the same centroids on every target.
@@ -22,12 +25,19 @@ use crate::rng::SplitMix64;
 use crate::simd;
 use crate::store::{Access, FeatureStore, FeatureStoreMut};
 
+mod bounds;
+mod seed;
+
+use bounds::{Bound, Moves};
+use seed::Seeding;
+
 /// How the first centroids are chosen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
     /// k-means++: each next centroid drawn with probability proportional to
     /// its squared distance from the nearest centroid so far, among a random
-    /// sample of 32 points per centroid (at least 8192; all when fewer).
+    /// random sample of 32 points per centroid up to 32,768 points, 8 per
+    /// centroid beyond (at least 8192; all when fewer).
     KMeansPlusPlus,
     /// `k` distinct points drawn uniformly.
     Random,
@@ -78,6 +88,9 @@ pub struct IterationStats {
     pub inertia: f64,
     /// Empty clusters repaired by splitting another.
     pub repaired: usize,
+    /// Points whose bounds showed their centroid unchanged without the
+    /// full scan (L2 at large `k` only; 0 on the first iteration).
+    pub skipped: usize,
 }
 
 /// Trained centroids.
@@ -131,6 +144,28 @@ const PP_POINTS_PER_CENTROID: usize = 32;
 
 /// Smallest k-means++ seeding sample.
 const PP_MIN_POINTS: usize = 8192;
+
+/// Seeding samples stop growing by [`PP_POINTS_PER_CENTROID`] at this size
+/// and grow by [`PP_POINTS_PER_CENTROID_LARGE`] from there.
+const PP_KNEE: usize = 32_768;
+
+/// Points per centroid of the seeding sample at large `k`.
+const PP_POINTS_PER_CENTROID_LARGE: usize = 8;
+
+/// The size of the k-means++ seeding sample for `k` centroids: 32 points
+/// per centroid up to 32,768 points, then 8 per centroid. Every round of
+/// seeding may measure the whole sample, so its cost grows as `k` times the
+/// sample; past the knee the sample still holds several points of every
+/// cluster, which is what the draw needs, and Lloyd's iterations then see
+/// the whole training set.
+fn pp_sample(k: usize) -> usize {
+    k.saturating_mul(PP_POINTS_PER_CENTROID)
+        .min(PP_KNEE.max(k.saturating_mul(PP_POINTS_PER_CENTROID_LARGE)))
+        .max(PP_MIN_POINTS)
+}
+
+/// Smallest `k` whose L2 assignment keeps bounds across iterations.
+const BOUNDS_MIN_K: usize = 512;
 
 /// Relative size of the perturbation that splits a cluster.
 const SPLIT_EPS: f32 = 1.0 / 1024.0;
@@ -243,6 +278,37 @@ struct Partial {
     clusters: Vec<u32>,
     counts: Vec<usize>,
     sums: Vec<f64>,
+    /// Points whose bounds spared them the full scan.
+    pruned: usize,
+}
+
+impl Partial {
+    fn new() -> Partial {
+        Partial {
+            inertia: 0.0,
+            clusters: Vec::new(),
+            counts: Vec::new(),
+            sums: Vec::new(),
+            pruned: 0,
+        }
+    }
+
+    /// Count point `p` in cluster `best` with its score. `local` maps a
+    /// cluster to its place in `clusters` (`u32::MAX`: not touched yet).
+    #[inline]
+    fn add(&mut self, local: &mut [u32], best: usize, score: f32, p: &[f32], kern: &simd::Kernels) {
+        let dim = p.len();
+        self.inertia += f64::from(score);
+        if local[best] == u32::MAX {
+            local[best] = self.clusters.len() as u32;
+            self.clusters.push(best as u32);
+            self.counts.push(0);
+            self.sums.resize(self.sums.len() + dim, 0.0);
+        }
+        let l = local[best] as usize;
+        self.counts[l] += 1;
+        (kern.widen_add)(&mut self.sums[l * dim..(l + 1) * dim], p);
+    }
 }
 
 /// The centroids of one iteration, ready for the blocked products.
@@ -255,12 +321,15 @@ struct Step {
     /// ||c||^2 for L2, zeros otherwise.
     c_norms: Vec<f32>,
     kernels: &'static simd::Kernels,
+    /// Set when the assignment keeps bounds across iterations.
+    moves: Option<Moves>,
 }
 
 impl Step {
     fn new(metric: Metric, centroids: &[f32], dim: usize) -> Step {
         let kernels = simd::kernels();
         Step {
+            moves: None,
             metric,
             k: centroids.len() / dim,
             dim,
@@ -301,18 +370,28 @@ impl Step {
         }
     }
 
-    /// Assign the points of chunk `c` and sum them per cluster.
+    /// Assign the points of chunk `c` and sum them per cluster; `state`
+    /// holds their bounds when the step keeps them (empty otherwise).
+    fn run<S: FeatureStore<Elem = f32>>(
+        &self,
+        store: &S,
+        c: usize,
+        state: &mut [Bound],
+    ) -> Result<Partial> {
+        match &self.moves {
+            Some(m) => self.chunk_bounded(m, store, c, state),
+            None => self.chunk(store, c),
+        }
+    }
+
+    /// Assign the points of chunk `c` by the full scan and sum them per
+    /// cluster.
     fn chunk<S: FeatureStore<Elem = f32>>(&self, store: &S, c: usize) -> Result<Partial> {
         let (k, dim) = (self.k, self.dim);
         let start = c * CHUNK;
         let end = (start + CHUNK).min(store.len());
         let rows = self.rows();
-        let mut part = Partial {
-            inertia: 0.0,
-            clusters: Vec::new(),
-            counts: Vec::new(),
-            sums: Vec::new(),
-        };
+        let mut part = Partial::new();
         let mut local = vec![u32::MAX; k];
         let mut buf = Vec::with_capacity(rows * dim);
         let mut scores = vec![0f32; rows * k];
@@ -322,18 +401,8 @@ impl Step {
             read_block(store, b, e, self.metric, &mut buf)?;
             (self.kernels.dots)(&buf, &self.panels, &mut scores);
             for (p, dots) in buf.chunks_exact(dim).zip(scores.chunks_exact(k)) {
-                let (best, best_s) = self.nearest(p, dots);
-                let best = best as usize;
-                part.inertia += f64::from(best_s);
-                if local[best] == u32::MAX {
-                    local[best] = part.clusters.len() as u32;
-                    part.clusters.push(best as u32);
-                    part.counts.push(0);
-                    part.sums.resize(part.sums.len() + dim, 0.0);
-                }
-                let l = local[best] as usize;
-                part.counts[l] += 1;
-                (self.kernels.widen_add)(&mut part.sums[l * dim..(l + 1) * dim], p);
+                let (best, score) = self.nearest(p, dots);
+                part.add(&mut local, best as usize, score, p, self.kernels);
             }
             b = e;
         }
@@ -341,9 +410,18 @@ impl Step {
     }
 }
 
-/// Runs a function over a range of chunk numbers, serially or on threads,
-/// and returns the results in chunk order.
-type Runner<'r> = dyn FnMut(&Step, std::ops::Range<usize>) -> Vec<Result<Partial>> + 'r;
+/// Runs a step over a range of chunk numbers, serially or on threads, and
+/// returns the results in chunk order. The slice holds the bounds of those
+/// chunks' points, `CHUNK` a chunk (empty when the step keeps none).
+type Runner<'r> =
+    dyn FnMut(&Step, std::ops::Range<usize>, &mut [Bound]) -> Vec<Result<Partial>> + 'r;
+
+/// The bounds of each chunk of `chunks`, an empty slice where there are none.
+fn per_chunk(state: &mut [Bound], chunks: usize) -> Vec<&mut [Bound]> {
+    let mut out: Vec<&mut [Bound]> = state.chunks_mut(CHUNK).collect();
+    out.resize_with(chunks, Default::default);
+    out
+}
 
 impl KMeans {
     /// Train on every vector of `store` (sample first with [`sample_slots`]
@@ -355,8 +433,12 @@ impl KMeans {
         store: &S,
         progress: impl FnMut(&IterationStats) -> bool,
     ) -> Result<KMeans> {
-        let mut run = |step: &Step, chunks: std::ops::Range<usize>| {
-            chunks.map(|c| step.chunk(store, c)).collect()
+        let mut run = |step: &Step, chunks: std::ops::Range<usize>, state: &mut [Bound]| {
+            let parts = per_chunk(state, chunks.len());
+            chunks
+                .zip(parts)
+                .map(|(c, s)| step.run(store, c, s))
+                .collect()
         };
         Self::lloyd(params, store, progress, 1, &mut run)
     }
@@ -371,10 +453,12 @@ impl KMeans {
         progress: impl FnMut(&IterationStats) -> bool,
     ) -> Result<KMeans> {
         use rayon::prelude::*;
-        let mut run = |step: &Step, chunks: std::ops::Range<usize>| {
+        let mut run = |step: &Step, chunks: std::ops::Range<usize>, state: &mut [Bound]| {
+            let parts = per_chunk(state, chunks.len());
             chunks
                 .into_par_iter()
-                .map(|c| step.chunk(store, c))
+                .zip(parts)
+                .map(|(c, s)| step.run(store, c, s))
                 .collect()
         };
         Self::lloyd(
@@ -384,6 +468,18 @@ impl KMeans {
             rayon::current_num_threads(),
             &mut run,
         )
+    }
+
+    /// Whether the assignment keeps bounds across iterations (see the
+    /// `bounds` module): for L2 at large `k`, where they save most of the
+    /// products; the blocked full scan serves small `k` and the other
+    /// metrics.
+    fn keeps_bounds(params: &KMeansParams) -> bool {
+        #[cfg(test)]
+        if let Some(b) = tests::FORCE_BOUNDS.get() {
+            return b && params.metric == Metric::L2;
+        }
+        params.metric == Metric::L2 && params.k >= BOUNDS_MIN_K
     }
 
     fn lloyd<S: FeatureStore<Elem = f32>>(
@@ -401,25 +497,36 @@ impl KMeans {
         let mut rng = SplitMix64::new(params.seed);
         let mut buf = Vec::with_capacity(dim);
 
-        let mut centroids = Self::initial(params, store, &mut rng, &mut buf)?;
+        let mut centroids = Self::initial(params, store, &mut rng, &mut buf, threads > 1)?;
         let mut stats = Vec::new();
         let mut prev = f64::INFINITY;
         let chunks = n.div_ceil(CHUNK);
         // Chunks in flight at once: enough to keep every thread busy, few
         // enough to bound the partial sums held in memory.
         let window = (2 * threads).max(1);
+        let bounded = Self::keeps_bounds(params);
+        let mut state = vec![Bound::default(); if bounded { n } else { 0 }];
+        let mut moves = bounded.then(|| Moves::first(&centroids, dim));
         for iteration in 1..=params.max_iters.max(1) {
-            let step = Step::new(metric, &centroids, dim);
+            let mut step = Step::new(metric, &centroids, dim);
+            step.moves = moves.take();
+            let old = bounded.then(|| centroids.clone());
             let mut sums = vec![0f64; k * dim];
             let mut counts = vec![0usize; k];
             let mut inertia = 0f64;
+            let mut skipped = 0;
             let mut first = 0;
             while first < chunks {
                 let last = (first + window).min(chunks);
                 // Added in chunk order: the same sums for any thread count.
-                for part in run(&step, first..last) {
+                let st = match bounded {
+                    true => &mut state[first * CHUNK..(last * CHUNK).min(n)],
+                    false => &mut [],
+                };
+                for part in run(&step, first..last, st) {
                     let part = part?;
                     inertia += part.inertia;
+                    skipped += part.pruned;
                     for (l, &c) in part.clusters.iter().enumerate() {
                         let c = c as usize;
                         counts[c] += part.counts[l];
@@ -449,10 +556,14 @@ impl KMeans {
                     normalize_in_place(c);
                 }
             }
+            if let Some(old) = old {
+                moves = Some(Moves::since(&old, &centroids, dim));
+            }
             let s = IterationStats {
                 iteration,
                 inertia,
                 repaired,
+                skipped,
             };
             stats.push(s);
             let go_on = progress(&s);
@@ -535,6 +646,7 @@ impl KMeans {
         store: &S,
         rng: &mut SplitMix64,
         buf: &mut Vec<f32>,
+        parallel: bool,
     ) -> Result<Vec<f32>> {
         let (n, dim, k) = (store.len(), store.dim(), params.k);
         let mut centroids = Vec::with_capacity(k * dim);
@@ -557,10 +669,9 @@ impl KMeans {
             }
             Init::KMeansPlusPlus => {
                 // Seeding looks at a random sample (every point when there
-                // are few): each of the k rounds passes over all of it, so
-                // over the whole input it would cost more than the Lloyd
-                // iterations themselves.
-                let cap = k.saturating_mul(PP_POINTS_PER_CENTROID).max(PP_MIN_POINTS);
+                // are few): over the whole input it would cost more than
+                // the Lloyd iterations themselves.
+                let cap = pp_sample(k);
                 let p = KMeansParams {
                     k: 1,
                     max_points_per_centroid: cap,
@@ -573,42 +684,7 @@ impl KMeans {
                     read_block(store, s as usize, s as usize + 1, params.metric, buf)?;
                     pts.extend_from_slice(buf);
                 }
-                let m = slots.len();
-                let kern = simd::kernels();
-                let dist = |p: &[f32], c: &[f32]| match params.metric {
-                    Metric::Cosine => (1.0 - (kern.dot)(p, c)).max(0.0),
-                    // Inner product: points far from the chosen ones.
-                    _ => (kern.l2_sq)(p, c),
-                };
-                let mut pick = rng.below(m as u64) as usize;
-                // Squared distance of every sampled point to its nearest
-                // centroid so far.
-                let mut near = vec![f64::INFINITY; m];
-                loop {
-                    let chosen = &pts[pick * dim..(pick + 1) * dim];
-                    centroids.extend_from_slice(chosen);
-                    if centroids.len() == k * dim {
-                        break;
-                    }
-                    let mut total = 0f64;
-                    for (d, p) in near.iter_mut().zip(pts.chunks_exact(dim)) {
-                        *d = d.min(f64::from(dist(p, chosen)));
-                        total += *d;
-                    }
-                    pick = if total > 0.0 {
-                        let target = rng.next_f64() * total;
-                        let mut acc = 0.0;
-                        near.iter()
-                            .position(|&d| {
-                                acc += d;
-                                acc > target
-                            })
-                            .unwrap_or(m - 1)
-                    } else {
-                        // Every point coincides with a centroid: any will do.
-                        rng.below(m as u64) as usize
-                    };
-                }
+                centroids = Seeding::new(pts, dim, k, parallel).run(rng);
             }
         }
         Ok(centroids)
@@ -807,3 +883,6 @@ fn normalize_in_place(v: &mut [f32]) {
         v.iter_mut().for_each(|x| *x /= n);
     }
 }
+
+#[cfg(test)]
+mod tests;
