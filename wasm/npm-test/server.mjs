@@ -140,10 +140,15 @@ function parseRange(header, size) {
 }
 
 async function serveRange(state, dir, req, res, path) {
-  const counts = state.counts.get(path) ?? { requests: 0, bytes: 0 };
+  const counts = state.counts.get(path) ?? { requests: 0, bytes: 0, waiting: 0, peak: 0 };
   state.counts.set(path, counts);
   counts.requests++;
-  if (state.latency > 0) await new Promise((ok) => setTimeout(ok, state.latency));
+  if (state.latency > 0) {
+    // How many requests wait out their latency at once: those of one round overlap.
+    counts.peak = Math.max(counts.peak, ++counts.waiting);
+    await new Promise((ok) => setTimeout(ok, state.latency));
+    counts.waiting--;
+  }
   let mode = "ok";
   if (state.mode !== "ok" && state.times > 0) {
     mode = state.mode;

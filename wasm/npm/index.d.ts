@@ -106,8 +106,13 @@ export interface SearchOptions {
    * Ignored by an index without codes.
    */
   rerank?: number;
-  /** Only ids for which this returns true are returned. */
-  filter?: (id: number) => boolean;
+  /**
+   * Only these ids are returned: a function of the id that returns true for the allowed ones
+   * (called during the search, so it sees each candidate), or a collection of the allowed
+   * ids (an array, a `Set`, a typed array; read once when the search starts). Through
+   * createIndexWorker only a collection works: a function cannot cross to the worker.
+   */
+  filter?: ((id: number) => boolean) | Iterable<Id>;
 }
 
 export interface StorageOptions {
@@ -130,7 +135,7 @@ export interface OpenOptions {
   /**
    * "http", in a dedicated worker (createIndexWorker): keep what searches fetch in OPFS, so
    * that a later visit reads it from the disk and sends only the request that checks the
-   * file's version. Needs a server that sends ETag or Last-Modified; while another tab or
+   * file's version. Needs a server that sends a strong ETag or Last-Modified; while another tab or
    * worker uses the same URL's copy, this index reads from the network alone
    * (`stats().persisted` is false). On the main thread: UnsupportedError.
    */
@@ -396,9 +401,10 @@ export interface RemoteSearchOptions {
   rerank?: number;
   /**
    * The ids allowed in the results. Functions cannot be sent to a worker, so the remote
-   * filter is a collection of ids; passing a function rejects with InvalidArgumentError.
+   * filter is a collection of ids (as {@link SearchOptions.filter} also takes); passing a
+   * function rejects with InvalidArgumentError.
    */
-  filter?: Iterable<number>;
+  filter?: Iterable<Id>;
 }
 
 export interface RemoteIndexInfo {

@@ -243,27 +243,34 @@ impl Http {
         got: Array,
     ) -> Vec<Vec<u8>> {
         let mut got = got.iter();
-        for (r, o) in ranges.iter().zip(out.iter_mut()) {
-            if o.is_some() {
-                continue;
+        let mut fetched = Vec::new();
+        for (i, o) in out.iter_mut().enumerate() {
+            if o.is_none() {
+                *o = got
+                    .next()
+                    .map(|b| b.unchecked_into::<Uint8Array>().to_vec());
+                fetched.push(i);
             }
-            let bytes = got
-                .next()
-                .map(|b| b.unchecked_into::<Uint8Array>().to_vec())
-                .unwrap_or_default();
-            if let Some(warm) = &self.warm {
-                match self.remote.get() {
-                    Some(remote) => {
-                        if remote.check(r.clone(), &bytes).is_ok() {
-                            warm.keep(r.start, &bytes);
-                        }
+        }
+        let out: Vec<Vec<u8>> = out.into_iter().map(Option::unwrap_or_default).collect();
+        if let Some(warm) = &self.warm {
+            match self.remote.get() {
+                Some(remote) => {
+                    let good: Vec<(u64, &[u8])> = fetched
+                        .iter()
+                        .filter(|&&i| remote.check(ranges[i].clone(), &out[i]).is_ok())
+                        .map(|&i| (ranges[i].start, &out[i][..]))
+                        .collect();
+                    warm.keep(&good);
+                }
+                None => {
+                    for &i in &fetched {
+                        warm.hold(ranges[i].start, &out[i]);
                     }
-                    None => warm.hold(r.start, &bytes),
                 }
             }
-            *o = Some(bytes);
         }
-        out.into_iter().map(Option::unwrap_or_default).collect()
+        out
     }
 }
 

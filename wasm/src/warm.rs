@@ -31,7 +31,7 @@ use std::ops::Range;
 use vectrove_core::format::checksum;
 use wasm_bindgen::{JsCast, JsValue};
 
-use crate::errors::from_dom;
+use crate::errors::{from_dom, js_error, name};
 use crate::js::await_value;
 use crate::opfs::SyncFile;
 
@@ -195,8 +195,26 @@ impl Warm {
             .await
             .map_err(|e| from_dom(e, "opening the warm cache in OPFS"))?
             .unchecked_into();
-        let mut log = SyncFile::from_handle(files.get(0).unchecked_into())?;
-        let mut data = SyncFile::from_handle(files.get(1).unchecked_into())?;
+        let handle =
+            |i: u32| -> web_sys::FileSystemSyncAccessHandle { files.get(i).unchecked_into() };
+        let (mut log, mut data) = match (
+            SyncFile::from_handle(handle(0)),
+            SyncFile::from_handle(handle(1)),
+        ) {
+            (Ok(log), Ok(data)) => (log, data),
+            // Let go of both files (a SyncFile closes its own when dropped).
+            (log, data) => {
+                for (i, f) in [log, data].into_iter().enumerate() {
+                    if f.is_err() {
+                        handle(i as u32).close();
+                    }
+                }
+                return Err(js_error(
+                    name::STORAGE,
+                    "the warm cache's files could not be read",
+                ));
+            }
+        };
         let head = header(url, pin, file_len);
         let header_len = head.len() as u64;
         let mut have = Vec::new();
@@ -210,6 +228,13 @@ impl Warm {
                 kept = recs.len();
                 for r in recs {
                     add(&mut have, r);
+                }
+                // A torn or damaged record ends what is read: cut it off, so
+                // that later records follow the good ones.
+                let good = header_len + (kept * RECORD) as u64;
+                if good < len {
+                    log.truncate(good)?;
+                    log.flush()?;
                 }
             }
         }
@@ -291,12 +316,22 @@ impl Warm {
         }
     }
 
-    /// Keep `bytes`, fetched from `start` and found good: written, flushed,
-    /// then recorded.
-    pub(crate) fn keep(&self, start: u64, bytes: &[u8]) {
-        let r = start..start + bytes.len() as u64;
-        let ok = self.write(&r, bytes).and_then(|()| self.record(&[r]));
-        if ok.is_err() {
+    /// Keep the pieces `(start, bytes)` of one fetch, each fetched from
+    /// `start` and found good: all written, the data flushed once, then
+    /// all recorded (one write and flush of the log).
+    pub(crate) fn keep(&self, pieces: &[(u64, &[u8])]) {
+        let mut done = Vec::with_capacity(pieces.len());
+        for &(start, bytes) in pieces {
+            let r = start..start + bytes.len() as u64;
+            if r.is_empty() || r.end > self.file_len {
+                continue;
+            }
+            if self.write(&r, bytes).is_err() {
+                return self.fail();
+            }
+            done.push(r);
+        }
+        if self.record(&done).is_err() {
             self.fail();
         }
     }
@@ -305,6 +340,9 @@ impl Warm {
     /// [`commit`](Self::commit) once the open has checked them.
     pub(crate) fn hold(&self, start: u64, bytes: &[u8]) {
         let r = start..start + bytes.len() as u64;
+        if r.is_empty() || r.end > self.file_len {
+            return;
+        }
         match self.write(&r, bytes) {
             Ok(()) => {
                 if let Some(d) = self.disk.borrow_mut().as_mut() {
@@ -349,19 +387,12 @@ impl Warm {
     }
 
     /// Write `bytes` at `r.start` of the copy (nothing once the cache is
-    /// off). Bytes outside the file are refused, so never recorded.
+    /// off; the callers keep to the file's bounds).
     fn write(&self, r: &Range<u64>, bytes: &[u8]) -> Result<(), JsValue> {
-        let mut disk = self.disk.borrow_mut();
-        let Some(d) = disk.as_mut() else {
-            return Ok(());
-        };
-        if r.end > self.file_len {
-            return Err(crate::errors::js_error(
-                crate::errors::name::STORAGE,
-                "bytes past the end of the file",
-            ));
+        match self.disk.borrow_mut().as_mut() {
+            Some(d) => d.data.write_at(r.start, bytes),
+            None => Ok(()),
         }
-        d.data.write_at(r.start, bytes)
     }
 
     fn flush_data(&self) -> Result<(), JsValue> {
