@@ -150,7 +150,16 @@ function outgoingFilter(filter) {
   if (typeof filter[Symbol.iterator] !== "function") {
     throw namedError("InvalidArgumentError", "search filter: expected an iterable of ids");
   }
-  return Float64Array.from(filter);
+  // Copied into one typed array, which crosses to the worker without a copy there; the
+  // index checks each id as it reads them.
+  if (filter instanceof Uint32Array || filter instanceof BigUint64Array) return filter.slice();
+  const ids = Array.from(filter);
+  if (!ids.some((id) => typeof id === "bigint")) return Float64Array.from(ids);
+  try {
+    return BigUint64Array.from(ids, (id) => BigInt(id));
+  } catch {
+    throw namedError("InvalidArgumentError", "search filter: every id must be an integer from 0 to 2^64 - 1");
+  }
 }
 
 class Connection {

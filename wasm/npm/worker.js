@@ -163,12 +163,10 @@ const operations = {
   },
 };
 
+// The allowed ids arrive as one typed array, which the index takes as its filter.
 function searchOptions(options) {
   const { allow, ...rest } = options;
-  if (allow !== undefined) {
-    const allowed = new Set(allow);
-    rest.filter = (id) => allowed.has(id);
-  }
+  if (allow !== undefined) rest.filter = allow;
   return rest;
 }
 

@@ -2,13 +2,14 @@
 //! option, shared by every class.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 
-use js_sys::{Array, Function, Reflect};
+use js_sys::{Array, BigUint64Array, Float64Array, Function, Reflect, Uint32Array};
 use vectrove_core::{Metric, Quantization, SearchParams};
 use wasm_bindgen::prelude::*;
 
 use crate::errors::{from_core, invalid_argument};
-use crate::js::{id_value, opt_function, opt_string, opt_usize, to_id};
+use crate::js::{describe, id_value, opt, opt_string, opt_usize, to_id};
 use crate::state::Engine;
 
 /// What every binding returns: a value, or the JS error to throw.
@@ -90,22 +91,35 @@ pub(crate) fn check_name(name: &str) -> JsResult<()> {
     }
 }
 
-/// A JS filter as a Rust predicate; the first exception it throws is kept
-/// and rethrown once the search returns.
+/// A search's `filter` as a Rust predicate: a function of the id (its
+/// first exception is kept and rethrown once the search returns), or a
+/// collection of the ids allowed (any iterable: an array, a `Set`, a typed
+/// array), read once into a set before the search starts.
 pub(crate) struct JsFilter {
     f: Option<Function>,
+    ids: Option<HashSet<u64>>,
     thrown: RefCell<Option<JsValue>>,
 }
 
 impl JsFilter {
     pub(crate) fn new(options: &JsValue) -> JsResult<JsFilter> {
+        let (mut f, mut ids) = (None, None);
+        match opt(options, "filter")? {
+            None => {}
+            Some(v) if v.is_function() => f = Some(v.unchecked_into()),
+            Some(v) => ids = Some(id_set(&v)?),
+        }
         Ok(JsFilter {
-            f: opt_function(options, "filter")?,
+            f,
+            ids,
             thrown: RefCell::new(None),
         })
     }
 
     pub(crate) fn accept(&self, id: u64) -> bool {
+        if let Some(ids) = &self.ids {
+            return ids.contains(&id);
+        }
         let Some(f) = &self.f else { return true };
         if self.thrown.borrow().is_some() {
             return false;
@@ -125,6 +139,40 @@ impl JsFilter {
             None => Ok(()),
         }
     }
+}
+
+/// The ids of a filter given as a collection. Typed arrays are copied in
+/// one go; any other iterable is walked.
+fn id_set(v: &JsValue) -> JsResult<HashSet<u64>> {
+    if let Some(a) = v.dyn_ref::<Uint32Array>() {
+        return Ok(a.to_vec().into_iter().map(u64::from).collect());
+    }
+    if let Some(a) = v.dyn_ref::<BigUint64Array>() {
+        return Ok(a.to_vec().into_iter().collect());
+    }
+    let mut ids = HashSet::new();
+    if let Some(a) = v.dyn_ref::<Float64Array>() {
+        for x in a.to_vec() {
+            ids.insert(to_id(&x.into(), "filter")?);
+        }
+        return Ok(ids);
+    }
+    let iterable = if v.is_object() {
+        js_sys::try_iter(v)?
+    } else {
+        None
+    };
+    let iter = iterable.ok_or_else(|| {
+        invalid_argument(format!(
+            "`filter` must be a function of the id or a collection of ids (an array, a Set, a \
+             typed array), got {}",
+            describe(v)
+        ))
+    })?;
+    for item in iter {
+        ids.insert(to_id(&item?, "filter")?);
+    }
+    Ok(ids)
 }
 
 /// `k` and how hard to try, for either kind of index.

@@ -57,6 +57,29 @@ test("add, addMany with progress, search (HNSW, l2)", async () => {
   assert(found / 200 >= 0.9, `recall@10 >= 0.9 (${found / 200})`);
 });
 
+test("a filter as a function or as a collection of ids: the same hits", async () => {
+  const q = row(data, DIM, 501);
+  const allowed = [];
+  for (let id = 0; id < N; id += 3) allowed.push(id);
+  const want = await index.search(q, 10, { filter: (id) => id % 3 === 0 });
+  equal(want.length, 10, "hit count");
+  for (const [what, filter] of [
+    ["an array", allowed],
+    ["a Set", new Set(allowed)],
+    ["a Float64Array", Float64Array.from(allowed)],
+    ["a Uint32Array", Uint32Array.from(allowed)],
+    ["a BigUint64Array", BigUint64Array.from(allowed, BigInt)],
+    ["a generator", (function* () { yield* allowed; })()],
+  ]) {
+    const got = index.searchSync(q, 10, { filter });
+    equal(JSON.stringify(got), JSON.stringify(want), `${what} as the filter`);
+  }
+  equal((await index.search(q, 10, { filter: [] })).length, 0, "an empty collection allows nothing");
+  await failsWith("InvalidArgumentError", () => index.search(q, 10, { filter: 3 }));
+  await failsWith("InvalidArgumentError", () => index.search(q, 10, { filter: [1, -2] }));
+  await failsWith("InvalidArgumentError", () => index.search(q, 10, { filter: ["1"] }));
+});
+
 test("filter, get, contains, delete", async () => {
   const even = await index.search(row(data, DIM, 501), 10, { filter: (id) => id % 2 === 0 });
   assert(even.length === 10 && even.every((h) => h.id % 2 === 0), "filter keeps even ids only");
