@@ -219,6 +219,53 @@ impl<S: FeatureStore> AnyIndex<S> {
         }
     }
 
+    /// The `k` nearest neighbours of each query of `queries` (one after
+    /// another, `dim` values each), in query order: with the `parallel`
+    /// feature spread over the threads of the current rayon pool, each
+    /// query's answer the same as [`search`](Self::search) gives it.
+    ///
+    /// ```
+    /// use vectrove_core::{AnyIndex, Hnsw, Metric, SearchParams};
+    /// let mut h = Hnsw::builder(2, Metric::L2).build()?;
+    /// for i in 0..50u64 {
+    ///     h.insert(i, &[i as f32, 1.0])?;
+    /// }
+    /// let index = AnyIndex::from(h);
+    /// let all = index.search_many(&[3.1, 1.0, 40.2, 1.0], 2, &SearchParams::default())?;
+    /// assert_eq!(all.len(), 2);
+    /// assert_eq!((all[0][0].id, all[1][0].id), (3, 40));
+    /// # Ok::<(), vectrove_core::Error>(())
+    /// ```
+    pub fn search_many(
+        &self,
+        queries: &[S::Elem],
+        k: usize,
+        p: &SearchParams,
+    ) -> Result<Vec<Vec<Neighbor>>>
+    where
+        Self: Sync,
+        S::Elem: Sync,
+    {
+        let dim = self.dim();
+        if !queries.len().is_multiple_of(dim) {
+            return Err(crate::Error::InvalidParameter {
+                name: "queries",
+                reason: format!(
+                    "{} values are not a whole number of {dim}-dimensional queries",
+                    queries.len()
+                ),
+            });
+        }
+        let one = |q: &[S::Elem]| self.search(q, k, p);
+        #[cfg(feature = "parallel")]
+        {
+            use rayon::prelude::*;
+            queries.par_chunks_exact(dim).map(one).collect()
+        }
+        #[cfg(not(feature = "parallel"))]
+        queries.chunks_exact(dim).map(one).collect()
+    }
+
     /// Write the index in the file format.
     pub fn write_to<W: Write>(&self, out: &mut W) -> Result<()> {
         either!(self, i => i.write_file(out))

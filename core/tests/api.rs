@@ -238,3 +238,40 @@ fn index_is_shareable_across_threads() {
         }
     });
 }
+
+/// A batch answers each query as a search of it alone does, in query order,
+/// for either kind; a batch that is not whole queries is an error.
+#[test]
+fn search_many_answers_each_query_as_search_does() {
+    use vectrove_core::{AnyIndex, Ivf, IvfParams, SearchParams};
+    let dim = 8;
+    let hnsw = AnyIndex::from(small_index(600, dim, Metric::L2));
+    let data = uniform(600, dim, -0.5..0.5, 9);
+    let params = IvfParams {
+        nlist: 16,
+        ..IvfParams::default()
+    };
+    let training = MemoryStore::from_flat(dim, &data).unwrap();
+    let mut ivf = Ivf::train(Metric::L2, params, &training).unwrap();
+    for (id, v) in (0u64..).zip(data.chunks_exact(dim)) {
+        ivf.insert(id, v).unwrap();
+    }
+    let ivf = AnyIndex::from(ivf);
+    let queries = uniform(37, dim, -0.5..0.5, 11);
+    let p = SearchParams::default();
+    for index in [&hnsw, &ivf] {
+        let all = index.search_many(&queries, 5, &p).unwrap();
+        assert_eq!(all.len(), 37);
+        for (q, got) in queries.chunks_exact(dim).zip(&all) {
+            assert_eq!(*got, index.search(q, 5, &p).unwrap());
+        }
+        assert!(index.search_many(&[], 5, &p).unwrap().is_empty());
+        assert!(matches!(
+            index.search_many(&queries[..dim + 1], 5, &p),
+            Err(Error::InvalidParameter {
+                name: "queries",
+                ..
+            })
+        ));
+    }
+}
