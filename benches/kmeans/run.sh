@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# vectrove's k-means against faiss's on the same data, same machine, one
+# after the other (interleaved, ROUNDS times), for issue 20's targets:
+#
+#   - 1M x 128 generated vectors (the memory benchmark's data, seed 7),
+#     k = 1024 and 4096, 4 iterations, 2 threads;
+#   - debian-384 (50k x 384), k = 256, 4 iterations, 2 threads, when present.
+#
+# Both train on at most 256 points per centroid (faiss's
+# max_points_per_centroid, vectrove's default), tolerance 0 (every iteration
+# runs). Each run prints its iterations and one summary line: the mean time
+# of iterations 2 onwards ("per iteration"), the first iteration (vectrove's
+# includes its k-means++ seeding; faiss's random init is nearly free), the
+# total and the final objective.
+#
+#   bash benches/kmeans/run.sh [work-dir]     (default target/kmeansbench)
+#   ROUNDS=3 KS="1024 4096" bash benches/kmeans/run.sh
+#
+# faiss-cpu and numpy go into a venv of their own (VENV, default
+# <work-dir>/venv); OPENBLAS_CORETYPE=SkylakeX because the OpenBLAS bundled
+# with faiss misreads newer CPUs as an old core and picks slow kernels.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DIR=${1:-target/kmeansbench}
+ROUNDS=${ROUNDS:-2}
+KS=${KS:-1024 4096}
+THREADS=${THREADS:-2}
+ITERS=${ITERS:-4}
+VENV=${VENV:-$DIR/venv}
+DEBIAN=${DEBIAN:-/work/shared/data/debian-384/base.fvecs}
+mkdir -p "$DIR"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q faiss-cpu numpy
+fi
+cargo build --release -q -p vectrove-cli -p vectrove-benches --example kmeans_timing
+TARGET=${CARGO_TARGET_DIR:-target}
+if [ ! -f "$DIR/data/base.fvecs" ]; then
+  "$TARGET/release/vectrove" generate --n 1000000 --dim 128 --queries 10 --k 1 --metric l2 \
+    --seed 7 --output "$DIR/data"
+fi
+ours() { "$TARGET/release/examples/kmeans_timing" "$@"; }
+theirs() { OPENBLAS_CORETYPE=SkylakeX "$VENV/bin/python" benches/kmeans/faiss_kmeans.py "$@"; }
+for round in $(seq "$ROUNDS"); do
+  for k in $KS; do
+    echo "== round $round, 1M x 128, k=$k"
+    ours "$DIR/data/base.fvecs" "$k" "$ITERS" "$THREADS" 256
+    theirs "$DIR/data/base.fvecs" "$k" "$ITERS" "$THREADS" 256
+  done
+  if [ -f "$DEBIAN" ]; then
+    echo "== round $round, debian-384, k=256"
+    ours "$DEBIAN" 256 "$ITERS" "$THREADS" 256
+    theirs "$DEBIAN" 256 "$ITERS" "$THREADS" 256
+  fi
+done
