@@ -2,6 +2,7 @@
 //! option, shared by every class.
 
 use std::cell::RefCell;
+use std::collections::HashSet;
 
 use js_sys::{Array, BigUint64Array, Float64Array, Function, Reflect, Uint32Array};
 use vectrove_core::{Metric, Quantization, SearchParams};
@@ -93,11 +94,10 @@ pub(crate) fn check_name(name: &str) -> JsResult<()> {
 /// A search's `filter` as a Rust predicate: a function of the id (its
 /// first exception is kept and rethrown once the search returns), or a
 /// collection of the ids allowed (any iterable: an array, a `Set`, a typed
-/// array), read once before the search starts.
+/// array), read once into a set before the search starts.
 pub(crate) struct JsFilter {
     f: Option<Function>,
-    /// Sorted: a binary search per candidate (less code than a hash set).
-    ids: Option<Vec<u64>>,
+    ids: Option<HashSet<u64>>,
     thrown: RefCell<Option<JsValue>>,
 }
 
@@ -118,7 +118,7 @@ impl JsFilter {
 
     pub(crate) fn accept(&self, id: u64) -> bool {
         if let Some(ids) = &self.ids {
-            return ids.binary_search(&id).is_ok();
+            return ids.contains(&id);
         }
         let Some(f) = &self.f else { return true };
         if self.thrown.borrow().is_some() {
@@ -141,39 +141,37 @@ impl JsFilter {
     }
 }
 
-/// The ids of a filter given as a collection, sorted. Typed arrays are
-/// copied in one go; any other iterable is walked.
-fn id_set(v: &JsValue) -> JsResult<Vec<u64>> {
-    let mut ids: Vec<u64> = if let Some(a) = v.dyn_ref::<Uint32Array>() {
-        a.to_vec().into_iter().map(u64::from).collect()
-    } else if let Some(a) = v.dyn_ref::<BigUint64Array>() {
-        a.to_vec()
-    } else if let Some(a) = v.dyn_ref::<Float64Array>() {
-        let mut ids = Vec::with_capacity(a.length() as usize);
+/// The ids of a filter given as a collection. Typed arrays are copied in
+/// one go; any other iterable is walked.
+fn id_set(v: &JsValue) -> JsResult<HashSet<u64>> {
+    if let Some(a) = v.dyn_ref::<Uint32Array>() {
+        return Ok(a.to_vec().into_iter().map(u64::from).collect());
+    }
+    if let Some(a) = v.dyn_ref::<BigUint64Array>() {
+        return Ok(a.to_vec().into_iter().collect());
+    }
+    let mut ids = HashSet::new();
+    if let Some(a) = v.dyn_ref::<Float64Array>() {
         for x in a.to_vec() {
-            ids.push(to_id(&x.into(), "filter")?);
+            ids.insert(to_id(&x.into(), "filter")?);
         }
-        ids
+        return Ok(ids);
+    }
+    let iterable = if v.is_object() {
+        js_sys::try_iter(v)?
     } else {
-        let iterable = if v.is_object() {
-            js_sys::try_iter(v)?
-        } else {
-            None
-        };
-        let iter = iterable.ok_or_else(|| {
-            invalid_argument(format!(
-                "`filter` must be a function of the id or a collection of ids (an array, a Set, \
-                 a typed array), got {}",
-                describe(v)
-            ))
-        })?;
-        let mut ids = Vec::new();
-        for item in iter {
-            ids.push(to_id(&item?, "filter")?);
-        }
-        ids
+        None
     };
-    ids.sort_unstable();
+    let iter = iterable.ok_or_else(|| {
+        invalid_argument(format!(
+            "`filter` must be a function of the id or a collection of ids (an array, a Set, a \
+             typed array), got {}",
+            describe(v)
+        ))
+    })?;
+    for item in iter {
+        ids.insert(to_id(&item?, "filter")?);
+    }
     Ok(ids)
 }
 
