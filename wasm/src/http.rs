@@ -354,8 +354,20 @@ pub(crate) async fn open(
             r => break r,
         }
     };
-    let (file, remote) = opened.map_err(from_core)?;
-    file.header().check_elem::<f32>().map_err(from_core)?;
+    let checked = opened.and_then(|(file, remote)| {
+        file.header().check_elem::<f32>()?;
+        Ok((file, remote))
+    });
+    let (file, remote) = match checked {
+        Ok(opened) => opened,
+        Err(e) => {
+            // Nothing the failed open read is recorded.
+            if let Some(w) = &http.warm {
+                w.drop_pending();
+            }
+            return Err(from_core(e));
+        }
+    };
     if let Some(w) = &http.warm {
         w.commit();
     }

@@ -11,7 +11,8 @@
 //!   file's length and pinned version, with a CRC), then one 20-byte record
 //!   per stretch written (start, end, CRC of the two).
 //!
-//! A record is appended only after its bytes are written and flushed, and
+//! A record is appended only after its bytes are written and flushed (in
+//! batches of a few MiB, and when the index is closed), and
 //! the bytes were good when they arrived (a block of the vectors or codes
 //! matched its checksum; the metadata passed the open's checks), so every
 //! record stays true; a torn last record is dropped when the log is read.
@@ -81,6 +82,9 @@ extern "C" {
 const MAGIC: &[u8; 4] = b"VTRW";
 const VERSION: u32 = 1;
 const RECORD: usize = 20;
+/// Kept bytes waiting for their records before they are flushed and
+/// recorded together.
+const RECORD_BATCH_BYTES: u64 = 8 << 20;
 /// A log longer than this is not read (it would be a damaged one): the
 /// cache starts empty.
 const MAX_LOG_BYTES: u64 = 64 << 20;
@@ -172,8 +176,11 @@ struct Disk {
     log: SyncFile,
     header_len: u64,
     have: Vec<Range<u64>>,
-    /// Stretches written during the open, recorded once it succeeds.
+    /// Stretches written but not recorded yet: the open's, recorded once
+    /// it succeeds, and the searches', recorded in batches.
     pending: Vec<Range<u64>>,
+    /// Their bytes.
+    pending_bytes: u64,
 }
 
 /// A URL's warm cache, or nothing once the disk failed.
@@ -245,6 +252,7 @@ impl Warm {
                 header_len,
                 have,
                 pending: Vec::new(),
+                pending_bytes: 0,
             })),
             url: url.to_string(),
             pin: pin.to_string(),
@@ -317,10 +325,14 @@ impl Warm {
     }
 
     /// Keep the pieces `(start, bytes)` of one fetch, each fetched from
-    /// `start` and found good: all written, the data flushed once, then
-    /// all recorded (one write and flush of the log).
+    /// `start` and found good. They are written now (and read back from the
+    /// copy by this session), and recorded in batches: once
+    /// [`RECORD_BATCH_BYTES`] are waiting, and when the index is closed,
+    /// the data is flushed once and the log appended and flushed once. A
+    /// session that ends abruptly loses only its last unrecorded stretches,
+    /// which a later visit fetches again.
     pub(crate) fn keep(&self, pieces: &[(u64, &[u8])]) {
-        let mut done = Vec::with_capacity(pieces.len());
+        let mut due = false;
         for &(start, bytes) in pieces {
             let r = start..start + bytes.len() as u64;
             if r.is_empty() || r.end > self.file_len {
@@ -329,10 +341,15 @@ impl Warm {
             if self.write(&r, bytes).is_err() {
                 return self.fail();
             }
-            done.push(r);
+            if let Some(d) = self.disk.borrow_mut().as_mut() {
+                add(&mut d.have, r.clone());
+                d.pending_bytes += r.end - r.start;
+                due = d.pending_bytes >= RECORD_BATCH_BYTES;
+                d.pending.push(r);
+            }
         }
-        if self.record(&done).is_err() {
-            self.fail();
+        if due {
+            self.commit();
         }
     }
 
@@ -353,10 +370,13 @@ impl Warm {
         }
     }
 
-    /// Record what [`hold`](Self::hold) wrote.
+    /// Record what [`hold`](Self::hold) and [`keep`](Self::keep) wrote.
     pub(crate) fn commit(&self) {
         let pending = match self.disk.borrow_mut().as_mut() {
-            Some(d) => std::mem::take(&mut d.pending),
+            Some(d) => {
+                d.pending_bytes = 0;
+                std::mem::take(&mut d.pending)
+            }
             None => return,
         };
         if self
@@ -365,6 +385,15 @@ impl Warm {
             .is_err()
         {
             self.fail();
+        }
+    }
+
+    /// Forget what [`hold`](Self::hold) wrote (an open that failed): it is
+    /// never recorded.
+    pub(crate) fn drop_pending(&self) {
+        if let Some(d) = self.disk.borrow_mut().as_mut() {
+            d.pending.clear();
+            d.pending_bytes = 0;
         }
     }
 
@@ -423,6 +452,13 @@ impl Warm {
             add(&mut d.have, r.clone());
         }
         Ok(())
+    }
+}
+
+impl Drop for Warm {
+    /// Closing the index records what its searches kept.
+    fn drop(&mut self) {
+        self.commit();
     }
 }
 
