@@ -1,5 +1,7 @@
 //! The error type shared by every part of the core.
 
+use std::path::{Path, PathBuf};
+
 /// Everything that can go wrong in the core. User input never panics: it
 /// comes back as one of these.
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +116,66 @@ pub enum Error {
         /// What happened, for people.
         message: String,
     },
+    /// Something went wrong with the file at `path` (opening, reading or
+    /// saving an index file): `source` is what, as it would be without a
+    /// file to name. Match on [`Error::inner`] to tell the cases apart
+    /// whether or not a path is attached.
+    ///
+    /// ```
+    /// use vectrove_core::Error;
+    ///
+    /// let e = Error::Corrupt { section: "header", reason: "bad magic".into() }
+    ///     .in_file("/data/points.vtrv");
+    /// assert_eq!(e.path().unwrap().to_str(), Some("/data/points.vtrv"));
+    /// assert!(matches!(e.inner(), Error::Corrupt { section: "header", .. }));
+    /// assert!(e.to_string().starts_with("/data/points.vtrv: "));
+    /// ```
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong with it (never itself an [`Error::File`]).
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// This error, naming the file at `path` it happened in (an error that
+    /// names a file already keeps its own).
+    pub fn in_file(self, path: impl Into<PathBuf>) -> Error {
+        match self {
+            e @ Error::File { .. } => e,
+            e => Error::File {
+                path: path.into(),
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// The file this error happened in, if it names one.
+    pub fn path(&self) -> Option<&Path> {
+        match self {
+            Error::File { path, .. } => Some(path),
+            _ => None,
+        }
+    }
+
+    /// What went wrong, without the file it happened in: the error under
+    /// an [`Error::File`], or this error itself.
+    pub fn inner(&self) -> &Error {
+        match self {
+            Error::File { source, .. } => source.inner(),
+            e => e,
+        }
+    }
+
+    /// [`inner`](Self::inner), by value.
+    pub fn into_inner(self) -> Error {
+        match self {
+            Error::File { source, .. } => source.into_inner(),
+            e => e,
+        }
+    }
 }
 
 /// Why a read of a remote file failed ([`Error::Remote`]).
@@ -197,6 +259,11 @@ impl Error {
                 failure: RemoteFailure::Changed,
                 message: text(),
             },
+            Error::Corrupt {
+                section: "header",
+                reason: text(),
+            }
+            .in_file("sample.vtrv"),
         ]
     }
 }
@@ -225,12 +292,25 @@ mod tests {
             Error::Io(_) => 13,
             Error::Storage { .. } => 14,
             Error::Remote { .. } => 15,
+            Error::File { .. } => 16,
         }
     }
 
     #[test]
     fn samples_hold_every_variant_once() {
         let found: Vec<usize> = Error::samples().iter().map(variant).collect();
-        assert_eq!(found, (0..16).collect::<Vec<_>>());
+        assert_eq!(found, (0..17).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_path_wraps_once_and_unwraps_to_the_cause() {
+        let e = Error::ZeroVector.in_file("a").in_file("b");
+        assert_eq!(e.path(), Some(std::path::Path::new("a")));
+        assert!(matches!(e.inner(), Error::ZeroVector));
+        assert_eq!(e.to_string(), format!("a: {}", Error::ZeroVector));
+        let source = std::error::Error::source(&e).map(|s| s.to_string());
+        assert_eq!(source, Some(Error::ZeroVector.to_string()));
+        assert!(matches!(e.into_inner(), Error::ZeroVector));
+        assert_eq!(Error::ZeroVector.path(), None);
     }
 }

@@ -18,7 +18,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::time::Instant;
 
-use vectrove::file::{self, FileStore, Storage};
+use vectrove::file::{self, Storage};
 use vectrove::format::{IndexFile, read_meta};
 use vectrove::stores::FileSource;
 use vectrove::{Access, FeatureStore, Hnsw, MemoryStore, Result};
@@ -91,7 +91,7 @@ fn pages(index_path: &str, queries_path: &str, ef: usize, limit: Option<usize>) 
             cache_bytes: 64 << 20,
         },
     )?;
-    let FileStore::Paged(store) = paged.store() else {
+    let Some(store) = paged.store().paged() else {
         unreachable!("opened paged");
     };
     let before = store.stats();

@@ -24,7 +24,9 @@ use std::path::Path;
 /// What [`save`] takes: an [`Hnsw`], an [`Ivf`] or an [`AnyIndex`].
 pub use vectrove_core::format::WriteIndex;
 use vectrove_core::format::{self, Header, IndexKind, VectorChecksums};
-use vectrove_core::store::{Access, FeatureStore, MemoryStore, VectorType};
+use vectrove_core::store::{
+    Access, FeatureStore, FeatureStoreMut, LayeredStore, MemoryStore, VectorType,
+};
 use vectrove_core::{AnyIndex, Element, Error, Hnsw, IndexFile, Ivf, Result};
 
 use crate::stores::{FileSource, MmapStore, PreadStore, pread_store_with_layout};
@@ -36,6 +38,15 @@ use crate::stores::{FileSource, MmapStore, PreadStore, pread_store_with_layout};
 /// you do not control. [`Storage::Mmap`] is the fastest way to search a
 /// large file but trusts the file not to change under it: see its
 /// documentation.
+///
+/// An index opened in any mode takes inserts and deletes. The file is
+/// never written in place: with `Mmap` and `Paged` the vectors inserted
+/// after opening are kept in memory, beside the file's, and [`save`] writes
+/// all of them to a new file (atomically, so the same path is fine). A
+/// mapped index with such vectors searches somewhat slower than a freshly
+/// opened one (its searches no longer read the map's rows in place), so an
+/// application that appends much and searches much saves and reopens now
+/// and then, or opens with `Memory`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Storage {
     /// Read everything into memory.
@@ -95,42 +106,124 @@ impl Storage {
 }
 
 /// The store behind an opened index: one type for the three [`Storage`] modes.
+///
+/// It takes new vectors in every mode, so an opened index accepts
+/// `insert` and `delete` and can be saved again. With
+/// [`Storage::Memory`] they join the others in memory. With
+/// [`Storage::Mmap`] and [`Storage::Paged`] the file is never written: the
+/// vectors it holds stay mapped or paged, and those inserted since it was
+/// opened are kept in memory after them ([`appended`](Self::appended));
+/// [`save`] writes both as one new file. While a mapped index holds
+/// appended vectors, searches read through the store instead of the map's
+/// rows in place, which costs some speed; save and open it again to get it
+/// back.
 #[derive(Debug)]
-pub enum FileStore<T: Element = f32> {
-    /// All vectors in memory.
+pub struct FileStore<T: Element = f32> {
+    inner: Layers<T>,
+}
+
+#[derive(Debug)]
+enum Layers<T: Element> {
     Memory(MemoryStore<T>),
-    /// A memory map of the file.
-    Mmap(MmapStore<T>),
-    /// Positional reads through a page cache.
-    Paged(PreadStore<T>),
+    Mmap(LayeredStore<MmapStore<T>>),
+    Paged(LayeredStore<PreadStore<T>>),
+}
+
+/// `$s` bound to the store of whichever mode `$self` is in.
+macro_rules! each {
+    ($self:expr, $s:ident => $e:expr) => {
+        match $self {
+            Layers::Memory($s) => $e,
+            Layers::Mmap($s) => $e,
+            Layers::Paged($s) => $e,
+        }
+    };
+}
+
+impl<T: Element> FileStore<T> {
+    /// All vectors in memory.
+    pub fn from_memory(store: MemoryStore<T>) -> Self {
+        Self {
+            inner: Layers::Memory(store),
+        }
+    }
+
+    /// The vectors of a memory map, taking more in memory after them.
+    pub fn from_mmap(store: MmapStore<T>) -> Result<Self> {
+        Ok(Self {
+            inner: Layers::Mmap(LayeredStore::over(store)?),
+        })
+    }
+
+    /// The vectors of a paged file, taking more in memory after them.
+    pub fn from_paged(store: PreadStore<T>) -> Result<Self> {
+        Ok(Self {
+            inner: Layers::Paged(LayeredStore::over(store)?),
+        })
+    }
+
+    /// The in-memory store, if the index was opened with [`Storage::Memory`].
+    pub fn memory(&self) -> Option<&MemoryStore<T>> {
+        match &self.inner {
+            Layers::Memory(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The memory map of the file's vectors, if the index was opened with
+    /// [`Storage::Mmap`].
+    pub fn mmap(&self) -> Option<&MmapStore<T>> {
+        match &self.inner {
+            Layers::Mmap(s) => s.base(),
+            _ => None,
+        }
+    }
+
+    /// The paged store of the file's vectors (its cache statistics, its
+    /// source), if the index was opened with [`Storage::Paged`].
+    pub fn paged(&self) -> Option<&PreadStore<T>> {
+        match &self.inner {
+            Layers::Paged(s) => s.base(),
+            _ => None,
+        }
+    }
+
+    /// The name of the mode the index was opened in, as
+    /// [`Storage::name`] gives it.
+    pub fn storage_name(&self) -> &'static str {
+        match &self.inner {
+            Layers::Memory(_) => "memory",
+            Layers::Mmap(_) => "mmap",
+            Layers::Paged(_) => "paged",
+        }
+    }
+
+    /// Vectors held in memory beside a mapped or paged file's (inserted
+    /// since it was opened); 0 for [`Storage::Memory`], where every vector
+    /// is in memory anyway.
+    pub fn appended(&self) -> usize {
+        match &self.inner {
+            Layers::Memory(_) => 0,
+            Layers::Mmap(s) => s.tail_len(),
+            Layers::Paged(s) => s.tail_len(),
+        }
+    }
 }
 
 impl<T: Element> FeatureStore for FileStore<T> {
     type Elem = T;
 
     fn dim(&self) -> usize {
-        match self {
-            FileStore::Memory(s) => s.dim(),
-            FileStore::Mmap(s) => s.dim(),
-            FileStore::Paged(s) => s.dim(),
-        }
+        each!(&self.inner, s => s.dim())
     }
 
     fn len(&self) -> usize {
-        match self {
-            FileStore::Memory(s) => s.len(),
-            FileStore::Mmap(s) => s.len(),
-            FileStore::Paged(s) => s.len(),
-        }
+        each!(&self.inner, s => s.len())
     }
 
     #[inline]
     fn with_vector<R>(&self, slot: u32, f: impl FnOnce(&[T]) -> R) -> Result<Access<R>> {
-        match self {
-            FileStore::Memory(s) => s.with_vector(slot, f),
-            FileStore::Mmap(s) => s.with_vector(slot, f),
-            FileStore::Paged(s) => s.with_vector(slot, f),
-        }
+        each!(&self.inner, s => s.with_vector(slot, f))
     }
 
     fn with_vectors(
@@ -139,45 +232,40 @@ impl<T: Element> FeatureStore for FileStore<T> {
         f: impl FnMut(u32, &[T]),
         missing: &mut Vec<u32>,
     ) -> Result<()> {
-        match self {
-            FileStore::Memory(s) => s.with_vectors(slots, f, missing),
-            FileStore::Mmap(s) => s.with_vectors(slots, f, missing),
-            FileStore::Paged(s) => s.with_vectors(slots, f, missing),
-        }
+        each!(&self.inner, s => s.with_vectors(slots, f, missing))
     }
 
     #[inline]
     fn rows(&self) -> Option<vectrove_core::store::RowSlice<'_, T>> {
-        match self {
-            FileStore::Memory(s) => s.rows(),
-            FileStore::Mmap(s) => s.rows(),
-            FileStore::Paged(s) => s.rows(),
-        }
+        each!(&self.inner, s => s.rows())
     }
 
     #[inline]
     fn prefetch(&self, slots: &[u32]) {
-        match self {
-            FileStore::Memory(s) => s.prefetch(slots),
-            FileStore::Mmap(s) => s.prefetch(slots),
-            FileStore::Paged(s) => s.prefetch(slots),
-        }
+        each!(&self.inner, s => s.prefetch(slots))
     }
 
     fn may_miss(&self) -> bool {
-        match self {
-            FileStore::Memory(s) => s.may_miss(),
-            FileStore::Mmap(s) => s.may_miss(),
-            FileStore::Paged(s) => s.may_miss(),
-        }
+        each!(&self.inner, s => s.may_miss())
     }
 
     fn vector_type(&self) -> VectorType {
-        match self {
-            FileStore::Memory(s) => s.vector_type(),
-            FileStore::Mmap(s) => s.vector_type(),
-            FileStore::Paged(s) => s.vector_type(),
-        }
+        each!(&self.inner, s => s.vector_type())
+    }
+}
+
+/// New vectors go in memory, in every mode; the file is never written.
+impl<T: Element> FeatureStoreMut for FileStore<T> {
+    fn push(&mut self, v: &[T]) -> Result<u32> {
+        each!(&mut self.inner, s => s.push(v))
+    }
+
+    fn truncate(&mut self, len: usize) -> Result<()> {
+        each!(&mut self.inner, s => s.truncate(len))
+    }
+
+    fn reserve(&mut self, additional: usize) {
+        each!(&mut self.inner, s => s.reserve(additional))
     }
 }
 
@@ -224,6 +312,10 @@ const TEMP_SUFFIX: &str = ".tmp";
 /// loss.
 pub fn save(index: &impl WriteIndex, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
+    save_to(index, path).map_err(|e| e.in_file(path))
+}
+
+fn save_to(index: &impl WriteIndex, path: &Path) -> Result<()> {
     let dir = parent_dir(path);
     // Best effort: a directory that cannot be listed only keeps its leftovers.
     let _ = remove_stale_temp_files(dir);
@@ -247,9 +339,8 @@ pub fn save(index: &impl WriteIndex, path: impl AsRef<Path>) -> Result<()> {
         Error::Io(io::Error::new(
             e.kind(),
             format!(
-                "{} is saved, but its directory could not be flushed to disk, so the \
-                 new version may not survive a power loss: {e}",
-                path.display()
+                "saved, but its directory could not be flushed to disk, so the \
+                 new version may not survive a power loss: {e}"
             ),
         ))
     })
@@ -300,7 +391,7 @@ fn locked_temp_file(
         }
     }
     Err(Error::Io(io::Error::other(format!(
-        "{}: {TEMP_ATTEMPTS} new temporary files were removed by other processes \
+        "{TEMP_ATTEMPTS} new temporary files in {} were removed by other processes \
          before they could be locked",
         dir.display()
     ))))
@@ -405,21 +496,63 @@ fn dir_sync_unsupported(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::InvalidInput
 }
 
-/// Read and check the header of an index file.
+/// Read and check the header of an index file. Errors name the file
+/// ([`Error::File`]).
 pub fn read_header(path: impl AsRef<Path>) -> Result<Header> {
-    let source = FileSource::open(path)?;
-    Ok(format::read_meta(&source)?.0)
+    let path = path.as_ref();
+    let header = FileSource::open(path).and_then(|source| Ok(format::read_meta(&source)?.0));
+    header.map_err(|e| e.in_file(path))
 }
 
 /// Open the index at `path` with its vectors in `storage`, checking everything.
+///
+/// The index takes inserts and deletes in every [`Storage`] mode and can be
+/// saved again, over the same path or elsewhere. The file itself is never
+/// written: with [`Storage::Mmap`] and [`Storage::Paged`] the vectors it
+/// holds stay where they are and new ones are kept in memory beside them
+/// (see [`FileStore`]), until [`save`] writes a new file with both.
+///
+/// Every error names the file ([`Error::File`]); [`Error::inner`] is what
+/// went wrong: [`Error::Io`] (a missing file, no permission, a read that
+/// failed), [`Error::Corrupt`] (not an index file, truncated, a failed
+/// checksum, an IVF file opened as HNSW), [`Error::ElementMismatch`]
+/// (vectors of another element type) or [`Error::Storage`] (out of memory).
+///
+/// ```
+/// use vectrove::file::{self, Storage};
+/// use vectrove::{Error, Hnsw, Metric};
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("points.vtrv");
+/// let mut index = Hnsw::builder(2, Metric::L2).build()?;
+/// index.insert(1, &[0.0, 1.0])?;
+/// file::save(&index, &path)?;
+///
+/// // Open, add, delete and save again, whichever the storage.
+/// let mut index = file::open::<f32>(&path, Storage::Mmap)?;
+/// index.insert(2, &[5.0, 5.0])?;
+/// index.delete(1)?;
+/// assert_eq!(index.store().appended(), 1);
+/// file::save(&index, &path)?;
+/// let again = file::open::<f32>(&path, Storage::Memory)?;
+/// assert_eq!((again.len(), again.search(&[4.0, 4.0], 1, 16)?[0].id), (1, 2));
+///
+/// // Errors say which file, and what went wrong with it.
+/// let missing = dir.path().join("missing.vtrv");
+/// let e = file::open::<f32>(&missing, Storage::Memory).unwrap_err();
+/// assert_eq!(e.path(), Some(missing.as_path()));
+/// assert!(matches!(e.inner(), Error::Io(io) if io.kind() == std::io::ErrorKind::NotFound));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn open<T: Element>(path: impl AsRef<Path>, storage: Storage) -> Result<Hnsw<FileStore<T>>> {
     open_with(path, OpenOptions::new(storage))
 }
 
 /// Open the HNSW index at `path` with `options`. Every section's checksum
 /// and every structural invariant is checked; a damaged file is an
-/// [`Error::Corrupt`] and nothing is allocated
-/// beyond what the file's size justifies.
+/// [`Error::Corrupt`] (inside the [`Error::File`] that names it, as every
+/// error of opening is) and nothing is allocated beyond what the file's
+/// size justifies. The index takes inserts as [`open`] describes.
 ///
 /// Opening also removes the temporary files that killed saves left in the
 /// file's directory, where it may (see [`remove_stale_temp_files`]).
@@ -452,6 +585,14 @@ pub fn open_any<T: Element>(
 /// The one opening sequence: the core reads and checks the metadata, this
 /// crate only chooses the byte source and the store.
 fn open_kind<T: Element>(
+    path: &Path,
+    options: OpenOptions,
+    kind: Option<IndexKind>,
+) -> Result<AnyIndex<FileStore<T>>> {
+    open_file(path, options, kind).map_err(|e| e.in_file(path))
+}
+
+fn open_file<T: Element>(
     path: &Path,
     options: OpenOptions,
     kind: Option<IndexKind>,
@@ -505,13 +646,20 @@ fn open_store<T: Element>(
     }
     Ok(match options.storage {
         Storage::Memory => {
-            let mut bytes = vec![0u8; header.vector_bytes() as usize];
+            // Sized by a header checked against the file's length; still,
+            // memory may run short.
+            let n = usize::try_from(header.vector_bytes()).unwrap_or(usize::MAX);
+            let mut bytes = Vec::new();
+            bytes.try_reserve_exact(n).map_err(|_| Error::Storage {
+                message: format!("out of memory reading {n} bytes of vectors"),
+            })?;
+            bytes.resize(n, 0);
             vectrove_core::store::ByteSource::read_at(source, v.base_offset, &mut bytes)?;
-            FileStore::Memory(decoded.memory_store(&bytes)?)
+            FileStore::from_memory(decoded.memory_store(&bytes)?)
         }
-        Storage::Mmap => FileStore::Mmap(MmapStore::with_layout(&file, v)?),
+        Storage::Mmap => FileStore::from_mmap(MmapStore::with_layout(&file, v)?)?,
         Storage::Paged { cache_bytes } => {
-            FileStore::Paged(pread_store_with_layout(file, v, cache_bytes)?)
+            FileStore::from_paged(pread_store_with_layout(file, v, cache_bytes)?)?
         }
     })
 }

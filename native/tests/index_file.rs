@@ -111,7 +111,9 @@ fn damaged_files_are_refused_in_every_mode() {
         write_damaged(&damaged, &b);
         for mode in MODES {
             match file::open::<f32>(&damaged, mode) {
-                Err(Error::Corrupt { .. }) => {}
+                Err(e) if matches!(e.inner(), Error::Corrupt { .. }) => {
+                    assert_eq!(e.path(), Some(damaged.as_path()), "{e}");
+                }
                 Err(e) => panic!("{what} / {mode:?}: unexpected error {e}"),
                 Ok(_) => panic!("{what} / {mode:?}: damage not detected"),
             }
@@ -130,18 +132,100 @@ fn damaged_files_are_refused_in_every_mode() {
     for len in [0, 10, 64, 300, header.meta_len as usize, bytes.len() - 1] {
         write_damaged(&damaged, &bytes[..len]);
         for mode in MODES {
+            let e = file::open::<f32>(&damaged, mode).unwrap_err();
+            assert_eq!(
+                e.path(),
+                Some(damaged.as_path()),
+                "{len} bytes, {mode:?}: {e}"
+            );
             assert!(
-                file::open::<f32>(&damaged, mode).is_err(),
-                "{len} bytes, {mode:?}"
+                e.to_string().starts_with(&damaged.display().to_string()),
+                "{e}"
+            );
+            assert!(
+                matches!(e.inner(), Error::Corrupt { .. } | Error::Io(_)),
+                "{len} bytes, {mode:?}: {e}"
+            );
+        }
+        let e = file::read_header(&damaged).unwrap_err();
+        assert_eq!(e.path(), Some(damaged.as_path()), "{e}");
+    }
+}
+
+#[test]
+fn every_error_of_opening_names_the_file_and_what_went_wrong() {
+    use std::io::ErrorKind;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.vtrv");
+    file::save(&index(300, 8, 5), &path).unwrap();
+    let named = |e: &Error, p: &Path| {
+        assert_eq!(e.path(), Some(p), "{e}");
+        assert!(e.to_string().starts_with(&p.display().to_string()), "{e}");
+    };
+    for mode in MODES {
+        // A missing file.
+        let nope = dir.path().join("nope.vtrv");
+        let e = file::open::<f32>(&nope, mode).unwrap_err();
+        named(&e, &nope);
+        assert!(matches!(e.inner(), Error::Io(io) if io.kind() == ErrorKind::NotFound));
+        // Vectors of another element type.
+        let e = file::open::<u8>(&path, mode).unwrap_err();
+        named(&e, &path);
+        assert!(matches!(
+            e.inner(),
+            Error::ElementMismatch {
+                expected: "f32",
+                got: "u8"
+            }
+        ));
+        // Not an index file at all (bad magic).
+        let junk = dir.path().join("junk.vtrv");
+        std::fs::write(&junk, vec![7u8; 4096]).unwrap();
+        let e = file::open::<f32>(&junk, mode).unwrap_err();
+        named(&e, &junk);
+        assert!(
+            matches!(
+                e.inner(),
+                Error::Corrupt {
+                    section: "header",
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // An HNSW file opened as IVF.
+        let e = file::open_ivf(&path, mode).unwrap_err();
+        named(&e, &path);
+        assert!(matches!(e.inner(), Error::Corrupt { .. }), "{e}");
+        // A directory.
+        let e = file::open::<f32>(dir.path(), mode).unwrap_err();
+        named(&e, dir.path());
+    }
+    let e = file::open_any::<f32>(dir.path().join("nope"), OpenOptions::new(Storage::Mmap));
+    assert!(e.unwrap_err().path().is_some());
+    let e = file::read_header(dir.path().join("nope")).unwrap_err();
+    assert!(matches!(e.inner(), Error::Io(io) if io.kind() == ErrorKind::NotFound));
+    // No permission to read (root reads anything: nothing to check then).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let locked = dir.path().join("locked.vtrv");
+        std::fs::copy(&path, &locked).unwrap();
+        std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
+        if std::fs::File::open(&locked).is_err() {
+            let e = file::open::<f32>(&locked, Storage::Memory).unwrap_err();
+            named(&e, &locked);
+            assert!(
+                matches!(e.inner(), Error::Io(io) if io.kind() == ErrorKind::PermissionDenied),
+                "{e}"
             );
         }
     }
-    // A file of the wrong element type, and a missing file.
-    assert!(file::open::<u8>(&path, Storage::Memory).is_err());
-    assert!(matches!(
-        file::open::<f32>(dir.path().join("nope.vtrv"), Storage::Mmap),
-        Err(Error::Io(_))
-    ));
+    // Saving into a directory that does not exist names the target.
+    let target = dir.path().join("no/such/dir/a.vtrv");
+    let e = file::save(&index(10, 8, 5), &target).unwrap_err();
+    named(&e, &target);
+    assert!(matches!(e.inner(), Error::Io(_)));
 }
 
 #[test]

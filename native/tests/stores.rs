@@ -319,3 +319,44 @@ fn an_index_builds_on_a_temp_file_store() {
     }
     assert_eq!(index.store().as_flat(), &data[..]);
 }
+
+/// The store of an opened index file, with vectors appended in memory after
+/// the mapped or paged ones: read with half of them in each layer, and
+/// filled by pushes alone.
+#[test]
+fn file_stores_with_appended_vectors_conform() {
+    use vectrove::file::FileStore;
+    let files = Files::new();
+    for paged in [false, true] {
+        let open = |path: PathBuf, n: usize, dim: usize| -> Result<FileStore> {
+            let file = File::open(path)?;
+            match paged {
+                false => FileStore::from_mmap(MmapStore::open(&file, OFFSET, n, dim, dim * 4)?),
+                true => FileStore::from_paged(pread_store(file, OFFSET, n, dim, dim * 4, 1 << 16)?),
+            }
+        };
+        let mut split = |dim: usize, data: &[f32]| -> Result<FileStore> {
+            if dim == 0 {
+                return Err(Error::InvalidParameter {
+                    name: "dim",
+                    reason: "0".into(),
+                });
+            }
+            let n = data.len() / dim;
+            let half = n / 2;
+            let path = files.write(&data[..half * dim], dim, OFFSET, dim * 4, 0)?;
+            let mut s = open(path, half, dim)?;
+            for v in data[half * dim..].chunks_exact(dim) {
+                s.push(v)?;
+            }
+            assert_eq!(s.appended(), n - half);
+            Ok(s)
+        };
+        check_read(&mut split, &mut no_fill).unwrap();
+        let mut empty = |dim: usize| -> Result<FileStore> {
+            let path = files.write(&[], dim.max(1), OFFSET, dim.max(1) * 4, 0)?;
+            open(path, 0, dim)
+        };
+        check_mut(&mut empty).unwrap();
+    }
+}

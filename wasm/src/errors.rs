@@ -81,6 +81,7 @@ fn core_name(e: &Error) -> Option<&'static str> {
         Error::InvalidParameter { .. } | Error::UnsupportedMetric { .. } => name::INVALID_ARGUMENT,
         Error::ElementMismatch { .. } => name::UNSUPPORTED,
         Error::Corrupt { .. } => name::CORRUPT,
+        Error::File { source, .. } => return core_name(source),
         Error::NotResident { .. } => name::NOT_RESIDENT,
         Error::SlotOutOfRange { .. }
         | Error::StoreFull { .. }

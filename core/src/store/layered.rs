@@ -4,7 +4,7 @@
 //! any read-only store take inserts; saving writes both layers as one file.
 
 use crate::error::{Error, Result};
-use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore, VectorType};
+use crate::store::{Access, FeatureStore, FeatureStoreMut, MemoryStore, RowSlice, VectorType};
 
 /// Vectors `0..base_len` in `base` (if any), the rest in `tail`.
 ///
@@ -22,6 +22,15 @@ pub struct LayeredStore<B: FeatureStore> {
     base: Option<B>,
     base_len: usize,
     tail: MemoryStore<B::Elem>,
+}
+
+impl<B: FeatureStore + std::fmt::Debug> std::fmt::Debug for LayeredStore<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LayeredStore")
+            .field("base", &self.base)
+            .field("tail_len", &self.tail.len())
+            .finish()
+    }
 }
 
 impl<B: FeatureStore> LayeredStore<B> {
@@ -53,6 +62,16 @@ impl<B: FeatureStore> LayeredStore<B> {
     pub fn tail_len(&self) -> usize {
         self.tail.len()
     }
+
+    /// The vectors added after the base's, in memory.
+    pub fn tail(&self) -> &MemoryStore<B::Elem> {
+        &self.tail
+    }
+
+    /// The base and the tail, giving up the store.
+    pub fn into_parts(self) -> (Option<B>, MemoryStore<B::Elem>) {
+        (self.base, self.tail)
+    }
 }
 
 impl<B: FeatureStore> FeatureStore for LayeredStore<B> {
@@ -81,31 +100,75 @@ impl<B: FeatureStore> FeatureStore for LayeredStore<B> {
         }
     }
 
+    /// Each run of consecutive slots in one layer is one call of that
+    /// layer's `with_vectors`, so a paged base still reads a step's
+    /// vectors in one go.
     fn with_vectors(
         &self,
         slots: &[u32],
         mut f: impl FnMut(u32, &[B::Elem]),
         missing: &mut Vec<u32>,
     ) -> Result<()> {
-        match &self.base {
-            None => self.tail.with_vectors(slots, f, missing),
-            Some(base) if self.tail.is_empty() => base.with_vectors(slots, f, missing),
-            Some(_) => {
-                for &slot in slots {
-                    if let Access::Missing = self.with_vector(slot, |v| f(slot, v))? {
-                        missing.push(slot);
+        let Some(base) = &self.base else {
+            return self.tail.with_vectors(slots, f, missing);
+        };
+        if self.tail.is_empty() {
+            return base.with_vectors(slots, f, missing);
+        }
+        let in_base = |s: &u32| (*s as usize) < self.base_len;
+        let offset = self.base_len as u32;
+        let mut rest = slots;
+        while let Some(first) = rest.first() {
+            let base_run = in_base(first);
+            let n = rest
+                .iter()
+                .position(|s| in_base(s) != base_run)
+                .unwrap_or(rest.len());
+            let (run, after) = rest.split_at(n);
+            if base_run {
+                base.with_vectors(run, &mut f, missing)?;
+            } else {
+                for &slot in run {
+                    let got = self.tail.with_vector(slot - offset, |v| f(slot, v));
+                    match got {
+                        Ok(_) => {}
+                        Err(Error::SlotOutOfRange { .. }) => {
+                            return Err(Error::SlotOutOfRange {
+                                slot,
+                                len: self.len(),
+                            });
+                        }
+                        Err(e) => return Err(e),
                     }
                 }
-                Ok(())
             }
+            rest = after;
         }
+        Ok(())
     }
 
     fn prefetch(&self, slots: &[u32]) {
         match &self.base {
             None => self.tail.prefetch(slots),
             Some(base) if self.tail.is_empty() => base.prefetch(slots),
-            Some(_) => {}
+            // A hint only: the base's share is the one worth giving.
+            Some(base) => {
+                if slots.iter().all(|&s| (s as usize) < self.base_len) {
+                    base.prefetch(slots);
+                }
+            }
+        }
+    }
+
+    /// The rows of whichever layer holds every vector: all of them while
+    /// nothing was added to a base that keeps rows, or the tail of a store
+    /// with no base. Once both layers hold vectors, none (searches read
+    /// through [`with_vectors`](FeatureStore::with_vectors)).
+    fn rows(&self) -> Option<RowSlice<'_, B::Elem>> {
+        match &self.base {
+            None => self.tail.rows(),
+            Some(base) if self.tail.is_empty() => base.rows(),
+            Some(_) => None,
         }
     }
 
@@ -166,5 +229,63 @@ mod tests {
         s.truncate(2).unwrap();
         assert_eq!((s.len(), s.tail_len()), (2, 0));
         assert!(!s.may_miss());
+    }
+
+    /// Counts the base's batched reads.
+    struct Counting(MemoryStore, std::cell::Cell<usize>);
+
+    impl FeatureStore for Counting {
+        type Elem = f32;
+        fn dim(&self) -> usize {
+            self.0.dim()
+        }
+        fn len(&self) -> usize {
+            self.0.len()
+        }
+        fn with_vector<R>(&self, slot: u32, f: impl FnOnce(&[f32]) -> R) -> Result<Access<R>> {
+            self.0.with_vector(slot, f)
+        }
+        fn with_vectors(
+            &self,
+            slots: &[u32],
+            f: impl FnMut(u32, &[f32]),
+            missing: &mut Vec<u32>,
+        ) -> Result<()> {
+            self.1.set(self.1.get() + 1);
+            self.0.with_vectors(slots, f, missing)
+        }
+        fn rows(&self) -> Option<RowSlice<'_, f32>> {
+            self.0.rows()
+        }
+    }
+
+    #[test]
+    fn runs_of_base_slots_are_read_in_one_call_and_rows_cover_every_slot() {
+        let base = MemoryStore::from_flat(1, &[0.0, 1.0, 2.0, 3.0]).unwrap();
+        let mut s = LayeredStore::over(Counting(base, Default::default())).unwrap();
+        assert_eq!(s.rows().map(|r| r.len()), Some(4));
+        s.push(&[4.0]).unwrap();
+        s.push(&[5.0]).unwrap();
+        // Rows would leave the tail out.
+        assert!(s.rows().is_none());
+        let mut seen = Vec::new();
+        let mut missing = Vec::new();
+        s.with_vectors(
+            &[0, 1, 4, 5, 2, 3, 1],
+            |i, v| seen.push((i, v[0])),
+            &mut missing,
+        )
+        .unwrap();
+        let want = [0, 1, 4, 5, 2, 3, 1].map(|i| (i, i as f32));
+        assert_eq!(seen, want);
+        assert_eq!(s.base().unwrap().1.get(), 2);
+        assert!(matches!(
+            s.with_vectors(&[1, 6], |_, _| (), &mut missing),
+            Err(Error::SlotOutOfRange { slot: 6, len: 6 })
+        ));
+        // With no base, the tail's rows are every slot.
+        let only: LayeredStore<MemoryStore> =
+            LayeredStore::memory(MemoryStore::from_flat(1, &[7.0]).unwrap());
+        assert_eq!(only.rows().map(|r| r.len()), Some(1));
     }
 }

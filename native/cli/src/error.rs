@@ -28,7 +28,13 @@ pub fn fail<T>(msg: impl Into<String>) -> CliResult<T> {
 
 /// Puts the path in front of an error that does not name it.
 pub fn with_context<T, E: std::fmt::Display>(r: Result<T, E>, path: &Path) -> CliResult<T> {
-    r.map_err(|e| CliError::Message(format!("{}: {e}", path.display())))
+    r.map_err(|e| {
+        let (msg, p) = (e.to_string(), path.display().to_string());
+        CliError::Message(match msg.starts_with(&format!("{p}: ")) {
+            true => msg,
+            false => format!("{p}: {msg}"),
+        })
+    })
 }
 
 /// Reports a panic as one line on stderr, like every other error, instead of

@@ -125,13 +125,9 @@ struct PagedIo {
 
 /// The paged store's counters: cache hits, cache misses, read system calls.
 fn paged_counters<T: Element>(ix: &AnyIndex<FileStore<T>>) -> Option<Counters> {
-    match ix.store() {
-        FileStore::Paged(s) => {
-            let st = s.stats();
-            Some(Counters::Paged(st.hits, st.misses, s.source().reads()))
-        }
-        _ => None,
-    }
+    let s = ix.store().paged()?;
+    let st = s.stats();
+    Some(Counters::Paged(st.hits, st.misses, s.source().reads()))
 }
 
 /// The latency at quantile `p` of `sorted`, in microseconds.
