@@ -49,7 +49,7 @@ fn main() {
     let mut times = Vec::new();
     let km = pool
         .install(|| {
-            KMeans::fit_parallel_with(&params, &store, None::<MemoryStore>, |s| {
+            KMeans::fit_with(&params, &store, None::<MemoryStore>, |s| {
                 let t = last.elapsed().as_secs_f64();
                 last = Instant::now();
                 times.push(t);

@@ -140,7 +140,7 @@ pub(crate) fn not_f32<T: Element>() -> Error {
 impl Ivf<MemoryStore<f32>> {
     /// Train the quantiser on the vectors of `training` (sampled as
     /// [`KMeans::fit`] does) and return an empty in-memory index.
-    pub fn train<T: FeatureStore<Elem = f32>>(
+    pub fn train<T: FeatureStore<Elem = f32> + Sync>(
         metric: Metric,
         params: IvfParams,
         training: &T,
@@ -153,7 +153,7 @@ impl<S: FeatureStore> Ivf<S> {
     /// Train the quantiser on the vectors of `training` (sampled as
     /// [`KMeans::fit`] does) and return an empty index over `store`, which
     /// must be empty.
-    pub fn train_into<T: FeatureStore<Elem = f32>>(
+    pub fn train_into<T: FeatureStore<Elem = f32> + Sync>(
         metric: Metric,
         params: IvfParams,
         training: &T,
@@ -165,7 +165,7 @@ impl<S: FeatureStore> Ivf<S> {
     }
 
     /// An empty index with a quantiser trained elsewhere (for example with
-    /// `KMeans::fit_parallel_with` on `params.resolved(n).kmeans(metric)`),
+    /// `KMeans::fit_with` on `params.resolved(n).kmeans(metric)`),
     /// over an empty `store` of `f32` vectors.
     pub fn with_quantizer(quantizer: KMeans, params: IvfParams, store: S) -> Result<Self> {
         if S::Elem::CODE != f32::CODE {

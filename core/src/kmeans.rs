@@ -6,6 +6,15 @@
 //! sampled (at most [`KMeansParams::max_points_per_centroid`] points per
 //! centroid, drawn at random, not the leading rows).
 //!
+//! | call | samples | threads |
+//! |---|---|---|
+//! | [`KMeans::fit`], [`KMeans::fit_with`] (a spill store for the sample) | yes | all of rayon's, with the `parallel` feature |
+//! | [`KMeans::train`] | no: every vector | the caller's |
+//! | [`KMeans::train_parallel`] | no: every vector | all of rayon's |
+//!
+//! All of them give the same centroids for the same points and seed, on
+//! any number of threads.
+//!
 //! Initialisation is k-means++ (or uniform random), with the distances the
 //! triangle inequality rules out skipped (the `seed` module); each Lloyd
 //! iteration assigns every point to its nearest centroid and moves each
@@ -424,10 +433,11 @@ fn per_chunk(state: &mut [Bound], chunks: usize) -> Vec<&mut [Bound]> {
 }
 
 impl KMeans {
-    /// Train on every vector of `store` (sample first with [`sample_slots`]
-    /// and [`copy_sample`] for big inputs; [`KMeans::fit`] does both into
-    /// memory). `progress` sees each iteration's statistics and may stop
-    /// training early by returning `false`.
+    /// Train on every vector of `store`, on the caller's thread, with no
+    /// sampling: the building block under [`fit`](Self::fit), which is the
+    /// call to use (it samples big inputs and uses every thread).
+    /// `progress` sees each iteration's statistics and may stop training
+    /// early by returning `false`.
     pub fn train<S: FeatureStore<Elem = f32>>(
         params: &KMeansParams,
         store: &S,
@@ -443,9 +453,10 @@ impl KMeans {
         Self::lloyd(params, store, progress, 1, &mut run)
     }
 
-    /// [`train`](Self::train) on all of rayon's threads (run it inside a
-    /// `rayon::ThreadPool::install` to choose them). The centroids are bit
-    /// for bit those of `train`, whatever the number of threads.
+    /// [`train`](Self::train) (every vector, no sampling) on all of
+    /// rayon's threads (run it inside a `rayon::ThreadPool::install` to
+    /// choose them). The centroids are bit for bit those of `train`,
+    /// whatever the number of threads.
     #[cfg(feature = "parallel")]
     pub fn train_parallel<S: FeatureStore<Elem = f32> + Sync>(
         params: &KMeansParams,
@@ -584,8 +595,54 @@ impl KMeans {
         })
     }
 
-    /// Sample `store` into memory and train (see [`train`](Self::train)).
-    pub fn fit<S: FeatureStore<Elem = f32>>(
+    /// Sample `store` into memory and train, on every thread of the
+    /// current rayon pool with the `parallel` feature (run it inside a
+    /// `rayon::ThreadPool::install` to choose them; the browser package,
+    /// built without it, trains on its own thread). This is the call to
+    /// train with: the centroids depend only on `params` (its seed
+    /// included) and the data, bit for bit, never on the number of
+    /// threads. `progress` sees each iteration's statistics and may stop
+    /// training early by returning `false`.
+    ///
+    /// At most `k * max_points_per_centroid` points are trained on, a
+    /// random sample drawn with the seed when `store` holds more (copied
+    /// into memory; [`fit_with`](Self::fit_with) copies it to a store of
+    /// your choice instead, a temporary file say). A store holding no more
+    /// is read in place.
+    ///
+    /// ```
+    /// use vectrove_core::kmeans::{KMeans, KMeansParams};
+    /// use vectrove_core::{MemoryStore, Metric};
+    ///
+    /// // 3,000 points around three centres; at most 2 x 500 are trained on.
+    /// let mut data = Vec::new();
+    /// for i in 0..3_000 {
+    ///     let c = (i % 3) as f32 * 10.0;
+    ///     data.extend([c + (i % 7) as f32 * 0.01, c - (i % 5) as f32 * 0.01]);
+    /// }
+    /// let store = MemoryStore::from_flat(2, &data)?;
+    /// let params = KMeansParams {
+    ///     k: 3,
+    ///     metric: Metric::L2,
+    ///     max_points_per_centroid: 500,
+    ///     seed: 7,
+    ///     ..KMeansParams::default()
+    /// };
+    /// let km = KMeans::fit(&params, &store, |_| true)?;
+    /// assert_eq!(km.k(), 3);
+    /// let (near_ten, _) = km.assign(&[10.0, 10.0])?;
+    /// let (near_zero, _) = km.assign(&[0.0, 0.0])?;
+    /// assert_ne!(near_ten, near_zero);
+    ///
+    /// // The same centroids on one thread as on every thread.
+    /// # #[cfg(feature = "parallel")] {
+    /// let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    /// let again = one.install(|| KMeans::fit(&params, &store, |_| true))?;
+    /// assert_eq!(again.centroids(), km.centroids());
+    /// # }
+    /// # Ok::<(), vectrove_core::Error>(())
+    /// ```
+    pub fn fit<S: FeatureStore<Elem = f32> + Sync>(
         params: &KMeansParams,
         store: &S,
         progress: impl FnMut(&IterationStats) -> bool,
@@ -598,33 +655,14 @@ impl KMeans {
         )
     }
 
-    /// Train on the sample [`sample_slots`] draws from `store`. With a
-    /// `spill` store (empty; a temporary file natively, say), the sample is
-    /// copied there and training reads it from there, so it never needs to
-    /// be in memory; without one, training reads `store` itself when
-    /// nothing is left out, or an in-memory copy of the sample. The
-    /// centroids are the same bit for bit in every case.
+    /// [`fit`](Self::fit), training on the sample [`sample_slots`] draws
+    /// from `store`. With a `spill` store (empty; a temporary file
+    /// natively, say), the sample is copied there and training reads it
+    /// from there, so it never needs to be in memory; without one, training
+    /// reads `store` itself when nothing is left out, or an in-memory copy
+    /// of the sample. The centroids are the same bit for bit in every case,
+    /// on any number of threads.
     pub fn fit_with<S, D>(
-        params: &KMeansParams,
-        store: &S,
-        spill: Option<D>,
-        progress: impl FnMut(&IterationStats) -> bool,
-    ) -> Result<KMeans>
-    where
-        S: FeatureStore<Elem = f32>,
-        D: FeatureStoreMut<Elem = f32>,
-    {
-        match Training::gather(params, store, spill)? {
-            Training::Whole => Self::train(params, store, progress),
-            Training::Spilled(d) => Self::train(params, &d, progress),
-            Training::Copied(m) => Self::train(params, &m, progress),
-        }
-    }
-
-    /// [`fit_with`](Self::fit_with) training on all of rayon's threads (see
-    /// [`train_parallel`](Self::train_parallel)).
-    #[cfg(feature = "parallel")]
-    pub fn fit_parallel_with<S, D>(
         params: &KMeansParams,
         store: &S,
         spill: Option<D>,
@@ -635,10 +673,40 @@ impl KMeans {
         D: FeatureStoreMut<Elem = f32> + Sync,
     {
         match Training::gather(params, store, spill)? {
-            Training::Whole => Self::train_parallel(params, store, progress),
-            Training::Spilled(d) => Self::train_parallel(params, &d, progress),
-            Training::Copied(m) => Self::train_parallel(params, &m, progress),
+            Training::Whole => Self::train_all(params, store, progress),
+            Training::Spilled(d) => Self::train_all(params, &d, progress),
+            Training::Copied(m) => Self::train_all(params, &m, progress),
         }
+    }
+
+    /// [`fit_with`](Self::fit_with), which now trains on all of rayon's
+    /// threads itself.
+    #[cfg(feature = "parallel")]
+    #[deprecated(note = "`fit_with` trains on all threads now; call it instead")]
+    pub fn fit_parallel_with<S, D>(
+        params: &KMeansParams,
+        store: &S,
+        spill: Option<D>,
+        progress: impl FnMut(&IterationStats) -> bool,
+    ) -> Result<KMeans>
+    where
+        S: FeatureStore<Elem = f32> + Sync,
+        D: FeatureStoreMut<Elem = f32> + Sync,
+    {
+        Self::fit_with(params, store, spill, progress)
+    }
+
+    /// Lloyd on every vector of `store`: on rayon's threads with the
+    /// `parallel` feature, on the caller's without.
+    fn train_all<S: FeatureStore<Elem = f32> + Sync>(
+        params: &KMeansParams,
+        store: &S,
+        progress: impl FnMut(&IterationStats) -> bool,
+    ) -> Result<KMeans> {
+        #[cfg(feature = "parallel")]
+        return Self::train_parallel(params, store, progress);
+        #[cfg(not(feature = "parallel"))]
+        Self::train(params, store, progress)
     }
 
     fn initial<S: FeatureStore<Elem = f32>>(

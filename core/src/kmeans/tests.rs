@@ -124,6 +124,15 @@ fn any_thread_count_gives_the_same_seeds_and_centroids() {
                 "{threads} threads, {iters} iterations"
             );
             assert_eq!(km.stats(), serial.stats(), "{threads} threads");
+            // `fit` (nothing to sample here) trains the same way.
+            let fitted = pool
+                .install(|| KMeans::fit(&params, &store, |_| true))
+                .unwrap();
+            assert_eq!(
+                fitted.centroids(),
+                serial.centroids(),
+                "fit, {threads} threads"
+            );
         }
     }
 }

@@ -234,7 +234,7 @@ fn build_ivf(a: &BuildArgs) -> CliResult<()> {
             true
         };
         let spill: Option<vectrove::MemoryStore<f32>> = None;
-        vectrove::KMeans::fit_parallel_with(&kp, &input, spill, progress)
+        vectrove::KMeans::fit_with(&kp, &input, spill, progress)
     })?;
     pb.finish_and_clear();
     let train_s = t.elapsed().as_secs_f64();

@@ -149,7 +149,7 @@ fn train_timed<S: FeatureStore<Elem = f32> + Sync>(
 ) -> CliResult<(vectrove::kmeans::KMeans, Vec<f64>)> {
     let mut times = Vec::new();
     let mut last = Instant::now();
-    let km = vectrove::kmeans::KMeans::fit_parallel_with(params, store, spill, |s| {
+    let km = vectrove::kmeans::KMeans::fit_with(params, store, spill, |s| {
         times.push(last.elapsed().as_secs_f64());
         last = Instant::now();
         pb.set_position(s.iteration as u64);
