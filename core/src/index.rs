@@ -246,24 +246,7 @@ impl<S: FeatureStore> AnyIndex<S> {
         Self: Sync,
         S::Elem: Sync,
     {
-        let dim = self.dim();
-        if !queries.len().is_multiple_of(dim) {
-            return Err(crate::Error::InvalidParameter {
-                name: "queries",
-                reason: format!(
-                    "{} values are not a whole number of {dim}-dimensional queries",
-                    queries.len()
-                ),
-            });
-        }
-        let one = |q: &[S::Elem]| self.search(q, k, p);
-        #[cfg(feature = "parallel")]
-        {
-            use rayon::prelude::*;
-            queries.par_chunks_exact(dim).map(one).collect()
-        }
-        #[cfg(not(feature = "parallel"))]
-        queries.chunks_exact(dim).map(one).collect()
+        each_query(self.dim(), queries, |q| self.search(q, k, p))
     }
 
     /// Write the index in the file format.
@@ -321,5 +304,94 @@ impl<S: FeatureStoreMut<Elem = f32>> AnyIndex<S> {
     /// batch is checked before anything is inserted.
     pub fn insert_many(&mut self, ids: &[u64], vectors: &[f32]) -> Result<()> {
         either!(self, i => i.insert_many(ids, vectors))
+    }
+}
+
+/// The answers of `one` for each `dim`-value query of `queries`, in query
+/// order: with the `parallel` feature on the threads of the current rayon
+/// pool.
+fn each_query<T: Sync>(
+    dim: usize,
+    queries: &[T],
+    one: impl Fn(&[T]) -> Result<Vec<Neighbor>> + Sync + Send,
+) -> Result<Vec<Vec<Neighbor>>> {
+    if dim == 0 || !queries.len().is_multiple_of(dim) {
+        return Err(crate::Error::InvalidParameter {
+            name: "queries",
+            reason: format!(
+                "{} values are not a whole number of {dim}-dimensional queries",
+                queries.len()
+            ),
+        });
+    }
+    #[cfg(feature = "parallel")]
+    {
+        use rayon::prelude::*;
+        queries.par_chunks_exact(dim).map(one).collect()
+    }
+    #[cfg(not(feature = "parallel"))]
+    queries.chunks_exact(dim).map(one).collect()
+}
+
+impl<S: FeatureStore> Hnsw<S> {
+    /// The `k` nearest neighbours of each query of `queries` (one after
+    /// another, [`dim`](Self::dim) values each), in query order, searched
+    /// with beam width `ef`: with the `parallel` feature spread over the
+    /// threads of the current rayon pool, each query's answer the one
+    /// [`search`](Self::search) gives it.
+    ///
+    /// ```
+    /// use vectrove_core::{Hnsw, Metric};
+    /// let mut index = Hnsw::builder(2, Metric::L2).build()?;
+    /// for i in 0..50u64 {
+    ///     index.insert(i, &[i as f32, 1.0])?;
+    /// }
+    /// let all = index.search_many(&[3.1, 1.0, 40.2, 1.0], 2, 32)?;
+    /// assert_eq!((all[0][0].id, all[1][0].id), (3, 40));
+    /// # Ok::<(), vectrove_core::Error>(())
+    /// ```
+    pub fn search_many(
+        &self,
+        queries: &[S::Elem],
+        k: usize,
+        ef: usize,
+    ) -> Result<Vec<Vec<Neighbor>>>
+    where
+        Self: Sync,
+        S::Elem: Sync,
+    {
+        each_query(self.dim(), queries, |q| self.search(q, k, ef))
+    }
+}
+
+impl<S: FeatureStore> Ivf<S> {
+    /// The `k` nearest neighbours of each query of `queries` (one after
+    /// another, [`dim`](Self::dim) values each), in query order, scanning
+    /// `nprobe` lists each: with the `parallel` feature spread over the
+    /// threads of the current rayon pool, each query's answer the one
+    /// [`search`](Self::search) gives it.
+    ///
+    /// ```
+    /// use vectrove_core::{Ivf, IvfParams, MemoryStore, Metric};
+    /// let data: Vec<f32> = (0..200).flat_map(|i| [i as f32, (i % 7) as f32]).collect();
+    /// let training = MemoryStore::from_flat(2, &data)?;
+    /// let params = IvfParams { nlist: 4, ..IvfParams::default() };
+    /// let mut index = Ivf::train(Metric::L2, params, &training)?;
+    /// index.insert_many(&(0..200).collect::<Vec<u64>>(), &data)?;
+    /// let all = index.search_many(&data[20..24], 1, 4)?;
+    /// assert_eq!((all[0][0].id, all[1][0].id), (10, 11));
+    /// # Ok::<(), vectrove_core::Error>(())
+    /// ```
+    pub fn search_many(
+        &self,
+        queries: &[S::Elem],
+        k: usize,
+        nprobe: usize,
+    ) -> Result<Vec<Vec<Neighbor>>>
+    where
+        Self: Sync,
+        S::Elem: Sync,
+    {
+        each_query(self.dim(), queries, |q| self.search(q, k, nprobe))
     }
 }

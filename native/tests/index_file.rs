@@ -304,3 +304,44 @@ fn ivf_files_open_in_every_storage_mode() {
         }
     }
 }
+
+#[test]
+fn batch_search_of_an_opened_file_answers_as_one_search_a_query() {
+    use vectrove::SearchParams;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.vtrv");
+    file::save(&index(1_500, 16, 12), &path).unwrap();
+    let queries = uniform(40, 16, 0.0..1.0, 13);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    for mode in MODES {
+        let ix = file::open::<f32>(&path, mode).unwrap();
+        let one: Vec<_> = queries
+            .chunks_exact(16)
+            .map(|q| ix.search(q, 10, 48).unwrap())
+            .collect();
+        assert_eq!(
+            pool.install(|| ix.search_many(&queries, 10, 48)).unwrap(),
+            one
+        );
+        let any = file::open_any::<f32>(&path, OpenOptions::new(mode)).unwrap();
+        let p = SearchParams {
+            ef: 48,
+            ..SearchParams::default()
+        };
+        assert_eq!(
+            pool.install(|| any.search_many(&queries, 10, &p)).unwrap(),
+            one
+        );
+        // A batch that is not whole queries is refused.
+        assert!(matches!(
+            ix.search_many(&queries[..17], 10, 48),
+            Err(Error::InvalidParameter {
+                name: "queries",
+                ..
+            })
+        ));
+    }
+}
