@@ -164,6 +164,12 @@ impl<S: FeatureStore> AnyIndex<S> {
         either!(self, i => i.slot_count())
     }
 
+    /// The ids of the live (not deleted) points, in the order they are
+    /// stored.
+    pub fn ids(&self) -> Box<dyn Iterator<Item = u64> + '_> {
+        either!(self, i => Box::new(i.ids()))
+    }
+
     /// Whether `id` is a live point.
     pub fn contains(&self, id: u64) -> bool {
         either!(self, i => i.contains(id))

@@ -236,6 +236,12 @@ impl<S: FeatureStore> Ivf<S> {
         self.points.slot_count()
     }
 
+    /// The ids of the live (not deleted) points, in the order they are
+    /// stored.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.points.live_ids()
+    }
+
     /// Whether `id` is a live point.
     pub fn contains(&self, id: u64) -> bool {
         self.points.contains(id)

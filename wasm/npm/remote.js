@@ -8,7 +8,9 @@
 // Buffers coming back (toBytes, get, k-means centroids) are the worker's own copies and are
 // transferred, not copied.
 
-const INFO_KEYS = ["length", "dim", "metric", "kind", "storage", "name", "quantization", "quantized"];
+const INFO_KEYS = [
+  "length", "dim", "metric", "kind", "storage", "name", "quantization", "quantized", "idType",
+];
 
 function namedError(name, message) {
   const err = new Error(message);
@@ -331,6 +333,7 @@ export class RemoteIndex {
   get name() { return this.#info.name; }
   get quantization() { return this.#info.quantization; }
   get quantized() { return this.#info.quantized; }
+  get idType() { return this.#info.idType; }
   /** True after close() (or free()) or once the worker is terminated. */
   get closed() { return this.#closed || this.#connection.closed !== null; }
 
@@ -370,6 +373,10 @@ export class RemoteIndex {
     return this.#search("searchSync", query, k, options);
   }
 
+  async searchMany(queries, k, options) {
+    return this.#search("searchMany", queries, k, options);
+  }
+
   #search(method, query, k, options) {
     const opts = checkOptions(options, method);
     const transfer = [];
@@ -379,7 +386,8 @@ export class RemoteIndex {
       wire.allow = allow;
       transfer.push(allow.buffer);
     }
-    return this.#call(method, [outgoing(query, Float32Array, transfer, false, "query"), k, wire], transfer);
+    const what = method === "searchMany" ? "queries" : "query";
+    return this.#call(method, [outgoing(query, Float32Array, transfer, false, what), k, wire], transfer);
   }
 
   async delete(id) { return this.#call("delete", [id]); }
@@ -474,7 +482,7 @@ class IndexWorker {
     const opts = checkOptions(options, "fromBytes");
     const transfer = [];
     const data = outgoingBytes(bytes, transfer, opts.transfer === true, "fromBytes");
-    return this.#index("fromBytes", [data], transfer);
+    return this.#index("fromBytes", [data, wireOptions(opts, ["transfer"])], transfer);
   }
 
   async exists(name, options) {

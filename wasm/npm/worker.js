@@ -56,6 +56,7 @@ function snapshot(index) {
     name: index.name ?? undefined,
     quantization: index.quantization ?? null,
     quantized: index.quantized,
+    idType: index.idType,
   };
 }
 
@@ -118,8 +119,8 @@ const operations = {
     });
     return adopt(index);
   },
-  fromBytes([bytes]) {
-    return adopt(Index.fromBytes(bytes));
+  fromBytes([bytes, options]) {
+    return adopt(Index.fromBytes(bytes, options));
   },
   exists([name, options]) {
     return Index.exists(name, options);
@@ -178,6 +179,11 @@ const methods = {
   }),
   search: (index, [query, k, options]) => index.search(query, k, searchOptions(options)),
   searchSync: (index, [query, k, options]) => index.searchSync(query, k, searchOptions(options)),
+  searchMany: async (index, [queries, k, options], _id, transfer) => {
+    const batch = await index.searchMany(queries, k, searchOptions(options));
+    transfer.push(batch.ids.buffer, batch.distances.buffer, batch.counts.buffer);
+    return batch;
+  },
   delete: (index, [key]) => index.delete(key),
   contains: (index, [key]) => index.contains(key),
   get: (index, [key], _id, transfer) => give(index.get(key), transfer),

@@ -13,7 +13,7 @@
 //! so an error never leaves the index borrowed.
 #![allow(clippy::await_holding_refcell_ref)]
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Float32Array, Object, Promise, Reflect};
@@ -24,22 +24,47 @@ use wasm_bindgen_futures::future_to_promise;
 
 use crate::errors::{busy, from_core, invalid_argument, js_error, name, unsupported};
 use crate::js::{
-    id_value, now_ms, opt, opt_f64, opt_function, opt_u64, opt_usize, set, to_id, yield_now,
+    IdType, MAX_SAFE_ID, now_ms, opt, opt_f64, opt_function, opt_u64, opt_usize, set, to_id,
+    yield_now,
 };
 use crate::lazy::{self, Lazy};
 use crate::open;
 use crate::opfs;
-use crate::options::{self, JsFilter, JsResult, SearchArgs, Storage, check_name, to_ids};
+use crate::options::{
+    self, JsFilter, JsResult, SearchArgs, Storage, check_name, check_path, to_ids,
+};
 use crate::save;
 use crate::state::{DEFAULT_CACHE_BYTES, Engine, Inner};
 use crate::store::Store;
-use crate::{http, idb, warm};
+use crate::{http, idb, nodefs, warm};
 
 /// A vector index (HNSW, or IVF-Flat from [`Index::train_ivf`]) over `f32`
 /// vectors, in memory or backed by OPFS or IndexedDB.
 #[wasm_bindgen]
 pub struct Index {
     inner: Rc<RefCell<Option<Inner>>>,
+    /// Set while an `addMany` runs: it lets go of the index between its
+    /// slices so that searches answer meanwhile, and every other change
+    /// (or a second `addMany`) gets a `BusyError` until it ends.
+    ingesting: Rc<Cell<bool>>,
+    /// What ids come back as, fixed for the index's life.
+    id_type: IdType,
+}
+
+/// Clears the `ingesting` flag when an `addMany` ends, however it ends.
+struct Ingesting(Rc<Cell<bool>>);
+
+impl Drop for Ingesting {
+    fn drop(&mut self) {
+        self.0.set(false);
+    }
+}
+
+fn ingest_busy() -> JsValue {
+    js_error(
+        name::BUSY,
+        "an addMany is still running on this index: await it first (searches may run meanwhile)",
+    )
 }
 
 /// The `dim` argument: 1 to 2^20 elements, what the file format holds.
@@ -55,11 +80,11 @@ fn closed() -> JsValue {
 }
 
 /// Turn neighbours into `[{ id, distance }, ...]`.
-fn hits(neighbors: &[Neighbor]) -> JsValue {
+fn hits(neighbors: &[Neighbor], id_type: IdType) -> JsValue {
     let out = Array::new_with_length(neighbors.len() as u32);
     for (i, n) in neighbors.iter().enumerate() {
         let o = Object::new();
-        set(&o, "id", id_value(n.id));
+        set(&o, "id", id_type.value(n.id));
         set(&o, "distance", n.distance);
         out.set(i as u32, o.into());
     }
@@ -103,10 +128,23 @@ fn abort_error(done: usize, total: usize) -> JsValue {
 }
 
 impl Index {
-    fn wrap(inner: Inner) -> Index {
-        Index {
-            inner: Rc::new(RefCell::new(Some(inner))),
+    /// The JS object over `inner`, its ids given back as `id_type`. An
+    /// index of numbers refuses an opened file with an id above 2^53 - 1
+    /// (which no number holds exactly) rather than give back wrong ids.
+    fn wrap(inner: Inner, id_type: IdType) -> JsResult<Index> {
+        if id_type == IdType::Number
+            && let Some(big) = inner.engine.ids().find(|&id| id as f64 > MAX_SAFE_ID)
+        {
+            return Err(invalid_argument(format!(
+                "the index holds id {big}, above 2^53 - 1, which a JS number cannot hold: \
+                 open it with {{ idType: \"bigint\" }}"
+            )));
         }
+        Ok(Index {
+            inner: Rc::new(RefCell::new(Some(inner))),
+            ingesting: Rc::new(Cell::new(false)),
+            id_type,
+        })
     }
 
     fn with<R>(&self, f: impl FnOnce(&Inner) -> JsResult<R>) -> JsResult<R> {
@@ -115,6 +153,9 @@ impl Index {
     }
 
     fn with_mut<R>(&self, f: impl FnOnce(&mut Inner) -> JsResult<R>) -> JsResult<R> {
+        if self.ingesting.get() {
+            return Err(ingest_busy());
+        }
         let mut guard = self.inner.try_borrow_mut().map_err(|_| busy())?;
         f(guard.as_mut().ok_or_else(closed)?)
     }
@@ -133,6 +174,7 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "IndexOptions")] options: JsValue,
     ) -> JsResult<Index> {
         let dim = dim_arg(&dim)?;
+        let id_type = IdType::parse(&options)?;
         let metric = options::metric(&options, Metric::Cosine)?;
         let mut b = Hnsw::builder(dim, metric);
         if let Some(m) = opt_usize(&options, "m")? {
@@ -148,9 +190,12 @@ impl Index {
             b = b.quantize(kind);
         }
         let store = Store::memory(MemoryStore::new(dim).map_err(from_core)?);
-        Ok(Index::wrap(Inner::memory(AnyIndex::Hnsw(
-            b.build_with_store(store).map_err(from_core)?,
-        ))))
+        Index::wrap(
+            Inner::memory(AnyIndex::Hnsw(
+                b.build_with_store(store).map_err(from_core)?,
+            )),
+            id_type,
+        )
     }
 
     /// A new, empty in-memory IVF-Flat index whose coarse quantiser is
@@ -171,6 +216,7 @@ impl Index {
                 got: training.len() % dim,
             }));
         }
+        let id_type = IdType::parse(&options)?;
         let metric = options::metric(&options, Metric::Cosine)?;
         let quantize = options::quantization(&options)?;
         // Left out, `nlist` is the core's default for the training set; an
@@ -194,14 +240,27 @@ impl Index {
         if let Some(kind) = quantize {
             ivf.quantize_later(kind).map_err(from_core)?;
         }
-        Ok(Index::wrap(Inner::memory(AnyIndex::Ivf(ivf))))
+        Index::wrap(Inner::memory(AnyIndex::Ivf(ivf)), id_type)
     }
 
     /// An in-memory index from the bytes of an index file (the native CLI's
     /// output, or [`toBytes`](Self::to_bytes)). Every section is checked.
+    /// Options: `idType` ("number", the default, or "bigint").
     #[wasm_bindgen(js_name = fromBytes)]
-    pub fn from_bytes(bytes: &[u8]) -> JsResult<Index> {
-        Ok(Index::wrap(Inner::memory(open::engine_from_bytes(bytes)?)))
+    pub fn from_bytes(
+        bytes: &[u8],
+        #[wasm_bindgen(unchecked_param_type = "FromBytesOptions")] options: JsValue,
+    ) -> JsResult<Index> {
+        let id_type = IdType::parse(&options)?;
+        Index::wrap(Inner::memory(open::engine_from_bytes(bytes)?), id_type)
+    }
+
+    /// What ids come back as: "number" (the default) or "bigint", as
+    /// chosen with the `idType` option when the index was created or
+    /// opened.
+    #[wasm_bindgen(getter = idType, unchecked_return_type = "IdType")]
+    pub fn id_type(&self) -> String {
+        self.id_type.as_str().to_string()
     }
 
     /// The index as file bytes, the same format the native crate writes.
@@ -215,7 +274,7 @@ impl Index {
 
     /// Add one vector under `id` (an integer up to 2^53 - 1, or a BigInt).
     pub fn add(&self, id: JsValue, vector: &[f32]) -> JsResult<()> {
-        let id = to_id(&id, "id")?;
+        let id = self.id_type.admit(to_id(&id, "id")?)?;
         self.with_mut(|i| {
             writable(i)?;
             i.engine.insert(id, vector).map_err(from_core)
@@ -234,18 +293,22 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "AddManyOptions")] options: JsValue,
     ) -> Promise {
         let rc = self.inner.clone();
+        let ingesting = self.ingesting.clone();
+        let id_type = self.id_type;
         future_to_promise(async move {
             let ids = to_ids(&ids, vectors.len())?;
+            for &id in &ids {
+                id_type.admit(id)?;
+            }
             let progress = opt_function(&options, "onProgress")?;
             let signal = opt(&options, "signal")?;
             let total = ids.len();
             if aborted(&signal) {
                 return Err(abort_error(0, total));
             }
-            let mut guard = rc.try_borrow_mut().map_err(|_| busy())?;
-            let inner = guard.as_mut().ok_or_else(closed)?;
-            writable(inner)?;
-            let dim = inner.engine.dim();
+            if ingesting.get() {
+                return Err(ingest_busy());
+            }
             let report = |done: usize| match &progress {
                 Some(f) => f
                     .call2(
@@ -256,24 +319,50 @@ impl Index {
                     .map(drop),
                 None => Ok(()),
             };
-            let h = match &mut inner.engine {
-                AnyIndex::Hnsw(h) => {
-                    h.check_batch(&ids, &vectors).map_err(from_core)?;
-                    h
+            let dim = {
+                let mut guard = rc.try_borrow_mut().map_err(|_| busy())?;
+                let inner = guard.as_mut().ok_or_else(closed)?;
+                writable(inner)?;
+                match &mut inner.engine {
+                    AnyIndex::Hnsw(h) => h.check_batch(&ids, &vectors).map_err(from_core)?,
+                    AnyIndex::Ivf(x) => {
+                        // IVF inserts are cheap (one list each): one go.
+                        x.insert_many(&ids, &vectors).map_err(from_core)?;
+                        drop(guard);
+                        report(total)?;
+                        return Ok(JsValue::UNDEFINED);
+                    }
                 }
-                AnyIndex::Ivf(x) => {
-                    x.insert_many(&ids, &vectors).map_err(from_core)?;
-                    report(total)?;
-                    return Ok(JsValue::UNDEFINED);
-                }
+                inner.engine.dim()
             };
+            // The batch is checked whole, and nothing else may change the
+            // index until this ends, so each slice inserts what was checked.
+            ingesting.set(true);
+            let _clear = Ingesting(ingesting.clone());
             let mut done = 0;
             let mut slice = 16usize;
             while done < total {
                 let n = slice.min(total - done);
+                // A search waiting on storage holds the index: wait for it.
+                let mut guard = loop {
+                    match rc.try_borrow_mut() {
+                        Ok(g) => break g,
+                        Err(_) => {
+                            yield_now().await?;
+                            if aborted(&signal) {
+                                return Err(abort_error(done, total));
+                            }
+                        }
+                    }
+                };
+                let inner = guard.as_mut().ok_or_else(closed)?;
+                let AnyIndex::Hnsw(h) = &mut inner.engine else {
+                    return Err(busy());
+                };
                 let t0 = now_ms();
                 h.insert_many(&ids[done..done + n], &vectors[done * dim..(done + n) * dim])
                     .map_err(from_core)?;
+                drop(guard);
                 done += n;
                 // Aim for slices of about 50 ms, growing at most twofold
                 // at a time so that one quick slice cannot overshoot.
@@ -282,6 +371,7 @@ impl Index {
                 slice = aim.clamp(1, (2 * n).min(4096));
                 report(done)?;
                 if done < total {
+                    // Searches run here, on the points inserted so far.
                     yield_now().await?;
                     if aborted(&signal) {
                         return Err(abort_error(done, total));
@@ -308,8 +398,9 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "SearchOptions")] options: JsValue,
     ) -> Promise {
         let rc = self.inner.clone();
+        let id_type = self.id_type;
         future_to_promise(async move {
-            let filter = JsFilter::new(&options)?;
+            let filter = JsFilter::new(&options, id_type)?;
             // A shared borrow for the whole search, across its fetches:
             // other searches run alongside it (each with its own state),
             // while a change or a save gets a `BusyError` until it ends.
@@ -334,7 +425,97 @@ impl Index {
             });
             drop(guard);
             filter.finish()?;
-            Ok(hits(&found.map_err(from_core)?))
+            Ok(hits(&found.map_err(from_core)?, id_type))
+        })
+    }
+
+    /// Search for each of many queries (`queries` holds them back to back):
+    /// `{ k, ids, distances, counts }`, row `i` at `[i * k, i * k +
+    /// counts[i])` of `ids` (a `Float64Array`, or a `BigUint64Array` for
+    /// `idType` "bigint") and `distances` (a `Float32Array`), nearest first;
+    /// a row with fewer than `k` hits (a filter, a small index) is padded
+    /// with id 0 and distance `Infinity`. Options as for
+    /// [`search`](Self::search), for every query.
+    #[wasm_bindgen(js_name = searchMany, unchecked_return_type = "Promise<SearchBatch>")]
+    pub fn search_many(
+        &self,
+        queries: Vec<f32>,
+        k: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SearchOptions")] options: JsValue,
+    ) -> Promise {
+        let rc = self.inner.clone();
+        let id_type = self.id_type;
+        future_to_promise(async move {
+            let filter = JsFilter::new(&options, id_type)?;
+            let guard = rc.try_borrow().map_err(|_| busy())?;
+            let inner = guard.as_ref().ok_or_else(closed)?;
+            let a = SearchArgs::parse(&k, &options, &inner.engine)?;
+            let engine = &inner.engine;
+            let dim = engine.dim();
+            if !queries.len().is_multiple_of(dim) {
+                return Err(from_core(vectrove_core::Error::DimensionMismatch {
+                    expected: dim,
+                    got: queries.len() % dim,
+                }));
+            }
+            let n = queries.len() / dim;
+            // `k` is at most the index's size, so this is bounded by the
+            // queries times the index.
+            let width = a.k;
+            let mut ids = vec![0u64; n * width];
+            let mut distances = vec![f32::INFINITY; n * width];
+            let mut counts = vec![0u32; n];
+            let lazy = match (&inner.idb, &inner.http) {
+                (Some(l), _) => Some(Lazy::Idb(l)),
+                (_, Some(l)) => Some(Lazy::Http(l)),
+                _ => None,
+            };
+            let mut since_yield = now_ms();
+            let mut result = Ok(());
+            for (i, query) in queries.chunks_exact(dim).enumerate() {
+                let searched = match (engine.store().base(), lazy) {
+                    (Some(base), Some(lazy)) => {
+                        lazy::search(engine, base, lazy, query, &a, &filter).await
+                    }
+                    _ => search_now(engine, query, &a, &filter).map(|f| (f, 0)),
+                };
+                let found = match searched {
+                    Ok((found, fetches)) => {
+                        inner.fetches.set(inner.fetches.get() + fetches);
+                        found
+                    }
+                    Err(e) => {
+                        result = Err(from_core(e));
+                        break;
+                    }
+                };
+                counts[i] = found.len() as u32;
+                for (j, hit) in found.iter().enumerate().take(width) {
+                    ids[i * width + j] = hit.id;
+                    distances[i * width + j] = hit.distance;
+                }
+                // Keep the event loop turning on long batches in memory.
+                if now_ms() - since_yield > 50.0 {
+                    yield_now().await?;
+                    since_yield = now_ms();
+                }
+            }
+            drop(guard);
+            filter.finish()?;
+            result?;
+            let out = Object::new();
+            set(&out, "k", width as f64);
+            let ids: JsValue = match id_type {
+                IdType::Number => {
+                    let as_f64: Vec<f64> = ids.iter().map(|&id| id as f64).collect();
+                    js_sys::Float64Array::from(&as_f64[..]).into()
+                }
+                IdType::BigInt => js_sys::BigUint64Array::from(&ids[..]).into(),
+            };
+            set(&out, "ids", ids);
+            set(&out, "distances", Float32Array::from(&distances[..]));
+            set(&out, "counts", js_sys::Uint32Array::from(&counts[..]));
+            Ok(out.into())
         })
     }
 
@@ -348,13 +529,13 @@ impl Index {
         k: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SearchOptions")] options: JsValue,
     ) -> JsResult<JsValue> {
-        let filter = JsFilter::new(&options)?;
+        let filter = JsFilter::new(&options, self.id_type)?;
         let out = self.with(|i| {
             let a = SearchArgs::parse(&k, &options, &i.engine)?;
             search_now(&i.engine, query, &a, &filter).map_err(from_core)
         });
         filter.finish()?;
-        Ok(hits(&out?))
+        Ok(hits(&out?, self.id_type))
     }
 
     /// Train codes of `kind` ("sq8" or "sq4") on the stored vectors now and search
@@ -522,7 +703,8 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
-            let storage = Storage::parse(&options)?.unwrap_or(Storage::Opfs);
+            let storage = Storage::parse(&options)?.unwrap_or_else(Storage::default_here);
+            let id_type = IdType::parse(&options)?;
             let cache_bytes = opt_usize(&options, "cacheBytes")?.unwrap_or(DEFAULT_CACHE_BYTES);
             let verify = opt(&options, "verify")?.is_some_and(|v| v.is_truthy());
             let timeout = opt_f64(&options, "timeoutMs")?.unwrap_or(http::DEFAULT_TIMEOUT_MS);
@@ -536,7 +718,7 @@ impl Index {
                 ));
             }
             let inner = open::open(name, storage, cache_bytes, verify, timeout, persist).await?;
-            Ok(Index::wrap(inner).into())
+            Ok(Index::wrap(inner, id_type)?.into())
         })
     }
 
@@ -552,11 +734,12 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "ImportOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
-            let storage = Storage::parse(&options)?.unwrap_or(Storage::Opfs);
+            let storage = Storage::parse(&options)?.unwrap_or_else(Storage::default_here);
             let cache_bytes = opt_usize(&options, "cacheBytes")?.unwrap_or(DEFAULT_CACHE_BYTES);
             let progress = opt_function(&options, "onProgress")?;
+            let id_type = IdType::parse(&options)?;
             let inner = open::import(name, source, storage, cache_bytes, progress).await?;
-            Ok(Index::wrap(inner).into())
+            Ok(Index::wrap(inner, id_type)?.into())
         })
     }
 
@@ -570,7 +753,11 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "SaveOptions")] options: JsValue,
     ) -> Promise {
         let rc = self.inner.clone();
+        let ingesting = self.ingesting.clone();
         future_to_promise(async move {
+            if ingesting.get() {
+                return Err(ingest_busy());
+            }
             let mut guard = rc.try_borrow_mut().map_err(|_| busy())?;
             let inner = guard.as_mut().ok_or_else(closed)?;
             save::save(inner, name, &options).await?;
@@ -591,9 +778,15 @@ impl Index {
             if storage == Some(Storage::Http) {
                 return Ok(warm::exists(&http::http_href(&name)).await?.into());
             }
+            let storage = storage.unwrap_or_else(Storage::default_here);
+            if storage.is_file_path() {
+                check_path(&name)?;
+                nodefs::ready().await?;
+                return Ok(nodefs::exists(&name)?.into());
+            }
             check_name(&name)?;
             Ok(match storage {
-                Some(Storage::Idb) => {
+                Storage::Idb => {
                     let db = idb::open_db().await?;
                     idb::get_record(&db, &name)
                         .await
@@ -619,9 +812,16 @@ impl Index {
                 warm::remove_cache(&http::http_href(&name)).await?;
                 return Ok(JsValue::UNDEFINED);
             }
+            let storage = storage.unwrap_or_else(Storage::default_here);
+            if storage.is_file_path() {
+                check_path(&name)?;
+                nodefs::ready().await?;
+                nodefs::remove(&name)?;
+                return Ok(JsValue::UNDEFINED);
+            }
             check_name(&name)?;
             match storage {
-                Some(Storage::Idb) => idb::remove(&idb::open_db().await?, &name).await?,
+                Storage::Idb => idb::remove(&idb::open_db().await?, &name).await?,
                 _ => opfs::remove(&name).await?,
             }
             Ok(JsValue::UNDEFINED)
@@ -631,6 +831,9 @@ impl Index {
     /// Release the index: an OPFS-backed index lets go of its file lock.
     /// Later calls on this object throw.
     pub fn close(&self) -> JsResult<()> {
+        if self.ingesting.get() {
+            return Err(ingest_busy());
+        }
         let mut guard = self.inner.try_borrow_mut().map_err(|_| busy())?;
         guard.take();
         Ok(())

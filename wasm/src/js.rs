@@ -97,12 +97,52 @@ pub(crate) fn to_id(v: &JsValue, what: &str) -> Result<u64, JsValue> {
     )))
 }
 
-/// An id as JS sees it: a number when it is exact as one, else a BigInt.
-pub(crate) fn id_value(id: u64) -> JsValue {
-    if id as f64 <= MAX_SAFE_ID {
-        JsValue::from_f64(id as f64)
-    } else {
-        js_sys::BigInt::from(id).into()
+/// The one type an index gives its ids back as, chosen when it is created
+/// or opened (the `idType` option): JS numbers, which hold ids up to
+/// 2^53 - 1 exactly, or BigInts, which hold every u64.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum IdType {
+    Number,
+    BigInt,
+}
+
+impl IdType {
+    /// The `idType` option ("number" or "bigint"; default "number").
+    pub(crate) fn parse(options: &JsValue) -> Result<IdType, JsValue> {
+        match opt_string(options, "idType")?.as_deref() {
+            None | Some("number") => Ok(IdType::Number),
+            Some("bigint") => Ok(IdType::BigInt),
+            Some(other) => Err(invalid_argument(format!(
+                "unknown idType \"{other}\": use \"number\" or \"bigint\""
+            ))),
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            IdType::Number => "number",
+            IdType::BigInt => "bigint",
+        }
+    }
+
+    /// An id as this index gives it back.
+    pub(crate) fn value(self, id: u64) -> JsValue {
+        match self {
+            // Ids above 2^53 - 1 never get into a "number" index.
+            IdType::Number => JsValue::from_f64(id as f64),
+            IdType::BigInt => js_sys::BigInt::from(id).into(),
+        }
+    }
+
+    /// Refuse an id this index could not give back exactly.
+    pub(crate) fn admit(self, id: u64) -> Result<u64, JsValue> {
+        if self == IdType::Number && id as f64 > MAX_SAFE_ID {
+            return Err(invalid_argument(format!(
+                "id {id} is above 2^53 - 1, which a JS number cannot hold: create or open the \
+                 index with {{ idType: \"bigint\" }}"
+            )));
+        }
+        Ok(id)
     }
 }
 

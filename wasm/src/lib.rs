@@ -17,6 +17,7 @@ mod index;
 mod js;
 mod kmeans;
 mod lazy;
+mod nodefs;
 mod open;
 mod opfs;
 mod options;

@@ -16,8 +16,9 @@ use wasm_bindgen::prelude::*;
 use crate::errors::{corrupt, from_core, js_error, name, unsupported};
 use crate::idb::{self, IdbLink, IdbSource, IdbWriter};
 use crate::js::in_dedicated_worker;
+use crate::nodefs::{self, FileWriter, NodeFile};
 use crate::opfs::{self, OpfsSource, SyncFile, TmpWriter};
-use crate::options::{JsResult, Storage, check_name};
+use crate::options::{JsResult, Storage, check_name, check_path};
 use crate::sink::Sink;
 use crate::source::{ByteStream, grow};
 use crate::state::{Engine, Inner};
@@ -77,6 +78,24 @@ pub(crate) async fn open_opfs(name: &str, cache_bytes: usize, verify: bool) -> J
     }
     let page = opfs_page_bytes(h.vector_stride(), cache_bytes);
     let store = Store::over(paged(Source::Opfs(source), &file, page, cache_bytes)?);
+    file.into_index(store.map_err(from_core)?)
+        .map_err(from_core)
+}
+
+/// Open the index file at `path` under Node, its vectors read lazily
+/// through a file descriptor.
+pub(crate) async fn open_file(path: &str, cache_bytes: usize, verify: bool) -> JsResult<Engine> {
+    nodefs::ready().await?;
+    let source = NodeFile::open(path)?;
+    let (header, meta) = format::read_meta(&source).map_err(from_core)?;
+    let file = decode(header, &meta)?;
+    drop(meta);
+    let h = file.header();
+    if verify {
+        format::verify_vectors(&source, h, file.vector_checksums()).map_err(from_core)?;
+    }
+    let page = opfs_page_bytes(h.vector_stride(), cache_bytes);
+    let store = Store::over(paged(Source::File(source), &file, page, cache_bytes)?);
     file.into_index(store.map_err(from_core)?)
         .map_err(from_core)
 }
@@ -141,6 +160,15 @@ pub(crate) async fn open(
             http = Some(link);
             e
         }
+        _ if storage.is_file_path() => {
+            check_path(&name)?;
+            if storage == Storage::File {
+                open_file(&name, cache_bytes, verify).await?
+            } else {
+                nodefs::ready().await?;
+                engine_from_bytes(&nodefs::read_all(&name)?)?
+            }
+        }
         _ => {
             check_name(&name)?;
             match storage {
@@ -174,7 +202,12 @@ pub(crate) async fn import(
     cache_bytes: usize,
     progress: Option<Function>,
 ) -> JsResult<Inner> {
-    check_name(&name)?;
+    if storage.is_file_path() {
+        check_path(&name)?;
+        nodefs::ready().await?;
+    } else {
+        check_name(&name)?;
+    }
     if storage == Storage::Http {
         return Err(unsupported(
             "storage \"http\" reads an index where it is published and stores nothing: open it \
@@ -226,6 +259,16 @@ async fn import_stream(
         Ok(Some(block))
     };
     match storage {
+        Storage::Memory | Storage::File if storage.is_file_path() => {
+            let mut w = FileWriter::create(name)?;
+            w.write_all_js(&meta)?;
+            while let Some(b) = next_block(s).await? {
+                w.write_all_js(&b)?;
+            }
+            ensure_end(s).await?;
+            w.commit()?;
+            open(name.to_string(), storage, cache_bytes, false, 0.0, false).await
+        }
         Storage::Memory => {
             // Grown block by block: the header's claim is not trusted
             // with an allocation before the bytes are there.

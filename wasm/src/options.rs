@@ -9,7 +9,7 @@ use vectrove_core::{Metric, Quantization, SearchParams};
 use wasm_bindgen::prelude::*;
 
 use crate::errors::{from_core, invalid_argument};
-use crate::js::{describe, id_value, opt, opt_string, opt_usize, to_id};
+use crate::js::{IdType, describe, opt, opt_string, opt_usize, to_id};
 use crate::state::Engine;
 
 /// What every binding returns: a value, or the JS error to throw.
@@ -47,6 +47,8 @@ pub(crate) enum Storage {
     Opfs,
     Idb,
     Http,
+    /// Node's file system; the name is a path.
+    File,
 }
 
 impl Storage {
@@ -57,9 +59,11 @@ impl Storage {
             Some("opfs") => Some(Storage::Opfs),
             Some("indexeddb") => Some(Storage::Idb),
             Some("http") => Some(Storage::Http),
+            Some("file") => Some(Storage::File),
             Some(other) => {
                 return Err(invalid_argument(format!(
-                    "unknown storage \"{other}\": use \"memory\", \"opfs\", \"indexeddb\" or \"http\""
+                    "unknown storage \"{other}\": use \"memory\", \"opfs\", \"indexeddb\", \"http\" \
+                     or (under Node) \"file\""
                 )));
             }
         })
@@ -71,8 +75,36 @@ impl Storage {
             Storage::Opfs => "opfs",
             Storage::Idb => "indexeddb",
             Storage::Http => "http",
+            Storage::File => "file",
         }
     }
+}
+
+impl Storage {
+    /// The storage when none is given: "file" under Node, "opfs" elsewhere.
+    pub(crate) fn default_here() -> Storage {
+        if crate::nodefs::is_node() {
+            Storage::File
+        } else {
+            Storage::Opfs
+        }
+    }
+
+    /// Whether the name is a path on Node's file system: storage "file",
+    /// or "memory" (the file read whole) under Node.
+    pub(crate) fn is_file_path(self) -> bool {
+        self == Storage::File || (self == Storage::Memory && crate::nodefs::is_node())
+    }
+}
+
+/// Refuse a path that no file system takes (storage "file").
+pub(crate) fn check_path(path: &str) -> JsResult<()> {
+    if path.is_empty() || path.contains('\0') || path.len() > 4096 {
+        return Err(invalid_argument(
+            "a file path must have 1 to 4096 characters and no NUL",
+        ));
+    }
+    Ok(())
 }
 
 /// Refuse index names that are not a plain file name.
@@ -97,12 +129,13 @@ pub(crate) fn check_name(name: &str) -> JsResult<()> {
 /// array), read once into a set before the search starts.
 pub(crate) struct JsFilter {
     f: Option<Function>,
+    id_type: IdType,
     ids: Option<HashSet<u64>>,
     thrown: RefCell<Option<JsValue>>,
 }
 
 impl JsFilter {
-    pub(crate) fn new(options: &JsValue) -> JsResult<JsFilter> {
+    pub(crate) fn new(options: &JsValue, id_type: IdType) -> JsResult<JsFilter> {
         let (mut f, mut ids) = (None, None);
         match opt(options, "filter")? {
             None => {}
@@ -111,6 +144,7 @@ impl JsFilter {
         }
         Ok(JsFilter {
             f,
+            id_type,
             ids,
             thrown: RefCell::new(None),
         })
@@ -124,7 +158,7 @@ impl JsFilter {
         if self.thrown.borrow().is_some() {
             return false;
         }
-        match f.call1(&JsValue::NULL, &id_value(id)) {
+        match f.call1(&JsValue::NULL, &self.id_type.value(id)) {
             Ok(v) => v.is_truthy(),
             Err(e) => {
                 *self.thrown.borrow_mut() = Some(e);

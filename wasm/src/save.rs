@@ -7,9 +7,10 @@ use wasm_bindgen::prelude::*;
 use crate::errors::{from_core, from_dom, invalid_argument, unsupported};
 use crate::idb::{self, IdbWriter};
 use crate::js::in_dedicated_worker;
-use crate::open::{engine_from_bytes, open_opfs};
+use crate::nodefs::{self, FileWriter};
+use crate::open::{engine_from_bytes, open_file, open_opfs};
 use crate::opfs::{self, TmpWriter};
-use crate::options::{JsResult, Storage, check_name};
+use crate::options::{JsResult, Storage, check_name, check_path};
 use crate::sink::Sink;
 use crate::state::Inner;
 use crate::store::Source;
@@ -29,12 +30,18 @@ pub(crate) async fn save(
             ));
         }
     };
-    check_name(&name)?;
     let target = Storage::parse(options)?.unwrap_or(match inner.storage {
         Storage::Idb => Storage::Idb,
+        Storage::File => Storage::File,
+        _ if nodefs::is_node() => Storage::File,
         _ if in_dedicated_worker() => Storage::Opfs,
         _ => Storage::Memory,
     });
+    if target.is_file_path() {
+        check_path(&name)?;
+    } else {
+        check_name(&name)?;
+    }
     if inner.storage == Storage::Http {
         return Err(unsupported(
             "an index opened with storage \"http\" is read-only: download it with Index.import \
@@ -48,6 +55,7 @@ pub(crate) async fn save(
         ));
     }
     match target {
+        _ if target.is_file_path() => save_file(inner, &name).await?,
         Storage::Idb => {
             let bytes = inner.engine.to_bytes().map_err(from_core)?;
             store_idb(&name, &bytes).await?;
@@ -61,6 +69,7 @@ pub(crate) async fn save(
             opfs::write_all_async(&name, &bytes).await?;
         }
         Storage::Opfs => save_opfs(inner, &name).await?,
+        Storage::File => unreachable_file()?,
         Storage::Http => {
             return Err(unsupported(
                 "nothing is saved over HTTP: publish the bytes of toBytes() on a web server",
@@ -123,6 +132,39 @@ async fn save_opfs(inner: &mut Inner, name: &str) -> JsResult<()> {
         w.discard().await;
     }
     result
+}
+
+/// Storage "file" always names a path (a guard above takes it).
+fn unreachable_file() -> JsResult<()> {
+    Err(unsupported("storage \"file\" is for Node"))
+}
+
+/// Save to the file at `path` under Node through a temporary file beside
+/// it, flushed to the disk and renamed over `path`. An index read lazily
+/// from that very file goes on from the new one; if that fails it stays on
+/// the old file's descriptor, which still reads the previous version whole.
+async fn save_file(inner: &mut Inner, path: &str) -> JsResult<()> {
+    nodefs::ready().await?;
+    let mut w = FileWriter::create(path)?;
+    {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, &mut w);
+        let written = inner
+            .engine
+            .write_to(&mut out)
+            .and_then(|()| std::io::Write::flush(&mut out).map_err(vectrove_core::Error::from));
+        drop(out);
+        if let Err(e) = written {
+            return Err(w.failed.take().unwrap_or_else(|| from_core(e)));
+        }
+    }
+    w.commit()?;
+    if inner.storage == Storage::File
+        && inner.name.as_deref() == Some(path)
+        && let Ok(engine) = open_file(path, inner.cache_bytes, false).await
+    {
+        inner.engine = engine;
+    }
+    Ok(())
 }
 
 /// Write a whole file into IndexedDB as index `name`.

@@ -1,5 +1,5 @@
 //! The store behind every JS index: the core's layered store over a lazily
-//! read base (OPFS, IndexedDB pages or a file over HTTP, through the page
+//! read base (OPFS, IndexedDB pages, a file over HTTP or on Node's file system, through the page
 //! cache), or vectors in memory alone.
 
 use std::sync::Arc;
@@ -9,6 +9,7 @@ use vectrove_core::remote::RemoteFile;
 use vectrove_core::store::{ByteSource, LayeredStore, PagedStore, SourceRead};
 
 use crate::idb::IdbSource;
+use crate::nodefs::NodeFile;
 use crate::opfs::OpfsSource;
 
 /// Where a lazily opened index reads its vectors.
@@ -16,6 +17,8 @@ pub(crate) enum Source {
     Opfs(OpfsSource),
     Idb(IdbSource),
     Http(Arc<RemoteFile>),
+    /// An index file under Node (storage "file").
+    File(NodeFile),
 }
 
 impl ByteSource for Source {
@@ -24,6 +27,7 @@ impl ByteSource for Source {
             Source::Opfs(s) => s.len(),
             Source::Idb(s) => s.len(),
             Source::Http(s) => s.len(),
+            Source::File(s) => s.len(),
         }
     }
 
@@ -32,11 +36,12 @@ impl ByteSource for Source {
             Source::Opfs(s) => s.read_at(offset, buf),
             Source::Idb(s) => s.read_at(offset, buf),
             Source::Http(s) => s.read_at(offset, buf),
+            Source::File(s) => s.read_at(offset, buf),
         }
     }
 
     fn is_async(&self) -> bool {
-        !matches!(self, Source::Opfs(_))
+        !matches!(self, Source::Opfs(_) | Source::File(_))
     }
 }
 

@@ -188,7 +188,7 @@ fn bad_input_gets_named_errors_and_changes_nothing() {
 
 #[wasm_bindgen_test]
 fn native_golden_file_round_trips_byte_for_byte() {
-    let index = Index::from_bytes(GOLDEN).expect("open the native file");
+    let index = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).expect("open the native file");
     assert_eq!(index.length().unwrap(), 2000);
     assert_eq!(index.metric().unwrap(), "cosine");
     assert_eq!(
@@ -200,7 +200,7 @@ fn native_golden_file_round_trips_byte_for_byte() {
 
 #[wasm_bindgen_test]
 async fn native_golden_file_gives_native_results() {
-    let index = Index::from_bytes(GOLDEN).unwrap();
+    let index = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     assert_matches_native(&index).await;
     let r = recall(&index, 64).await;
     console_log!("memory: recall@10 {r:.3} at ef 64 (debian-384 2k, 100 queries)");
@@ -212,15 +212,21 @@ fn damaged_files_are_refused() {
     let mut bad = GOLDEN.to_vec();
     let at = bad.len() / 2;
     bad[at] ^= 0x40;
-    let msg = assert_error(Index::from_bytes(&bad), "CorruptIndexError");
-    assert!(msg.contains("checksum"), "{msg}");
-    assert_error(
-        Index::from_bytes(&GOLDEN[..GOLDEN.len() - 1]),
+    let msg = assert_error(
+        Index::from_bytes(&bad, JsValue::UNDEFINED),
         "CorruptIndexError",
     );
-    assert_error(Index::from_bytes(&GOLDEN[..100]), "CorruptIndexError");
+    assert!(msg.contains("checksum"), "{msg}");
     assert_error(
-        Index::from_bytes(b"not an index at all"),
+        Index::from_bytes(&GOLDEN[..GOLDEN.len() - 1], JsValue::UNDEFINED),
+        "CorruptIndexError",
+    );
+    assert_error(
+        Index::from_bytes(&GOLDEN[..100], JsValue::UNDEFINED),
+        "CorruptIndexError",
+    );
+    assert_error(
+        Index::from_bytes(b"not an index at all", JsValue::UNDEFINED),
         "CorruptIndexError",
     );
 }
@@ -326,7 +332,7 @@ async fn ivf_in_memory() {
     // Probing every list is exact: all 100 x 10 true neighbours are found.
     assert_eq!(found.len(), 100);
     assert_eq!(vectrove_core::recall_at_k(&found, &truth(), 10), 1.0);
-    let copy = Index::from_bytes(&index.to_bytes().unwrap()).unwrap();
+    let copy = Index::from_bytes(&index.to_bytes().unwrap(), JsValue::UNDEFINED).unwrap();
     assert_eq!(copy.kind().unwrap(), "ivf");
     assert_eq!(copy.to_bytes().unwrap(), index.to_bytes().unwrap());
     // Without `nlist` the core's default for the training set applies
@@ -505,7 +511,7 @@ async fn opfs_outside_a_worker_is_a_clear_error() {
 
 #[wasm_bindgen_test]
 async fn huge_k_gives_every_point_and_leaves_the_index_usable() {
-    let index = Index::from_bytes(GOLDEN).unwrap();
+    let index = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     assert_huge_k_gives_everything(&index).await;
     let q = &queries()[..DIM];
     for k in [2f64.powi(31), 2f64.powi(28), 2f64.powi(53) - 1.0] {
@@ -562,7 +568,7 @@ async fn huge_k_gives_every_point_and_leaves_the_index_usable() {
 
 #[wasm_bindgen_test]
 fn hostile_numbers_get_typed_errors() {
-    let index = Index::from_bytes(GOLDEN).unwrap();
+    let index = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     let q = &queries()[..DIM];
     let bad_k = [
         JsValue::from(0),
@@ -665,7 +671,7 @@ fn hostile_numbers_get_typed_errors() {
 
 #[wasm_bindgen_test]
 async fn searches_at_once_in_memory() {
-    let index = Index::from_bytes(GOLDEN).unwrap();
+    let index = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     assert_concurrent_searches(&index, 12).await;
     let index = assert_changes_beside_searches(index).await;
     assert_concurrent_searches(&index, 8).await;
@@ -768,7 +774,7 @@ async fn quantize_option_method_and_typed_errors() {
     let own = search_hits(&index, &base[1500 * DIM..1501 * DIM], 1.0).await;
     assert_eq!(own[0].0, 5000);
     // Through the file: the codes come along, and so do the results.
-    let copy = Index::from_bytes(&index.to_bytes().unwrap()).unwrap();
+    let copy = Index::from_bytes(&index.to_bytes().unwrap(), JsValue::UNDEFINED).unwrap();
     assert!(copy.quantized().unwrap());
     for q in queries().chunks_exact(DIM).take(20) {
         assert_eq!(
@@ -779,7 +785,7 @@ async fn quantize_option_method_and_typed_errors() {
     // Pending codes (fewer than 1,000 vectors) survive a round trip too.
     let pending = Index::new(JsValue::from(3), options(&[("quantize", "sq8".into())])).unwrap();
     pending.add(JsValue::from(1), &[1.0, 2.0, 3.0]).unwrap();
-    let back = Index::from_bytes(&pending.to_bytes().unwrap()).unwrap();
+    let back = Index::from_bytes(&pending.to_bytes().unwrap(), JsValue::UNDEFINED).unwrap();
     assert_eq!(
         back.quantization().unwrap().as_string().as_deref(),
         Some("sq8")
@@ -853,10 +859,10 @@ async fn quantize_option_method_and_typed_errors() {
 
 #[wasm_bindgen_test]
 async fn codes_search_like_the_exact_index_and_open_byte_for_byte() {
-    let exact = Index::from_bytes(GOLDEN).unwrap();
+    let exact = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     let exact_hits = all_hits(&exact, &[]).await;
     let r_exact = recall(&exact, 64).await;
-    let sq8 = Index::from_bytes(GOLDEN).unwrap();
+    let sq8 = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     sq8.quantize("sq8".into()).expect("quantize");
     assert!(sq8.quantized().unwrap());
     let r16 = recall(&sq8, 16).await;
@@ -867,7 +873,7 @@ async fn codes_search_like_the_exact_index_and_open_byte_for_byte() {
     // `--quantize sq8`: the same codes from the same vectors.
     assert_eq!(sq8.to_bytes().unwrap(), GOLDEN_SQ8);
     // The native file opens byte for byte and searches like native.
-    let native = Index::from_bytes(GOLDEN_SQ8).unwrap();
+    let native = Index::from_bytes(GOLDEN_SQ8, JsValue::UNDEFINED).unwrap();
     assert_eq!(
         native.quantization().unwrap().as_string().as_deref(),
         Some("sq8")
@@ -945,7 +951,7 @@ async fn ivf_takes_the_quantize_option() {
     let o = overlap(&b, &a);
     console_log!("ivf nprobe 4: sq8 finds {o:.3} of the exact scan's hits");
     assert!(o >= 0.97, "{o}");
-    let copy = Index::from_bytes(&sq8.to_bytes().unwrap()).unwrap();
+    let copy = Index::from_bytes(&sq8.to_bytes().unwrap(), JsValue::UNDEFINED).unwrap();
     assert!(copy.quantized().unwrap());
     assert_eq!(all_hits(&copy, &nprobe).await, b);
     // `quantize` on an IVF index trains now.

@@ -195,7 +195,7 @@ async fn searches_at_once_on_indexeddb_and_in_memory() {
     assert_huge_k_gives_everything(&index).await;
     assert_concurrent_searches(&index, 8).await;
     // Memory.
-    let mem = Index::from_bytes(GOLDEN).unwrap();
+    let mem = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     assert_concurrent_searches(&mem, 12).await;
     assert_huge_k_gives_everything(&mem).await;
     let mem = assert_changes_beside_searches(mem).await;

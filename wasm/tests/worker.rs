@@ -378,7 +378,7 @@ const IDB_PAGE: f64 = 2048.0;
 
 #[wasm_bindgen_test]
 async fn codes_in_opfs_and_indexeddb_search_like_memory() {
-    let mem = Index::from_bytes(GOLDEN_SQ8).unwrap();
+    let mem = Index::from_bytes(GOLDEN_SQ8, JsValue::UNDEFINED).unwrap();
     let want = all_hits(&mem, &[]).await;
     // OPFS, read lazily with a quarter of the vectors cached.
     fresh("sq8-opfs", "opfs").await;
@@ -464,7 +464,7 @@ async fn codes_in_opfs_and_indexeddb_search_like_memory() {
     let msg = assert_error(idb.quantize("sq8".into()), "UnsupportedError");
     assert!(msg.contains("IndexedDB"), "{msg}");
     // A memory index quantised here and saved to IndexedDB.
-    let made = Index::from_bytes(GOLDEN).unwrap();
+    let made = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     made.quantize("sq8".into()).unwrap();
     fresh("sq8-idb-made", "indexeddb").await;
     await_js(made.save(Some("sq8-idb-made".into()), storage("indexeddb")))
@@ -484,7 +484,11 @@ async fn an_opfs_index_quantised_in_place_keeps_its_codes() {
         .quantize("sq8".into())
         .expect("quantize a lazy OPFS index");
     assert!(index.quantized().unwrap());
-    let want = all_hits(&Index::from_bytes(GOLDEN_SQ8).unwrap(), &[]).await;
+    let want = all_hits(
+        &Index::from_bytes(GOLDEN_SQ8, JsValue::UNDEFINED).unwrap(),
+        &[],
+    )
+    .await;
     assert_eq!(all_hits(&index, &[]).await, want);
     let base = base();
     let v: Vec<f32> = (0..DIM)
@@ -522,7 +526,7 @@ async fn per_query(index: &Index, extra: &[(&str, JsValue)]) -> (Vec<f64>, Vec<V
 async fn ivf_in_indexeddb_searches_like_memory() {
     for (name, bytes) in [("ivf-idb", GOLDEN_IVF), ("ivf-sq8-idb", GOLDEN_IVF_SQ8)] {
         let nprobe = [("nprobe", JsValue::from(8))];
-        let mem = Index::from_bytes(bytes).unwrap();
+        let mem = Index::from_bytes(bytes, JsValue::UNDEFINED).unwrap();
         let (_, want) = per_query(&mem, &nprobe).await;
         fresh(name, "indexeddb").await;
         import_bytes(name, bytes, lazy("indexeddb"))

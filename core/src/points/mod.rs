@@ -69,6 +69,13 @@ impl<S: FeatureStore> Points<S> {
         self.ids.len()
     }
 
+    /// The ids of the live points, in slot order.
+    pub(crate) fn live_ids(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.slot_count() as u32)
+            .filter(|&s| !self.is_deleted(s))
+            .map(|s| self.id(s))
+    }
+
     /// Whether `id` is a live point.
     pub(crate) fn contains(&self, id: u64) -> bool {
         self.ids.slot(id, &self.deleted).is_some()
