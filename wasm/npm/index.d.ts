@@ -1,14 +1,26 @@
 // Types of the `vectrove` package. The classes mirror the wasm-bindgen output in
 // dist/vectrove_wasm.d.ts, with the options objects and results spelled out.
 
+declare global {
+  // The symbols `using` and `await using` call (ES2026 explicit resource management),
+  // declared as TypeScript's own lib declares them, for projects whose `lib` predates them.
+  interface SymbolConstructor {
+    readonly dispose: unique symbol;
+    readonly asyncDispose: unique symbol;
+  }
+}
+
 /** Distance used by an index or by k-means. */
 export type Metric = "l2" | "cosine" | "ip";
 /** The index structure. */
 export type IndexKind = "hnsw" | "ivf";
-/** Where an index's vectors live ("http": a file on a web server, read by range requests). */
-export type Storage = "memory" | "opfs" | "indexeddb" | "http";
-/** Where an index can be saved or stored. */
-export type StoredStorage = "memory" | "opfs" | "indexeddb";
+/**
+ * Where an index's vectors live ("http": a file on a web server, read by range requests;
+ * "file": a file on Node's file system, read lazily).
+ */
+export type Storage = "memory" | "opfs" | "indexeddb" | "http" | "file";
+/** Where an index can be saved or stored ("file": under Node, where `name` is a path). */
+export type StoredStorage = "memory" | "opfs" | "indexeddb" | "file";
 /**
  * Compact codes an index can search on, always resident, with the best candidates
  * reranked exactly: "sq8" keeps one byte a dimension (a quarter of the f32 vector),
@@ -47,19 +59,56 @@ export interface VectroveError extends Error {
 /** Every error name, in a frozen array (e.g. for `errorNames.includes(err.name)`). */
 export const errorNames: readonly VectroveErrorName[];
 
-/** One search result: the caller's id and its distance to the query (smaller is nearer). */
-export interface SearchHit {
-  id: number;
+/** The JS type of the ids an index gives back, by its `idType`. */
+export interface IdTypes {
+  number: number;
+  bigint: bigint;
+}
+
+/**
+ * What an index gives ids back as, fixed when it is created or opened: "number" (the
+ * default; ids up to 2^53 - 1) or "bigint" (any u64).
+ */
+export type IdType = keyof IdTypes;
+
+/**
+ * One search result: the caller's id and its distance to the query (smaller is nearer):
+ * squared Euclidean distance for "l2", 1 - cosine similarity for "cosine", minus the dot
+ * product for "ip".
+ */
+export interface SearchHit<I extends Id = number> {
+  id: I;
   distance: number;
 }
 
-/** An id: an integer from 0 to 2^53 - 1, or a BigInt up to 2^64 - 1. */
+/**
+ * The results of {@link Index.searchMany}: row `i` is `ids` and `distances` from `i * k`
+ * to `i * k + counts[i]`, nearest first; the rest of a short row is padding (id 0,
+ * distance Infinity).
+ */
+export interface SearchBatch<T extends IdType = "number"> {
+  /** The row width: the `k` asked for, at most the number of points. */
+  k: number;
+  ids: T extends "bigint" ? BigUint64Array : Float64Array;
+  distances: Float32Array;
+  counts: Uint32Array;
+}
+
+/** An id given to the library: an integer from 0 to 2^53 - 1, or a BigInt up to 2^64 - 1. */
 export type Id = number | bigint;
+
+export interface IdTypeOption<T extends IdType = IdType> {
+  /**
+   * What ids come back as (default "number"). An index of numbers refuses ids above
+   * 2^53 - 1, and opening a file that holds one, with InvalidArgumentError.
+   */
+  idType?: T;
+}
 
 /** Ids of vectors, e.g. a Float64Array, Uint32Array, BigUint64Array or array of numbers. */
 export type Ids = ArrayLike<number | bigint>;
 
-export interface HnswOptions {
+export interface HnswOptions<T extends IdType = IdType> extends IdTypeOption<T> {
   /** Default "cosine". */
   metric?: Metric;
   /** Links per node. */
@@ -75,7 +124,7 @@ export interface HnswOptions {
   quantize?: Quantization;
 }
 
-export interface IvfOptions {
+export interface IvfOptions<T extends IdType = IdType> extends IdTypeOption<T> {
   /** Default "cosine". */
   metric?: Metric;
   /** Number of inverted lists (k-means clusters); default 4·√n. */
@@ -94,7 +143,7 @@ export interface AddManyOptions {
   signal?: AbortSignal;
 }
 
-export interface SearchOptions {
+export interface SearchOptions<I extends Id = number> {
   /** HNSW: candidate list size during search. */
   ef?: number;
   /** IVF: number of lists scanned. */
@@ -112,17 +161,21 @@ export interface SearchOptions {
    * ids (an array, a `Set`, a typed array; read once when the search starts). Through
    * createIndexWorker only a collection works: a function cannot cross to the worker.
    */
-  filter?: ((id: number) => boolean) | Iterable<Id>;
+  filter?: ((id: I) => boolean) | Iterable<Id>;
 }
 
 export interface StorageOptions {
-  /** Default "opfs" ("memory" means the OPFS file read whole into memory). */
+  /**
+   * Default "opfs" in a dedicated worker, "memory" (the OPFS file, written whole) elsewhere
+   * in a browser, "file" under Node (the name is a path).
+   */
   storage?: StoredStorage;
 }
 
-export interface OpenOptions {
+export interface OpenOptions<T extends IdType = IdType> extends IdTypeOption<T> {
   /**
-   * Default "opfs" ("memory" means the OPFS file read whole into memory). With "http" the
+   * Default "opfs" in a browser ("memory" means the OPFS file read whole into memory),
+   * "file" under Node (`name` is a path; "memory" reads that file whole). With "http" the
    * name is the URL of an index file, read in place by range requests (read-only).
    */
   storage?: Storage;
@@ -150,7 +203,8 @@ export interface StoredOptions {
   storage?: Storage;
 }
 
-export interface ImportOptions extends Omit<OpenOptions, "storage" | "timeoutMs" | "persist"> {
+export interface ImportOptions<T extends IdType = IdType>
+  extends Omit<OpenOptions<T>, "storage" | "timeoutMs" | "persist"> {
   storage?: StoredStorage;
   /** Bytes stored so far, and the total when known. */
   onProgress?: (bytes: number, total: number | undefined) => void;
@@ -185,24 +239,38 @@ export interface IndexStats {
   cacheBudget: number;
 }
 
-/** An HNSW or IVF-Flat index. All counters are since the index was opened. */
-export class Index {
+/**
+ * An HNSW or IVF-Flat index. All counters are since the index was opened. `T` is its
+ * {@link IdType}: what search results and filter functions give ids as.
+ */
+export class Index<T extends IdType = "number"> {
   free(): void;
+  /** The same as free(), for `using`. */
+  [Symbol.dispose](): void;
   /** A new, empty in-memory HNSW index. */
-  constructor(dim: number, options?: HnswOptions);
+  constructor(dim: number, options?: HnswOptions<T>);
   /** A new in-memory IVF-Flat index, trained on `training` (n*dim values) and empty. */
-  static trainIvf(dim: number, training: Float32Array | number[], options?: IvfOptions): Index;
+  static trainIvf<T extends IdType = "number">(
+    dim: number, training: Float32Array | number[], options?: IvfOptions<T>): Index<T>;
   /** A whole index file (as written by toBytes or the native CLI), loaded into memory. */
-  static fromBytes(bytes: Uint8Array): Index;
+  static fromBytes<T extends IdType = "number">(bytes: Uint8Array, options?: IdTypeOption<T>): Index<T>;
+  /** "number" or "bigint": what ids come back as. */
+  readonly idType: T;
   /** The index file; the same format as the native library writes. */
   toBytes(): Uint8Array;
   add(id: Id, vector: Float32Array | number[]): void;
-  /** `vectors` holds ids.length*dim values. Yields to the event loop between chunks. */
+  /**
+   * `vectors` holds ids.length*dim values. Yields to the event loop between chunks; searches
+   * made meanwhile answer on the points inserted so far, while other changes (add, delete,
+   * save, close, another addMany) reject with BusyError until it ends.
+   */
   addMany(ids: Ids, vectors: Float32Array | number[], options?: AddManyOptions): Promise<void>;
   /** Nearest first. */
-  search(query: Float32Array | number[], k: number, options?: SearchOptions): Promise<SearchHit[]>;
-  /** Memory and OPFS storage only; IndexedDB and HTTP may throw NotResidentError. */
-  searchSync(query: Float32Array | number[], k: number, options?: SearchOptions): SearchHit[];
+  search(query: Float32Array | number[], k: number, options?: SearchOptions<IdTypes[T]>): Promise<SearchHit<IdTypes[T]>[]>;
+  /** Memory, OPFS and file storage only; IndexedDB and HTTP may throw NotResidentError. */
+  searchSync(query: Float32Array | number[], k: number, options?: SearchOptions<IdTypes[T]>): SearchHit<IdTypes[T]>[];
+  /** Many queries (n*dim values) at once, the options applying to each: typed arrays back. */
+  searchMany(queries: Float32Array | number[], k: number, options?: SearchOptions<IdTypes[T]>): Promise<SearchBatch<T>>;
   /** Returns whether the id was there. */
   delete(id: Id): boolean;
   contains(id: Id): boolean;
@@ -242,13 +310,14 @@ export class Index {
    * IndexChangedError (the file changed since it was opened), NotFoundError and HttpError
    * (with `status`), CorruptIndexError, TimeoutError (`timeoutMs`), NetworkError.
    */
-  static open(name: string, options?: OpenOptions): Promise<Index>;
+  static open<T extends IdType = "number">(name: string, options?: OpenOptions<T>): Promise<Index<T>>;
   /**
    * Stores an index file under `name` (atomically, after validating it) and opens it.
    * Like {@link Index.save}, it holds the name's Web Lock while it stores, so saves and
    * imports of one name in other tabs and workers wait for it.
    */
-  static import(name: string, source: ImportSource, options?: ImportOptions): Promise<Index>;
+  static import<T extends IdType = "number">(
+    name: string, source: ImportSource, options?: ImportOptions<T>): Promise<Index<T>>;
   /**
    * Saves the index; without a name, to where it was opened from or last saved.
    *
@@ -305,6 +374,7 @@ export interface KMeansOptions {
 export class KMeans {
   private constructor();
   free(): void;
+  [Symbol.dispose](): void;
   /** Trains on `data` (n*dim values), synchronously. */
   static train(data: Float32Array, dim: number, options: KMeansOptions): KMeans;
   static fromCentroids(centroids: Float32Array, dim: number, metric?: Metric): KMeans;
@@ -336,6 +406,7 @@ export interface PcaOptions {
 export class Pca {
   private constructor();
   free(): void;
+  [Symbol.dispose](): void;
   /** Fits on `data` (n*dim values), synchronously. Deterministic for a seed. */
   static fit(data: Float32Array, dim: number, options?: PcaOptions): Pca;
   /** Projects vectors (m*dim values) onto the components: m*nComponents values, row by row. */
@@ -407,7 +478,7 @@ export interface RemoteSearchOptions {
   filter?: Iterable<Id>;
 }
 
-export interface RemoteIndexInfo {
+export interface RemoteIndexInfo<T extends IdType = IdType> {
   length: number;
   dim: number;
   metric: Metric;
@@ -416,6 +487,7 @@ export interface RemoteIndexInfo {
   name: string | undefined;
   quantization: Quantization | null;
   quantized: boolean;
+  idType: T;
 }
 
 /**
@@ -423,8 +495,9 @@ export interface RemoteIndexInfo {
  * worker index's values after the last call made through this proxy completed (refresh()
  * fetches them). Arguments are copied to the worker; results are transferred back.
  */
-export class RemoteIndex {
+export class RemoteIndex<T extends IdType = "number"> {
   private constructor();
+  readonly idType: T;
   readonly length: number;
   readonly dim: number;
   readonly metric: Metric;
@@ -437,8 +510,10 @@ export class RemoteIndex {
   readonly closed: boolean;
   add(id: Id, vector: Float32Array | number[]): Promise<void>;
   addMany(ids: Ids, vectors: Float32Array | number[], options?: AddManyOptions & TransferOption): Promise<void>;
-  search(query: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchHit[]>;
-  searchSync(query: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchHit[]>;
+  search(query: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchHit<IdTypes[T]>[]>;
+  searchSync(query: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchHit<IdTypes[T]>[]>;
+  /** See {@link Index.searchMany}; the arrays are transferred from the worker. */
+  searchMany(queries: Float32Array | number[], k: number, options?: RemoteSearchOptions): Promise<SearchBatch<T>>;
   delete(id: Id): Promise<boolean>;
   contains(id: Id): Promise<boolean>;
   get(id: Id): Promise<Float32Array | undefined>;
@@ -448,11 +523,13 @@ export class RemoteIndex {
   save(name?: string, options?: StorageOptions): Promise<void>;
   toBytes(): Promise<Uint8Array>;
   stats(): Promise<IndexStats>;
-  refresh(): Promise<RemoteIndexInfo>;
+  refresh(): Promise<RemoteIndexInfo<T>>;
   /** Closes and frees the index in the worker; later calls reject with InvalidArgumentError. */
   close(): Promise<void>;
   /** Same as close(). */
   free(): Promise<void>;
+  /** The same as close(), for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 export interface RemoteKMeansOptions extends Omit<KMeansOptions, "onProgress">, TransferOption {
@@ -484,16 +561,19 @@ export interface IndexWorker {
   /** The library version running in the worker. */
   readonly version: string;
   readonly worker: Worker;
-  create(dim: number, options?: HnswOptions): Promise<RemoteIndex>;
-  trainIvf(dim: number, training: Float32Array, options?: IvfOptions & TransferOption): Promise<RemoteIndex>;
+  create<T extends IdType = "number">(dim: number, options?: HnswOptions<T>): Promise<RemoteIndex<T>>;
+  trainIvf<T extends IdType = "number">(
+    dim: number, training: Float32Array, options?: IvfOptions<T> & TransferOption): Promise<RemoteIndex<T>>;
   /**
    * OPFS-backed indexes (storage "opfs") work here, unlike on the page. With storage
    * "http" a relative URL is resolved against the page.
    */
-  open(name: string, options?: OpenOptions): Promise<RemoteIndex>;
+  open<T extends IdType = "number">(name: string, options?: OpenOptions<T>): Promise<RemoteIndex<T>>;
   /** URLs are resolved against the page; a Response or ReadableStream is consumed. */
-  import(name: string, source: ImportSource, options?: ImportOptions & TransferOption): Promise<RemoteIndex>;
-  fromBytes(bytes: Uint8Array | ArrayBuffer, options?: TransferOption): Promise<RemoteIndex>;
+  import<T extends IdType = "number">(
+    name: string, source: ImportSource, options?: ImportOptions<T> & TransferOption): Promise<RemoteIndex<T>>;
+  fromBytes<T extends IdType = "number">(
+    bytes: Uint8Array | ArrayBuffer, options?: IdTypeOption<T> & TransferOption): Promise<RemoteIndex<T>>;
   exists(name: string, options?: StoredOptions): Promise<boolean>;
   remove(name: string, options?: StoredOptions): Promise<void>;
   trainKMeans(data: Float32Array, dim: number, options: RemoteKMeansOptions): Promise<KMeansResult>;

@@ -47,7 +47,7 @@ export async function usage(): Promise<void> {
   const published: Index = await Index.open("https://cdn.example.com/docs.vtrv", {
     storage: "http", cacheBytes: 8 << 20, timeoutMs: 10_000,
   });
-  const storageName: "memory" | "opfs" | "indexeddb" | "http" = published.storage;
+  const storageName: "memory" | "opfs" | "indexeddb" | "http" | "file" = published.storage;
   const { requests, bytes: fetched, fetches } = published.stats();
   const overHttp: RemoteIndex = await w.open("/docs.vtrv", { storage: "http", persist: true });
   const { persisted, persistedReads } = await overHttp.stats();
@@ -70,6 +70,25 @@ export async function usage(): Promise<void> {
     if (errorNames.includes(name)) void name;
   }
   void [v, first, metric, bytes, labels, length, remoteHits, assignments, quantization, quantized, remoteCodes];
+
+  // One id type per index: numbers by default, BigInts when asked for.
+  const big = new Index(4, { idType: "bigint" });
+  const bigId: bigint = (await big.search(new Float32Array(4), 1, { filter: (id: bigint) => id > 1n }))[0].id;
+  const bigBatch = await big.searchMany(new Float32Array(8), 2);
+  const bigIds: BigUint64Array = bigBatch.ids;
+  const numBatch = await index.searchMany(new Float32Array(8), 2, { ef: 32 });
+  const numIds: Float64Array = numBatch.ids;
+  const counts: Uint32Array = numBatch.counts;
+  const typeName: "number" = index.idType;
+  const openedBig: Index<"bigint"> = await Index.open("/data/docs.vtrv", { storage: "file", idType: "bigint" });
+  const fromBig: Index<"bigint"> = Index.fromBytes(big.toBytes(), { idType: "bigint" });
+  const remoteBig: RemoteIndex<"bigint"> = await w.create(4, { idType: "bigint" });
+  const remoteBigId: bigint = (await remoteBig.search([0, 0, 0, 1], 1))[0].id;
+  const remoteBatch: BigUint64Array = (await remoteBig.searchMany([0, 0, 0, 1], 1)).ids;
+  await index.save("/data/docs.vtrv", { storage: "file" });
+  index[Symbol.dispose]();
+  await remoteBig[Symbol.asyncDispose]();
+  void [bigId, bigIds, numIds, counts, typeName, openedBig, fromBig, remoteBigId, remoteBatch];
 }
 
 export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
@@ -91,4 +110,11 @@ export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
   await Index.import("x", "/x.vtrv", { storage: "http" });
   // @ts-expect-error persist is an open option
   await Index.import("x", "/x.vtrv", { persist: true });
+  // @ts-expect-error a "bigint" index gives BigInt ids, not numbers
+  const n: number = (await new Index(4, { idType: "bigint" }).search([0, 0, 0, 1], 1))[0].id;
+  // @ts-expect-error the id types are "number" and "bigint"
+  new Index(4, { idType: "string" });
+  // @ts-expect-error a number index's batch ids are a Float64Array
+  const b: BigUint64Array = (await index.searchMany([0, 0, 0, 1], 1)).ids;
+  void [n, b];
 }
