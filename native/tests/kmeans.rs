@@ -187,7 +187,7 @@ fn fit_runs_on_the_threads_of_its_pool() {
             slot: u32,
             f: impl FnOnce(&[f32]) -> R,
         ) -> vectrove::Result<vectrove::Access<R>> {
-            if slot % 4096 == 0 {
+            if slot.is_multiple_of(4096) {
                 self.1.lock().unwrap().insert(rayon::current_thread_index());
                 // Time for the other thread to take the next chunk.
                 std::thread::sleep(std::time::Duration::from_millis(5));
