@@ -19,28 +19,40 @@ function namedError(name, message) {
 }
 
 function fromWire(error) {
-  const err = namedError(String(error?.name ?? "Error"), String(error?.message ?? "unknown error"));
+  const message = String(error?.message ?? "unknown error");
+  // A TypeError (an unknown option, a value of the wrong type) stays one.
+  const err = error?.name === "TypeError" ? new TypeError(message) : namedError(String(error?.name ?? "Error"), message);
   // The HTTP status of an error from an index read over HTTP.
   if (typeof error?.status === "number") err.status = error.status;
   return err;
 }
 
-function checkOptions(options, what) {
+function checkOptions(options, what, known) {
   if (options === undefined || options === null) return {};
-  if (typeof options !== "object") {
-    throw namedError("InvalidArgumentError", `${what}: options must be an object`);
+  if (typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError(`${what}: options must be an object`);
+  }
+  // The options handled on this side only; the rest are checked by the worker's Index.
+  if (known !== undefined) {
+    for (const key of Object.keys(options)) {
+      if (!known.includes(key)) {
+        throw new TypeError(`${what}: unknown option \`${key}\` (it takes ${known.map((k) => `\`${k}\``).join(", ")})`);
+      }
+    }
   }
   return options;
 }
 
-// The options object without callbacks and signals (which cannot be cloned) and without
-// the keys this file handles itself. Undefined values are dropped as well.
+// The options object for the worker: without the keys this file handles itself, and with
+// callbacks and signals (which cannot be cloned) sent as null, so that the worker still
+// sees their names and refuses a misspelt one. Undefined values are dropped.
 function wireOptions(options, skip = []) {
   const out = {};
   for (const [key, value] of Object.entries(options)) {
-    if (value === undefined || typeof value === "function" || skip.includes(key)) continue;
-    if (typeof AbortSignal !== "undefined" && value instanceof AbortSignal) continue;
-    out[key] = value;
+    if (value === undefined || skip.includes(key)) continue;
+    const uncloneable = typeof value === "function" ||
+      (typeof AbortSignal !== "undefined" && value instanceof AbortSignal);
+    out[key] = uncloneable ? null : value;
   }
   return out;
 }
@@ -71,12 +83,16 @@ function outgoing(value, Type, transfer, give, what) {
   if (value instanceof Type) {
     array = give && isWholeOwnBuffer(value) ? value : value.slice();
   } else if (Array.isArray(value) || ArrayBuffer.isView(value)) {
+    if (Array.isArray(value) && Type !== Uint8Array) {
+      const bad = value.findIndex((x) => typeof x !== "number");
+      if (bad >= 0) throw new TypeError(`\`${what}[${bad}]\` must be a number, got ${typeof value[bad]}`);
+    }
     if (value instanceof DataView) {
       throw namedError("InvalidArgumentError", `${what}: expected a ${Type.name}, got a DataView`);
     }
     array = Type.from(value);
   } else {
-    throw namedError("InvalidArgumentError", `${what}: expected a ${Type.name}`);
+    throw new TypeError(`${what}: expected a ${Type.name} or an array of numbers`);
   }
   transfer.push(array.buffer);
   return array;
@@ -150,7 +166,7 @@ function outgoingFilter(filter) {
     );
   }
   if (typeof filter[Symbol.iterator] !== "function") {
-    throw namedError("InvalidArgumentError", "search filter: expected an iterable of ids");
+    throw new TypeError("search filter: expected an iterable of ids");
   }
   // Copied into one typed array, which crosses to the worker without a copy there; the
   // index checks each id as it reads them.
@@ -354,7 +370,7 @@ export class RemoteIndex {
   }
 
   async addMany(ids, vectors, options) {
-    const opts = checkOptions(options, "addMany");
+    const opts = checkOptions(options, "addMany", ["onProgress", "signal", "transfer"]);
     const transfer = [];
     const give = opts.transfer === true;
     const args = [
@@ -504,7 +520,7 @@ class IndexWorker {
     const opts = checkOptions(options, "trainKMeans");
     const transfer = [];
     const vectors = outgoing(data, Float32Array, transfer, opts.transfer === true, "data");
-    const train = wireOptions(opts, ["transfer", "assignments"]);
+    const train = wireOptions(opts, ["transfer", "assignments", "signal"]);
     const wire = {
       train,
       progress: typeof opts.onProgress === "function",
@@ -542,7 +558,7 @@ class IndexWorker {
  * init in the worker).
  */
 export async function createIndexWorker(options) {
-  const opts = checkOptions(options, "createIndexWorker");
+  const opts = checkOptions(options, "createIndexWorker", ["workerUrl", "wasmUrl"]);
   // Bundlers such as Vite find the worker through this exact `new Worker(new URL(...))` form.
   const worker = opts.workerUrl !== undefined
     ? new Worker(opts.workerUrl, { type: "module", name: "vectrove" })

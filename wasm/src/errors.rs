@@ -55,6 +55,12 @@ pub(crate) fn js_error(name: &str, message: impl AsRef<str>) -> JsValue {
     e.into()
 }
 
+/// A real `TypeError` (the JS built-in, `name` "TypeError"): an option
+/// nobody takes, or a value of the wrong type.
+pub(crate) fn type_error(message: impl AsRef<str>) -> JsValue {
+    js_sys::TypeError::new(message.as_ref()).into()
+}
+
 pub(crate) fn invalid_argument(message: impl AsRef<str>) -> JsValue {
     js_error(name::INVALID_ARGUMENT, message)
 }

@@ -22,10 +22,10 @@ use vectrove_core::{AnyIndex, Hnsw, Ivf, IvfParams, MemoryStore, Metric, Neighbo
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::errors::{busy, from_core, invalid_argument, js_error, name, unsupported};
+use crate::errors::{busy, from_core, invalid_argument, js_error, name, type_error, unsupported};
 use crate::js::{
-    IdType, MAX_SAFE_ID, now_ms, opt, opt_f64, opt_function, opt_u64, opt_usize, set, to_id,
-    yield_now,
+    IdType, MAX_SAFE_ID, check_keys, now_ms, opt, opt_bool, opt_f64, opt_function, opt_u64,
+    opt_usize, set, to_f32s, to_id, yield_now,
 };
 use crate::lazy::{self, Lazy};
 use crate::open;
@@ -74,6 +74,9 @@ fn dim_arg(dim: &JsValue) -> JsResult<usize> {
         _ => Err(invalid_argument("`dim` must be from 1 to 2^20")),
     }
 }
+
+/// The options every search takes.
+const SEARCH_OPTIONS: &[&str] = &["ef", "nprobe", "rerank", "filter"];
 
 fn closed() -> JsValue {
     invalid_argument("the index is closed")
@@ -173,6 +176,18 @@ impl Index {
         dim: JsValue,
         #[wasm_bindgen(unchecked_param_type = "IndexOptions")] options: JsValue,
     ) -> JsResult<Index> {
+        check_keys(
+            &options,
+            "new Index",
+            &[
+                "metric",
+                "m",
+                "efConstruction",
+                "seed",
+                "quantize",
+                "idType",
+            ],
+        )?;
         let dim = dim_arg(&dim)?;
         let id_type = IdType::parse(&options)?;
         let metric = options::metric(&options, Metric::Cosine)?;
@@ -206,9 +221,15 @@ impl Index {
     #[wasm_bindgen(js_name = trainIvf)]
     pub fn train_ivf(
         dim: JsValue,
-        training: Vec<f32>,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] training: JsValue,
         #[wasm_bindgen(unchecked_param_type = "IvfOptions")] options: JsValue,
     ) -> JsResult<Index> {
+        check_keys(
+            &options,
+            "Index.trainIvf",
+            &["metric", "nlist", "iters", "seed", "quantize", "idType"],
+        )?;
+        let training = to_f32s(&training, "training")?;
         let dim = dim_arg(&dim)?;
         if !training.len().is_multiple_of(dim) {
             return Err(from_core(vectrove_core::Error::DimensionMismatch {
@@ -251,6 +272,7 @@ impl Index {
         bytes: &[u8],
         #[wasm_bindgen(unchecked_param_type = "FromBytesOptions")] options: JsValue,
     ) -> JsResult<Index> {
+        check_keys(&options, "Index.fromBytes", &["idType"])?;
         let id_type = IdType::parse(&options)?;
         Index::wrap(Inner::memory(open::engine_from_bytes(bytes)?), id_type)
     }
@@ -273,11 +295,16 @@ impl Index {
     }
 
     /// Add one vector under `id` (an integer up to 2^53 - 1, or a BigInt).
-    pub fn add(&self, id: JsValue, vector: &[f32]) -> JsResult<()> {
+    pub fn add(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Id")] id: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] vector: JsValue,
+    ) -> JsResult<()> {
         let id = self.id_type.admit(to_id(&id, "id")?)?;
+        let vector = to_f32s(&vector, "vector")?;
         self.with_mut(|i| {
             writable(i)?;
-            i.engine.insert(id, vector).map_err(from_core)
+            i.engine.insert(id, &vector).map_err(from_core)
         })
     }
 
@@ -289,13 +316,15 @@ impl Index {
     pub fn add_many(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ArrayLike<number | bigint>")] ids: JsValue,
-        vectors: Vec<f32>,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] vectors: JsValue,
         #[wasm_bindgen(unchecked_param_type = "AddManyOptions")] options: JsValue,
     ) -> Promise {
         let rc = self.inner.clone();
         let ingesting = self.ingesting.clone();
         let id_type = self.id_type;
         future_to_promise(async move {
+            check_keys(&options, "addMany", &["onProgress", "signal"])?;
+            let vectors = to_f32s(&vectors, "vectors")?;
             let ids = to_ids(&ids, vectors.len())?;
             for &id in &ids {
                 id_type.admit(id)?;
@@ -393,13 +422,15 @@ impl Index {
     #[wasm_bindgen(unchecked_return_type = "Promise<SearchHit[]>")]
     pub fn search(
         &self,
-        query: Vec<f32>,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] query: JsValue,
         k: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SearchOptions")] options: JsValue,
     ) -> Promise {
         let rc = self.inner.clone();
         let id_type = self.id_type;
         future_to_promise(async move {
+            check_keys(&options, "search", SEARCH_OPTIONS)?;
+            let query = to_f32s(&query, "query")?;
             let filter = JsFilter::new(&options, id_type)?;
             // A shared borrow for the whole search, across its fetches:
             // other searches run alongside it (each with its own state),
@@ -439,13 +470,15 @@ impl Index {
     #[wasm_bindgen(js_name = searchMany, unchecked_return_type = "Promise<SearchBatch>")]
     pub fn search_many(
         &self,
-        queries: Vec<f32>,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] queries: JsValue,
         k: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SearchOptions")] options: JsValue,
     ) -> Promise {
         let rc = self.inner.clone();
         let id_type = self.id_type;
         future_to_promise(async move {
+            check_keys(&options, "searchMany", SEARCH_OPTIONS)?;
+            let queries = to_f32s(&queries, "queries")?;
             let filter = JsFilter::new(&options, id_type)?;
             let guard = rc.try_borrow().map_err(|_| busy())?;
             let inner = guard.as_ref().ok_or_else(closed)?;
@@ -525,14 +558,16 @@ impl Index {
     #[wasm_bindgen(js_name = searchSync, unchecked_return_type = "SearchHit[]")]
     pub fn search_sync(
         &self,
-        query: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] query: JsValue,
         k: JsValue,
         #[wasm_bindgen(unchecked_param_type = "SearchOptions")] options: JsValue,
     ) -> JsResult<JsValue> {
+        check_keys(&options, "searchSync", SEARCH_OPTIONS)?;
+        let query = to_f32s(&query, "query")?;
         let filter = JsFilter::new(&options, self.id_type)?;
         let out = self.with(|i| {
             let a = SearchArgs::parse(&k, &options, &i.engine)?;
-            search_now(&i.engine, query, &a, &filter).map_err(from_core)
+            search_now(&i.engine, &query, &a, &filter).map_err(from_core)
         });
         filter.finish()?;
         Ok(hits(&out?, self.id_type))
@@ -546,7 +581,7 @@ impl Index {
     pub fn quantize(&self, kind: JsValue) -> JsResult<()> {
         let kind = kind
             .as_string()
-            .ok_or_else(|| invalid_argument("`kind` must be a string such as \"sq8\""))?;
+            .ok_or_else(|| type_error("`kind` must be a string such as \"sq8\""))?;
         let kind = options::parse_quantization(&kind)?;
         self.with_mut(|i| {
             writable(i)?;
@@ -703,15 +738,27 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
+            check_keys(
+                &options,
+                "Index.open",
+                &[
+                    "storage",
+                    "cacheBytes",
+                    "verify",
+                    "timeoutMs",
+                    "persist",
+                    "idType",
+                ],
+            )?;
             let storage = Storage::parse(&options)?.unwrap_or_else(Storage::default_here);
             let id_type = IdType::parse(&options)?;
             let cache_bytes = opt_usize(&options, "cacheBytes")?.unwrap_or(DEFAULT_CACHE_BYTES);
-            let verify = opt(&options, "verify")?.is_some_and(|v| v.is_truthy());
+            let verify = opt_bool(&options, "verify")?.unwrap_or(false);
             let timeout = opt_f64(&options, "timeoutMs")?.unwrap_or(http::DEFAULT_TIMEOUT_MS);
             if timeout <= 0.0 {
                 return Err(invalid_argument("`timeoutMs` must be positive"));
             }
-            let persist = opt(&options, "persist")?.is_some_and(|v| v.is_truthy());
+            let persist = opt_bool(&options, "persist")?.unwrap_or(false);
             if persist && storage != Storage::Http {
                 return Err(invalid_argument(
                     "`persist` is for storage \"http\" (the other storages keep everything already)",
@@ -734,6 +781,11 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "ImportOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
+            check_keys(
+                &options,
+                "Index.import",
+                &["storage", "cacheBytes", "onProgress", "idType"],
+            )?;
             let storage = Storage::parse(&options)?.unwrap_or_else(Storage::default_here);
             let cache_bytes = opt_usize(&options, "cacheBytes")?.unwrap_or(DEFAULT_CACHE_BYTES);
             let progress = opt_function(&options, "onProgress")?;
@@ -755,6 +807,7 @@ impl Index {
         let rc = self.inner.clone();
         let ingesting = self.ingesting.clone();
         future_to_promise(async move {
+            check_keys(&options, "save", &["storage"])?;
             if ingesting.get() {
                 return Err(ingest_busy());
             }
@@ -774,6 +827,7 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "SaveOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
+            check_keys(&options, "exists", &["storage"])?;
             let storage = Storage::parse(&options)?;
             if storage == Some(Storage::Http) {
                 return Ok(warm::exists(&http::http_href(&name)).await?.into());
@@ -807,6 +861,7 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "SaveOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
+            check_keys(&options, "remove", &["storage"])?;
             let storage = Storage::parse(&options)?;
             if storage == Some(Storage::Http) {
                 warm::remove_cache(&http::http_href(&name)).await?;

@@ -5,7 +5,7 @@ use js_sys::{Function, Object, Promise, Reflect};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 
-use crate::errors::invalid_argument;
+use crate::errors::{invalid_argument, type_error};
 
 /// The largest id JS numbers hold exactly (2^53 - 1).
 pub(crate) const MAX_SAFE_ID: f64 = 9_007_199_254_740_991.0;
@@ -17,7 +17,10 @@ pub(crate) fn opt(options: &JsValue, key: &str) -> Result<Option<JsValue>, JsVal
         return Ok(None);
     }
     if !options.is_object() {
-        return Err(invalid_argument("options must be an object"));
+        return Err(type_error(format!(
+            "options must be an object, got {}",
+            describe(options)
+        )));
     }
     let v = Reflect::get(options, &key.into())?;
     Ok((!v.is_undefined() && !v.is_null()).then_some(v))
@@ -34,6 +37,10 @@ pub(crate) fn opt_usize(options: &JsValue, key: &str) -> Result<Option<usize>, J
 pub(crate) fn to_usize(v: &JsValue, what: &str) -> Result<usize, JsValue> {
     match v.as_f64() {
         Some(x) if x >= 0.0 && x.fract() == 0.0 && x <= MAX_SAFE_ID => Ok(x as usize),
+        None => Err(type_error(format!(
+            "`{what}` must be a number, got {}",
+            describe(v)
+        ))),
         _ => Err(invalid_argument(format!(
             "`{what}` must be a non-negative integer, got {}",
             describe(v)
@@ -51,11 +58,27 @@ pub(crate) fn opt_u64(options: &JsValue, key: &str) -> Result<Option<u64>, JsVal
 pub(crate) fn opt_f64(options: &JsValue, key: &str) -> Result<Option<f64>, JsValue> {
     match opt(options, key)? {
         None => Ok(None),
-        Some(v) => v
-            .as_f64()
-            .filter(|x| x.is_finite())
-            .map(Some)
-            .ok_or_else(|| invalid_argument(format!("`{key}` must be a finite number"))),
+        Some(v) => match v.as_f64() {
+            Some(x) if x.is_finite() => Ok(Some(x)),
+            Some(_) => Err(invalid_argument(format!("`{key}` must be a finite number"))),
+            None => Err(type_error(format!(
+                "`{key}` must be a number, got {}",
+                describe(&v)
+            ))),
+        },
+    }
+}
+
+/// A boolean option.
+pub(crate) fn opt_bool(options: &JsValue, key: &str) -> Result<Option<bool>, JsValue> {
+    match opt(options, key)? {
+        None => Ok(None),
+        Some(v) => v.as_bool().map(Some).ok_or_else(|| {
+            type_error(format!(
+                "`{key}` must be true or false, got {}",
+                describe(&v)
+            ))
+        }),
     }
 }
 
@@ -65,7 +88,7 @@ pub(crate) fn opt_string(options: &JsValue, key: &str) -> Result<Option<String>,
         Some(v) => v
             .as_string()
             .map(Some)
-            .ok_or_else(|| invalid_argument(format!("`{key}` must be a string"))),
+            .ok_or_else(|| type_error(format!("`{key}` must be a string, got {}", describe(&v)))),
     }
 }
 
@@ -75,7 +98,7 @@ pub(crate) fn opt_function(options: &JsValue, key: &str) -> Result<Option<Functi
         Some(v) => v
             .dyn_into::<Function>()
             .map(Some)
-            .map_err(|_| invalid_argument(format!("`{key}` must be a function"))),
+            .map_err(|v| type_error(format!("`{key}` must be a function, got {}", describe(&v)))),
     }
 }
 
@@ -86,10 +109,15 @@ pub(crate) fn to_id(v: &JsValue, what: &str) -> Result<u64, JsValue> {
         if x >= 0.0 && x.fract() == 0.0 && x <= MAX_SAFE_ID {
             return Ok(x as u64);
         }
-    } else if v.is_bigint()
-        && let Ok(x) = u64::try_from(v.clone())
-    {
-        return Ok(x);
+    } else if v.is_bigint() {
+        if let Ok(x) = u64::try_from(v.clone()) {
+            return Ok(x);
+        }
+    } else {
+        return Err(type_error(format!(
+            "`{what}` must be a number or a BigInt, got {}",
+            describe(v)
+        )));
     }
     Err(invalid_argument(format!(
         "`{what}` must be an integer from 0 to 2^53 - 1 (or a BigInt below 2^64), got {}",
@@ -144,6 +172,108 @@ impl IdType {
         }
         Ok(id)
     }
+}
+
+/// Refuse option names `options` has beyond `known` (a misspelt option
+/// would otherwise be ignored): a `TypeError` naming it, and the known
+/// one it is closest to.
+pub(crate) fn check_keys(options: &JsValue, call: &str, known: &[&str]) -> Result<(), JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(());
+    }
+    if !options.is_object() || options.is_function() || js_sys::Array::is_array(options) {
+        return Err(type_error(format!(
+            "{call}: options must be an object, got {}",
+            describe(options)
+        )));
+    }
+    for key in Object::keys(options.unchecked_ref::<Object>()).iter() {
+        let key = key.as_string().unwrap_or_default();
+        if known.contains(&key.as_str()) {
+            continue;
+        }
+        let near = known
+            .iter()
+            .map(|k| (edit_distance(&key, k), *k))
+            .filter(|&(d, _)| d <= 2)
+            .min();
+        let hint = match near {
+            Some((_, k)) => format!(" (did you mean `{k}`?)"),
+            None => format!(" (it takes {})", list(known)),
+        };
+        return Err(type_error(format!("{call}: unknown option `{key}`{hint}")));
+    }
+    Ok(())
+}
+
+fn list(known: &[&str]) -> String {
+    if known.is_empty() {
+        return "no options".into();
+    }
+    known
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Levenshtein distance of two short option names.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diag = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let next = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(diag + usize::from(ca != cb));
+            diag = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function firstNonNumber(a) {
+  for (let i = 0; i < a.length; i++) if (typeof a[i] !== "number") return i;
+  return -1;
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(js_name = firstNonNumber)]
+    fn first_non_number(a: &js_sys::Array) -> i32;
+}
+
+/// Vector data JS passes: a `Float32Array` (copied as it is), another
+/// numeric typed array or an array of numbers (converted). Anything else,
+/// an array holding a string included, is a `TypeError` naming `what`.
+pub(crate) fn to_f32s(v: &JsValue, what: &str) -> Result<Vec<f32>, JsValue> {
+    if let Some(a) = v.dyn_ref::<js_sys::Float32Array>() {
+        return Ok(a.to_vec());
+    }
+    if let Some(a) = v.dyn_ref::<js_sys::Array>() {
+        let bad = first_non_number(a);
+        if bad >= 0 {
+            return Err(type_error(format!(
+                "`{what}[{bad}]` must be a number, got {}",
+                describe(&a.get(bad as u32))
+            )));
+        }
+        return Ok(js_sys::Float32Array::new(v).to_vec());
+    }
+    let numeric = js_sys::ArrayBuffer::is_view(v)
+        && !v.is_instance_of::<js_sys::DataView>()
+        && !v.is_instance_of::<js_sys::BigInt64Array>()
+        && !v.is_instance_of::<js_sys::BigUint64Array>();
+    if numeric {
+        return Ok(js_sys::Float32Array::new(v).to_vec());
+    }
+    Err(type_error(format!(
+        "`{what}` must be a Float32Array or an array of numbers, got {}",
+        describe(v)
+    )))
 }
 
 /// A short description of a JS value for error messages.

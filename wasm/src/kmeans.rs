@@ -7,7 +7,7 @@ use vectrove_core::{MemoryStore, Metric};
 use wasm_bindgen::prelude::*;
 
 use crate::errors::{from_core, invalid_argument};
-use crate::js::{opt_f64, opt_function, opt_u64, opt_usize, to_usize};
+use crate::js::{check_keys, opt_f64, opt_function, opt_u64, opt_usize, to_f32s, to_usize};
 
 use crate::options::{self, JsResult};
 
@@ -24,10 +24,24 @@ impl KMeans {
     /// 25), `seed`, `tolerance`, `maxPointsPerCentroid` (sample size cap),
     /// `onProgress(iteration, inertia)` (return `false` to stop early).
     pub fn train(
-        data: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] data: JsValue,
         dim: JsValue,
         #[wasm_bindgen(unchecked_param_type = "KMeansOptions")] options: JsValue,
     ) -> JsResult<KMeans> {
+        check_keys(
+            &options,
+            "KMeans.train",
+            &[
+                "k",
+                "metric",
+                "iters",
+                "seed",
+                "tolerance",
+                "maxPointsPerCentroid",
+                "onProgress",
+            ],
+        )?;
+        let data = &to_f32s(&data, "data")?[..];
         let dim = to_usize(&dim, "dim")?;
         let k = opt_usize(&options, "k")?
             .ok_or_else(|| invalid_argument("options.k (the number of clusters) is required"))?;
@@ -136,7 +150,11 @@ impl KMeans {
     }
 
     /// The nearest centroid of each vector in `vectors` (back to back).
-    pub fn assign(&self, vectors: &[f32]) -> JsResult<Uint32Array> {
+    pub fn assign(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] vectors: JsValue,
+    ) -> JsResult<Uint32Array> {
+        let vectors = &to_f32s(&vectors, "vectors")?[..];
         let a = self.inner.assign_many(vectors).map_err(from_core)?;
         let ids: Vec<u32> = a.into_iter().map(|(c, _)| c).collect();
         Ok(Uint32Array::from(&ids[..]))

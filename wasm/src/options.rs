@@ -8,7 +8,7 @@ use js_sys::{Array, BigUint64Array, Float64Array, Function, Reflect, Uint32Array
 use vectrove_core::{Metric, Quantization, SearchParams};
 use wasm_bindgen::prelude::*;
 
-use crate::errors::{from_core, invalid_argument};
+use crate::errors::{from_core, invalid_argument, type_error};
 use crate::js::{IdType, describe, opt, opt_string, opt_usize, to_id};
 use crate::state::Engine;
 
@@ -197,7 +197,7 @@ fn id_set(v: &JsValue) -> JsResult<HashSet<u64>> {
         None
     };
     let iter = iterable.ok_or_else(|| {
-        invalid_argument(format!(
+        type_error(format!(
             "`filter` must be a function of the id or a collection of ids (an array, a Set, a \
              typed array), got {}",
             describe(v)

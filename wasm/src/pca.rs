@@ -8,7 +8,7 @@ use vectrove_core::PcaParams;
 use wasm_bindgen::prelude::*;
 
 use crate::errors::from_core;
-use crate::js::{opt_f64, opt_u64, opt_usize, to_usize};
+use crate::js::{check_keys, opt_f64, opt_u64, opt_usize, to_f32s, to_usize};
 
 use crate::options::JsResult;
 
@@ -25,10 +25,16 @@ impl Pca {
     /// (default 1e-7), `maxPoints` (fit on a random sample of at most this
     /// many vectors, default 100000; 0 for all), `seed`.
     pub fn fit(
-        data: &[f32],
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] data: JsValue,
         dim: JsValue,
         #[wasm_bindgen(unchecked_param_type = "PcaOptions")] options: JsValue,
     ) -> JsResult<Pca> {
+        check_keys(
+            &options,
+            "Pca.fit",
+            &["components", "maxIters", "tolerance", "maxPoints", "seed"],
+        )?;
+        let data = &to_f32s(&data, "data")?[..];
         let dim = to_usize(&dim, "dim")?;
         let mut params = PcaParams::default();
         if let Some(c) = opt_usize(&options, "components")? {
@@ -95,7 +101,11 @@ impl Pca {
 
     /// Project `data` (vectors back to back): `nComponents` values per
     /// vector.
-    pub fn transform(&self, data: &[f32]) -> JsResult<Float32Array> {
+    pub fn transform(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] data: JsValue,
+    ) -> JsResult<Float32Array> {
+        let data = &to_f32s(&data, "data")?[..];
         let out = self.inner.transform(data).map_err(from_core)?;
         Ok(Float32Array::from(&out[..]))
     }

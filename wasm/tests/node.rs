@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use js_sys::Float64Array;
+use js_sys::{Array, Float64Array, Reflect};
 use vectrove_wasm::{Index, KMeans, Pca};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::{console_log, wasm_bindgen_test};
@@ -49,7 +49,7 @@ fn small_index() -> Index {
         (2, [0.0, 1.0, 0.0]),
         (3, [0.9, 0.1, 0.0]),
     ] {
-        index.add(JsValue::from(id), &v).expect("add");
+        index.add(JsValue::from(id), f32s(&v)).expect("add");
     }
     index
 }
@@ -64,14 +64,22 @@ async fn build_search_delete_get() {
     assert_eq!(index.storage().unwrap(), "memory");
     let found = hits(
         &index
-            .search_sync(&[1.0, 0.05, 0.0], JsValue::from(2), JsValue::UNDEFINED)
+            .search_sync(
+                f32s(&[1.0, 0.05, 0.0]),
+                JsValue::from(2),
+                JsValue::UNDEFINED,
+            )
             .unwrap(),
     );
     assert_eq!(found.iter().map(|h| h.0).collect::<Vec<_>>(), [1, 3]);
     let async_found = hits(
-        &await_js(index.search(vec![1.0, 0.05, 0.0], JsValue::from(2), JsValue::UNDEFINED))
-            .await
-            .unwrap(),
+        &await_js(index.search(
+            f32s(&[1.0, 0.05, 0.0]),
+            JsValue::from(2),
+            JsValue::UNDEFINED,
+        ))
+        .await
+        .unwrap(),
     );
     assert_eq!(found, async_found);
     // A filter sees ids and keeps only what it accepts.
@@ -79,7 +87,7 @@ async fn build_search_delete_get() {
     let filtered = hits(
         &index
             .search_sync(
-                &[1.0, 0.0, 0.0],
+                f32s(&[1.0, 0.0, 0.0]),
                 JsValue::from(3),
                 options(&[("filter", even.into())]),
             )
@@ -96,7 +104,7 @@ async fn build_search_delete_get() {
     );
     let after = hits(
         &index
-            .search_sync(&[1.0, 0.0, 0.0], JsValue::from(3), JsValue::UNDEFINED)
+            .search_sync(f32s(&[1.0, 0.0, 0.0]), JsValue::from(3), JsValue::UNDEFINED)
             .unwrap(),
     );
     assert_eq!(after.iter().map(|h| h.0).collect::<Vec<_>>(), [3, 2]);
@@ -104,14 +112,18 @@ async fn build_search_delete_get() {
     assert_eq!(
         hits(
             &index
-                .search_sync(&[1.0, 0.0, 0.0], JsValue::from(50), JsValue::UNDEFINED)
+                .search_sync(
+                    f32s(&[1.0, 0.0, 0.0]),
+                    JsValue::from(50),
+                    JsValue::UNDEFINED
+                )
                 .unwrap()
         )
         .len(),
         2
     );
     assert_error(
-        index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(0), JsValue::UNDEFINED),
+        index.search_sync(f32s(&[1.0, 0.0, 0.0]), JsValue::from(0), JsValue::UNDEFINED),
         "InvalidArgumentError",
     );
 }
@@ -121,44 +133,48 @@ fn bad_input_gets_named_errors_and_changes_nothing() {
     let index = small_index();
     let before = index.to_bytes().unwrap();
     assert_error(
-        index.add(JsValue::from(9), &[1.0, 2.0]),
+        index.add(JsValue::from(9), f32s(&[1.0, 2.0])),
         "DimensionMismatchError",
     );
     assert_error(
-        index.add(JsValue::from(9), &[f32::NAN, 0.0, 0.0]),
+        index.add(JsValue::from(9), f32s(&[f32::NAN, 0.0, 0.0])),
         "InvalidVectorError",
     );
     assert_error(
-        index.add(JsValue::from(1), &[1.0, 0.0, 0.0]),
+        index.add(JsValue::from(1), f32s(&[1.0, 0.0, 0.0])),
         "DuplicateIdError",
     );
     assert_error(
-        index.add(JsValue::from(-1), &[1.0, 0.0, 0.0]),
+        index.add(JsValue::from(-1), f32s(&[1.0, 0.0, 0.0])),
         "InvalidArgumentError",
     );
     assert_error(
-        index.add(JsValue::from(1.5), &[1.0, 0.0, 0.0]),
+        index.add(JsValue::from(1.5), f32s(&[1.0, 0.0, 0.0])),
         "InvalidArgumentError",
     );
     assert_error(
-        index.add(JsValue::from("7"), &[1.0, 0.0, 0.0]),
-        "InvalidArgumentError",
+        index.add(JsValue::from("7"), f32s(&[1.0, 0.0, 0.0])),
+        "TypeError",
     );
     assert_error(
-        index.search_sync(&[1.0], JsValue::from(1), JsValue::UNDEFINED),
+        index.search_sync(f32s(&[1.0]), JsValue::from(1), JsValue::UNDEFINED),
         "DimensionMismatchError",
     );
     assert_error(
-        index.search_sync(&[1.0, 0.0, 0.0], JsValue::from(-3), JsValue::UNDEFINED),
+        index.search_sync(
+            f32s(&[1.0, 0.0, 0.0]),
+            JsValue::from(-3),
+            JsValue::UNDEFINED,
+        ),
         "InvalidArgumentError",
     );
     assert_error(
         index.search_sync(
-            &[1.0, 0.0, 0.0],
+            f32s(&[1.0, 0.0, 0.0]),
             JsValue::from(1),
             options(&[("ef", "wide".into())]),
         ),
-        "InvalidArgumentError",
+        "TypeError",
     );
     assert_error(
         Index::new(JsValue::from(0), JsValue::UNDEFINED),
@@ -169,12 +185,15 @@ fn bad_input_gets_named_errors_and_changes_nothing() {
         "InvalidArgumentError",
     );
     let cos = Index::new(JsValue::from(2), JsValue::UNDEFINED).unwrap();
-    assert_error(cos.add(JsValue::from(1), &[0.0, 0.0]), "InvalidVectorError");
+    assert_error(
+        cos.add(JsValue::from(1), f32s(&[0.0, 0.0])),
+        "InvalidVectorError",
+    );
     // A filter that throws: its exception comes back, the index is intact.
     let boom = js_sys::Function::new_with_args("id", "throw new RangeError('no ' + id)");
     let e = index
         .search_sync(
-            &[1.0, 0.0, 0.0],
+            f32s(&[1.0, 0.0, 0.0]),
             JsValue::from(1),
             options(&[("filter", boom.into())]),
         )
@@ -245,7 +264,7 @@ async fn add_many_builds_with_progress_and_aborts() {
         js_sys::Function::new_with_args("done, total", "this.push([done, total])").bind0(&calls);
     await_js(index.add_many(
         ids.clone().into(),
-        base[..n * DIM].to_vec(),
+        f32s(&base[..n * DIM]),
         options(&[("onProgress", record.into())]),
     ))
     .await
@@ -258,13 +277,12 @@ async fn add_many_builds_with_progress_and_aborts() {
     let dup = Float64Array::new_with_length(2);
     dup.set_index(0, 5000.0);
     dup.set_index(1, 3.0);
-    let e =
-        await_js(index.add_many(dup.into(), base[..2 * DIM].to_vec(), JsValue::UNDEFINED)).await;
+    let e = await_js(index.add_many(dup.into(), f32s(&base[..2 * DIM]), JsValue::UNDEFINED)).await;
     assert_error(e, "DuplicateIdError");
     assert_eq!(index.length().unwrap(), n);
     let e = await_js(index.add_many(
         js_sys::Array::of1(&9000.into()).into(),
-        vec![1.0; 5],
+        f32s(&[1.0; 5]),
         JsValue::UNDEFINED,
     ))
     .await;
@@ -286,7 +304,7 @@ async fn add_many_builds_with_progress_and_aborts() {
     }
     let e = await_js(index.add_many(
         more.into(),
-        base[..10 * DIM].to_vec(),
+        f32s(&base[..10 * DIM]),
         options(&[("signal", signal)]),
     ))
     .await;
@@ -307,7 +325,7 @@ async fn ivf_in_memory() {
     let base = base();
     let index = Index::train_ivf(
         JsValue::from(DIM as u32),
-        base.clone(),
+        f32s(&base.clone()),
         options(&[("nlist", 16.into()), ("seed", 3.into())]),
     )
     .expect("train");
@@ -316,7 +334,7 @@ async fn ivf_in_memory() {
     for i in 0..2000 {
         ids.set_index(i, f64::from(i));
     }
-    await_js(index.add_many(ids.into(), base, JsValue::UNDEFINED))
+    await_js(index.add_many(ids.into(), f32s(&base), JsValue::UNDEFINED))
         .await
         .unwrap();
     let found: Vec<Vec<u64>> = queries()
@@ -324,7 +342,11 @@ async fn ivf_in_memory() {
         .map(|q| {
             hit_ids(
                 &index
-                    .search_sync(q, JsValue::from(10), options(&[("nprobe", 16.into())]))
+                    .search_sync(
+                        f32s(q),
+                        JsValue::from(10),
+                        options(&[("nprobe", 16.into())]),
+                    )
                     .unwrap(),
             )
         })
@@ -339,7 +361,7 @@ async fn ivf_in_memory() {
     // (about 4 sqrt(n)); an explicit 0 is refused.
     let auto = Index::train_ivf(
         JsValue::from(DIM as u32),
-        common::base(),
+        f32s(&common::base()),
         JsValue::UNDEFINED,
     )
     .unwrap();
@@ -353,7 +375,7 @@ async fn ivf_in_memory() {
     assert_error(
         Index::train_ivf(
             JsValue::from(DIM as u32),
-            common::base(),
+            f32s(&common::base()),
             options(&[("nlist", 0.into())]),
         ),
         "InvalidArgumentError",
@@ -366,7 +388,7 @@ fn kmeans_trains_and_assigns() {
     let seen = js_sys::Array::new();
     let record = js_sys::Function::new_with_args("it, inertia", "this.push(inertia)").bind0(&seen);
     let km = KMeans::train(
-        &base,
+        f32s(&base),
         JsValue::from(DIM as u32),
         options(&[
             ("k", 8.into()),
@@ -379,11 +401,11 @@ fn kmeans_trains_and_assigns() {
     assert_eq!((km.k(), km.dim()), (8, DIM));
     assert_eq!(km.centroids().length() as usize, 8 * DIM);
     assert!(seen.length() >= 1 && seen.length() <= 10);
-    let a = km.assign(&base[..10 * DIM]).unwrap().to_vec();
+    let a = km.assign(f32s(&base[..10 * DIM])).unwrap().to_vec();
     assert!(a.iter().all(|&c| c < 8));
     // The same seed gives the same centroids.
     let again = KMeans::train(
-        &base,
+        f32s(&base),
         JsValue::from(DIM as u32),
         options(&[("k", 8.into()), ("seed", 5.into()), ("iters", 10.into())]),
     )
@@ -391,7 +413,7 @@ fn kmeans_trains_and_assigns() {
     assert_eq!(again.centroids().to_vec(), km.centroids().to_vec());
     assert_error(
         KMeans::train(
-            &base[..5],
+            f32s(&base[..5]),
             JsValue::from(DIM as u32),
             options(&[("k", 2.into())]),
         )
@@ -399,7 +421,7 @@ fn kmeans_trains_and_assigns() {
         "DimensionMismatchError",
     );
     assert_error(
-        KMeans::train(&base, JsValue::from(DIM as u32), JsValue::UNDEFINED).map(|_| ()),
+        KMeans::train(f32s(&base), JsValue::from(DIM as u32), JsValue::UNDEFINED).map(|_| ()),
         "InvalidArgumentError",
     );
 }
@@ -421,7 +443,7 @@ fn pca_fits_and_projects() {
         }
     }
     let pca = Pca::fit(
-        &data,
+        f32s(&data),
         JsValue::from(D as u32),
         options(&[("components", 3.into()), ("seed", 5.into())]),
     )
@@ -450,11 +472,11 @@ fn pca_fits_and_projects() {
     assert_eq!((var.len(), ratio.len()), (3, 3));
     assert!(var[0] >= var[1] && var[1] >= var[2], "{var:?}");
     assert!(ratio[0] + ratio[1] > 0.99 && ratio.iter().sum::<f64>() <= 1.0 + 1e-9);
-    let projected = pca.transform(&data[..10 * D]).expect("transform");
+    let projected = pca.transform(f32s(&data[..10 * D])).expect("transform");
     assert_eq!(projected.length(), 10 * 3);
     // The same seed gives the same model.
     let again = Pca::fit(
-        &data,
+        f32s(&data),
         JsValue::from(D as u32),
         options(&[("components", 3.into()), ("seed", 5.into())]),
     )
@@ -462,20 +484,25 @@ fn pca_fits_and_projects() {
     assert_eq!(again.components().to_vec(), c);
     // The real embeddings, to 2-D with the defaults.
     let base = base();
-    let real = Pca::fit(&base, JsValue::from(DIM as u32), JsValue::UNDEFINED).unwrap();
+    let real = Pca::fit(f32s(&base), JsValue::from(DIM as u32), JsValue::UNDEFINED).unwrap();
     assert_eq!(real.n_components(), 2);
     assert_eq!(
-        real.transform(&base).unwrap().length() as usize,
+        real.transform(f32s(&base)).unwrap().length() as usize,
         base.len() / DIM * 2
     );
     // Bad input.
     assert_error(
-        Pca::fit(&data[..5], JsValue::from(D as u32), JsValue::UNDEFINED).map(|_| ()),
+        Pca::fit(
+            f32s(&data[..5]),
+            JsValue::from(D as u32),
+            JsValue::UNDEFINED,
+        )
+        .map(|_| ()),
         "DimensionMismatchError",
     );
     assert_error(
         Pca::fit(
-            &data,
+            f32s(&data),
             JsValue::from(D as u32),
             options(&[("components", 9.into())]),
         )
@@ -483,17 +510,17 @@ fn pca_fits_and_projects() {
         "InvalidArgumentError",
     );
     assert_error(
-        Pca::fit(&[], JsValue::from(D as u32), JsValue::UNDEFINED).map(|_| ()),
+        Pca::fit(f32s(&[]), JsValue::from(D as u32), JsValue::UNDEFINED).map(|_| ()),
         "InvalidArgumentError",
     );
     let mut nan = data.clone();
     nan[3] = f32::NAN;
     assert_error(
-        Pca::fit(&nan, JsValue::from(D as u32), JsValue::UNDEFINED).map(|_| ()),
+        Pca::fit(f32s(&nan), JsValue::from(D as u32), JsValue::UNDEFINED).map(|_| ()),
         "InvalidVectorError",
     );
     assert_error(
-        pca.transform(&data[..D - 1]).map(|_| ()),
+        pca.transform(f32s(&data[..D - 1])).map(|_| ()),
         "DimensionMismatchError",
     );
 }
@@ -516,7 +543,11 @@ async fn huge_k_gives_every_point_and_leaves_the_index_usable() {
     let q = &queries()[..DIM];
     for k in [2f64.powi(31), 2f64.powi(28), 2f64.powi(53) - 1.0] {
         let all = index
-            .search_sync(q, JsValue::from(k), options(&[("ef", JsValue::from(k))]))
+            .search_sync(
+                f32s(q),
+                JsValue::from(k),
+                options(&[("ef", JsValue::from(k))]),
+            )
             .expect("searchSync with a huge k");
         assert_eq!(hits(&all).len(), 2000, "k = {k}");
     }
@@ -524,19 +555,19 @@ async fn huge_k_gives_every_point_and_leaves_the_index_usable() {
     assert!(index.delete(JsValue::from(3)).unwrap());
     let all = hits(
         &index
-            .search_sync(q, JsValue::from(2f64.powi(31)), JsValue::UNDEFINED)
+            .search_sync(f32s(q), JsValue::from(2f64.powi(31)), JsValue::UNDEFINED)
             .unwrap(),
     );
     assert_eq!(all.len(), 1999);
     assert!(!all.iter().any(|h| h.0 == 3));
     index
-        .add(JsValue::from(3), q)
+        .add(JsValue::from(3), f32s(q))
         .expect("the index is not left borrowed");
     // IVF: every point of the probed lists.
     let base = base();
     let ivf = Index::train_ivf(
         JsValue::from(DIM as u32),
-        base[..200 * DIM].to_vec(),
+        f32s(&base[..200 * DIM]),
         options(&[("nlist", 4.into()), ("seed", 3.into())]),
     )
     .unwrap();
@@ -544,21 +575,23 @@ async fn huge_k_gives_every_point_and_leaves_the_index_usable() {
     for i in 0..200 {
         ids.set_index(i, f64::from(i));
     }
-    await_js(ivf.add_many(ids.into(), base[..200 * DIM].to_vec(), JsValue::UNDEFINED))
+    await_js(ivf.add_many(ids.into(), f32s(&base[..200 * DIM]), JsValue::UNDEFINED))
         .await
         .unwrap();
     let every = options(&[("nprobe", JsValue::from(2f64.powi(31)))]);
     for k in [2f64.powi(31), 2f64.powi(28)] {
-        let all = ivf.search_sync(q, JsValue::from(k), every.clone()).unwrap();
+        let all = ivf
+            .search_sync(f32s(q), JsValue::from(k), every.clone())
+            .unwrap();
         assert_eq!(hits(&all).len(), 200, "k = {k}");
-        let all = await_js(ivf.search(q.to_vec(), JsValue::from(k), every.clone()))
+        let all = await_js(ivf.search(f32s(q), JsValue::from(k), every.clone()))
             .await
             .unwrap();
         assert_eq!(hits(&all).len(), 200, "k = {k}");
     }
     assert_eq!(
         hits(
-            &ivf.search_sync(q, JsValue::from(5), JsValue::UNDEFINED)
+            &ivf.search_sync(f32s(q), JsValue::from(5), JsValue::UNDEFINED)
                 .unwrap()
         )
         .len(),
@@ -570,54 +603,73 @@ async fn huge_k_gives_every_point_and_leaves_the_index_usable() {
 fn hostile_numbers_get_typed_errors() {
     let index = Index::from_bytes(GOLDEN, JsValue::UNDEFINED).unwrap();
     let q = &queries()[..DIM];
+    // Numbers out of range are InvalidArgumentError; values that are not
+    // numbers at all, TypeError.
     let bad_k = [
-        JsValue::from(0),
-        JsValue::from(-1),
-        JsValue::from(-0.5),
-        JsValue::from(1.5),
-        JsValue::from(f64::NAN),
-        JsValue::from(f64::INFINITY),
-        JsValue::from(2f64.powi(60)),
-        JsValue::from("10"),
-        JsValue::NULL,
-        JsValue::UNDEFINED,
-        js_sys::BigInt::from(10u32).into(),
-        js_sys::Object::new().into(),
+        (JsValue::from(0), "InvalidArgumentError"),
+        (JsValue::from(-1), "InvalidArgumentError"),
+        (JsValue::from(-0.5), "InvalidArgumentError"),
+        (JsValue::from(1.5), "InvalidArgumentError"),
+        (JsValue::from(f64::NAN), "InvalidArgumentError"),
+        (JsValue::from(f64::INFINITY), "InvalidArgumentError"),
+        (JsValue::from(2f64.powi(60)), "InvalidArgumentError"),
+        (JsValue::from("10"), "TypeError"),
+        (JsValue::NULL, "TypeError"),
+        (JsValue::UNDEFINED, "TypeError"),
+        (js_sys::BigInt::from(10u32).into(), "TypeError"),
+        (js_sys::Object::new().into(), "TypeError"),
     ];
-    for k in &bad_k {
+    for (k, name) in &bad_k {
         let msg = assert_error(
-            index.search_sync(q, k.clone(), JsValue::UNDEFINED),
-            "InvalidArgumentError",
+            index.search_sync(f32s(q), k.clone(), JsValue::UNDEFINED),
+            name,
         );
         assert!(msg.contains("`k`"), "{msg}");
     }
-    for (key, v) in [
-        ("ef", JsValue::from(-1)),
-        ("ef", JsValue::from(f64::NAN)),
-        ("nprobe", JsValue::from(f64::INFINITY)),
-        ("filter", JsValue::from(3)),
-    ] {
-        assert_error(
-            index.search_sync(q, JsValue::from(3), options(&[(key, v)])),
+    for (key, v, name) in [
+        ("ef", JsValue::from(-1), "InvalidArgumentError"),
+        ("ef", JsValue::from(f64::NAN), "InvalidArgumentError"),
+        (
+            "nprobe",
+            JsValue::from(f64::INFINITY),
             "InvalidArgumentError",
+        ),
+        ("filter", JsValue::from(3), "TypeError"),
+        ("efSearch", JsValue::from(3), "TypeError"),
+    ] {
+        let msg = assert_error(
+            index.search_sync(f32s(q), JsValue::from(3), options(&[(key, v)])),
+            name,
         );
+        assert!(msg.contains(key), "{msg}");
     }
     assert_error(
-        index.search_sync(q, JsValue::from(3), JsValue::from("fast")),
-        "InvalidArgumentError",
+        index.search_sync(f32s(q), JsValue::from(3), JsValue::from("fast")),
+        "TypeError",
+    );
+    // Vectors that are not numbers: a TypeError naming the element, not NaN.
+    let strings = js_sys::Array::of3(&"1".into(), &"2".into(), &"3".into());
+    let msg = assert_error(
+        index.search_sync(strings.into(), JsValue::from(3), JsValue::UNDEFINED),
+        "TypeError",
+    );
+    assert!(msg.contains("query[0]"), "{msg}");
+    assert_error(
+        index.search_sync("abc".into(), JsValue::from(3), JsValue::UNDEFINED),
+        "TypeError",
     );
     assert_error(
-        index.search_sync(&q[..DIM - 1], JsValue::from(3), JsValue::UNDEFINED),
+        index.search_sync(f32s(&q[..DIM - 1]), JsValue::from(3), JsValue::UNDEFINED),
         "DimensionMismatchError",
     );
     assert_error(
-        index.search_sync(&[], JsValue::from(3), JsValue::UNDEFINED),
+        index.search_sync(f32s(&[]), JsValue::from(3), JsValue::UNDEFINED),
         "DimensionMismatchError",
     );
     let mut nan = q.to_vec();
     nan[7] = f32::NAN;
     assert_error(
-        index.search_sync(&nan, JsValue::from(3), JsValue::UNDEFINED),
+        index.search_sync(f32s(&nan), JsValue::from(3), JsValue::UNDEFINED),
         "InvalidVectorError",
     );
     for id in [
@@ -629,14 +681,22 @@ fn hostile_numbers_get_typed_errors() {
         assert_error(index.get(id.clone()), "InvalidArgumentError");
         assert_error(index.contains(id.clone()), "InvalidArgumentError");
         assert_error(index.delete(id.clone()), "InvalidArgumentError");
-        assert_error(index.add(id, q), "InvalidArgumentError");
+        assert_error(index.add(id, f32s(q)), "InvalidArgumentError");
     }
-    // Ids the index does not hold, up to 2^64 - 1.
+    // Ids the index does not hold, up to 2^64 - 1. An index of numbers
+    // cannot give back an id above 2^53 - 1, so only a "bigint" one takes it.
     let top: JsValue = js_sys::BigInt::from(u64::MAX).into();
     assert!(index.get(top.clone()).unwrap().is_none());
     assert!(!index.delete(top.clone()).unwrap());
-    index.add(top.clone(), q).unwrap();
-    assert!(index.contains(top).unwrap());
+    assert_error(index.add(top.clone(), f32s(q)), "InvalidArgumentError");
+    let wide = Index::from_bytes(GOLDEN, options(&[("idType", "bigint".into())])).unwrap();
+    wide.add(top.clone(), f32s(q)).unwrap();
+    assert!(wide.contains(top.clone()).unwrap());
+    let found = wide
+        .search_sync(f32s(q), JsValue::from(1), JsValue::UNDEFINED)
+        .unwrap();
+    let id = Reflect::get(&Array::from(&found).get(0), &"id".into()).unwrap();
+    assert_eq!(u64::try_from(id).unwrap(), u64::MAX);
     // Dimensions the file format cannot hold (it stops at 2^20).
     for dim in [0.0, 2f64.powi(20) + 1.0, 2f64.powi(31), 2f64.powi(40), -3.0] {
         assert_error(
@@ -644,7 +704,7 @@ fn hostile_numbers_get_typed_errors() {
             "InvalidArgumentError",
         );
         assert_error(
-            Index::train_ivf(JsValue::from(dim), vec![1.0; 8], JsValue::UNDEFINED),
+            Index::train_ivf(JsValue::from(dim), f32s(&[1.0; 8]), JsValue::UNDEFINED),
             "InvalidArgumentError",
         );
     }
@@ -655,18 +715,19 @@ fn hostile_numbers_get_typed_errors() {
         );
     }
     assert_error(
-        Index::train_ivf(JsValue::from(4), vec![], JsValue::UNDEFINED),
+        Index::train_ivf(JsValue::from(4), f32s(&[]), JsValue::UNDEFINED),
         "InvalidArgumentError",
     );
     assert_error(
         Index::train_ivf(
             JsValue::from(4),
-            vec![1.0; 8],
+            f32s(&[1.0; 8]),
             options(&[("nlist", 2f64.powi(31).into())]),
         ),
         "InvalidArgumentError",
     );
-    assert_eq!(index.length().unwrap(), 2001);
+    assert_eq!(index.length().unwrap(), 2000);
+    assert_eq!(wide.length().unwrap(), 2001);
 }
 
 #[wasm_bindgen_test]
@@ -681,13 +742,14 @@ async fn searches_at_once_in_memory() {
 async fn assert_still_working(index: &Index) {
     let n = index.length().unwrap();
     let ids = js_sys::Array::of2(&10.into(), &11.into());
-    await_js(index.add_many(ids.into(), vec![0.5; 6], JsValue::UNDEFINED))
+    await_js(index.add_many(ids.into(), f32s(&[0.5; 6]), JsValue::UNDEFINED))
         .await
         .expect("addMany after a hostile call");
     assert_eq!(index.length().unwrap(), n + 2);
-    let found = await_js(index.search(vec![1.0, 0.0, 0.0], JsValue::from(2), JsValue::UNDEFINED))
-        .await
-        .unwrap();
+    let found =
+        await_js(index.search(f32s(&[1.0, 0.0, 0.0]), JsValue::from(2), JsValue::UNDEFINED))
+            .await
+            .unwrap();
     assert_eq!(hit_ids(&found), [1, 3]);
 }
 
@@ -700,12 +762,16 @@ async fn ids_that_throw_or_claim_too_many_entries_get_errors() {
     let index = small_index();
     let v = vec![0.5f32; 6];
     // An ids array whose elements throw: its exception comes back.
-    let e = await_js(index.add_many(hostile("throwing ids"), v.clone(), JsValue::UNDEFINED))
-        .await
-        .unwrap_err();
+    let e = await_js(index.add_many(
+        hostile("throwing ids"),
+        f32s(&v.clone()),
+        JsValue::UNDEFINED,
+    ))
+    .await
+    .unwrap_err();
     assert_eq!(error_name(&e), "RangeError");
     // An ids array claiming 2^32 - 1 entries for two vectors.
-    let e = await_js(index.add_many(hostile("endless ids"), v, JsValue::UNDEFINED)).await;
+    let e = await_js(index.add_many(hostile("endless ids"), f32s(&v), JsValue::UNDEFINED)).await;
     assert_error(e, "InvalidArgumentError");
     assert_still_working(&index).await;
 }
@@ -757,19 +823,19 @@ async fn quantize_option_method_and_typed_errors() {
     let ids: Vec<f64> = (0..999).map(f64::from).collect();
     await_js(index.add_many(
         Float64Array::from(&ids[..]).into(),
-        base[..999 * DIM].to_vec(),
+        f32s(&base[..999 * DIM]),
         JsValue::UNDEFINED,
     ))
     .await
     .expect("addMany");
     assert!(!index.quantized().unwrap(), "trained before 1,000 vectors");
     index
-        .add(JsValue::from(999), &base[999 * DIM..1000 * DIM])
+        .add(JsValue::from(999), f32s(&base[999 * DIM..1000 * DIM]))
         .unwrap();
     assert!(index.quantized().unwrap());
     // Later vectors are encoded as they come, and found.
     index
-        .add(JsValue::from(5000), &base[1500 * DIM..1501 * DIM])
+        .add(JsValue::from(5000), f32s(&base[1500 * DIM..1501 * DIM]))
         .unwrap();
     let own = search_hits(&index, &base[1500 * DIM..1501 * DIM], 1.0).await;
     assert_eq!(own[0].0, 5000);
@@ -784,7 +850,9 @@ async fn quantize_option_method_and_typed_errors() {
     }
     // Pending codes (fewer than 1,000 vectors) survive a round trip too.
     let pending = Index::new(JsValue::from(3), options(&[("quantize", "sq8".into())])).unwrap();
-    pending.add(JsValue::from(1), &[1.0, 2.0, 3.0]).unwrap();
+    pending
+        .add(JsValue::from(1), f32s(&[1.0, 2.0, 3.0]))
+        .unwrap();
     let back = Index::from_bytes(&pending.to_bytes().unwrap(), JsValue::UNDEFINED).unwrap();
     assert_eq!(
         back.quantization().unwrap().as_string().as_deref(),
@@ -793,18 +861,22 @@ async fn quantize_option_method_and_typed_errors() {
     assert!(!back.quantized().unwrap());
 
     // Bad input: typed errors, nothing changed.
-    for bad in [JsValue::from("pq4"), JsValue::from(8), JsValue::from("SQ8")] {
+    for (bad, name) in [
+        (JsValue::from("pq4"), "InvalidArgumentError"),
+        (JsValue::from(8), "TypeError"),
+        (JsValue::from("SQ8"), "InvalidArgumentError"),
+    ] {
         assert_error(
             Index::new(JsValue::from(3), options(&[("quantize", bad.clone())])),
-            "InvalidArgumentError",
+            name,
         );
         assert_error(
             Index::train_ivf(
                 JsValue::from(1),
-                vec![0.0, 1.0, 2.0, 3.0],
+                f32s(&[0.0, 1.0, 2.0, 3.0]),
                 options(&[("nlist", 2.into()), ("quantize", bad)]),
             ),
-            "InvalidArgumentError",
+            name,
         );
     }
     let empty = Index::new(JsValue::from(3), JsValue::UNDEFINED).unwrap();
@@ -812,13 +884,9 @@ async fn quantize_option_method_and_typed_errors() {
     assert!(msg.contains("no vectors"), "{msg}");
     assert!(empty.quantization().unwrap().is_null());
     let small = small_index();
-    for bad in [
-        JsValue::from("sq2"),
-        JsValue::from(8),
-        JsValue::NULL,
-        JsValue::UNDEFINED,
-    ] {
-        assert_error(small.quantize(bad), "InvalidArgumentError");
+    assert_error(small.quantize("sq2".into()), "InvalidArgumentError");
+    for bad in [JsValue::from(8), JsValue::NULL, JsValue::UNDEFINED] {
+        assert_error(small.quantize(bad), "TypeError");
     }
     assert!(small.quantization().unwrap().is_null());
     assert!(!small.quantized().unwrap());
@@ -828,10 +896,14 @@ async fn quantize_option_method_and_typed_errors() {
     // Quantising again retrains; results stay right.
     small.quantize("sq8".into()).expect("quantize again");
     let q = [1.0, 0.0, 0.0];
-    for bad in [JsValue::from(-1), JsValue::from(1.5), JsValue::from("many")] {
+    for (bad, name) in [
+        (JsValue::from(-1), "InvalidArgumentError"),
+        (JsValue::from(1.5), "InvalidArgumentError"),
+        (JsValue::from("many"), "TypeError"),
+    ] {
         assert_error(
-            small.search_sync(&q, JsValue::from(1), options(&[("rerank", bad)])),
-            "InvalidArgumentError",
+            small.search_sync(f32s(&q), JsValue::from(1), options(&[("rerank", bad)])),
+            name,
         );
     }
     // k and rerank beyond the index: every point, nearest first.
@@ -839,7 +911,7 @@ async fn quantize_option_method_and_typed_errors() {
         let top = hits(
             &small
                 .search_sync(
-                    &q,
+                    f32s(&q),
                     JsValue::from(10),
                     options(&[("rerank", JsValue::from(rerank))]),
                 )
@@ -851,7 +923,7 @@ async fn quantize_option_method_and_typed_errors() {
     assert!(small.delete(JsValue::from(1)).unwrap());
     let top = hit_ids(
         &small
-            .search_sync(&q, JsValue::from(10), JsValue::UNDEFINED)
+            .search_sync(f32s(&q), JsValue::from(10), JsValue::UNDEFINED)
             .unwrap(),
     );
     assert_eq!(top, [3, 2]);
@@ -924,7 +996,7 @@ async fn ivf_takes_the_quantize_option() {
         if quantize {
             o.push(("quantize", "sq8".into()));
         }
-        Index::train_ivf(JsValue::from(DIM as u32), base.clone(), options(&o)).unwrap()
+        Index::train_ivf(JsValue::from(DIM as u32), f32s(&base.clone()), options(&o)).unwrap()
     };
     let ids: Vec<f64> = (0..2000).map(f64::from).collect();
     let (exact, sq8) = (train(false), train(true));
@@ -936,7 +1008,7 @@ async fn ivf_takes_the_quantize_option() {
     for index in [&exact, &sq8] {
         await_js(index.add_many(
             Float64Array::from(&ids[..]).into(),
-            base.clone(),
+            f32s(&base.clone()),
             JsValue::UNDEFINED,
         ))
         .await

@@ -131,7 +131,9 @@ async fn memory_storage_persists_through_opfs_on_the_main_thread() {
     let reopened = open("page-mem", "memory").await.expect("open from OPFS");
     assert_matches_native(&reopened).await;
     // Changes saved and read back.
-    reopened.add(JsValue::from(77_777), &base()[..384]).unwrap();
+    reopened
+        .add(JsValue::from(77_777), f32s(&base()[..384]))
+        .unwrap();
     await_js(reopened.save(None, JsValue::UNDEFINED))
         .await
         .expect("save");
@@ -211,7 +213,7 @@ async fn a_change_during_an_indexeddb_search_is_busy() {
         search_hits(&other, &q, 10.0).await
     };
     for round in 0..2 {
-        let p = index.search(q.clone(), JsValue::from(10), JsValue::UNDEFINED);
+        let p = index.search(f32s(&q.clone()), JsValue::from(10), JsValue::UNDEFINED);
         // The search starts in a microtask and then waits for IndexedDB,
         // whose answer comes in a later task: after this await it is
         // waiting.
@@ -221,7 +223,7 @@ async fn a_change_during_an_indexeddb_search_is_busy() {
         if round == 0 {
             assert_eq!(stat(&index, "transactions"), 1.0, "the search is under way");
         }
-        assert_error(index.add(JsValue::from(9999), &q), "BusyError");
+        assert_error(index.add(JsValue::from(9999), f32s(&q)), "BusyError");
         assert_error(index.delete(JsValue::from(5)), "BusyError");
         assert_error(index.close(), "BusyError");
         assert_error(

@@ -156,7 +156,7 @@ async fn opfs_save_is_atomic_and_keeps_changes() {
     fresh("saved", "opfs").await;
     let index = import("saved", "opfs").await.unwrap();
     let v: Vec<f32> = (0..384).map(|i| ((i * 7) % 11) as f32 - 5.0).collect();
-    index.add(JsValue::from(5000), &v).unwrap();
+    index.add(JsValue::from(5000), f32s(&v)).unwrap();
     assert!(index.delete(JsValue::from(17)).unwrap());
     await_js(index.save(None, JsValue::UNDEFINED))
         .await
@@ -165,7 +165,7 @@ async fn opfs_save_is_atomic_and_keeps_changes() {
     assert_eq!(index.length().unwrap(), 2000);
     let top = hits(
         &index
-            .search_sync(&v, JsValue::from(1), JsValue::UNDEFINED)
+            .search_sync(f32s(&v), JsValue::from(1), JsValue::UNDEFINED)
             .unwrap(),
     );
     assert_eq!(top[0].0, 5000);
@@ -181,7 +181,7 @@ async fn opfs_save_is_atomic_and_keeps_changes() {
     assert_eq!(back.length().unwrap(), 2000);
     // A memory index saved to OPFS from the worker.
     let small = Index::new(JsValue::from(2), options(&[("metric", "l2".into())])).unwrap();
-    small.add(JsValue::from(1), &[1.0, 2.0]).unwrap();
+    small.add(JsValue::from(1), f32s(&[1.0, 2.0])).unwrap();
     await_js(small.save(Some("small".into()), storage("opfs")))
         .await
         .unwrap();
@@ -266,7 +266,11 @@ async fn indexeddb_store_matches_native_and_persists() {
     // The synchronous search cannot wait for IndexedDB: a clear error.
     let cold = open("golden-idb", lazy("indexeddb")).await.unwrap();
     assert_error(
-        cold.search_sync(&queries()[..384], JsValue::from(10), JsValue::UNDEFINED),
+        cold.search_sync(
+            f32s(&queries()[..384]),
+            JsValue::from(10),
+            JsValue::UNDEFINED,
+        ),
         "NotResidentError",
     );
     // Reopened after close: the same results.
@@ -306,7 +310,7 @@ async fn damaged_indexeddb_pages_give_clear_errors() {
     .unwrap();
     // Some search reads page 0 (slots 0..5): searching for slot 0 itself.
     let q = base()[..384].to_vec();
-    let e = await_js(index.search(q, JsValue::from(10), JsValue::UNDEFINED)).await;
+    let e = await_js(index.search(f32s(&q), JsValue::from(10), JsValue::UNDEFINED)).await;
     let msg = assert_error(e, "CorruptIndexError");
     assert!(msg.contains("page 0"), "{msg}");
     // A failed import keeps the earlier version.
@@ -441,7 +445,7 @@ async fn codes_in_opfs_and_indexeddb_search_like_memory() {
         .unwrap();
         let q = queries()[DIM..2 * DIM].to_vec();
         await_js(cold.search(
-            q,
+            f32s(&q),
             JsValue::from(10),
             options(&[("ef", 64.into()), ("rerank", rerank.into())]),
         ))
@@ -494,7 +498,7 @@ async fn an_opfs_index_quantised_in_place_keeps_its_codes() {
     let v: Vec<f32> = (0..DIM)
         .map(|i| base[7 * DIM + i] + base[8 * DIM + i])
         .collect();
-    index.add(JsValue::from(9000), &v).unwrap();
+    index.add(JsValue::from(9000), f32s(&v)).unwrap();
     let before = all_hits(&index, &[]).await;
     await_js(index.save(None, JsValue::UNDEFINED))
         .await
@@ -513,7 +517,7 @@ async fn per_query(index: &Index, extra: &[(&str, JsValue)]) -> (Vec<f64>, Vec<V
     for q in queries().chunks_exact(DIM) {
         let before = stat(index, "transactions");
         got.push(hits(
-            &await_js(index.search(q.to_vec(), JsValue::from(10), options(extra)))
+            &await_js(index.search(f32s(q), JsValue::from(10), options(extra)))
                 .await
                 .expect("search"),
         ));

@@ -101,13 +101,14 @@ if (phase === "1") {
     await failsWith("AbortError", () => big.addMany([n + 1], row(vectors, DIM, 0), { signal: AbortSignal.abort() }));
     equal(big.length, before, "an already aborted signal stops the call before it inserts");
     await big.add(n + 2, row(vectors, DIM, 1));
-    // A long insert holds the index: close and search meanwhile get BusyError (it has many
-    // slices, so the worker reads those messages while it runs), then it is aborted.
+    // A long insert: close meanwhile gets BusyError while a search answers on the points
+    // inserted so far (it has many slices, so the worker reads those messages while it
+    // runs), then it is aborted.
     const stop = new AbortController();
     const adding = big.addMany(
       new Float64Array(20000).map((_, i) => n + 10 + i), vectors.subarray(0, 20000 * DIM), { signal: stop.signal });
     await failsWith("BusyError", () => big.close());
-    await failsWith("BusyError", () => big.search(row(vectors, DIM, 1), 1));
+    equal((await big.search(row(vectors, DIM, 1), 1)).length, 1, "a search answers during addMany");
     equal(big.closed, false, "a busy close leaves the index open");
     stop.abort();
     await failsWith("AbortError", () => adding);
@@ -115,6 +116,43 @@ if (phase === "1") {
     await Promise.all([big.close(), big.close()]);
     equal(big.closed, true, "closed");
     await failsWith("InvalidArgumentError", () => big.search(row(vectors, DIM, 1), 1));
+  });
+
+  test("through the worker: searchMany, idType, checked options (TypeError)", async () => {
+    const batch = await remote.searchMany(data.subarray(0, 4 * DIM), 5);
+    assert(batch.ids instanceof Float64Array && batch.distances instanceof Float32Array, "typed arrays");
+    equal(batch.k, 5, "k");
+    for (let q = 0; q < 4; q++) {
+      const one = await remote.search(row(data, DIM, q), 5);
+      equal(JSON.stringify([...batch.ids.subarray(q * 5, q * 5 + batch.counts[q])]),
+        JSON.stringify(one.map((h) => h.id)), `row ${q} is search's answer`);
+    }
+    const keyed = await w.create(DIM, { metric: "l2", idType: "bigint" });
+    equal(keyed.idType, "bigint", "idType property");
+    const big = 2n ** 63n + 5n;
+    await keyed.addMany([big, 1n], data.subarray(0, 2 * DIM));
+    const hits = await keyed.search(row(data, DIM, 0), 2);
+    equal(typeof hits[0].id, "bigint", "bigint ids through the worker");
+    equal(hits[0].id, big, "the id itself");
+    const keyedBatch = await keyed.searchMany(data.subarray(0, DIM), 2);
+    assert(keyedBatch.ids instanceof BigUint64Array, "a BigUint64Array batch");
+    const bytes = await keyed.toBytes();
+    await failsWith("InvalidArgumentError", () => w.fromBytes(bytes));
+    equal((await w.fromBytes(bytes, { idType: "bigint" })).idType, "bigint", "fromBytes with idType");
+    await keyed.close();
+    for (const [what, call] of [
+      ["create", () => w.create(DIM, { metrc: "l2" })],
+      ["search", () => remote.search(row(data, DIM, 0), 3, { efSearch: 10 })],
+      ["search callback", () => remote.search(row(data, DIM, 0), 3, { onProgres: () => {} })],
+      ["addMany", () => remote.addMany([1], row(data, DIM, 0), { onProgres: () => {} })],
+      ["open", () => w.open("x", { storag: "opfs" })],
+      ["k", () => remote.search(row(data, DIM, 0), "3")],
+      ["vector", () => remote.add(5, Array.from({ length: DIM }, () => "1"))],
+    ]) {
+      let err;
+      try { await call(); } catch (e) { err = e; }
+      assert(err instanceof TypeError, `${what}: a TypeError (${err?.name}: ${err?.message})`);
+    }
   });
 
   test("quantisation through the worker", async () => {

@@ -40,6 +40,11 @@ fn fvecs(name: &str, bytes: &[u8]) -> Vec<f32> {
     values
 }
 
+/// Vectors as JS passes them: a `Float32Array`.
+pub fn f32s(v: &[f32]) -> JsValue {
+    js_sys::Float32Array::from(v).into()
+}
+
 /// The base vectors, back to back.
 pub fn base() -> Vec<f32> {
     fvecs("debian-2k.fvecs", BASE)
@@ -117,7 +122,7 @@ pub async fn recall(index: &Index, ef: usize) -> f64 {
     for q in queries().chunks_exact(DIM) {
         found.push(hit_ids(
             &await_js(index.search(
-                q.to_vec(),
+                f32s(q),
                 JsValue::from(10),
                 options(&[("ef", JsValue::from(ef as u32))]),
             ))
@@ -144,7 +149,7 @@ pub async fn assert_matches_top10(index: &Index, top10: &[u8], label: &str) {
     for (qi, (q, want)) in queries().chunks_exact(DIM).zip(&want).enumerate() {
         let got = hits(
             &await_js(index.search(
-                q.to_vec(),
+                f32s(q),
                 JsValue::from(10),
                 options(&[("ef", JsValue::from(64))]),
             ))
@@ -183,7 +188,7 @@ pub async fn all_hits(index: &Index, extra: &[(&str, JsValue)]) -> Vec<Vec<(u64,
     let mut out = Vec::new();
     for q in queries().chunks_exact(DIM) {
         out.push(hits(
-            &await_js(index.search(q.to_vec(), JsValue::from(10), options(&pairs)))
+            &await_js(index.search(f32s(q), JsValue::from(10), options(&pairs)))
                 .await
                 .expect("search"),
         ));
@@ -211,7 +216,7 @@ export async function changesDuringAddMany(index, ids, vectors, query) {
   await index.addMany(ids, vectors, {
     onProgress: (done, total) => {
       if (done === total || during !== null) return;
-      // addMany is between two slices: it holds the index until it ends.
+      // addMany is between two slices: searches answer, changes wait for it.
       during = index.search(query, 3).then(() => "ok", (e) => e.name);
       const calls = [
         () => index.searchSync(query, 3),
@@ -246,7 +251,7 @@ fn ef64() -> JsValue {
 /// The hits of `index.search(q, k)` at ef 64.
 pub async fn search_hits(index: &Index, q: &[f32], k: f64) -> Vec<(u64, f32)> {
     hits(
-        &await_js(index.search(q.to_vec(), JsValue::from(k), ef64()))
+        &await_js(index.search(f32s(q), JsValue::from(k), ef64()))
             .await
             .expect("search"),
     )
@@ -259,7 +264,7 @@ pub async fn assert_concurrent_searches(index: &Index, n: usize) {
     let started: Array = queries
         .chunks_exact(DIM)
         .take(n)
-        .map(|q| JsValue::from(index.search(q.to_vec(), JsValue::from(10), ef64())))
+        .map(|q| JsValue::from(index.search(f32s(q), JsValue::from(10), ef64())))
         .collect();
     let together: Array = await_js(Promise::all(&started))
         .await
@@ -297,21 +302,22 @@ pub async fn assert_huge_k_gives_everything(index: &Index) {
 /// change made before it resolves both succeed, and the search sees the
 /// index either before or after the change. A change during `addMany`
 /// (from its progress callback, between two slices) is refused with
-/// `BusyError`, and so is a search started then. Returns the index.
+/// `BusyError`, while searches then answer (on the points inserted so
+/// far). Returns the index.
 pub async fn assert_changes_beside_searches(index: Index) -> Index {
     use wasm_bindgen::convert::TryFromJsValue;
     let q = queries()[..DIM].to_vec();
     let before = search_hits(&index, &q, 10.0).await;
     let nearest = before[0].0;
-    let p = index.search(q.clone(), JsValue::from(10), ef64());
+    let p = index.search(f32s(&q.clone()), JsValue::from(10), ef64());
     assert!(index.delete(JsValue::from(nearest)).unwrap());
     let during = hits(&await_js(p).await.expect("search beside a delete"));
     let after = search_hits(&index, &q, 10.0).await;
     assert!(!after.iter().any(|h| h.0 == nearest));
     assert!(during == before || during == after, "{during:?}");
-    let p = index.search(q.clone(), JsValue::from(10), ef64());
+    let p = index.search(f32s(&q.clone()), JsValue::from(10), ef64());
     index
-        .add(JsValue::from(4e9), &q)
+        .add(JsValue::from(4e9), f32s(&q))
         .expect("add beside a search");
     let during = hits(&await_js(p).await.expect("search beside an add"));
     let again = search_hits(&index, &q, 10.0).await;
@@ -332,10 +338,7 @@ pub async fn assert_changes_beside_searches(index: Index) -> Index {
     ))
     .await
     .expect("addMany");
-    assert_eq!(
-        seen.as_string().unwrap(),
-        "BusyError,BusyError,BusyError,BusyError,BusyError"
-    );
+    assert_eq!(seen.as_string().unwrap(), "ok,BusyError,BusyError,ok,ok");
     let index = Index::try_from_js_value(js).expect("an Index");
     assert_eq!(index.length().unwrap(), len + 100);
     assert_eq!(search_hits(&index, &q, 10.0).await[0].0, 4_000_000_000);
