@@ -157,11 +157,13 @@ export interface SearchOptions<I extends Id = number> {
   rerank?: number;
   /**
    * Only these ids are returned: a function of the id that returns true for the allowed ones
-   * (called during the search, so it sees each candidate), or a collection of the allowed
-   * ids (an array, a `Set`, a typed array; read once when the search starts). Through
-   * createIndexWorker only a collection works: a function cannot cross to the worker.
+   * (called during the search, so it sees each candidate), a bitmap (a `Uint8Array`: id `i`
+   * is allowed when bit `i % 8` of byte `i >> 3` is set), or a collection of the allowed ids
+   * (an array, a `Set`, another typed array; read once when the search starts). Through
+   * createIndexWorker only a bitmap or a collection works: a function cannot cross to the
+   * worker.
    */
-  filter?: ((id: I) => boolean) | Iterable<Id>;
+  filter?: ((id: I) => boolean) | Iterable<Id> | Uint8Array;
 }
 
 export interface StorageOptions {
@@ -475,7 +477,7 @@ export interface RemoteSearchOptions {
    * filter is a collection of ids (as {@link SearchOptions.filter} also takes); passing a
    * function rejects with InvalidArgumentError.
    */
-  filter?: Iterable<Id>;
+  filter?: Iterable<Id> | Uint8Array;
 }
 
 export interface RemoteIndexInfo<T extends IdType = IdType> {

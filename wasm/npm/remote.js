@@ -170,7 +170,10 @@ function outgoingFilter(filter) {
   }
   // Copied into one typed array, which crosses to the worker without a copy there; the
   // index checks each id as it reads them.
-  if (filter instanceof Uint32Array || filter instanceof BigUint64Array) return filter.slice();
+  // A Uint8Array is a bitmap of the allowed ids; these typed arrays cross as they are.
+  if (filter instanceof Uint8Array || filter instanceof Uint32Array || filter instanceof BigUint64Array) {
+    return filter.slice();
+  }
   const ids = Array.from(filter);
   if (!ids.some((id) => typeof id === "bigint")) return Float64Array.from(ids);
   try {

@@ -124,33 +124,46 @@ pub(crate) fn check_name(name: &str) -> JsResult<()> {
 }
 
 /// A search's `filter` as a Rust predicate: a function of the id (its
-/// first exception is kept and rethrown once the search returns), or a
-/// collection of the ids allowed (any iterable: an array, a `Set`, a typed
-/// array), read once into a set before the search starts.
+/// first exception is kept and rethrown once the search returns), a
+/// bitmap of the ids allowed (a `Uint8Array`), or a collection of them
+/// (any other iterable: an array, a `Set`, a typed array), read once
+/// before the search starts.
 pub(crate) struct JsFilter {
     f: Option<Function>,
     id_type: IdType,
     ids: Option<HashSet<u64>>,
+    /// A bitmap: id `i` is allowed when bit `i % 8` of byte `i / 8` is set.
+    bits: Option<Vec<u8>>,
     thrown: RefCell<Option<JsValue>>,
 }
 
 impl JsFilter {
     pub(crate) fn new(options: &JsValue, id_type: IdType) -> JsResult<JsFilter> {
-        let (mut f, mut ids) = (None, None);
+        let (mut f, mut ids, mut bits) = (None, None, None);
         match opt(options, "filter")? {
             None => {}
             Some(v) if v.is_function() => f = Some(v.unchecked_into()),
-            Some(v) => ids = Some(id_set(&v)?),
+            Some(v) => match v.dyn_ref::<js_sys::Uint8Array>() {
+                Some(b) => bits = Some(b.to_vec()),
+                None => ids = Some(id_set(&v)?),
+            },
         }
         Ok(JsFilter {
             f,
             id_type,
             ids,
+            bits,
             thrown: RefCell::new(None),
         })
     }
 
     pub(crate) fn accept(&self, id: u64) -> bool {
+        if let Some(bits) = &self.bits {
+            return usize::try_from(id / 8)
+                .ok()
+                .and_then(|i| bits.get(i))
+                .is_some_and(|b| b & (1 << (id % 8)) != 0);
+        }
         if let Some(ids) = &self.ids {
             return ids.contains(&id);
         }

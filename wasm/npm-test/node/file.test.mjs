@@ -174,6 +174,13 @@ test("searchMany: every query's hits in typed arrays, the same as search", async
   assert.deepEqual([...few.counts], [3, 3]);
   assert.deepEqual([...few.ids.subarray(0, 3)].sort(), [1, 2, 3]);
   assert.equal(few.distances[5], Infinity);
+  // The same filter as a bitmap: bits 1, 2 and 3 of byte 0.
+  const bitmap = new Uint8Array(125);
+  bitmap[0] = 0b1110;
+  const viaBits = await index.searchMany(queries.subarray(0, 2 * DIM), 10, { filter: bitmap });
+  assert.deepEqual([...viaBits.ids], [...few.ids]);
+  bitmap[124] = 0x80; // id 999
+  assert.ok(index.searchSync(row(base, 999), 1, { filter: bitmap })[0].id === 999);
   await assert.rejects(index.searchMany(new Float32Array(DIM + 1), 10), { name: "DimensionMismatchError" });
   index.free();
 });

@@ -127,6 +127,10 @@ if (phase === "1") {
       equal(JSON.stringify([...batch.ids.subarray(q * 5, q * 5 + batch.counts[q])]),
         JSON.stringify(one.map((h) => h.id)), `row ${q} is search's answer`);
     }
+    const bits = new Uint8Array(8); // ids 20, 30 and 40 as a bitmap
+    for (const id of [20, 30, 40]) bits[id >> 3] |= 1 << (id % 8);
+    const viaBits = await remote.search(row(data, DIM, 17), 5, { filter: bits });
+    equal(JSON.stringify(viaBits.map((h) => h.id).sort()), "[20,30,40]", "a bitmap filter through the worker");
     const keyed = await w.create(DIM, { metric: "l2", idType: "bigint" });
     equal(keyed.idType, "bigint", "idType property");
     const big = 2n ** 63n + 5n;
