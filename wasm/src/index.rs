@@ -130,6 +130,78 @@ fn abort_error(done: usize, total: usize) -> JsValue {
     )
 }
 
+/// The searches behind `search` (`many` is `None`: `queries` is one query)
+/// and `searchMany` (`queries` holds many back to back): each query's hits,
+/// and the `k` they were asked for. A shared borrow is held for the whole
+/// batch, across its fetches: other searches run alongside (each with its
+/// own state), while a change or a save gets a `BusyError` until it ends.
+async fn searches(
+    rc: Rc<RefCell<Option<Inner>>>,
+    queries: &JsValue,
+    k: &JsValue,
+    options: &JsValue,
+    id_type: IdType,
+    many: Option<()>,
+) -> JsResult<(Vec<Vec<Neighbor>>, usize)> {
+    let (call, what) = match many {
+        None => ("search", "query"),
+        Some(()) => ("searchMany", "queries"),
+    };
+    check_keys(options, call, SEARCH_OPTIONS)?;
+    let queries = to_f32s(queries, what)?;
+    let filter = JsFilter::new(options, id_type)?;
+    let guard = rc.try_borrow().map_err(|_| busy())?;
+    let inner = guard.as_ref().ok_or_else(closed)?;
+    let a = SearchArgs::parse(k, options, &inner.engine)?;
+    let engine = &inner.engine;
+    let dim = engine.dim();
+    let rows: Vec<&[f32]> = match many {
+        None => vec![&queries[..]],
+        Some(()) if queries.len().is_multiple_of(dim) => queries.chunks_exact(dim).collect(),
+        Some(()) => {
+            return Err(from_core(vectrove_core::Error::DimensionMismatch {
+                expected: dim,
+                got: queries.len() % dim,
+            }));
+        }
+    };
+    let lazy = match (&inner.idb, &inner.http) {
+        (Some(l), _) => Some(Lazy::Idb(l)),
+        (_, Some(l)) => Some(Lazy::Http(l)),
+        _ => None,
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    let mut since_yield = now_ms();
+    let mut failed = None;
+    for query in rows {
+        let searched = match (engine.store().base(), lazy) {
+            (Some(base), Some(lazy)) => lazy::search(engine, base, lazy, query, &a, &filter).await,
+            _ => search_now(engine, query, &a, &filter).map(|f| (f, 0)),
+        };
+        match searched {
+            Ok((found, fetches)) => {
+                inner.fetches.set(inner.fetches.get() + fetches);
+                out.push(found);
+            }
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
+        // Keep the event loop turning on long batches in memory.
+        if many.is_some() && now_ms() - since_yield > 50.0 {
+            yield_now().await?;
+            since_yield = now_ms();
+        }
+    }
+    drop(guard);
+    filter.finish()?;
+    match failed {
+        Some(e) => Err(from_core(e)),
+        None => Ok((out, a.k)),
+    }
+}
+
 impl Index {
     /// The JS object over `inner`, its ids given back as `id_type`. An
     /// index of numbers refuses an opened file with an id above 2^53 - 1
@@ -429,34 +501,8 @@ impl Index {
         let rc = self.inner.clone();
         let id_type = self.id_type;
         future_to_promise(async move {
-            check_keys(&options, "search", SEARCH_OPTIONS)?;
-            let query = to_f32s(&query, "query")?;
-            let filter = JsFilter::new(&options, id_type)?;
-            // A shared borrow for the whole search, across its fetches:
-            // other searches run alongside it (each with its own state),
-            // while a change or a save gets a `BusyError` until it ends.
-            let guard = rc.try_borrow().map_err(|_| busy())?;
-            let inner = guard.as_ref().ok_or_else(closed)?;
-            let a = SearchArgs::parse(&k, &options, &inner.engine)?;
-            let engine = &inner.engine;
-            let lazy = match (&inner.idb, &inner.http) {
-                (Some(l), _) => Some(Lazy::Idb(l)),
-                (_, Some(l)) => Some(Lazy::Http(l)),
-                _ => None,
-            };
-            let searched = match (engine.store().base(), lazy) {
-                (Some(base), Some(lazy)) => {
-                    lazy::search(engine, base, lazy, &query, &a, &filter).await
-                }
-                _ => search_now(engine, &query, &a, &filter).map(|f| (f, 0)),
-            };
-            let found = searched.map(|(found, fetches)| {
-                inner.fetches.set(inner.fetches.get() + fetches);
-                found
-            });
-            drop(guard);
-            filter.finish()?;
-            Ok(hits(&found.map_err(from_core)?, id_type))
+            let (mut rows, _) = searches(rc, &query, &k, &options, id_type, None).await?;
+            Ok(hits(&rows.pop().unwrap_or_default(), id_type))
         })
     }
 
@@ -477,65 +523,18 @@ impl Index {
         let rc = self.inner.clone();
         let id_type = self.id_type;
         future_to_promise(async move {
-            check_keys(&options, "searchMany", SEARCH_OPTIONS)?;
-            let queries = to_f32s(&queries, "queries")?;
-            let filter = JsFilter::new(&options, id_type)?;
-            let guard = rc.try_borrow().map_err(|_| busy())?;
-            let inner = guard.as_ref().ok_or_else(closed)?;
-            let a = SearchArgs::parse(&k, &options, &inner.engine)?;
-            let engine = &inner.engine;
-            let dim = engine.dim();
-            if !queries.len().is_multiple_of(dim) {
-                return Err(from_core(vectrove_core::Error::DimensionMismatch {
-                    expected: dim,
-                    got: queries.len() % dim,
-                }));
-            }
-            let n = queries.len() / dim;
-            // `k` is at most the index's size, so this is bounded by the
-            // queries times the index.
-            let width = a.k;
+            let (rows, width) = searches(rc, &queries, &k, &options, id_type, Some(())).await?;
+            let n = rows.len();
             let mut ids = vec![0u64; n * width];
             let mut distances = vec![f32::INFINITY; n * width];
             let mut counts = vec![0u32; n];
-            let lazy = match (&inner.idb, &inner.http) {
-                (Some(l), _) => Some(Lazy::Idb(l)),
-                (_, Some(l)) => Some(Lazy::Http(l)),
-                _ => None,
-            };
-            let mut since_yield = now_ms();
-            let mut result = Ok(());
-            for (i, query) in queries.chunks_exact(dim).enumerate() {
-                let searched = match (engine.store().base(), lazy) {
-                    (Some(base), Some(lazy)) => {
-                        lazy::search(engine, base, lazy, query, &a, &filter).await
-                    }
-                    _ => search_now(engine, query, &a, &filter).map(|f| (f, 0)),
-                };
-                let found = match searched {
-                    Ok((found, fetches)) => {
-                        inner.fetches.set(inner.fetches.get() + fetches);
-                        found
-                    }
-                    Err(e) => {
-                        result = Err(from_core(e));
-                        break;
-                    }
-                };
+            for (i, found) in rows.iter().enumerate() {
                 counts[i] = found.len() as u32;
                 for (j, hit) in found.iter().enumerate().take(width) {
                     ids[i * width + j] = hit.id;
                     distances[i * width + j] = hit.distance;
                 }
-                // Keep the event loop turning on long batches in memory.
-                if now_ms() - since_yield > 50.0 {
-                    yield_now().await?;
-                    since_yield = now_ms();
-                }
             }
-            drop(guard);
-            filter.finish()?;
-            result?;
             let out = Object::new();
             set(&out, "k", width as f64);
             let ids: JsValue = match id_type {

@@ -66,9 +66,16 @@ pub(crate) async fn open_opfs(name: &str, cache_bytes: usize, verify: bool) -> J
              use storage \"memory\" or \"indexeddb\"",
         ));
     }
-    let source = OpfsSource {
+    let source = Source::Opfs(OpfsSource {
         file: SyncFile::open_index(name).await?,
-    };
+    });
+    lazy_index(source, cache_bytes, verify)
+}
+
+/// An index whose vectors are read lazily from a file that reads at once
+/// (OPFS, Node's file system): the metadata now, the vectors in pages of
+/// about one vector through a cache of `cache_bytes`.
+fn lazy_index(source: Source, cache_bytes: usize, verify: bool) -> JsResult<Engine> {
     let (header, meta) = format::read_meta(&source).map_err(from_core)?;
     let file = decode(header, &meta)?;
     drop(meta);
@@ -77,7 +84,7 @@ pub(crate) async fn open_opfs(name: &str, cache_bytes: usize, verify: bool) -> J
         format::verify_vectors(&source, h, file.vector_checksums()).map_err(from_core)?;
     }
     let page = opfs_page_bytes(h.vector_stride(), cache_bytes);
-    let store = Store::over(paged(Source::Opfs(source), &file, page, cache_bytes)?);
+    let store = Store::over(paged(source, &file, page, cache_bytes)?);
     file.into_index(store.map_err(from_core)?)
         .map_err(from_core)
 }
@@ -86,18 +93,7 @@ pub(crate) async fn open_opfs(name: &str, cache_bytes: usize, verify: bool) -> J
 /// through a file descriptor.
 pub(crate) async fn open_file(path: &str, cache_bytes: usize, verify: bool) -> JsResult<Engine> {
     nodefs::ready().await?;
-    let source = NodeFile::open(path)?;
-    let (header, meta) = format::read_meta(&source).map_err(from_core)?;
-    let file = decode(header, &meta)?;
-    drop(meta);
-    let h = file.header();
-    if verify {
-        format::verify_vectors(&source, h, file.vector_checksums()).map_err(from_core)?;
-    }
-    let page = opfs_page_bytes(h.vector_stride(), cache_bytes);
-    let store = Store::over(paged(Source::File(source), &file, page, cache_bytes)?);
-    file.into_index(store.map_err(from_core)?)
-        .map_err(from_core)
+    lazy_index(Source::File(NodeFile::open(path)?), cache_bytes, verify)
 }
 
 /// Open index `name` from IndexedDB, its vectors fetched lazily.
