@@ -197,7 +197,11 @@ export interface OpenOptions<T extends IdType = IdType> extends IdTypeOption<T> 
   persist?: boolean;
 }
 
-export interface StoredOptions {
+/**
+ * Options of `exists`, `remove` and `save`. They also take the other options of `open`
+ * (ignored there), so that one options object can describe where a named index lives.
+ */
+export interface StoredOptions extends Omit<OpenOptions, "storage"> {
   /**
    * Default "opfs". With "http", `name` is a URL and the call asks about, or deletes, the
    * parts of that file kept in OPFS by `persist`.
@@ -347,7 +351,7 @@ export class Index<T extends IdType = "number"> {
    * has cached; a search that needs another page of the replaced version rejects with a
    * StorageError saying so: open it again.
    */
-  save(name?: string, options?: StorageOptions): Promise<void>;
+  save(name?: string, options?: StorageOptions & Omit<OpenOptions, "storage">): Promise<void>;
   static exists(name: string, options?: StoredOptions): Promise<boolean>;
   /**
    * Deletes the stored index; waits for a save of that name in another tab or worker to
@@ -522,7 +526,7 @@ export class RemoteIndex<T extends IdType = "number"> {
   /** See {@link Index.quantize}. */
   quantize(kind: Quantization): Promise<void>;
   /** See {@link Index.save}: atomic, one writer of a name at a time across tabs and workers. */
-  save(name?: string, options?: StorageOptions): Promise<void>;
+  save(name?: string, options?: StorageOptions & Omit<OpenOptions, "storage">): Promise<void>;
   toBytes(): Promise<Uint8Array>;
   stats(): Promise<IndexStats>;
   refresh(): Promise<RemoteIndexInfo<T>>;

@@ -78,6 +78,18 @@ fn dim_arg(dim: &JsValue) -> JsResult<usize> {
 /// The options every search takes.
 const SEARCH_OPTIONS: &[&str] = &["ef", "nprobe", "rerank", "filter"];
 
+/// The options of `Index.open`. `save`, `exists` and `remove` take them too,
+/// so that one options object can describe where a named index lives; of
+/// those calls' options only `storage` matters.
+const OPEN_OPTIONS: &[&str] = &[
+    "storage",
+    "cacheBytes",
+    "verify",
+    "timeoutMs",
+    "persist",
+    "idType",
+];
+
 fn closed() -> JsValue {
     invalid_argument("the index is closed")
 }
@@ -737,18 +749,7 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "OpenOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
-            check_keys(
-                &options,
-                "Index.open",
-                &[
-                    "storage",
-                    "cacheBytes",
-                    "verify",
-                    "timeoutMs",
-                    "persist",
-                    "idType",
-                ],
-            )?;
+            check_keys(&options, "Index.open", OPEN_OPTIONS)?;
             let storage = Storage::parse(&options)?.unwrap_or_else(Storage::default_here);
             let id_type = IdType::parse(&options)?;
             let cache_bytes = opt_usize(&options, "cacheBytes")?.unwrap_or(DEFAULT_CACHE_BYTES);
@@ -806,7 +807,7 @@ impl Index {
         let rc = self.inner.clone();
         let ingesting = self.ingesting.clone();
         future_to_promise(async move {
-            check_keys(&options, "save", &["storage"])?;
+            check_keys(&options, "save", OPEN_OPTIONS)?;
             if ingesting.get() {
                 return Err(ingest_busy());
             }
@@ -826,7 +827,7 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "SaveOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
-            check_keys(&options, "exists", &["storage"])?;
+            check_keys(&options, "exists", OPEN_OPTIONS)?;
             let storage = Storage::parse(&options)?;
             if storage == Some(Storage::Http) {
                 return Ok(warm::exists(&http::http_href(&name)).await?.into());
@@ -860,7 +861,7 @@ impl Index {
         #[wasm_bindgen(unchecked_param_type = "SaveOptions")] options: JsValue,
     ) -> Promise {
         future_to_promise(async move {
-            check_keys(&options, "remove", &["storage"])?;
+            check_keys(&options, "remove", OPEN_OPTIONS)?;
             let storage = Storage::parse(&options)?;
             if storage == Some(Storage::Http) {
                 warm::remove_cache(&http::http_href(&name)).await?;

@@ -114,6 +114,14 @@ test("import, exists and remove on the file system", async () => {
   const index = await Index.import(path, new Blob([bytes]));
   assert.equal(index.storage, "file");
   assert.equal(await Index.exists(path), true);
+  // One options object for a name serves open, exists and remove alike; a misspelt key
+  // is still a TypeError.
+  const options = { storage: "file", cacheBytes: 1 << 20, verify: true };
+  assert.equal(await Index.exists(path, options), true);
+  await assert.rejects(Index.exists(path, { storage: "file", cacheByte: 1 }), {
+    name: "TypeError",
+    message: /cacheByte.*cacheBytes/,
+  });
   assert.deepEqual(readFileSync(path), bytes);
   index.free();
   // A truncated source stores nothing.
@@ -121,7 +129,7 @@ test("import, exists and remove on the file system", async () => {
   await assert.rejects(Index.import(cut, bytes.subarray(0, bytes.length - 100)), { name: "CorruptIndexError" });
   assert.equal(await Index.exists(cut), false);
   noTemp();
-  await Index.remove(path);
+  await Index.remove(path, options);
   assert.equal(await Index.exists(path), false);
   await Index.remove(path); // removing what is not there is fine
 });
