@@ -4,6 +4,7 @@
 mod args;
 mod commands;
 mod error;
+mod input;
 mod mem;
 mod open;
 mod output;
@@ -12,16 +13,50 @@ mod progress;
 mod remote;
 mod synth;
 
-use std::io::Write;
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
+use clap::error::ErrorKind;
 
-use error::CliError;
+use error::{CliError, report};
+
+/// Whether the arguments ask for JSON output: `--json` anywhere before a
+/// `--` (every command takes it). Looked at before parsing, so that an
+/// error in the arguments themselves is JSON too.
+fn wants_json(args: impl IntoIterator<Item = OsString>) -> bool {
+    args.into_iter()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
 
 fn main() -> ExitCode {
-    error::one_line_panics();
-    let cli = commands::Cli::parse();
+    let json = wants_json(std::env::args_os());
+    error::one_line_panics(json);
+    let cli = match commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = !matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            );
+            if !(json && usage) {
+                e.exit();
+            }
+            // clap's first line is the problem; the rest is usage and hints.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            report(
+                first.strip_prefix("error: ").unwrap_or(first),
+                "usage",
+                true,
+            );
+            return ExitCode::from(2);
+        }
+    };
     let result = commands::run(cli.command).and_then(|()| output::flush());
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -32,8 +67,7 @@ fn main() -> ExitCode {
         // stdout chose to stop reading.
         Err(CliError::BrokenPipe) => ExitCode::SUCCESS,
         Err(CliError::Message(msg)) => {
-            // Ignoring a closed stderr: there is nowhere left to say it.
-            let _ = writeln!(std::io::stderr(), "vectrove: error: {msg}");
+            report(&msg, "failed", json);
             ExitCode::FAILURE
         }
     }

@@ -34,11 +34,11 @@ macro_rules! typed {
     ($any:expr, $queries:expr, $limit:expr, |$ix:ident, $q:ident| $body:expr) => {
         match $any {
             $crate::open::Opened::F32($ix) => {
-                let $q = vectrove::data::read_f32($queries, $limit)?;
+                let $q = $crate::input::read_f32($queries, $crate::input::Role::Queries, $limit)?;
                 $body
             }
             $crate::open::Opened::U8($ix) => {
-                let $q = vectrove::data::read_u8($queries, $limit)?;
+                let $q = $crate::input::read_u8($queries, $crate::input::Role::Queries, $limit)?;
                 $body
             }
         }

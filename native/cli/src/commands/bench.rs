@@ -7,13 +7,15 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rayon::prelude::*;
 use serde_json::{Value, json};
-use vectrove::data::{self, Matrix};
+use vectrove::data::Matrix;
 use vectrove::file;
 use vectrove::file::FileStore;
 use vectrove::{AnyIndex, Element, Neighbor, SearchParams};
 
+use super::build::{self, BuildOptions};
 use crate::args::{StorageArgs, pool};
 use crate::error::{CliError, CliResult, fail, with_context};
+use crate::input::{self, Role};
 use crate::mem::{self, MemoryUsage};
 use crate::open::{Opened, check_queries, knob_name, knob_params, open_any};
 use crate::output::{mem_json, mem_text, print_json};
@@ -27,12 +29,21 @@ pub struct BenchArgs {
     /// each row starts with an empty cache)
     #[arg(long)]
     index: PathBuf,
-    /// Query vectors
+    /// Query vectors (an .hdf5/.h5 file: its `test` dataset)
     #[arg(long)]
     queries: PathBuf,
-    /// Exact neighbours of every query (.ivecs or int32 .npy)
+    /// Exact neighbours of every query (.ivecs, int32 .npy, or an .hdf5/.h5
+    /// file's `neighbors`). Default: the `neighbors` of --queries when it is
+    /// an HDF5 file
     #[arg(long)]
-    groundtruth: PathBuf,
+    groundtruth: Option<PathBuf>,
+    /// Build the index first from these base vectors (an .hdf5/.h5 file: its
+    /// `train`) and save it as --index, with the build options below on all
+    /// cores; the report then includes the build time
+    #[arg(long)]
+    input: Option<PathBuf>,
+    #[command(flatten)]
+    build: BuildOptions,
     /// Results per query
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -143,22 +154,44 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
     if a.k == 0 || a.k > 1 << 16 || a.ef.is_empty() || a.nprobe.is_empty() {
         return fail("--k must be between 1 and 65536, and --ef and --nprobe not empty");
     }
-    let gt = data::read_i32(&a.groundtruth, a.limit)?;
+    let gt_path = match &a.groundtruth {
+        Some(p) => p.clone(),
+        None if input::is_hdf5(&a.queries) => a.queries.clone(),
+        None => return fail("--groundtruth is needed unless --queries is an HDF5 file"),
+    };
+    let gt = input::read_i32(&gt_path, Role::Truth, a.limit)?;
     if gt.dim < a.k {
         return fail(format!(
             "{}: ground truth has {} neighbours per query, fewer than --k {}",
-            a.groundtruth.display(),
+            gt_path.display(),
             gt.dim,
             a.k
         ));
     }
     let pool = pool(Some(a.threads))?;
+    let built = match &a.input {
+        Some(_) if url_of(&a.index).is_some() => {
+            return fail("--input builds a local index: give --index a file path");
+        }
+        Some(base) => {
+            let b = build::build_index(base, &a.build, None, None, &a.index, a.json)?;
+            if !a.json {
+                for l in &b.lines {
+                    crate::outln!("{l}");
+                }
+            }
+            Some(b)
+        }
+        None => None,
+    };
     let mut runs = Vec::new();
+    let file_bytes;
     let mut series = Vec::new();
     if let Some(url) = url_of(&a.index) {
-        let q = data::read_f32(&a.queries, a.limit)?;
+        let q = input::read_f32(&a.queries, Role::Queries, a.limit)?;
         let t = Instant::now();
         let ix = remote::open(url, a.storage.cache_bytes()?, &a.remote)?;
+        file_bytes = ix.header().file_len;
         let open_s = t.elapsed().as_secs_f64();
         let after_open = mem::current();
         check_queries(ix.index(), &q, &a.queries)?;
@@ -190,10 +223,14 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
         // The queries are read before the index is opened, so the memory
         // figures after opening and after the queries differ by the index only.
         let header = with_context(file::read_header(&a.index), &a.index)?;
+        file_bytes = header.file_len;
+        if !a.json {
+            crate::outln!("{}: {}", a.index.display(), mem::human(file_bytes));
+        }
         let queries = if header.elem == u8::CODE {
-            Queries::U8(data::read_u8(&a.queries, a.limit)?)
+            Queries::U8(input::read_u8(&a.queries, Role::Queries, a.limit)?)
         } else {
-            Queries::F32(data::read_f32(&a.queries, a.limit)?)
+            Queries::F32(input::read_f32(&a.queries, Role::Queries, a.limit)?)
         };
         for storage in a.storage.modes()? {
             let t = Instant::now();
@@ -237,7 +274,11 @@ pub fn bench(a: BenchArgs) -> CliResult<()> {
         }
     }
     if a.json {
-        print_json(&json!({ "index": a.index.display().to_string(), "runs": runs }))?;
+        print_json(&json!({
+            "index": a.index.display().to_string(), "file_bytes": file_bytes,
+            "build_seconds": built.as_ref().map(|b| b.build_seconds),
+            "build": built.map(|b| b.json), "runs": runs,
+        }))?;
     }
     Ok(())
 }
@@ -413,7 +454,7 @@ fn bench_rows<T: Element>(
     if gt.len() < nq {
         return fail(format!(
             "{}: {} ground-truth rows for {nq} queries",
-            a.groundtruth.display(),
+            a.groundtruth.as_deref().unwrap_or(&a.queries).display(),
             gt.len()
         ));
     }

@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand};
 use crate::error::CliResult;
 
 mod bench;
-mod build;
+pub mod build;
+mod compact;
 mod demo;
 mod generate;
 mod info;
@@ -19,8 +20,9 @@ mod search;
     version,
     about = "HNSW vector search: build, search, benchmark and inspect index files",
     long_about = "HNSW vector search: build, search, benchmark and inspect index files.\n\n\
-        Vector inputs: .fvecs, .bvecs (u8, for hamming), .npy (f32 or u8); ground truth: .ivecs or .npy (int32).\n\
-        Add --json to any command for machine-readable output on stdout."
+        Vector inputs: .fvecs, .bvecs (u8, for hamming), .npy (f32 or u8), or ann-benchmarks .hdf5/.h5 files \
+        (train, test and neighbors datasets); ground truth: .ivecs, .npy (int32) or .hdf5.\n\
+        Add --json to any command for machine-readable output on stdout (and errors as JSON on stderr)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,9 +36,11 @@ pub enum Command {
     /// Search an index with a file of queries and write the ids found
     Search(search::SearchArgs),
     /// Measure recall@k, QPS, latency and memory for several ef values
-    Bench(bench::BenchArgs),
+    Bench(Box<bench::BenchArgs>),
     /// Describe an index file and check every checksum
     Info(info::InfoArgs),
+    /// Rewrite an index without the slots of deleted points (same ids)
+    Compact(compact::CompactArgs),
     /// Generate a data set, build, save, reopen memory-mapped and search it
     Demo(demo::DemoArgs),
     /// Write a generated data set with exact ground truth (for benchmarks)
@@ -50,8 +54,9 @@ pub fn run(command: Command) -> CliResult<()> {
     match command {
         Command::Build(a) => build::build(a),
         Command::Search(a) => search::search(a),
-        Command::Bench(a) => bench::bench(a),
+        Command::Bench(a) => bench::bench(*a),
         Command::Info(a) => info::info(a),
+        Command::Compact(a) => compact::compact(a),
         Command::Demo(a) => demo::demo(a),
         Command::Generate(a) => generate::generate(a),
         Command::Kmeans(a) => kmeans::kmeans(a),

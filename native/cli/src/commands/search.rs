@@ -12,6 +12,7 @@ use vectrove::{AnyIndex, Element, Neighbor, SearchParams};
 
 use crate::args::{StorageArgs, pool};
 use crate::error::{CliError, CliResult, fail};
+use crate::input::{self, Role};
 use crate::open::{check_queries, knob_name, knob_params, open_any, typed};
 use crate::output::print_json;
 use crate::remote::{self, RemoteArgs, url_of};
@@ -21,7 +22,7 @@ pub struct SearchArgs {
     /// Index file, or its http:// or https:// URL (read by range requests)
     #[arg(long)]
     index: PathBuf,
-    /// Query vectors
+    /// Query vectors (an .hdf5/.h5 file: its `test` dataset)
     #[arg(long)]
     queries: PathBuf,
     /// Results per query
@@ -55,7 +56,7 @@ pub fn search(a: SearchArgs) -> CliResult<()> {
     let pool = pool(a.threads)?;
     if let Some(url) = url_of(&a.index) {
         let ix = remote::open(url, a.storage.cache_bytes()?, &a.remote)?;
-        let q = data::read_f32(&a.queries, None)?;
+        let q = input::read_f32(&a.queries, Role::Queries, None)?;
         check_queries(ix.index(), &q, &a.queries)?;
         let name = knob_name(ix.index());
         let fetched = |nq: usize| {
