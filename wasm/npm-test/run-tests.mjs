@@ -12,6 +12,7 @@ import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 import { build } from "vite";
 import { startServer, defaultMounts } from "./server.mjs";
+import { readmeTests } from "./readme.mjs";
 
 const HERE = fileURLToPath(new URL(".", import.meta.url));
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
@@ -209,6 +210,9 @@ try {
     await runPage(page, "http", `${o}/pages/http.html?other=${other}&dead=${port}`);
   }
   if (viteBuilt) await runPage(page, "vite app", `${o}/vite/`);
+  if (want("readme")) {
+    await readmeTests({ origin: o, runPage: (label, url) => runPage(page, label, url), timed, report });
+  }
   if (want("tabs")) {
     await twoTabs(context, o);
     await twoTabs(context, o, { nolocks: true });

@@ -3,7 +3,8 @@
 // Responses are uncached, so a rebuilt package is always what the browser loads, and
 // cross-origin isolated (COOP/COEP), so pages get SharedArrayBuffer, except under mounts
 // marked `isolated: false` (the usual deployment, tested too). `mounts` maps a URL prefix
-// such as "/pkg/" to a directory, or to `{ dir, isolated }`. "/blob/<key>" keeps bodies PUT there in memory
+// such as "/pkg/" to a directory, or to `{ dir, isolated, ranges }`; a mount with
+// `ranges: true` answers as "/range/" below does. "/blob/<key>" keeps bodies PUT there in memory
 // and serves them back, which gives the tests real URLs for uploaded index files.
 //
 // "/range/<file>" serves the files of `rangeDir` the way a static host or CDN does for an
@@ -139,7 +140,7 @@ function parseRange(header, size) {
   return start < end ? [start, end] : "unsatisfiable";
 }
 
-async function serveRange(state, dir, req, res, path) {
+async function serveRange(state, dir, req, res, path, rel = path.slice("/range/".length)) {
   const counts = state.counts.get(path) ?? { requests: 0, bytes: 0, waiting: 0, peak: 0 };
   state.counts.set(path, counts);
   counts.requests++;
@@ -171,7 +172,7 @@ async function serveRange(state, dir, req, res, path) {
   if (mode === "500") return reply(500, { "Content-Type": "text/plain" }, Buffer.from("injected failure\n"));
   if (mode === "404") return reply(404, { "Content-Type": "text/plain" }, Buffer.from("not found\n"));
 
-  const file = safeJoin(dir, path.slice("/range/".length));
+  const file = safeJoin(dir, rel);
   const info = await stat(file).catch(() => null);
   if (!info?.isFile()) return reply(404, { "Content-Type": "text/plain" }, Buffer.from("not found\n"));
   const v = state.versions.get(path) ?? { version: 0, body: null };
@@ -199,7 +200,9 @@ async function readBody(req) {
 
 export async function startServer(mounts, port = 0, rangeDir = defaultRangeDir()) {
   const roots = Object.entries(mounts).map(([prefix, m]) =>
-    typeof m === "string" ? [prefix, resolve(m), ISOLATED] : [prefix, resolve(m.dir), m.isolated === false ? PLAIN : ISOLATED]);
+    typeof m === "string"
+      ? [prefix, resolve(m), ISOLATED, false]
+      : [prefix, resolve(m.dir), m.isolated === false ? PLAIN : ISOLATED, m.ranges === true]);
   const blobs = new Map();
   const range = rangeState();
   const rangeRoot = resolve(rangeDir);
@@ -239,7 +242,9 @@ export async function startServer(mounts, port = 0, rangeDir = defaultRangeDir()
 
       const mount = roots.find(([prefix]) => path.startsWith(prefix));
       if (!mount) return send(res, 404, Buffer.from("not found\n"));
-      const [prefix, dir, headers] = mount;
+      const [prefix, dir, headers, ranges] = mount;
+      // A mount with `ranges` serves its files as the range mount does (a static host).
+      if (ranges) return await serveRange(range, dir, req, res, path, path.slice(prefix.length));
       let file = normalize(join(dir, path.slice(prefix.length)));
       if (file !== dir && !file.startsWith(dir + sep)) {
         return send(res, 403, Buffer.from("forbidden\n"));
@@ -296,6 +301,13 @@ export function defaultMounts() {
     "/pages/": join(here, "pages"),
     // The Vite app is served the way most sites are: not cross-origin isolated.
     "/vite/": { dir: join(here, "vite-app", "dist"), isolated: false },
+    // The README's code blocks (readme.mjs writes them to readme-blocks/): the package where
+    // the README's import map says, the index file its examples download or open in place,
+    // and the Vite app made of its Vite blocks.
+    "/readme/": join(here, "readme-blocks"),
+    "/node_modules/vectrove/": join(here, "..", "pkg"),
+    "/indexes/": { dir: join(here, "readme-blocks", "indexes"), ranges: true },
+    "/readme-vite/": { dir: join(here, "readme-blocks", "vite-dist"), isolated: false },
   };
 }
 
