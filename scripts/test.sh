@@ -149,17 +149,16 @@ section "wasm32 tests: the JS API in Node, a headless Chromium page and a dedica
 # in which a browser has been launched ("Running headless tests in ...") but
 # no test started ("running N tests") within a minute is stopped and tried
 # again, six times at most. A run in which tests ran and one failed fails at
-# once. (Under wasm-pack the harness fails to start more often than under a
-# plain cargo test: two or three launches in a row were seen.)
+# once.
 cargo test -p vectrove-wasm --target wasm32-unknown-unknown --no-run
 harness_pending() { # the last launch in the log has not started its tests
   grep -E '^(Running headless tests in |running [0-9]+ tests?$)' "$1" | tail -n 1 |
     grep -q '^Running headless tests in '
 }
-guarded() {
-  local attempt log pid waited launches seen status
+guarded() { # returns 0 (passed), 1 (a test failed) or 2 (the harness never started)
+  local attempt log pid waited launches seen status attempts=${ATTEMPTS:-6}
   log=$(mktemp)
-  for attempt in 1 2 3 4 5 6; do
+  for attempt in $(seq "$attempts"); do
     : >"$log"
     # timeout signals its whole process group: the runner, ChromeDriver and Chromium too.
     timeout -k 10 600 "$@" >"$log" 2>&1 &
@@ -191,17 +190,30 @@ guarded() {
       rm -f "$log"
       return 1
     fi
-    echo "==== the test harness never started (attempt $attempt of 6)"
+    echo "==== the test harness never started (attempt $attempt of $attempts)"
   done
   rm -f "$log"
-  return 1
+  return 2
 }
 WASM_BINDGEN_TEST_TIMEOUT=150 cargo test -p vectrove-wasm --target wasm32-unknown-unknown --test node
 # One test binary at a time (wasm-pack hands these arguments to cargo test), so that a
-# harness that never starts costs a retry of that binary alone.
+# harness that never starts costs a retry of that binary alone. Under wasm-pack the
+# worker's harness fails to start far more often than under a plain cargo test (in
+# two or three launches out of four here, against about one in five), for a reason
+# not found yet: after four launches that never started, the same binary runs by
+# cargo test, and the log says so.
 for suite in --lib "--test page" "--test worker"; do
+  status=0
   # shellcheck disable=SC2086
-  guarded env -u WASM_BINDGEN_TEST_TIMEOUT wasm-pack test --headless --chrome wasm $suite
+  ATTEMPTS=4 guarded env -u WASM_BINDGEN_TEST_TIMEOUT wasm-pack test --headless --chrome wasm $suite ||
+    status=$?
+  if [ "$status" -eq 2 ]; then
+    echo "==== wasm-pack's test harness never started for $suite: the same tests by cargo test"
+    status=0
+    # shellcheck disable=SC2086
+    guarded cargo test -p vectrove-wasm --target wasm32-unknown-unknown $suite || status=$?
+  fi
+  [ "$status" -eq 0 ] || exit 1
 done
 
 section "npm package: build, then tests in headless Chromium (plain page, worker, reload, Vite)"
