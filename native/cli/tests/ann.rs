@@ -9,7 +9,7 @@ use vectrove::file::{self, OpenOptions, Storage};
 
 mod common;
 
-use common::{ok, vectrove};
+use common::{err, ok, s, vectrove};
 
 /// An ann-benchmarks file written by h5py: contiguous datasets.
 fn contiguous() -> PathBuf {
@@ -20,24 +20,6 @@ fn contiguous() -> PathBuf {
 /// `train` also shuffled.
 fn gzip() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ann-gzip.h5")
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Runs a command that must fail with exit code 1 and returns its one
-/// line of stderr.
-fn err(args: &[&str]) -> String {
-    let out = vectrove(args);
-    assert_eq!(out.status.code(), Some(1), "vectrove {args:?} should fail");
-    let msg = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(msg.trim_end().lines().count(), 1, "not one line: {msg}");
-    assert!(
-        !msg.contains("panicked") && !msg.contains("internal"),
-        "{msg}"
-    );
-    msg
 }
 
 /// Base vectors of dimension 8 whose row i is easy to find by itself.

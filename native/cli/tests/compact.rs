@@ -3,7 +3,6 @@
 //! points, for HNSW and IVF, over a new file or in place.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 
 use vectrove::file::{self, Storage};
 use vectrove::store::VectorType;
@@ -11,7 +10,7 @@ use vectrove::{FeatureStore, Hnsw, Ivf, IvfParams, Metric, Quantization, SearchP
 
 mod common;
 
-use common::{ok, vectrove};
+use common::{ok, s, vectrove};
 
 const DIM: usize = 16;
 
@@ -30,10 +29,6 @@ fn row(i: usize) -> Vec<f32> {
 
 fn rows(n: usize) -> Vec<f32> {
     (0..n).flat_map(row).collect()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
 }
 
 fn compact_json(args: &[&str]) -> serde_json::Value {

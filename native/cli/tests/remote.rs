@@ -9,21 +9,7 @@ use vectrove_testkit::http::{Failure, Server};
 
 mod common;
 
-use common::{ok, vectrove};
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Runs a command that must fail; returns its one-line message.
-fn err(args: &[&str]) -> String {
-    let out = vectrove(args);
-    assert_eq!(out.status.code(), Some(1), "vectrove {args:?} should fail");
-    let msg = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(msg.trim_end().lines().count(), 1, "not one line: {msg}");
-    assert!(!msg.contains("panicked"), "{msg}");
-    msg
-}
+use common::{err, ok, s};
 
 #[test]
 fn info_search_and_bench_take_index_urls() {
