@@ -283,6 +283,11 @@ export class Index<T extends IdType = "number"> {
   /** The stored vector (normalised for cosine), or undefined. */
   get(id: Id): Float32Array | undefined;
   /**
+   * The stored vectors of `ids` in one array (`ids.length * dim` values, normalised for
+   * cosine): the bulk form of get(). An id not in the index throws UnknownIdError.
+   */
+  getMany(ids: Ids): Float32Array;
+  /**
    * Trains codes of `kind` on the stored vectors now, encodes them all, and searches on
    * them from now on (vectors added later are encoded as they come; calling it again
    * retrains). Saved with the index. Throws InvalidArgumentError for an unknown kind or
@@ -523,6 +528,8 @@ export class RemoteIndex<T extends IdType = "number"> {
   delete(id: Id): Promise<boolean>;
   contains(id: Id): Promise<boolean>;
   get(id: Id): Promise<Float32Array | undefined>;
+  /** See {@link Index.getMany}; the array is transferred from the worker. */
+  getMany(ids: Ids): Promise<Float32Array>;
   /** See {@link Index.quantize}. */
   quantize(kind: Quantization): Promise<void>;
   /** See {@link Index.save}: atomic, one writer of a name at a time across tabs and workers. */
@@ -562,6 +569,26 @@ export interface KMeansResult {
   assignments?: Uint32Array;
 }
 
+export interface RemotePcaOptions extends PcaOptions, TransferOption {
+  /** Also return `data` projected onto the components. */
+  transform?: boolean;
+}
+
+/** What IndexWorker.fitPca returns: a fitted Pca's values as plain arrays. */
+export interface PcaResult {
+  /** nComponents*dim values (see {@link Pca.components}). */
+  components: Float32Array;
+  /** dim values. */
+  mean: Float32Array;
+  explainedVariance: Float64Array;
+  explainedVarianceRatio: Float64Array;
+  dim: number;
+  nComponents: number;
+  iterations: number;
+  /** n*nComponents values, present when requested with `transform: true`. */
+  projection?: Float32Array;
+}
+
 /** The handle createIndexWorker resolves to. */
 export interface IndexWorker {
   /** The library version running in the worker. */
@@ -583,6 +610,8 @@ export interface IndexWorker {
   exists(name: string, options?: StoredOptions): Promise<boolean>;
   remove(name: string, options?: StoredOptions): Promise<void>;
   trainKMeans(data: Float32Array, dim: number, options: RemoteKMeansOptions): Promise<KMeansResult>;
+  /** `Pca.fit` in the worker, so that fitting does not block the page. */
+  fitPca(data: Float32Array, dim: number, options?: RemotePcaOptions): Promise<PcaResult>;
   /** Stops the worker. Pending calls reject with AbortError; every RemoteIndex is closed. */
   terminate(): void;
 }

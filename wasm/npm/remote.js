@@ -412,6 +412,11 @@ export class RemoteIndex {
   async delete(id) { return this.#call("delete", [id]); }
   async contains(id) { return this.#call("contains", [id]); }
   async get(id) { return this.#call("get", [id]); }
+  /** See {@link Index.getMany}: the one array of vectors is transferred back. */
+  async getMany(ids) {
+    const transfer = [];
+    return this.#call("getMany", [outgoingIds(ids, transfer, false)], transfer);
+  }
   async quantize(kind) { return this.#call("quantize", [kind]); }
 
   async save(name, options) {
@@ -546,6 +551,19 @@ class IndexWorker {
         if (flag) Atomics.store(flag, 0, 1);
       },
     });
+  }
+
+  /**
+   * `Pca.fit` in the worker, returning plain data: the components, the mean and the
+   * explained variance, and with `transform: true` also `data` projected onto the
+   * components (n*nComponents values).
+   */
+  async fitPca(data, dim, options) {
+    const opts = checkOptions(options, "fitPca");
+    const transfer = [];
+    const vectors = outgoing(data, Float32Array, transfer, opts.transfer === true, "data");
+    const wire = { fit: wireOptions(opts, ["transfer", "transform"]), transform: opts.transform === true };
+    return this.#connection.call({ op: "fitPca", args: [vectors, dim, wire] }, transfer);
   }
 
   /** Stops the worker; pending calls reject with an AbortError and proxies are closed. */

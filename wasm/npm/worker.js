@@ -5,7 +5,7 @@
 //
 // It imports the wasm glue directly rather than index.js: index.js also holds the code
 // that starts this worker, and bundlers would otherwise try to nest the worker in itself.
-import init, { Index, KMeans, version } from "./dist/vectrove_wasm.js";
+import init, { Index, KMeans, Pca, version } from "./dist/vectrove_wasm.js";
 
 const indexes = new Map(); // handle -> Index
 let nextHandle = 1;
@@ -162,6 +162,24 @@ const operations = {
       model.free();
     }
   },
+  fitPca([data, dim, options], _id, transfer) {
+    const pca = Pca.fit(data, dim, options.fit);
+    try {
+      const result = {
+        components: give(pca.components, transfer),
+        mean: give(pca.mean, transfer),
+        explainedVariance: give(pca.explainedVariance, transfer),
+        explainedVarianceRatio: give(pca.explainedVarianceRatio, transfer),
+        dim: pca.dim,
+        nComponents: pca.nComponents,
+        iterations: pca.iterations,
+      };
+      if (options.transform) result.projection = give(pca.transform(data), transfer);
+      return result;
+    } finally {
+      pca.free();
+    }
+  },
 };
 
 // The allowed ids arrive as one typed array, which the index takes as its filter.
@@ -187,6 +205,7 @@ const methods = {
   delete: (index, [key]) => index.delete(key),
   contains: (index, [key]) => index.contains(key),
   get: (index, [key], _id, transfer) => give(index.get(key), transfer),
+  getMany: (index, [ids], _id, transfer) => give(index.getMany(ids), transfer),
   quantize: (index, [kind]) => index.quantize(kind),
   save: (index, [name, options]) => index.save(name, options),
   toBytes: (index, _args, _id, transfer) => give(index.toBytes(), transfer),

@@ -657,6 +657,30 @@ impl Index {
         })
     }
 
+    /// The stored vectors of `ids`, one after the other in one array
+    /// (`ids.length * dim` values, normalised for cosine): the bulk form of
+    /// `get`, for exporting vectors (to train k-means or a projection, say).
+    /// An id that is not in the index is an `UnknownIdError` naming it.
+    #[wasm_bindgen(js_name = getMany)]
+    pub fn get_many(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ArrayLike<number | bigint>")] ids: JsValue,
+    ) -> JsResult<Float32Array> {
+        let ids = to_ids(&ids, usize::MAX)?;
+        self.with(|i| {
+            let dim = i.engine.dim();
+            let mut out: Vec<f32> = Vec::new();
+            ids.len()
+                .checked_mul(dim)
+                .and_then(|n| out.try_reserve_exact(n).ok())
+                .ok_or_else(|| invalid_argument("getMany: too many ids for this memory"))?;
+            for &id in &ids {
+                out.extend_from_slice(&i.engine.get(id).map_err(from_core)?);
+            }
+            Ok(Float32Array::from(&out[..]))
+        })
+    }
+
     /// Number of vectors (deleted ones excluded).
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> JsResult<usize> {

@@ -1,7 +1,7 @@
 // createIndexWorker from a page: OPFS-backed indexes, progress, abort, errors that keep
 // their names, and persistence across a reload. The runner loads this page with ?phase=1,
 // then reloads it with ?phase=2 (same browser profile) to check what phase 1 stored.
-import init, { Index, createIndexWorker, version } from "vectrove";
+import init, { Index, Pca, createIndexWorker, version } from "vectrove";
 import {
   test, done, assert, equal, failsWith, randomVectors, row, sameVector,
 } from "./harness.js";
@@ -289,6 +289,33 @@ if (phase === "1") {
     }));
     assert(seen.length >= 1, "aborted from a progress callback");
     equal((await w.exists("npm-test-missing")), false, "the worker answers after the abort");
+  });
+
+  test("getMany and fitPca in the worker: the stored vectors in bulk, and their projection", async () => {
+    const index = await w.create(DIM, { metric: "l2", seed: 2 });
+    await index.addMany(ids.slice(0, 500), data.slice(0, 500 * DIM));
+    const want = [ids[7], ids[0], ids[499], ids[7]];
+    const bulk = await index.getMany(want);
+    equal(bulk.length, want.length * DIM, "ids.length * dim values");
+    for (const [j, id] of want.entries()) {
+      assert(sameVector(bulk.subarray(j * DIM, (j + 1) * DIM), await index.get(id)), `vector of ${id}`);
+    }
+    equal((await index.getMany(new Float64Array(0))).length, 0, "no ids, no values");
+    await failsWith("UnknownIdError", () => index.getMany([ids[1], 3]));
+    await failsWith("InvalidArgumentError", () => index.getMany("not ids"));
+    const all = await index.getMany(ids.slice(0, 500));
+    const fit = await w.fitPca(all, DIM, { components: 3, seed: 1, transform: true });
+    equal([fit.dim, fit.nComponents], [DIM, 3], "dim and components");
+    equal(fit.components.length, 3 * DIM, "components");
+    equal(fit.mean.length, DIM, "mean");
+    equal(fit.projection.length, 500 * 3, "the data projected");
+    assert(fit.explainedVariance[0] >= fit.explainedVariance[1], "largest variance first");
+    const same = Pca.fit(all, DIM, { components: 3, seed: 1 });
+    assert(sameVector(fit.projection, same.transform(all)), "the same projection as Pca on the page");
+    same.free();
+    equal((await w.fitPca(all, DIM)).projection, undefined, "no projection unless asked");
+    await failsWith("InvalidArgumentError", () => w.fitPca(all, DIM + 1));
+    await index.close();
   });
 
   test("workerUrl and wasmUrl options; start-up failures reject", async () => {

@@ -2,7 +2,7 @@
 // documented usage and reject misuse (the @ts-expect-error lines).
 import init, {
   Index, KMeans, version, createIndexWorker, errorNames,
-  type SearchHit, type RemoteIndex, type VectroveErrorName, type KMeansResult, type IndexWorker,
+  type SearchHit, type RemoteIndex, type VectroveErrorName, type KMeansResult, type PcaResult, type IndexWorker,
   type VectroveError,
 } from "vectrove";
 
@@ -40,6 +40,11 @@ export async function usage(): Promise<void> {
   const remoteHits: SearchHit[] = await remote.search([0, 0, 0, 1], 3, { filter: new Set([1, 2]) });
   await remote.addMany(new Uint32Array([5]), new Float32Array(4), { transfer: true, onProgress: () => {} });
   const trained: KMeansResult = await w.trainKMeans(new Float32Array(8), 4, { k: 2, assignments: true });
+  const fitted: PcaResult = await w.fitPca(new Float32Array(8), 4, { components: 2, transform: true });
+  const projected: Float32Array | undefined = fitted.projection;
+  const many: Float32Array = await (await w.create(4)).getMany([1, 2n]);
+  void many;
+  void projected;
   const assignments: Uint32Array | undefined = trained.assignments;
   await remote.close();
   w.terminate();
