@@ -4,7 +4,7 @@
 # native tests, builds the docs, runs the wasm32 tests (the core in Node; the
 # JS API in Node, in a headless Chromium page and in a dedicated worker) and
 # the npm package's tests in headless Chromium and under Vite, and the demo page's
-# end-to-end tests.
+# end-to-end tests (its model is downloaded once into ~/.cache/vectrove-demo).
 #
 #   bash scripts/test.sh
 #
@@ -35,6 +35,11 @@ finish_section() {
 }
 on_exit() {
   local rc=$?
+  # A failure before the demo section leaves the encoder's build running: stop it.
+  if [ -n "${ENCODER_BUILD:-}" ] && kill -0 "$ENCODER_BUILD" 2>/dev/null; then
+    pkill -TERM -P "$ENCODER_BUILD" 2>/dev/null || true
+    kill -TERM "$ENCODER_BUILD" 2>/dev/null || true
+  fi
   finish_section
   if [ "$rc" -eq 0 ]; then
     printf '\n==== all checks passed in %ds\n' $((SECONDS - T0))
@@ -102,6 +107,16 @@ else
   cargo install -q wasm-pack --version "$WASM_PACK_VERSION" --locked --force --debug
 fi
 wasm-pack --version
+
+section "demo: the sentence encoder's build starts in the background"
+# www/encoder (candle, whole-program optimised for wasm32) takes minutes to compile and
+# depends on nothing below, so it compiles beside the checks; the demo section waits for
+# it. Its output is kept in ~/.cache/vectrove-demo, where a later run with the same
+# inputs finds it.
+mkdir -p target
+bash www/encoder/build.sh www/src/encoder-pkg >target/www-encoder.log 2>&1 &
+ENCODER_BUILD=$!
+echo "started (log: target/www-encoder.log)"
 
 section "cargo fmt --check"
 cargo fmt --all --check
@@ -219,7 +234,13 @@ done
 section "npm package: build, then tests in headless Chromium (plain page, worker, reload, Vite)"
 bash wasm/npm-test/run.sh
 
-section "demo page: build (index by the native CLI, Vite), then end-to-end tests in headless Chromium"
+section "demo page: build (index by the native CLI, the model, the encoder, Vite), then end-to-end tests in headless Chromium"
+if ! wait "$ENCODER_BUILD"; then
+  cat target/www-encoder.log
+  echo "the demo's encoder did not build" >&2
+  exit 1
+fi
+cat target/www-encoder.log
 export VECTROVE_BIN=$ROOT/target/debug/vectrove
 bash www/demo.sh --build-only
 node www/e2e/run.mjs

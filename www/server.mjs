@@ -5,7 +5,7 @@
 // Files under assets/ have content hashes in their names and are cached for good; the
 // rest is revalidated. Responses carry COOP/COEP headers, so the page is cross-origin
 // isolated (finer timers for the latency it shows). The e2e test starts it in-process
-// with startServer() and reads `requests` to see what the browser fetched.
+// with startServer() and reads `requests` and `bytes` to see what the browser fetched.
 import { createServer } from "node:http";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -20,12 +20,14 @@ const TYPES = {
   ".wasm": "application/wasm",
   ".vtrv": "application/octet-stream",
   ".svg": "image/svg+xml",
+  ".safetensors": "application/octet-stream",
 };
 
 export async function startServer({ root = fileURLToPath(new URL("dist", import.meta.url)), port = 0 } = {}) {
   const base = resolve(root);
-  /** Path → number of GET requests, for tests. */
+  /** Path → number of GET requests, and path → bytes of the bodies sent, for tests. */
   const requests = new Map();
+  const bytes = new Map();
   const server = createServer(async (req, res) => {
     const headers = {
       "Cross-Origin-Opener-Policy": "same-origin",
@@ -58,7 +60,10 @@ export async function startServer({ root = fileURLToPath(new URL("dist", import.
         "Cache-Control": path.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache",
       });
       if (req.method === "HEAD") res.end();
-      else createReadStream(file).pipe(res);
+      else {
+        bytes.set(path, (bytes.get(path) ?? 0) + info.size);
+        createReadStream(file).pipe(res);
+      }
     } catch (e) {
       res.writeHead(500, { ...headers, "Content-Type": "text/plain" }).end(`${e}\n`);
     }
@@ -67,7 +72,13 @@ export async function startServer({ root = fileURLToPath(new URL("dist", import.
   return {
     url: `http://127.0.0.1:${server.address().port}/`,
     requests,
-    close: () => new Promise((ok) => server.close(ok)),
+    bytes,
+    // Also ends kept-alive connections, so that the page cannot reach the server after.
+    close: () =>
+      new Promise((ok) => {
+        server.close(ok);
+        server.closeAllConnections();
+      }),
   };
 }
 

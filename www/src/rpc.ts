@@ -1,6 +1,6 @@
-// A promise-based client for the demo worker (see worker.ts and protocol.ts).
+// A promise-based client for the encoder worker (see encoder-worker.ts and protocol.ts).
 
-import type { Progress, Reply, Request } from "./protocol";
+import type { EncoderReply as Reply, EncoderRequest as Request, Progress } from "./protocol";
 
 interface Pending {
   resolve: (value: unknown) => void;
@@ -8,13 +8,13 @@ interface Pending {
   onProgress?: (p: Progress) => void;
 }
 
-export class WorkerClient {
+export class EncoderClient {
   private worker: Worker;
   private seq = 0;
   private pending = new Map<number, Pending>();
 
   constructor() {
-    this.worker = new Worker(new URL("./worker.ts", import.meta.url), { type: "module" });
+    this.worker = new Worker(new URL("./encoder-worker.ts", import.meta.url), { type: "module" });
     this.worker.onmessage = (event: MessageEvent<Reply>) => {
       const reply = event.data;
       const p = this.pending.get(reply.seq);
