@@ -57,7 +57,13 @@ async function modelFile(
   }
   if (at !== want.bytes) throw new Error(`${url}: ${at} bytes, the manifest says ${want.bytes}`);
   if ((await sha256(bytes)) !== want.sha256) throw new Error(`${url}: not the file the manifest names (SHA-256)`);
-  await cache.put(key, new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
+  try {
+    await cache.put(key, new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } }));
+  } catch (e) {
+    // No room (the quota) or no Cache Storage: the model still runs, and the next visit
+    // downloads it again.
+    console.warn(`the model's ${url} is not kept: ${e}`);
+  }
   return { bytes, cached: false };
 }
 
