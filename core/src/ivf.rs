@@ -23,7 +23,7 @@ use std::ops::Range;
 use crate::distance::{DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
 use crate::hnsw::Step;
-use crate::kmeans::{KMeans, KMeansParams};
+use crate::kmeans::{Init, KMeans, KMeansParams};
 use crate::neighbor::Neighbor;
 use crate::points::Points;
 use crate::store::{FeatureStore, FeatureStoreMut, MemoryStore, SourceRead};
@@ -40,6 +40,10 @@ pub struct IvfParams {
     pub seed: u64,
     /// Train on at most `nlist` times this many points (a random sample).
     pub max_points_per_centroid: usize,
+    /// How k-means starts: k-means++ (the default), or
+    /// [`Init::Hierarchical`] for `nlist` in the tens of thousands, where
+    /// k-means++ seeding costs more than the iterations.
+    pub init: Init,
 }
 
 impl Default for IvfParams {
@@ -49,6 +53,7 @@ impl Default for IvfParams {
             iters: 25,
             seed: 1,
             max_points_per_centroid: 256,
+            init: Init::KMeansPlusPlus,
         }
     }
 }
@@ -81,6 +86,7 @@ impl IvfParams {
             max_iters: self.iters,
             seed: self.seed,
             max_points_per_centroid: self.max_points_per_centroid,
+            init: self.init,
             ..KMeansParams::default()
         }
     }

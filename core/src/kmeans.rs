@@ -16,7 +16,9 @@
 //! any number of threads.
 //!
 //! Initialisation is k-means++ (or uniform random), with the distances the
-//! triangle inequality rules out skipped (the `seed` module); each Lloyd
+//! triangle inequality rules out skipped (the `seed` module), or for very
+//! large `k` a split into about `sqrt(k)` parts clustered one by one (the
+//! `hier` module); each Lloyd
 //! iteration assigns every point to its nearest centroid and moves each
 //! centroid to the mean of its points. For L2 at large `k` the assignment
 //! keeps bounds across iterations and skips the centroids they rule out,
@@ -35,6 +37,7 @@ use crate::simd;
 use crate::store::{Access, FeatureStore, FeatureStoreMut};
 
 mod bounds;
+mod hier;
 mod seed;
 
 use bounds::{Bound, Moves};
@@ -44,12 +47,39 @@ use seed::Seeding;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
     /// k-means++: each next centroid drawn with probability proportional to
-    /// its squared distance from the nearest centroid so far, among a random
+    /// its squared distance from the nearest centroid so far, among a
     /// random sample of 32 points per centroid up to 32,768 points, 8 per
     /// centroid beyond (at least 8192; all when fewer).
     KMeansPlusPlus,
     /// `k` distinct points drawn uniformly.
     Random,
+    /// For very large `k` (tens of thousands): split the points into about
+    /// `sqrt(k)` parts by a small k-means, cluster each part into its share
+    /// of the `k` centroids (proportional to its size), and start Lloyd's
+    /// iterations over all the points from those centroids. It costs a
+    /// small fraction of k-means++ seeding at large `k`; the iterations
+    /// that follow (`max_iters` of them, reported to `progress`) refine the
+    /// start exactly as after any other. Below `k = 4` it is k-means++.
+    Hierarchical,
+}
+
+impl Init {
+    /// The name the CLI and the browser package use: `"kmeans++"`,
+    /// `"random"` or `"hierarchical"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Init::KMeansPlusPlus => "kmeans++",
+            Init::Random => "random",
+            Init::Hierarchical => "hierarchical",
+        }
+    }
+
+    /// The initialisation named `name` (see [`name`](Self::name)).
+    pub fn from_name(name: &str) -> Option<Init> {
+        [Init::KMeansPlusPlus, Init::Random, Init::Hierarchical]
+            .into_iter()
+            .find(|i| i.name() == name)
+    }
 }
 
 /// Training parameters.
@@ -130,11 +160,13 @@ impl<D: FeatureStoreMut<Elem = f32>> Training<D> {
         params.validate(store.len())?;
         let slots = sample_slots(params, store.len());
         Ok(match spill {
+            // Nothing is left out: the input is the training set, wherever
+            // it lives, and a copy would only double it.
+            _ if slots.len() == store.len() => Training::Whole,
             Some(mut d) => {
                 copy_sample(store, &slots, &mut d)?;
                 Training::Spilled(d)
             }
-            None if slots.len() == store.len() => Training::Whole,
             None => {
                 let mut m = crate::store::MemoryStore::new(store.dim())?;
                 copy_sample(store, &slots, &mut m)?;
@@ -656,11 +688,11 @@ impl KMeans {
     }
 
     /// [`fit`](Self::fit), training on the sample [`sample_slots`] draws
-    /// from `store`. With a `spill` store (empty; a temporary file
+    /// from `store`. When nothing is left out, training reads `store`
+    /// itself. Otherwise, with a `spill` store (empty; a temporary file
     /// natively, say), the sample is copied there and training reads it
-    /// from there, so it never needs to be in memory; without one, training
-    /// reads `store` itself when nothing is left out, or an in-memory copy
-    /// of the sample. The centroids are the same bit for bit in every case,
+    /// from there, so it never needs to be in memory; without one, it
+    /// trains on an in-memory copy of the sample. The centroids are the same bit for bit in every case,
     /// on any number of threads.
     pub fn fit_with<S, D>(
         params: &KMeansParams,
@@ -735,7 +767,10 @@ impl KMeans {
                     take(s as usize, &mut centroids)?;
                 }
             }
-            Init::KMeansPlusPlus => {
+            Init::Hierarchical if k >= hier::MIN_K => {
+                centroids = hier::start(params, store, rng, parallel)?;
+            }
+            Init::KMeansPlusPlus | Init::Hierarchical => {
                 // Seeding looks at a random sample (every point when there
                 // are few): over the whole input it would cost more than
                 // the Lloyd iterations themselves.

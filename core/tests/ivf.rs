@@ -232,3 +232,42 @@ fn damaged_files_are_refused_without_panicking() {
     }
     assert!(refused > 0);
 }
+
+/// The k-means start is kept in the file (the word after the points per
+/// centroid in `PARM`); an unknown one is refused.
+#[test]
+fn the_kmeans_start_round_trips_and_an_unknown_one_is_refused() {
+    use vectrove_core::kmeans::Init;
+    let base = clustered(3_000, 4);
+    let params = IvfParams {
+        nlist: 40,
+        seed: 2,
+        init: Init::Hierarchical,
+        ..IvfParams::default()
+    };
+    let training = MemoryStore::from_flat(DIM, &base).unwrap();
+    let mut ivf = Ivf::train(Metric::L2, params, &training).unwrap();
+    let ids: Vec<u64> = (0..3_000).collect();
+    ivf.insert_many(&ids, &base).unwrap();
+    assert_eq!(ivf.params().init, Init::Hierarchical);
+    let bytes = ivf.to_bytes().unwrap();
+    let copy = Ivf::from_bytes(&bytes).unwrap();
+    assert_eq!(copy.params(), ivf.params());
+    assert!(recall(&copy, &base, &clustered(20, 9), 8) > 0.9);
+
+    // The PARM entry of the section table: tag, flags, then the offset.
+    let at = bytes.windows(4).position(|w| w == b"PARM").unwrap();
+    let offset = u64::from_le_bytes(bytes[at + 8..at + 16].try_into().unwrap()) as usize;
+    let word = offset + 12;
+    assert_eq!(bytes[word..word + 4], 2u32.to_le_bytes());
+    let mut bad = bytes.clone();
+    bad[word..word + 4].copy_from_slice(&7u32.to_le_bytes());
+    reseal(&mut bad);
+    match Ivf::from_bytes(&bad) {
+        Err(Error::Corrupt { .. }) => {}
+        other => panic!(
+            "an unknown start was accepted: {:?}",
+            other.map(|i| i.params())
+        ),
+    }
+}

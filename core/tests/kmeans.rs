@@ -42,7 +42,7 @@ fn finds_planted_clusters() {
         ..params(4, 7)
     };
     assert_eq!(KMeans::train(&random, &store, |_| true).unwrap().k(), 4);
-    for init in [Init::KMeansPlusPlus] {
+    for init in [Init::KMeansPlusPlus, Init::Hierarchical] {
         let p = KMeansParams {
             init,
             ..params(4, 7)

@@ -2,7 +2,7 @@
 //! bit for bit, as training on the same sample in memory, and so does
 //! training on any number of threads.
 
-use vectrove::kmeans::{KMeans, KMeansParams, copy_sample, sample_slots};
+use vectrove::kmeans::{Init, KMeans, KMeansParams, copy_sample, sample_slots};
 use vectrove::stores::TempFileStore;
 use vectrove::{FeatureStore, MemoryStore, Metric};
 use vectrove_testkit::uniform;
@@ -112,10 +112,17 @@ fn fit_samples_and_runs_on_any_thread_count_with_the_same_centroids() {
             .map(|x| x.to_bits())
             .collect::<Vec<_>>()
     };
-    // Sampled (8,000 of 20,000 points) and whole (every point).
-    for (metric, max_points_per_centroid) in [(Metric::L2, 200), (Metric::Cosine, 1_000)] {
+    // Sampled (8,000 of 20,000 points) and whole (every point); k-means++
+    // and the hierarchical start.
+    for (metric, max_points_per_centroid, init) in [
+        (Metric::L2, 200, Init::KMeansPlusPlus),
+        (Metric::Cosine, 1_000, Init::KMeansPlusPlus),
+        (Metric::L2, 200, Init::Hierarchical),
+        (Metric::Cosine, 1_000, Init::Hierarchical),
+    ] {
         let params = KMeansParams {
             k: 40,
+            init,
             metric,
             max_iters: 5,
             max_points_per_centroid,
@@ -147,7 +154,7 @@ fn fit_samples_and_runs_on_any_thread_count_with_the_same_centroids() {
             });
             for (i, km) in runs.into_iter().enumerate() {
                 let km = km.unwrap();
-                let what = format!("{metric}, {threads} threads, run {i}");
+                let what = format!("{metric}, {init:?}, {threads} threads, run {i}");
                 assert_eq!(bits(&km), bits(&want), "{what}");
                 assert_eq!(km.stats(), want.stats(), "{what}");
             }

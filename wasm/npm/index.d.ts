@@ -132,6 +132,10 @@ export interface IvfOptions<T extends IdType = IdType> extends IdTypeOption<T> {
   /** k-means iterations. */
   iters?: number;
   seed?: number;
+  /** How k-means starts (default "kmeans++"); see KMeansOptions.init. */
+  init?: KMeansInit;
+  /** Trains the lists on at most nlist times this many points (default 256). */
+  maxPointsPerCentroid?: number;
   /** Scan the lists on codes, trained once the index holds 1,000 vectors (see HnswOptions). */
   quantize?: Quantization;
 }
@@ -368,6 +372,14 @@ export class Index<T extends IdType = "number"> {
   close(): void;
 }
 
+/**
+ * How k-means starts: "kmeans++" (the default), "random" (k distinct points), or
+ * "hierarchical" for k in the tens of thousands (about √k parts by a small k-means, each
+ * clustered into its share of k; far cheaper than k-means++ there, then refined by the same
+ * iterations).
+ */
+export type KMeansInit = "kmeans++" | "random" | "hierarchical";
+
 export interface KMeansOptions {
   k: number;
   /** Default "l2". */
@@ -378,6 +390,8 @@ export interface KMeansOptions {
   tolerance?: number;
   /** Caps the training sample at k times this many points. */
   maxPointsPerCentroid?: number;
+  /** Default "kmeans++". */
+  init?: KMeansInit;
   /** Called after each iteration; returning false stops training. */
   onProgress?: (iteration: number, inertia: number) => boolean | void;
 }

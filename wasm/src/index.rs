@@ -300,8 +300,10 @@ impl Index {
     /// A new, empty in-memory IVF-Flat index whose coarse quantiser is
     /// trained on `training` (vectors back to back). Options: `metric`
     /// (default "cosine"), `nlist` (default 4·√n), `iters`, `seed`,
-    /// `quantize` ("sq8" or "sq4": scan lists on codes, trained once the
-    /// index holds 1,000 vectors).
+    /// `init` (how k-means starts: "kmeans++", "random" or "hierarchical"),
+    /// `maxPointsPerCentroid` (train on at most `nlist` times this many
+    /// points, default 256), `quantize` ("sq8" or "sq4": scan lists on
+    /// codes, trained once the index holds 1,000 vectors).
     #[wasm_bindgen(js_name = trainIvf)]
     pub fn train_ivf(
         dim: JsValue,
@@ -311,7 +313,16 @@ impl Index {
         check_keys(
             &options,
             "Index.trainIvf",
-            &["metric", "nlist", "iters", "seed", "quantize", "idType"],
+            &[
+                "metric",
+                "nlist",
+                "iters",
+                "seed",
+                "init",
+                "maxPointsPerCentroid",
+                "quantize",
+                "idType",
+            ],
         )?;
         let training = to_f32s(&training, "training")?;
         let dim = dim_arg(&dim)?;
@@ -338,6 +349,10 @@ impl Index {
         }
         if let Some(seed) = opt_u64(&options, "seed")? {
             params.seed = seed;
+        }
+        params.init = options::kmeans_init(&options)?;
+        if let Some(m) = opt_usize(&options, "maxPointsPerCentroid")? {
+            params.max_points_per_centroid = m;
         }
         let data = MemoryStore::from_flat(dim, &training).map_err(from_core)?;
         let store = Store::memory(MemoryStore::new(dim).map_err(from_core)?);

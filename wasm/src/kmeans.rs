@@ -22,6 +22,7 @@ impl KMeans {
     /// Train `k` centroids on `data` (`dim`-element vectors back to back).
     /// Options: `k` (required), `metric` (default "l2"), `iters` (default
     /// 25), `seed`, `tolerance`, `maxPointsPerCentroid` (sample size cap),
+    /// `init` ("kmeans++", the default, "random" or "hierarchical"),
     /// `onProgress(iteration, inertia)` (return `false` to stop early).
     pub fn train(
         #[wasm_bindgen(unchecked_param_type = "Float32Array | number[]")] data: JsValue,
@@ -38,6 +39,7 @@ impl KMeans {
                 "seed",
                 "tolerance",
                 "maxPointsPerCentroid",
+                "init",
                 "onProgress",
             ],
         )?;
@@ -48,6 +50,7 @@ impl KMeans {
         let mut params = KMeansParams {
             k,
             metric: options::metric(&options, Metric::L2)?,
+            init: options::kmeans_init(&options)?,
             ..KMeansParams::default()
         };
         if let Some(iters) = opt_usize(&options, "iters")? {

@@ -28,6 +28,20 @@ pub(crate) fn metric(options: &JsValue, default: Metric) -> JsResult<Metric> {
     }
 }
 
+/// The `init` option of k-means ("kmeans++", "random" or "hierarchical"),
+/// k-means++ when absent.
+pub(crate) fn kmeans_init(options: &JsValue) -> JsResult<vectrove_core::kmeans::Init> {
+    use vectrove_core::kmeans::Init;
+    match opt_string(options, "init")? {
+        None => Ok(Init::KMeansPlusPlus),
+        Some(name) => Init::from_name(&name).ok_or_else(|| {
+            invalid_argument(format!(
+                "unknown init \"{name}\": use \"kmeans++\", \"random\" or \"hierarchical\""
+            ))
+        }),
+    }
+}
+
 /// The `quantize` option ("sq8" or "sq4"), `None` when absent.
 pub(crate) fn quantization(options: &JsValue) -> JsResult<Option<Quantization>> {
     opt_string(options, "quantize")?

@@ -8,7 +8,7 @@ use super::{Header, IndexKind, Reader, VectorChecksums, Writer, corrupt, le_u32s
 use crate::distance::{Element, Metric};
 use crate::error::{Error, Result};
 use crate::ivf::{Ivf, IvfParams};
-use crate::kmeans::KMeans;
+use crate::kmeans::{Init, KMeans};
 use crate::store::{FeatureStore, MemoryStore};
 
 /// Every section an IVF file has.
@@ -57,7 +57,7 @@ impl<S: FeatureStore> Ivf<S> {
             self.lists.len(),
             self.params.iters,
             self.params.max_points_per_centroid,
-            0,
+            init_code(self.params.init) as usize,
         ] {
             params.extend_from_slice(&(x.min(u32::MAX as usize) as u32).to_le_bytes());
         }
@@ -117,9 +117,12 @@ impl IvfFile {
         let nlist = r.u32()? as usize;
         let iters = r.u32()? as usize;
         let max_points_per_centroid = r.u32()? as usize;
-        if r.u32()? != 0 {
-            return Err(corrupt("parameters", "reserved field is not zero"));
-        }
+        let init = match r.u32()? {
+            0 => Init::KMeansPlusPlus,
+            1 => Init::Random,
+            2 => Init::Hierarchical,
+            _ => return Err(corrupt("parameters", "unknown k-means initialisation")),
+        };
         let seed = r.u64()?;
         r.finish()?;
 
@@ -159,6 +162,7 @@ impl IvfFile {
                 iters,
                 seed,
                 max_points_per_centroid,
+                init,
             },
             quantizer,
             list_of,
@@ -196,5 +200,15 @@ impl IvfFile {
             list_of: self.list_of,
             points,
         })
+    }
+}
+
+/// The k-means initialisation in the parameters section: 0 (what files
+/// written before the field existed hold) is k-means++.
+fn init_code(init: Init) -> u32 {
+    match init {
+        Init::KMeansPlusPlus => 0,
+        Init::Random => 1,
+        Init::Hierarchical => 2,
     }
 }

@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use super::{KMeans, KMeansParams};
+use super::{Init, KMeans, KMeansParams};
 use crate::MemoryStore;
 use crate::rng::SplitMix64;
 use crate::store::FeatureStore;
@@ -99,9 +99,15 @@ fn store_flat(store: &MemoryStore) -> Vec<f32> {
 #[test]
 fn any_thread_count_gives_the_same_seeds_and_centroids() {
     let store = clustered(24_000, 8, 400, 5);
-    for iters in [1, 4] {
+    for (init, iters) in [
+        (Init::KMeansPlusPlus, 1),
+        (Init::KMeansPlusPlus, 4),
+        (Init::Hierarchical, 1),
+        (Init::Hierarchical, 3),
+    ] {
         let params = KMeansParams {
             k: 700,
+            init,
             max_iters: iters,
             tolerance: 0.0,
             seed: 9,
@@ -121,7 +127,7 @@ fn any_thread_count_gives_the_same_seeds_and_centroids() {
             assert_eq!(
                 km.centroids(),
                 serial.centroids(),
-                "{threads} threads, {iters} iterations"
+                "{init:?}, {threads} threads, {iters} iterations"
             );
             assert_eq!(km.stats(), serial.stats(), "{threads} threads");
             // `fit` (nothing to sample here) trains the same way.
@@ -135,4 +141,41 @@ fn any_thread_count_gives_the_same_seeds_and_centroids() {
             );
         }
     }
+}
+
+/// The hierarchical start, refined, clusters about as well as k-means++
+/// at large `k`, with every centroid in use, and is deterministic.
+#[test]
+fn hierarchical_start_is_as_good_as_kmeans_plus_plus() {
+    let store = clustered(40_000, 16, 600, 11);
+    let run = |init| {
+        let params = KMeansParams {
+            k: 1000,
+            init,
+            max_iters: 6,
+            tolerance: 0.0,
+            seed: 4,
+            max_points_per_centroid: 1 << 20,
+            ..KMeansParams::default()
+        };
+        KMeans::train(&params, &store, |_| true).unwrap()
+    };
+    let pp = run(Init::KMeansPlusPlus);
+    let hier = run(Init::Hierarchical);
+    assert_eq!(hier.k(), 1000);
+    let (a, b) = (
+        pp.stats().last().unwrap().inertia,
+        hier.stats().last().unwrap().inertia,
+    );
+    assert!(b <= 1.05 * a, "hierarchical {b} against k-means++ {a}");
+    assert_eq!(hier.centroids(), run(Init::Hierarchical).centroids());
+    assert_ne!(hier.centroids(), pp.centroids());
+    // No centroid is left without points by the end.
+    let flat = store_flat(&store);
+    let mut used = vec![false; 1000];
+    for (j, _) in hier.assign_many(&flat).unwrap() {
+        used[j as usize] = true;
+    }
+    let unused = used.iter().filter(|&&u| !u).count();
+    assert!(unused <= 10, "{unused} centroids hold no point");
 }

@@ -61,3 +61,9 @@ pub fn pool(threads: Option<usize>) -> CliResult<rayon::ThreadPool> {
     }
     Ok(b.build()?)
 }
+
+/// `--kmeans-init` / `--init`: kmeans++, random or hierarchical.
+pub fn parse_init(s: &str) -> Result<vectrove::kmeans::Init, String> {
+    vectrove::kmeans::Init::from_name(s)
+        .ok_or_else(|| format!("`{s}` is not kmeans++, random or hierarchical"))
+}

@@ -394,6 +394,48 @@ fn kmeans_writes_centroids_and_on_disk_matches_memory() {
     assert_eq!(ca, cb, "on-disk and in-memory centroids differ");
     assert!(err(&["kmeans", "--input", &base, "--k", "0"]).contains("k"));
     assert!(err(&["kmeans", "--input", &base, "--k", "5000"]).contains("k"));
+
+    // The hierarchical start, on disk and in memory alike.
+    let (h, hd) = (f.p("h.fvecs"), f.p("hd.fvecs"));
+    let run = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "kmeans",
+            "--input",
+            &base,
+            "--k",
+            "40",
+            "--iters",
+            "5",
+            "--init",
+            "hierarchical",
+            "--output",
+            out,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str::<serde_json::Value>(&ok(&args)).unwrap()
+    };
+    let v = run(&h, &[]);
+    assert_eq!(
+        (v["k"].as_u64(), v["init"].as_str()),
+        (Some(40), Some("hierarchical"))
+    );
+    run(&hd, &["--on-disk"]);
+    let (ch, chd) = (
+        data::read_f32(&h, None).unwrap(),
+        data::read_f32(&hd, None).unwrap(),
+    );
+    assert_eq!(ch.len(), 40);
+    assert_eq!(
+        ch, chd,
+        "on-disk and in-memory hierarchical centroids differ"
+    );
+    assert_ne!(ch, data::read_f32(&a, None).unwrap());
+    // A misspelt start is a usage error (exit 2) that names the choices.
+    let out = vectrove(&["kmeans", "--input", &base, "--k", "4", "--init", "kmeans+"]);
+    let e = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(2), "{e}");
+    assert!(e.contains("kmeans++, random or hierarchical"), "{e}");
 }
 
 #[test]
@@ -429,6 +471,61 @@ fn ivf_build_info_search_bench() {
     assert_eq!(info["points"], 3000);
     assert_eq!(info["nlist"], 32);
     assert!(ok(&["info", &index]).contains("nlist=32"));
+    assert_eq!(info["kmeans_init"], "kmeans++");
+
+    // The k-means options of IVF training, kept in the file.
+    let hier = f.p("ivf-hier.vtrv");
+    let out = ok(&[
+        "build",
+        "--index-type",
+        "ivf",
+        "--nlist",
+        "64",
+        "--kmeans-init",
+        "hierarchical",
+        "--max-points-per-list",
+        "20",
+        "--metric",
+        "l2",
+        "--input",
+        &base,
+        "--output",
+        &hier,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (v["kmeans_init"].as_str(), v["trained_on"].as_u64()),
+        (Some("hierarchical"), Some(1280))
+    );
+    let info: serde_json::Value = serde_json::from_str(&ok(&["info", &hier, "--json"])).unwrap();
+    assert_eq!(
+        (
+            info["kmeans_init"].as_str(),
+            info["max_points_per_centroid"].as_u64()
+        ),
+        (Some("hierarchical"), Some(20))
+    );
+    assert!(ok(&["info", &hier]).contains("from a hierarchical start"));
+    for (flag, value) in [
+        ("--kmeans-init", "hierarchical"),
+        ("--max-points-per-list", "8"),
+    ] {
+        let e = err(&["build", "--input", &base, "--output", &hier, flag, value]);
+        assert!(e.contains("applies to --index-type ivf"), "{e}");
+    }
+    let e = err(&[
+        "build",
+        "--index-type",
+        "ivf",
+        "--input",
+        &base,
+        "--output",
+        &hier,
+        "--max-points-per-list",
+        "0",
+    ]);
+    assert!(e.contains("at least 1"), "{e}");
     let out = ok(&[
         "bench",
         "--index",

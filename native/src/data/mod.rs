@@ -348,15 +348,7 @@ impl From<io::Error> for DataErrorKind {
 /// With `limit`, reads (and checks) only the first `limit` vectors.
 pub fn read_f32(path: impl AsRef<Path>, limit: Option<usize>) -> Result<Matrix<f32>, DataError> {
     let path = path.as_ref();
-    let wanted = Wanted {
-        name: "f32",
-        accepts: &[ValueType::F32, ValueType::U8],
-        expected_dtype: "'<f4' or '|u1'",
-    };
-    read_with(path, wanted, limit, |t, b| match t {
-        ValueType::U8 => f32::from(b[0]),
-        _ => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-    })
+    read_with(path, AS_F32, limit, decode_f32)
 }
 
 /// Reads byte vectors from a `.bvecs` or `.npy` (`'|u1'`) file.
@@ -470,7 +462,7 @@ struct Source {
     remainder: u64,
 }
 
-fn read_with<T>(
+fn read_with<T: Clone>(
     path: &Path,
     wanted: Wanted,
     limit: Option<usize>,
@@ -512,28 +504,48 @@ fn too_large_for_platform() -> DataErrorKind {
 }
 
 /// Reads the first `limit` vectors (all without a limit) of an opened file.
-fn read_rows<T>(
+fn read_rows<T: Clone>(
     source: &mut Source,
     limit: Option<usize>,
     decode: impl Fn(ValueType, &[u8]) -> T,
 ) -> Result<Matrix<T>, DataErrorKind> {
     let n = limit.map_or(source.rows, |limit| limit.min(source.rows));
     let dim = source.dim;
-    let value_type = source.value_type;
-    let size = value_type.size();
     // `record` bytes per row are on disk for each of the `n` rows, so this
     // allocation is bounded by the file's size.
+    let mut data = Vec::with_capacity(n * dim);
+    visit_rows(source, limit, decode, |rows| {
+        data.extend_from_slice(rows);
+        Ok(())
+    })?;
+    Ok(Matrix { dim, data })
+}
+
+/// Hands the first `limit` vectors (all without a limit) of an opened file
+/// to `sink`, a chunk of about [`CHUNK_BYTES`] at a time, values back to
+/// back, checking every dimension header on the way.
+fn visit_rows<T>(
+    source: &mut Source,
+    limit: Option<usize>,
+    decode: impl Fn(ValueType, &[u8]) -> T,
+    mut sink: impl FnMut(&[T]) -> io::Result<()>,
+) -> Result<(), DataErrorKind> {
+    let n = limit.map_or(source.rows, |limit| limit.min(source.rows));
+    let dim = source.dim;
+    let value_type = source.value_type;
+    let size = value_type.size();
     let record = usize::try_from(source.record).map_err(|_| too_large_for_platform())?;
     let header = record - dim * size;
-    let mut data = Vec::with_capacity(n * dim);
     let per_chunk = (CHUNK_BYTES / record).max(1);
     let mut buf = vec![0u8; per_chunk.min(n) * record];
+    let mut rows = Vec::with_capacity(per_chunk.min(n) * dim);
     source.file.seek(SeekFrom::Start(source.data_offset))?;
     let mut done = 0;
     while done < n {
         let k = per_chunk.min(n - done);
         let bytes = &mut buf[..k * record];
         source.file.read_exact(bytes)?;
+        rows.clear();
         for (j, rec) in bytes.chunks_exact(record).enumerate() {
             if header == 4 {
                 let found = i32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]);
@@ -545,12 +557,13 @@ fn read_rows<T>(
                     });
                 }
             }
-            data.extend(
+            rows.extend(
                 rec[header..]
                     .chunks_exact(size)
                     .map(|b| decode(value_type, b)),
             );
         }
+        sink(&rows)?;
         done += k;
     }
     // A damaged tail matters only to a caller who asked for it.
@@ -560,7 +573,61 @@ fn read_rows<T>(
             record: source.record,
         });
     }
-    Ok(Matrix { dim, data })
+    Ok(())
+}
+
+/// [`read_f32`] without holding the vectors: hands them to `sink` about
+/// 1 MiB at a time (whole vectors, back to back), for inputs larger than
+/// memory — copied to a temporary file, say. Returns the file's
+/// [`FileInfo`] (from before the first chunk; [`inspect`] gives the same
+/// up front). An error of `sink` ends the reading and is returned as
+/// [`DataErrorKind::Io`].
+///
+/// ```
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("v.fvecs");
+/// vectrove::data::write_fvecs(&path, 2, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+/// let mut sum = 0.0;
+/// let info = vectrove::data::stream_f32(&path, None, |rows| {
+///     sum += rows.iter().sum::<f32>();
+///     Ok(())
+/// })?;
+/// assert_eq!((info.rows, info.dim, sum), (3, 2, 21.0));
+/// # Ok::<(), vectrove::data::DataError>(())
+/// ```
+pub fn stream_f32(
+    path: impl AsRef<Path>,
+    limit: Option<usize>,
+    sink: impl FnMut(&[f32]) -> io::Result<()>,
+) -> Result<FileInfo, DataError> {
+    let path = path.as_ref();
+    (|| -> Result<FileInfo, DataErrorKind> {
+        let mut source = open(path, &AS_F32)?;
+        let info = FileInfo {
+            format: source.format,
+            value_type: source.value_type,
+            rows: source.rows,
+            dim: source.dim,
+        };
+        visit_rows(&mut source, limit, decode_f32, sink)?;
+        Ok(info)
+    })()
+    .map_err(|kind| DataError::new(path, kind))
+}
+
+/// What the `f32` readers take.
+const AS_F32: Wanted = Wanted {
+    name: "f32",
+    accepts: &[ValueType::F32, ValueType::U8],
+    expected_dtype: "'<f4' or '|u1'",
+};
+
+/// `f32` from a stored value: bytes exactly (`200u8` is `200.0`).
+fn decode_f32(t: ValueType, b: &[u8]) -> f32 {
+    match t {
+        ValueType::U8 => f32::from(b[0]),
+        _ => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,15 @@ pub struct BuildOptions {
     /// IVF: most k-means iterations training the lists
     #[arg(long, default_value_t = 25)]
     iters: usize,
+    /// IVF: how k-means starts: kmeans++ (default), random, or
+    /// hierarchical (for nlist in the tens of thousands: far cheaper than
+    /// k-means++ there, a slightly higher objective)
+    #[arg(long, value_parser = crate::args::parse_init)]
+    kmeans_init: Option<vectrove::kmeans::Init>,
+    /// IVF: train the lists on at most nlist times this many points, a
+    /// random sample (default 256)
+    #[arg(long)]
+    max_points_per_list: Option<usize>,
     /// Distance: cosine, l2, ip or hamming (hamming needs u8 input).
     /// Default: cosine, or what an HDF5 file's `distance` attribute names
     /// (angular: cosine, euclidean: l2)
@@ -177,6 +186,12 @@ pub fn build_index(
     }
     if o.nlist.is_some() {
         return fail("--nlist applies to --index-type ivf");
+    }
+    if o.kmeans_init.is_some() {
+        return fail("--kmeans-init applies to --index-type ivf");
+    }
+    if o.max_points_per_list.is_some() {
+        return fail("--max-points-per-list applies to --index-type ivf");
     }
     if metric == Metric::Hamming {
         if o.quantize.is_some() {
@@ -314,17 +329,25 @@ fn build_ivf(a: &Job) -> CliResult<Built> {
     let ids = ids_for(a, n)?;
     // An explicit `--nlist 0` is refused by training, not taken as "auto".
     let nlist = o.nlist.unwrap_or_else(|| IvfParams::default_nlist(n));
+    if o.max_points_per_list == Some(0) {
+        return fail("--max-points-per-list must be at least 1");
+    }
+    let defaults = IvfParams::default();
     let params = IvfParams {
         nlist,
         iters: o.iters,
         seed: o.seed,
-        ..IvfParams::default()
+        init: o.kmeans_init.unwrap_or(defaults.init),
+        max_points_per_centroid: o
+            .max_points_per_list
+            .unwrap_or(defaults.max_points_per_centroid),
     };
     let pool = pool(a.threads)?;
     let threads = pool.current_num_threads();
     let store = vectrove::MemoryStore::from_flat(m.dim, &m.data)?;
     let t = Instant::now();
-    // The quantiser trains on a random sample of at most 256 points a list.
+    // The quantiser trains on a random sample of at most
+    // --max-points-per-list points a list.
     let kp = params.kmeans(a.metric);
     let trained_on = n.min(kp.k.saturating_mul(kp.max_points_per_centroid));
     let pb = bar(o.iters as u64, "training lists", a.quiet);
@@ -357,7 +380,8 @@ fn build_ivf(a: &Job) -> CliResult<Built> {
     );
     let json = json!({
         "index_type": "ivf", "points": n, "dim": m.dim, "metric": a.metric.name(),
-        "nlist": nlist, "iters": o.iters, "trained_on": trained_on, "threads": threads,
+        "nlist": nlist, "iters": o.iters, "kmeans_init": params.init.name(),
+        "trained_on": trained_on, "threads": threads,
         "train_seconds": train_s, "build_seconds": build_s, "file_bytes": bytes,
         "list_min": min, "list_max": max, "quantize": o.quantize.map(|q| q.name()),
         "vectors": o.vectors.name(),

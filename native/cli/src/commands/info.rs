@@ -200,7 +200,7 @@ fn info_ivf<S: FeatureStore>(
             "kind": header.kind.name(), "element": vectrove::format::elem_name(header.elem),
             "metric": header.metric.name(), "dim": header.dim, "points": len, "slots": slots,
             "deleted": slots - len, "nlist": p.nlist, "iters": p.iters, "seed": p.seed,
-            "max_points_per_centroid": p.max_points_per_centroid,
+            "max_points_per_centroid": p.max_points_per_centroid, "kmeans_init": p.init.name(),
             "list_min": min, "list_median": median, "list_max": max,
             "file_bytes": header.file_len, "vectors_offset": v.base_offset, "vector_stride": header.vector_stride(),
             "sections": sections_json(header), "checksums": checksums,
@@ -222,9 +222,10 @@ fn info_ivf<S: FeatureStore>(
         header.metric
     );
     crate::outln!(
-        "  parameters   nlist={} (trained {} iterations, seed {}); lists hold {min} / {median} / {max} points (min / median / max)",
+        "  parameters   nlist={} (trained {} iterations from a {} start, seed {}); lists hold {min} / {median} / {max} points (min / median / max)",
         p.nlist,
         p.iters,
+        p.init.name(),
         p.seed
     );
     crate::outln!(

@@ -34,10 +34,17 @@ pub struct KmeansArgs {
     /// Stop when the objective improves by less than this fraction
     #[arg(long, default_value_t = 1e-4)]
     tolerance: f64,
+    /// How to start: kmeans++, random, or hierarchical (for k in the tens
+    /// of thousands: about sqrt(k) parts, each clustered on its own, then
+    /// refined by the iterations over all points)
+    #[arg(long, default_value = "kmeans++", value_parser = crate::args::parse_init)]
+    init: vectrove::kmeans::Init,
     /// Train on at most k times this many points (a random sample)
     #[arg(long, default_value_t = 256)]
     max_points_per_centroid: usize,
-    /// Spill the training sample to a temporary file instead of memory
+    /// Keep the vectors in temporary files instead of memory: the input is
+    /// streamed to one and the training sample drawn into another, so
+    /// training needs memory for the centroids and per-point bounds only
     #[arg(long)]
     on_disk: bool,
     /// Threads (default: all cores); the centroids are the same for any number
@@ -58,12 +65,7 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
     if a.max_points_per_centroid == 0 {
         return fail("--max-points-per-centroid must be at least 1");
     }
-    let m = data::read_f32(&a.input, None)?;
-    if m.is_empty() {
-        return fail(format!("{}: no vectors", a.input.display()));
-    }
-    let input = vectrove::MemoryStore::from_flat(m.dim, &m.data)?;
-    drop(m);
+    let input = read_input(&a.input, a.on_disk)?;
     let params = KMeansParams {
         k: a.k,
         metric: a.metric,
@@ -71,7 +73,7 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
         tolerance: a.tolerance,
         seed: a.seed,
         max_points_per_centroid: a.max_points_per_centroid,
-        ..KMeansParams::default()
+        init: a.init,
     };
     let trained_on = input
         .len()
@@ -83,11 +85,13 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
     let (km, times) = pool.install(|| -> CliResult<_> {
         // The sample goes to a temporary file with --on-disk; otherwise
         // training reads the input, or a copy of the sample, in memory.
-        let spill = match a.on_disk {
-            true => Some(vectrove::stores::TempFileStore::new(input.dim())?),
-            false => None,
-        };
-        train_timed(&params, &input, spill, &pb)
+        match &input {
+            Input::Memory(m) => train_timed(&params, m, None, &pb),
+            Input::Disk(d) => {
+                let spill = vectrove::stores::TempFileStore::new(d.dim())?;
+                train_timed(&params, d, Some(spill), &pb)
+            }
+        }
     })?;
     pb.finish_and_clear();
     let total = t.elapsed().as_secs_f64();
@@ -104,7 +108,7 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
     if a.json {
         print_json(&json!({
             "points": input.len(), "trained_on": trained_on, "dim": km.dim(), "k": km.k(),
-            "metric": a.metric.name(), "on_disk": a.on_disk, "threads": threads,
+            "metric": a.metric.name(), "init": a.init.name(), "on_disk": a.on_disk, "threads": threads,
             "iterations": stats.len(),
             "inertia": stats.last().map(|s| s.inertia), "seconds_per_iteration": per_iter,
             "first_iteration_seconds": times.first(), "total_seconds": total,
@@ -137,6 +141,43 @@ pub fn kmeans(a: KmeansArgs) -> CliResult<()> {
         }
     }
     Ok(())
+}
+
+/// The vectors to cluster: in memory, or streamed to a temporary file.
+enum Input {
+    Memory(vectrove::MemoryStore<f32>),
+    Disk(vectrove::stores::TempFileStore<f32>),
+}
+
+impl Input {
+    fn len(&self) -> usize {
+        match self {
+            Input::Memory(m) => m.len(),
+            Input::Disk(d) => d.len(),
+        }
+    }
+}
+
+fn read_input(path: &std::path::Path, on_disk: bool) -> CliResult<Input> {
+    use vectrove::FeatureStoreMut;
+    let input = if on_disk {
+        let info = data::inspect(path)?;
+        let mut store = vectrove::stores::TempFileStore::<f32>::new(info.dim)?;
+        store.reserve(info.rows);
+        data::stream_f32(path, None, |rows| {
+            rows.chunks_exact(info.dim)
+                .try_for_each(|v| store.push(v).map(drop))
+                .map_err(std::io::Error::other)
+        })?;
+        Input::Disk(store)
+    } else {
+        let m = data::read_f32(path, None)?;
+        Input::Memory(vectrove::MemoryStore::from_flat(m.dim, &m.data)?)
+    };
+    if input.len() == 0 {
+        return fail(format!("{}: no vectors", path.display()));
+    }
+    Ok(input)
 }
 
 /// Train on the current rayon pool, recording the seconds each iteration
