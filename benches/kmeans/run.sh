@@ -4,7 +4,9 @@
 #
 #   - 1M x 128 generated vectors (the memory benchmark's data, seed 7),
 #     k = 1024 and 4096, 4 iterations, 2 threads;
-#   - debian-384 (50k x 384), k = 256, 4 iterations, 2 threads, when present.
+#   - debian-384 (50k x 384), k = 256, 4 iterations, 2 threads, when present;
+#   - with HIER_KS (default 16384; empty to skip), 1M x 128 at those k with
+#     vectrove's k-means++ and hierarchical starts, and faiss.
 #
 # Both train on at most 256 points per centroid (faiss's
 # max_points_per_centroid, vectrove's default), tolerance 0 (every iteration
@@ -24,6 +26,7 @@ cd "$(dirname "$0")/../.."
 DIR=${1:-target/kmeansbench}
 ROUNDS=${ROUNDS:-2}
 KS=${KS:-1024 4096}
+HIER_KS=${HIER_KS-16384}
 THREADS=${THREADS:-2}
 ITERS=${ITERS:-4}
 VENV=${VENV:-$DIR/venv}
@@ -33,7 +36,9 @@ if [ ! -x "$VENV/bin/python" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q faiss-cpu numpy
 fi
-cargo build --release -q -p vectrove-cli -p vectrove-benches --example kmeans_timing
+# Two builds: with --example, cargo builds only the example.
+cargo build --release -q -p vectrove-cli
+cargo build --release -q -p vectrove-benches --example kmeans_timing
 TARGET=${CARGO_TARGET_DIR:-target}
 if [ ! -f "$DIR/data/base.fvecs" ]; then
   "$TARGET/release/vectrove" generate --n 1000000 --dim 128 --queries 10 --k 1 --metric l2 \
@@ -45,6 +50,12 @@ for round in $(seq "$ROUNDS"); do
   for k in $KS; do
     echo "== round $round, 1M x 128, k=$k"
     ours "$DIR/data/base.fvecs" "$k" "$ITERS" "$THREADS" 256
+    theirs "$DIR/data/base.fvecs" "$k" "$ITERS" "$THREADS" 256
+  done
+  for k in $HIER_KS; do
+    echo "== round $round, 1M x 128, k=$k: k-means++ and hierarchical starts"
+    ours "$DIR/data/base.fvecs" "$k" "$ITERS" "$THREADS" 256 1 kmeans++
+    ours "$DIR/data/base.fvecs" "$k" "$ITERS" "$THREADS" 256 1 hierarchical
     theirs "$DIR/data/base.fvecs" "$k" "$ITERS" "$THREADS" 256
   done
   if [ -f "$DEBIAN" ]; then

@@ -380,6 +380,32 @@ async fn ivf_in_memory() {
         ),
         "InvalidArgumentError",
     );
+    // The k-means options reach the quantiser and the file.
+    let hier = Index::train_ivf(
+        JsValue::from(DIM as u32),
+        f32s(&common::base()),
+        options(&[
+            ("nlist", 30.into()),
+            ("init", "hierarchical".into()),
+            ("maxPointsPerCentroid", 20.into()),
+        ]),
+    )
+    .unwrap();
+    let p = vectrove_core::Ivf::from_bytes(&hier.to_bytes().unwrap())
+        .unwrap()
+        .params();
+    assert_eq!(
+        (p.nlist, p.init, p.max_points_per_centroid),
+        (30, vectrove_core::kmeans::Init::Hierarchical, 20)
+    );
+    assert_error(
+        Index::train_ivf(
+            JsValue::from(DIM as u32),
+            f32s(&common::base()),
+            options(&[("init", "best".into())]),
+        ),
+        "InvalidArgumentError",
+    );
 }
 
 #[wasm_bindgen_test]
@@ -422,6 +448,38 @@ fn kmeans_trains_and_assigns() {
     );
     assert_error(
         KMeans::train(f32s(&base), JsValue::from(DIM as u32), JsValue::UNDEFINED).map(|_| ()),
+        "InvalidArgumentError",
+    );
+    // The hierarchical start: the same centroids as the core's, other than
+    // k-means++'s; an unknown start is refused.
+    let hier = KMeans::train(
+        f32s(&base),
+        JsValue::from(DIM as u32),
+        options(&[
+            ("k", 40.into()),
+            ("seed", 5.into()),
+            ("iters", 4.into()),
+            ("init", "hierarchical".into()),
+        ]),
+    )
+    .expect("hierarchical");
+    let params = vectrove_core::kmeans::KMeansParams {
+        k: 40,
+        seed: 5,
+        max_iters: 4,
+        init: vectrove_core::kmeans::Init::Hierarchical,
+        ..Default::default()
+    };
+    let store = vectrove_core::MemoryStore::from_flat(DIM, &base).unwrap();
+    let core = vectrove_core::KMeans::fit(&params, &store, |_| true).unwrap();
+    assert_eq!(hier.centroids().to_vec(), core.centroids());
+    assert_error(
+        KMeans::train(
+            f32s(&base),
+            JsValue::from(DIM as u32),
+            options(&[("k", 4.into()), ("init", "k-means++".into())]),
+        )
+        .map(|_| ()),
         "InvalidArgumentError",
     );
 }
