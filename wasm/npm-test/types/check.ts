@@ -25,6 +25,7 @@ export async function usage(): Promise<void> {
   const quantized: boolean = coded.quantized;
   await coded.search(new Float32Array(4), 2, { ef: 32, rerank: 16 });
   Index.trainIvf(4, new Float32Array(8), { nlist: 2, quantize: "sq8" });
+  Index.trainIvf(4, new Float32Array(8), { nlist: 2, init: "hierarchical", maxPointsPerCentroid: 64 });
   const stored: Index = await Index.import("x", "/x.vtrv", { storage: "indexeddb", onProgress: (b, t) => void [b, t] });
   await stored.save();
   const bytes: Uint8Array = Index.fromBytes(index.toBytes()).toBytes();
@@ -40,6 +41,7 @@ export async function usage(): Promise<void> {
   const remoteHits: SearchHit[] = await remote.search([0, 0, 0, 1], 3, { filter: new Set([1, 2]) });
   await remote.addMany(new Uint32Array([5]), new Float32Array(4), { transfer: true, onProgress: () => {} });
   const trained: KMeansResult = await w.trainKMeans(new Float32Array(8), 4, { k: 2, assignments: true });
+  await w.trainKMeans(new Float32Array(8), 4, { k: 2, init: "random", maxPointsPerCentroid: 8 });
   const fitted: PcaResult = await w.fitPca(new Float32Array(8), 4, { components: 2, transform: true });
   const projected: Float32Array | undefined = fitted.projection;
   const many: Float32Array = await (await w.create(4)).getMany([1, 2n]);
@@ -105,6 +107,8 @@ export async function misuse(index: Index, remote: RemoteIndex): Promise<void> {
   index.quantize("pq8");
   // @ts-expect-error k-means needs k
   KMeans.train(new Float32Array(8), 4, {});
+  // @ts-expect-error the starts are "kmeans++", "random" and "hierarchical"
+  KMeans.train(new Float32Array(8), 4, { k: 2, init: "k-means++" });
   // @ts-expect-error length is read-only
   index.length = 3;
   // @ts-expect-error KMeans objects come from train or fromCentroids
