@@ -16,8 +16,8 @@
 //! serially; several parts train at once on rayon's threads with the
 //! `parallel` feature, and their centroids are taken in part order, so
 //! the start is the same bits on any number of threads. Memory: a label
-//! per point and the points of the parts in training (a few parts of
-//! about `n / sqrt(k)` points), never the whole training set.
+//! per point and the points of the parts in training (one part of about
+//! `n / sqrt(k)` points per thread), never the whole training set.
 
 use super::{CHUNK, Init, KMeans, KMeansParams, Step, Training, copy_sample, read_block};
 use crate::error::Result;
@@ -63,17 +63,23 @@ pub(super) fn start<S: FeatureStore<Elem = f32>>(
 
     // Every point's part, then each part's points in slot order.
     let labels = label_all(&coarse.step, store, parallel)?;
-    let mut members = vec![Vec::new(); parts];
+    let mut sizes = vec![0usize; parts];
+    for &l in &labels {
+        sizes[l as usize] += 1;
+    }
+    // Sized up front: the lists together hold a slot per point, no more.
+    let mut members: Vec<Vec<u32>> = sizes.iter().map(|&s| Vec::with_capacity(s)).collect();
     for (slot, &l) in labels.iter().enumerate() {
         members[l as usize].push(slot as u32);
     }
     drop(labels);
-    let sizes: Vec<usize> = members.iter().map(Vec::len).collect();
     let share = shares(&sizes, k);
 
     let base = rng.next_u64();
     let todo: Vec<usize> = (0..parts).filter(|&p| share[p] > 0).collect();
-    let window = if parallel { 2 * threads() } else { 1 };
+    // One part per thread at a time: the copies are what the start holds
+    // beyond the labels.
+    let window = if parallel { threads() } else { 1 };
     let mut out = Vec::with_capacity(k * dim);
     for group in todo.chunks(window) {
         let mut jobs = Vec::with_capacity(group.len());
