@@ -18,8 +18,8 @@
 //! Initialisation is k-means++ (or uniform random), with the distances the
 //! triangle inequality rules out skipped (the `seed` module), or for very
 //! large `k` a split into about `sqrt(k)` parts clustered one by one (the
-//! `hier` module); each Lloyd
-//! iteration assigns every point to its nearest centroid and moves each
+//! `hier` module); each Lloyd iteration assigns every point to its nearest
+//! centroid and moves each
 //! centroid to the mean of its points. For L2 at large `k` the assignment
 //! keeps bounds across iterations and skips the centroids they rule out,
 //! with the labels of the full scan (the `bounds` module). A centroid left without points is repaired by
@@ -76,9 +76,21 @@ impl Init {
 
     /// The initialisation named `name` (see [`name`](Self::name)).
     pub fn from_name(name: &str) -> Option<Init> {
-        [Init::KMeansPlusPlus, Init::Random, Init::Hierarchical]
-            .into_iter()
-            .find(|i| i.name() == name)
+        Self::ALL.into_iter().find(|i| i.name() == name)
+    }
+
+    /// Every initialisation, in the order of the codes IVF files store
+    /// (0, what files written before the code existed hold, is k-means++).
+    const ALL: [Init; 3] = [Init::KMeansPlusPlus, Init::Random, Init::Hierarchical];
+
+    /// The code an IVF file stores for this initialisation.
+    pub(crate) fn code(self) -> u32 {
+        Self::ALL.iter().position(|&i| i == self).unwrap_or(0) as u32
+    }
+
+    /// The initialisation of a stored code, if it is one.
+    pub(crate) fn from_code(code: u32) -> Option<Init> {
+        Self::ALL.get(code as usize).copied()
     }
 }
 
@@ -692,8 +704,8 @@ impl KMeans {
     /// itself. Otherwise, with a `spill` store (empty; a temporary file
     /// natively, say), the sample is copied there and training reads it
     /// from there, so it never needs to be in memory; without one, it
-    /// trains on an in-memory copy of the sample. The centroids are the same bit for bit in every case,
-    /// on any number of threads.
+    /// trains on an in-memory copy of the sample. The centroids are the
+    /// same bit for bit in every case, on any number of threads.
     pub fn fit_with<S, D>(
         params: &KMeansParams,
         store: &S,

@@ -57,7 +57,7 @@ impl<S: FeatureStore> Ivf<S> {
             self.lists.len(),
             self.params.iters,
             self.params.max_points_per_centroid,
-            init_code(self.params.init) as usize,
+            self.params.init.code() as usize,
         ] {
             params.extend_from_slice(&(x.min(u32::MAX as usize) as u32).to_le_bytes());
         }
@@ -117,12 +117,8 @@ impl IvfFile {
         let nlist = r.u32()? as usize;
         let iters = r.u32()? as usize;
         let max_points_per_centroid = r.u32()? as usize;
-        let init = match r.u32()? {
-            0 => Init::KMeansPlusPlus,
-            1 => Init::Random,
-            2 => Init::Hierarchical,
-            _ => return Err(corrupt("parameters", "unknown k-means initialisation")),
-        };
+        let init = Init::from_code(r.u32()?)
+            .ok_or_else(|| corrupt("parameters", "unknown k-means initialisation"))?;
         let seed = r.u64()?;
         r.finish()?;
 
@@ -200,15 +196,5 @@ impl IvfFile {
             list_of: self.list_of,
             points,
         })
-    }
-}
-
-/// The k-means initialisation in the parameters section: 0 (what files
-/// written before the field existed hold) is k-means++.
-fn init_code(init: Init) -> u32 {
-    match init {
-        Init::KMeansPlusPlus => 0,
-        Init::Random => 1,
-        Init::Hierarchical => 2,
     }
 }

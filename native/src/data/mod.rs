@@ -462,7 +462,7 @@ struct Source {
     remainder: u64,
 }
 
-fn read_with<T: Clone>(
+fn read_with<T>(
     path: &Path,
     wanted: Wanted,
     limit: Option<usize>,
@@ -504,7 +504,7 @@ fn too_large_for_platform() -> DataErrorKind {
 }
 
 /// Reads the first `limit` vectors (all without a limit) of an opened file.
-fn read_rows<T: Clone>(
+fn read_rows<T>(
     source: &mut Source,
     limit: Option<usize>,
     decode: impl Fn(ValueType, &[u8]) -> T,
@@ -514,21 +514,21 @@ fn read_rows<T: Clone>(
     // `record` bytes per row are on disk for each of the `n` rows, so this
     // allocation is bounded by the file's size.
     let mut data = Vec::with_capacity(n * dim);
-    visit_rows(source, limit, decode, |rows| {
-        data.extend_from_slice(rows);
-        Ok(())
-    })?;
+    // Every chunk stays where it was decoded.
+    visit_rows(source, limit, decode, &mut data, |_| Ok(()))?;
     Ok(Matrix { dim, data })
 }
 
-/// Hands the first `limit` vectors (all without a limit) of an opened file
-/// to `sink`, a chunk of about [`CHUNK_BYTES`] at a time, values back to
-/// back, checking every dimension header on the way.
+/// Decodes the first `limit` vectors (all without a limit) of an opened
+/// file onto the end of `out`, a chunk of about [`CHUNK_BYTES`] at a time,
+/// checking every dimension header on the way, and calls `flush` with `out`
+/// after each chunk (which may take the values out, or leave them).
 fn visit_rows<T>(
     source: &mut Source,
     limit: Option<usize>,
     decode: impl Fn(ValueType, &[u8]) -> T,
-    mut sink: impl FnMut(&[T]) -> io::Result<()>,
+    out: &mut Vec<T>,
+    mut flush: impl FnMut(&mut Vec<T>) -> io::Result<()>,
 ) -> Result<(), DataErrorKind> {
     let n = limit.map_or(source.rows, |limit| limit.min(source.rows));
     let dim = source.dim;
@@ -538,14 +538,12 @@ fn visit_rows<T>(
     let header = record - dim * size;
     let per_chunk = (CHUNK_BYTES / record).max(1);
     let mut buf = vec![0u8; per_chunk.min(n) * record];
-    let mut rows = Vec::with_capacity(per_chunk.min(n) * dim);
     source.file.seek(SeekFrom::Start(source.data_offset))?;
     let mut done = 0;
     while done < n {
         let k = per_chunk.min(n - done);
         let bytes = &mut buf[..k * record];
         source.file.read_exact(bytes)?;
-        rows.clear();
         for (j, rec) in bytes.chunks_exact(record).enumerate() {
             if header == 4 {
                 let found = i32::from_le_bytes([rec[0], rec[1], rec[2], rec[3]]);
@@ -557,13 +555,13 @@ fn visit_rows<T>(
                     });
                 }
             }
-            rows.extend(
+            out.extend(
                 rec[header..]
                     .chunks_exact(size)
                     .map(|b| decode(value_type, b)),
             );
         }
-        sink(&rows)?;
+        flush(out)?;
         done += k;
     }
     // A damaged tail matters only to a caller who asked for it.
@@ -598,7 +596,7 @@ fn visit_rows<T>(
 pub fn stream_f32(
     path: impl AsRef<Path>,
     limit: Option<usize>,
-    sink: impl FnMut(&[f32]) -> io::Result<()>,
+    mut sink: impl FnMut(&[f32]) -> io::Result<()>,
 ) -> Result<FileInfo, DataError> {
     let path = path.as_ref();
     (|| -> Result<FileInfo, DataErrorKind> {
@@ -609,7 +607,12 @@ pub fn stream_f32(
             rows: source.rows,
             dim: source.dim,
         };
-        visit_rows(&mut source, limit, decode_f32, sink)?;
+        let mut rows = Vec::new();
+        visit_rows(&mut source, limit, decode_f32, &mut rows, |rows| {
+            sink(rows)?;
+            rows.clear();
+            Ok(())
+        })?;
         Ok(info)
     })()
     .map_err(|kind| DataError::new(path, kind))
