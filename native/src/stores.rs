@@ -11,7 +11,7 @@
 //! works on them unchanged; [`TempFileStore`] also implements
 //! [`FeatureStoreMut`], so an index can be built into it. Each one passes the
 //! backend conformance suite (`vectrove_core::conformance`, run in
-//! `native/tests/stores.rs`).
+//! `native/tests/integration/stores.rs`).
 //!
 //! The stores view the bytes of a file as vectors in place, so the file must
 //! hold them in the machine's byte order: little-endian, as vectrove's index

@@ -2,10 +2,10 @@
 //! natively against the golden file that `tests/wasm.rs` checks on wasm32.
 //!
 //! Regenerate the golden file after a deliberate change:
-//! `VECTROVE_BLESS=1 cargo test -p vectrove-core --test determinism`
+//! `VECTROVE_BLESS=1 cargo test -p vectrove-core --test integration determinism`
 #![cfg(not(target_arch = "wasm32"))]
 
-mod common;
+use crate::common;
 
 use common::{Snapshot, compare, golden, snapshot};
 

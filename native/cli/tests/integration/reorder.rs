@@ -3,7 +3,7 @@
 
 use vectrove::data;
 
-mod common;
+use crate::common;
 
 use common::{ok, vectrove};
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use vectrove::data;
 use vectrove_testkit::http::{Failure, Server};
 
-mod common;
+use crate::common;
 
 use common::{err, ok, s};
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use vectrove::data;
 use vectrove::file::{self, OpenOptions, Storage};
 
-mod common;
+use crate::common;
 
 use common::{err, ok, s, vectrove};
 

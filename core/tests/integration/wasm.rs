@@ -3,7 +3,7 @@
 //! Plain `#[test]`s are skipped on wasm32, so these use `wasm_bindgen_test`.
 #![cfg(target_arch = "wasm32")]
 
-mod common;
+use crate::common;
 
 use vectrove_core::{Error, Hnsw, Metric};
 use vectrove_testkit::{base_and_queries, build_index, exact_ids, hnsw_recall};

@@ -8,7 +8,7 @@ use vectrove::file::{self, Storage};
 use vectrove::store::VectorType;
 use vectrove::{FeatureStore, Hnsw, Ivf, IvfParams, Metric, Quantization, SearchParams};
 
-mod common;
+use crate::common;
 
 use common::{ok, s, vectrove};
 

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use vectrove::data;
 
-mod common;
+use crate::common;
 
 use common::{ok, vectrove};
 

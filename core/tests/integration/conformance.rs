@@ -1,5 +1,5 @@
 //! The backend conformance suite on the core's own stores:
-//! `cargo test -p vectrove-core --features conformance --test conformance`.
+//! `cargo test -p vectrove-core --features conformance --test integration conformance::`.
 //! On wasm32 the same tests run in Node through `wasm_bindgen_test`.
 #![cfg(feature = "conformance")]
 

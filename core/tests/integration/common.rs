@@ -1,4 +1,4 @@
-//! Shared by the native (`determinism.rs`) and wasm32 (`wasm.rs`) tests: the
+//! Shared by the native (`determinism`) and wasm32 (`wasm`) tests: the
 //! golden determinism snapshot and its comparison. The data and the index
 //! come from `vectrove-testkit`.
 //!
@@ -8,11 +8,11 @@
 //! it (natively) after a deliberate change to the graph or the generator:
 //!
 //! ```text
-//! VECTROVE_BLESS=1 cargo test -p vectrove-core --test determinism
+//! VECTROVE_BLESS=1 cargo test -p vectrove-core --test integration determinism
 //! ```
 #![allow(
     dead_code,
-    reason = "each test binary includes this module and uses a part of it"
+    reason = "the native and the wasm32 tests each use a part of it"
 )]
 
 use std::fmt::Write as _;
@@ -78,7 +78,7 @@ impl Snapshot {
         let mut s = String::new();
         s.push_str("# vectrove determinism golden file: see core/tests/common/mod.rs.\n");
         s.push_str(
-            "# Regenerate: VECTROVE_BLESS=1 cargo test -p vectrove-core --test determinism\n",
+            "# Regenerate: VECTROVE_BLESS=1 cargo test -p vectrove-core --test integration determinism\n",
         );
         let _ = writeln!(
             s,

@@ -2,7 +2,7 @@
 //! `info` names the element type, `search` and `bench` read the file in
 //! every storage mode with the recall of the f32 index.
 
-mod common;
+use crate::common;
 
 use common::{ok, vectrove};
 
