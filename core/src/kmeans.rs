@@ -346,6 +346,14 @@ impl Partial {
         }
     }
 
+    /// Room for the sums of `clusters` clusters of `dim` values, so that
+    /// they do not move while they grow.
+    fn reserve(&mut self, clusters: usize, dim: usize) {
+        self.clusters.reserve(clusters);
+        self.counts.reserve(clusters);
+        self.sums.reserve(clusters * dim);
+    }
+
     /// Count point `p` in cluster `best` with its score. `local` maps a
     /// cluster to its place in `clusters` (`u32::MAX`: not touched yet).
     #[inline]
@@ -398,28 +406,39 @@ impl Step {
         }
     }
 
-    /// Points per call of the blocked product: up to 256, fewer when `k` is
-    /// large so the score block stays near 1 MiB.
+    /// Points per call of the blocked kernel.
     fn rows(&self) -> usize {
-        ((1 << 18) / self.k.max(1)).clamp(8, 256)
+        256
     }
 
-    /// The nearest centroid of a prepared point `p` from its dot products
-    /// with every centroid, and its score.
+    /// The kernel's answers for a block of prepared points: for each, the
+    /// centroid with the smallest `||c||^2 - 2 p.c` (L2) or `-p.c` (the
+    /// others; `c_norms` holds zeros for them), that term, and the next
+    /// smallest. `found` is overwritten.
+    fn nearest_block(&self, pts: &[f32], found: &mut Vec<simd::Nearest>) {
+        let scale = match self.metric {
+            Metric::L2 => -2.0,
+            _ => -1.0,
+        };
+        let none = simd::Nearest {
+            index: 0,
+            score: f32::INFINITY,
+            second: f32::INFINITY,
+        };
+        found.clear();
+        found.resize(pts.len() / self.dim, none);
+        (self.kernels.nearest)(pts, &self.panels, scale, &self.c_norms, found);
+    }
+
+    /// The score of prepared point `p` at its nearest centroid, from the
+    /// kernel's answer: the squared distance for L2, `1 - cos` for cosine,
+    /// `-p.c` for inner product.
     #[inline]
-    fn nearest(&self, p: &[f32], dots: &[f32]) -> (u32, f32) {
+    fn score(&self, p: &[f32], near: &simd::Nearest) -> f32 {
         match self.metric {
-            // ||p||^2 + min over c of (||c||^2 - 2 p.c).
-            Metric::L2 => {
-                let (j, s) = (self.kernels.argmin)(dots, -2.0, &self.c_norms);
-                (j, ((self.kernels.dot)(p, p) + s).max(0.0))
-            }
-            // c_norms holds zeros for these: the largest dot product wins.
-            Metric::Cosine => {
-                let (j, s) = (self.kernels.argmin)(dots, -1.0, &self.c_norms);
-                (j, 1.0 + s)
-            }
-            _ => (self.kernels.argmin)(dots, -1.0, &self.c_norms),
+            Metric::L2 => ((self.kernels.dot)(p, p) + near.score).max(0.0),
+            Metric::Cosine => 1.0 + near.score,
+            _ => near.score,
         }
     }
 
@@ -446,16 +465,17 @@ impl Step {
         let rows = self.rows();
         let mut part = Partial::new();
         let mut local = vec![u32::MAX; k];
+        part.reserve(k.min(end - start), dim);
         let mut buf = Vec::with_capacity(rows * dim);
-        let mut scores = vec![0f32; rows * k];
+        let mut found = Vec::with_capacity(rows);
         let mut b = start;
         while b < end {
             let e = (b + rows).min(end);
             read_block(store, b, e, self.metric, &mut buf)?;
-            (self.kernels.dots)(&buf, &self.panels, &mut scores);
-            for (p, dots) in buf.chunks_exact(dim).zip(scores.chunks_exact(k)) {
-                let (best, score) = self.nearest(p, dots);
-                part.add(&mut local, best as usize, score, p, self.kernels);
+            self.nearest_block(&buf, &mut found);
+            for (p, near) in buf.chunks_exact(dim).zip(&found) {
+                let score = self.score(p, near);
+                part.add(&mut local, near.index as usize, score, p, self.kernels);
             }
             b = e;
         }
@@ -976,16 +996,16 @@ impl KMeans {
         let mut out = Vec::with_capacity(vectors.len() / dim);
         let mut buf = Vec::with_capacity(rows * dim);
         let mut one = Vec::with_capacity(dim);
-        let mut scores = vec![0f32; rows * step.k];
+        let mut found = Vec::with_capacity(rows);
         for block in vectors.chunks(rows * dim) {
             buf.clear();
             for v in block.chunks_exact(dim) {
                 f32::prepare(self.metric, v, &mut one)?;
                 buf.extend_from_slice(&one);
             }
-            (step.kernels.dots)(&buf, &step.panels, &mut scores);
-            for (p, dots) in buf.chunks_exact(dim).zip(scores.chunks_exact(step.k)) {
-                out.push(step.nearest(p, dots));
+            step.nearest_block(&buf, &mut found);
+            for (p, near) in buf.chunks_exact(dim).zip(&found) {
+                out.push((near.index, step.score(p, near)));
             }
         }
         Ok(out)

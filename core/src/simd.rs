@@ -42,6 +42,15 @@ pub struct Kernels {
     pub argmin: ArgminFn,
     /// `widen_add(acc, x)`: `acc[i] += x[i]` in f64 (running sums of points).
     pub widen_add: fn(&mut [f64], &[f32]),
+    /// `nearest(a, b, scale, bias, out)`: for each row `a_i` of `a`, the
+    /// answer [`argmin`](Self::argmin) gives over the scores
+    /// `bias[j] + scale * (a_i . b_j)` of the rows `b_j` packed in `b`
+    /// (with the products [`dots`](Self::dots) computes, bit for bit), and
+    /// the smallest score of the other rows, without writing the scores
+    /// out: the assignment step of k-means in one pass. Panics if `b` was
+    /// packed by another table, `bias` is shorter than `b.rows()`, `out`
+    /// shorter than the rows of `a`, or `b` holds more than 2^24 rows.
+    pub nearest: NearestFn,
     /// Columns per panel that `dots` expects.
     panel_width: usize,
     /// Name of the instruction set in use, for diagnostics and benchmarks.
@@ -50,6 +59,21 @@ pub struct Kernels {
 
 /// The signature of [`Kernels::argmin`].
 pub type ArgminFn = fn(&[f32], f32, &[f32]) -> (u32, f32);
+
+/// The signature of [`Kernels::nearest`].
+pub type NearestFn = fn(&[f32], &Panels, f32, &[f32], &mut [Nearest]);
+
+/// One row's answer from [`Kernels::nearest`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Nearest {
+    /// The first column with the smallest score (0 if no score is below
+    /// infinity).
+    pub index: u32,
+    /// Its score (infinity if none is below it).
+    pub score: f32,
+    /// The smallest score of the other columns (infinity if none).
+    pub second: f32,
+}
 
 /// The signature of a row kernel (see [`RowKernels`]).
 pub type RowsFn<T> = fn(&[T], &[T], usize, &[u32], &mut [f32]);
@@ -258,6 +282,7 @@ const SCALAR: Kernels = Kernels {
     dots: scalar::dots,
     argmin: scalar::argmin,
     widen_add: scalar::widen_add,
+    nearest: scalar::nearest,
     panel_width: 1,
     isa: "scalar",
 };
@@ -468,18 +493,21 @@ fn dots_shape(a: &[f32], b: &Panels, width: usize, out: &[f32]) -> usize {
     na
 }
 
-/// Defines a `dots` kernel (see [`Kernels::dots`]) from a vector type and
-/// its operations: each tile of
-/// `rows` rows of `a` by one panel is accumulated in registers, one
+/// Defines a `dots` kernel (see [`Kernels::dots`]) and a `nearest` kernel
+/// (see [`Kernels::nearest`]) from a vector type and its operations: each
+/// tile of `rows` rows of `a` by one panel is accumulated in registers, one
 /// broadcast element of `a` times one panel row per step. Every product is a
 /// single chain of multiply-adds in depth order, so it rounds the same
-/// wherever it falls in the tiling. A short last tile repeats its last row
-/// and drops the extra results.
+/// wherever it falls in the tiling, and the same in both kernels. A short
+/// last tile repeats its last row and drops the extra results. `dots` writes
+/// the products out; `nearest` turns each finished tile into scores and
+/// keeps, lane by lane, every row's smallest score, its column and the next
+/// smallest, so the scores never leave the registers.
 macro_rules! panel_kernel {
     (
         $(#[$doc:meta])*
-        unsafe fn $name:ident($vec:ty, $lanes:literal lanes, $vecs:literal vectors, $rows:literal rows,
-            $zero:path, $load:path, $splat:path, $madd:path, $store:path)
+        unsafe fn $name:ident, $near:ident($vec:ty, $lanes:literal lanes, $vecs:literal vectors, $rows:literal rows,
+            $zero:path, $load:path, $splat:path, $madd:path, $store:path, $add:path, $mul:path, $keep:path)
     ) => {
         $(#[$doc])*
         ///
@@ -488,69 +516,187 @@ macro_rules! panel_kernel {
         unsafe fn $name(a: &[f32], b: &super::Panels, out: &mut [f32]) {
             const W: usize = $lanes * $vecs;
             let na = super::dots_shape(a, b, W, out);
-            let (dim, nb) = (b.dim, b.rows);
+            let nb = b.rows;
             if na == 0 || nb == 0 {
                 return;
             }
-            // Depth is cut into slices whose part of a panel (32 KiB) stays
-            // in L1 while every tile of rows passes over it; the running sums
-            // wait in `part` between slices, so each product is still one
-            // chain in depth order.
-            const KC: usize = 8192 / W;
             let tiles = na.div_ceil($rows);
             let mut part = vec![[0.0f32; W]; tiles * $rows];
-            for (p, panel) in b.data.chunks_exact(dim * W).enumerate() {
-                let cols = (nb - p * W).min(W);
-                for d0 in (0..dim).step_by(KC) {
-                    let d1 = (d0 + KC).min(dim);
-                    for (t, part) in part.chunks_exact_mut($rows).enumerate() {
-                        let i = t * $rows;
-                        let real = (na - i).min($rows);
-                        let rows: [&[f32]; $rows] = core::array::from_fn(|r| {
-                            let ii = i + r.min(real - 1);
-                            &a[ii * dim..(ii + 1) * dim]
-                        });
-                        // SAFETY: the caller guarantees the instruction set.
-                        // Each row slice holds `dim` floats and is read at
-                        // d < dim; the panel holds `dim * W` floats and is
-                        // read at d * W + v * lanes + lanes <= dim * W; each
-                        // `part` row holds W floats and is accessed at
-                        // v * lanes + lanes <= W.
-                        unsafe {
-                            let mut acc = [[$zero(); $vecs]; $rows];
-                            if d0 > 0 {
-                                for (s, r) in acc.iter_mut().zip(part.iter()) {
-                                    for (v, s) in s.iter_mut().enumerate() {
-                                        *s = $load(r.as_ptr().add(v * $lanes));
-                                    }
+            panel_kernel!(@walk [$vec, $lanes, $vecs, $rows, $zero, $load, $splat, $madd, $store]
+                a, b, na, part, (p, _t, _real, acc, tile) => {
+                    for (r, s) in tile.iter_mut().zip(acc) {
+                        for (v, s) in s.into_iter().enumerate() {
+                            // SAFETY: the caller guarantees the instruction
+                            // set; each `part` row holds W floats and is
+                            // written at v * lanes + lanes <= W.
+                            unsafe { $store(r.as_mut_ptr().add(v * $lanes), s) };
+                        }
+                    }
+                } after {
+                    let cols = (nb - p * W).min(W);
+                    for (i, r) in part.iter().enumerate().take(na) {
+                        let o = i * nb + p * W;
+                        out[o..o + cols].copy_from_slice(&r[..cols]);
+                    }
+                });
+        }
+
+        $(#[$doc])*
+        ///
+        /// This one is the `nearest` kernel of that tiling (see
+        /// [`Kernels::nearest`]).
+        ///
+        /// # Safety
+        /// The instruction set the kernel is compiled for must be present.
+        unsafe fn $near(a: &[f32], b: &super::Panels, scale: f32, bias: &[f32], out: &mut [super::Nearest]) {
+            const W: usize = $lanes * $vecs;
+            let na = super::nearest_shape(a, b, W, bias, out);
+            let nb = b.rows;
+            if na == 0 {
+                return;
+            }
+            let tiles = na.div_ceil($rows);
+            let mut part = vec![[0.0f32; W]; tiles * $rows];
+            // Every row's lanes: smallest score, its column (exact as f32:
+            // nearest_shape bounds the columns), next smallest.
+            let mut keep = vec![[[f32::INFINITY; $lanes]; 3]; na];
+            for k in keep.iter_mut() {
+                k[1] = [0.0; $lanes];
+            }
+            // Scores past the last column are +inf, so they never win.
+            let mut padded = vec![f32::INFINITY; nb.div_ceil(W) * W];
+            padded[..nb].copy_from_slice(&bias[..nb]);
+            let lane: [f32; $lanes] = core::array::from_fn(|l| l as f32);
+            panel_kernel!(@walk [$vec, $lanes, $vecs, $rows, $zero, $load, $splat, $madd, $store]
+                a, b, na, part, (p, t, real, acc, _tile) => {
+                    // SAFETY: the caller guarantees the instruction set.
+                    // `padded` holds every panel's W floats, read at
+                    // p * W + v * lanes + lanes <= its length; `lane` and
+                    // each of a `keep` entry's three rows hold `lanes` floats.
+                    unsafe {
+                        let sc = $splat(scale);
+                        let lane = $load(lane.as_ptr());
+                        for (r, s) in acc.iter().enumerate().take(real) {
+                            let k = &mut keep[t * $rows + r];
+                            let mut best = $load(k[0].as_ptr());
+                            let mut at = $load(k[1].as_ptr());
+                            let mut next = $load(k[2].as_ptr());
+                            for (v, s) in s.iter().enumerate() {
+                                let col = p * W + v * $lanes;
+                                let score = $add($load(padded.as_ptr().add(col)), $mul(sc, *s));
+                                let col = $add($splat(col as f32), lane);
+                                $keep(score, col, &mut best, &mut at, &mut next);
+                            }
+                            $store(k[0].as_mut_ptr(), best);
+                            $store(k[1].as_mut_ptr(), at);
+                            $store(k[2].as_mut_ptr(), next);
+                        }
+                    }
+                } after {});
+            for (k, o) in keep.iter().zip(out.iter_mut()) {
+                *o = super::merge_lanes(&k[0], &k[1], &k[2]);
+            }
+        }
+    };
+    // The loops both kernels share. Depth is cut into slices whose part of a
+    // panel (32 KiB) stays in L1 while every tile of rows passes over it; the
+    // running sums wait in `part` between slices, so each product is still
+    // one chain in depth order. `$last` sees a tile's finished sums, `$after`
+    // runs when a panel is done.
+    (@walk [$vec:ty, $lanes:literal, $vecs:literal, $rows:literal, $zero:path, $load:path, $splat:path, $madd:path, $store:path]
+        $a:ident, $b:ident, $na:ident, $part:ident, ($p:ident, $t:ident, $real:ident, $acc:ident, $tile:ident) => $last:block after $after:block) => {
+        const KC: usize = 8192 / W;
+        let dim = $b.dim;
+        for ($p, panel) in $b.data.chunks_exact(dim * W).enumerate() {
+            for d0 in (0..dim).step_by(KC) {
+                let d1 = (d0 + KC).min(dim);
+                for ($t, $tile) in $part.chunks_exact_mut($rows).enumerate() {
+                    let i = $t * $rows;
+                    let $real = ($na - i).min($rows);
+                    let rows: [&[f32]; $rows] = core::array::from_fn(|r| {
+                        let ii = i + r.min($real - 1);
+                        &$a[ii * dim..(ii + 1) * dim]
+                    });
+                    // SAFETY: the caller guarantees the instruction set.
+                    // Each row slice holds `dim` floats and is read at
+                    // d < dim; the panel holds `dim * W` floats and is
+                    // read at d * W + v * lanes + lanes <= dim * W; each
+                    // `part` row holds W floats and is accessed at
+                    // v * lanes + lanes <= W.
+                    let $acc = unsafe {
+                        let mut acc = [[$zero(); $vecs]; $rows];
+                        if d0 > 0 {
+                            for (s, r) in acc.iter_mut().zip($tile.iter()) {
+                                for (v, s) in s.iter_mut().enumerate() {
+                                    *s = $load(r.as_ptr().add(v * $lanes));
                                 }
                             }
-                            for d in d0..d1 {
-                                let at = panel.as_ptr().add(d * W);
-                                let y: [$vec; $vecs] =
-                                    core::array::from_fn(|v| $load(at.add(v * $lanes)));
-                                for (s, row) in acc.iter_mut().zip(rows) {
-                                    let x = $splat(*row.as_ptr().add(d));
-                                    for (s, y) in s.iter_mut().zip(y) {
-                                        *s = $madd(x, y, *s);
-                                    }
+                        }
+                        for d in d0..d1 {
+                            let at = panel.as_ptr().add(d * W);
+                            let y: [$vec; $vecs] =
+                                core::array::from_fn(|v| $load(at.add(v * $lanes)));
+                            for (s, row) in acc.iter_mut().zip(rows) {
+                                let x = $splat(*row.as_ptr().add(d));
+                                for (s, y) in s.iter_mut().zip(y) {
+                                    *s = $madd(x, y, *s);
                                 }
                             }
-                            for (r, s) in part.iter_mut().zip(acc) {
+                        }
+                        if d1 < dim {
+                            for (r, s) in $tile.iter_mut().zip(acc) {
                                 for (v, s) in s.into_iter().enumerate() {
                                     $store(r.as_mut_ptr().add(v * $lanes), s);
                                 }
                             }
                         }
-                    }
-                }
-                for (i, r) in part.iter().enumerate().take(na) {
-                    let o = i * nb + p * W;
-                    out[o..o + cols].copy_from_slice(&r[..cols]);
+                        acc
+                    };
+                    if d1 == dim $last
                 }
             }
+            $after
         }
     };
+}
+
+/// Checks the shape of a `nearest` call and returns the rows of `a`.
+#[inline(always)]
+fn nearest_shape(a: &[f32], b: &Panels, width: usize, bias: &[f32], out: &[Nearest]) -> usize {
+    assert_eq!(b.width, width, "nearest: panels packed for another kernel");
+    assert!(bias.len() >= b.rows, "nearest: bias too short");
+    assert!(b.rows <= 1 << 24, "nearest: more than 2^24 columns");
+    let na = a.len() / b.dim;
+    assert!(out.len() >= na, "nearest: output too short");
+    na
+}
+
+/// One row's answer from the lanes of a `nearest` kernel: the lanes are
+/// merged by score, ties going to the smaller column (the scalar loop's
+/// answer), and the runner-up is the smallest of the winner's lane's second
+/// and every other lane's best.
+#[inline(always)]
+fn merge_lanes(best: &[f32], at: &[f32], next: &[f32]) -> Nearest {
+    let mut out = Nearest {
+        index: 0,
+        score: f32::INFINITY,
+        second: f32::INFINITY,
+    };
+    let mut win = usize::MAX;
+    for (l, (&v, &i)) in best.iter().zip(at).enumerate() {
+        if v < out.score || (v == out.score && v < f32::INFINITY && (i as u32) < out.index) {
+            out.index = i as u32;
+            out.score = v;
+            win = l;
+        }
+    }
+    for (l, (&v, &n)) in best.iter().zip(next).enumerate() {
+        let other = if l == win { n } else { v };
+        if other < out.second {
+            out.second = other;
+        }
+    }
+    out
 }
 
 /// Portable kernels. The compiler may not reassociate float adds, so a single
@@ -655,6 +801,35 @@ pub mod scalar {
             for (y, o) in b.data.chunks_exact(b.dim).zip(row.iter_mut()) {
                 *o = dot(x, y);
             }
+        }
+    }
+
+    /// [`argmin`] of the scores of [`dots`], and the runner-up.
+    pub fn nearest(
+        a: &[f32],
+        b: &super::Panels,
+        scale: f32,
+        bias: &[f32],
+        out: &mut [super::Nearest],
+    ) {
+        super::nearest_shape(a, b, 1, bias, out);
+        for (x, o) in a.chunks_exact(b.dim).zip(out.iter_mut()) {
+            let mut n = super::Nearest {
+                index: 0,
+                score: f32::INFINITY,
+                second: f32::INFINITY,
+            };
+            for (j, (y, &c)) in b.data.chunks_exact(b.dim).zip(bias).enumerate() {
+                let s = c + scale * dot(x, y);
+                if s < n.score {
+                    n.second = n.score;
+                    n.score = s;
+                    n.index = j as u32;
+                } else if s < n.second {
+                    n.second = s;
+                }
+            }
+            *o = n;
         }
     }
 
@@ -932,6 +1107,7 @@ mod avx2 {
             dots: if wide { dots512 } else { dots },
             argmin,
             widen_add,
+            nearest: if wide { nearest512 } else { nearest },
             panel_width: if wide { 64 } else { 16 },
             isa: if wide { "avx2+fma+avx512f" } else { "avx2+fma" },
         })
@@ -1081,22 +1257,75 @@ mod avx2 {
         /// tiles of 6 rows: 12 accumulators, 2 panel loads and a broadcast
         /// fit the 16 ymm registers.
         #[target_feature(enable = "avx2,fma")]
-        unsafe fn dots_avx2(__m256, 8 lanes, 2 vectors, 6 rows,
-            _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
+        unsafe fn dots_avx2, nearest_avx2(__m256, 8 lanes, 2 vectors, 6 rows,
+            _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps,
+            _mm256_add_ps, _mm256_mul_ps, keep_avx2)
     }
 
     panel_kernel! {
         /// The same with 512-bit vectors: panels of 64 columns in tiles of 6
         /// rows, 24 accumulators of the 32 zmm registers.
         #[target_feature(enable = "avx512f")]
-        unsafe fn dots_avx512(__m512, 16 lanes, 4 vectors, 6 rows,
-            _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+        unsafe fn dots_avx512, nearest_avx512(__m512, 16 lanes, 4 vectors, 6 rows,
+            _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps,
+            _mm512_add_ps, _mm512_mul_ps, keep_avx512)
+    }
+
+    /// One step of `nearest` in every lane: `score` of column `col` against
+    /// the lane's best (first smallest), its column and its runner-up.
+    /// `min` returns its second operand when either is NaN, so a NaN score
+    /// changes nothing, as in the scalar loop.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn keep_avx2(
+        score: __m256,
+        col: __m256,
+        best: &mut __m256,
+        at: &mut __m256,
+        next: &mut __m256,
+    ) {
+        let lt = _mm256_cmp_ps::<_CMP_LT_OQ>(score, *best);
+        *next = _mm256_blendv_ps(_mm256_min_ps(score, *next), *best, lt);
+        *best = _mm256_blendv_ps(*best, score, lt);
+        *at = _mm256_blendv_ps(*at, col, lt);
+    }
+
+    /// [`keep_avx2`] in 16 lanes.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn keep_avx512(
+        score: __m512,
+        col: __m512,
+        best: &mut __m512,
+        at: &mut __m512,
+        next: &mut __m512,
+    ) {
+        let lt = _mm512_cmp_ps_mask::<_CMP_LT_OQ>(score, *best);
+        *next = _mm512_mask_blend_ps(lt, _mm512_min_ps(score, *next), *best);
+        *best = _mm512_mask_blend_ps(lt, *best, score);
+        *at = _mm512_mask_blend_ps(lt, *at, col);
     }
 
     fn dots512(a: &[f32], b: &super::Panels, out: &mut [f32]) {
         // SAFETY: this private fn escapes the module only in the table that
         // `table()` builds after AVX-512F was detected.
         unsafe { dots_avx512(a, b, out) }
+    }
+
+    fn nearest(a: &[f32], b: &super::Panels, scale: f32, bias: &[f32], out: &mut [super::Nearest]) {
+        // SAFETY: as for `dot`.
+        unsafe { nearest_avx2(a, b, scale, bias, out) }
+    }
+
+    fn nearest512(
+        a: &[f32],
+        b: &super::Panels,
+        scale: f32,
+        bias: &[f32],
+        out: &mut [super::Nearest],
+    ) {
+        // SAFETY: as for `dots512`.
+        unsafe { nearest_avx512(a, b, scale, bias, out) }
     }
 
     // Four 8-lane accumulators (32 floats per iteration): an FMA has a
@@ -1334,6 +1563,7 @@ mod wasm {
         dots,
         argmin: super::scalar::argmin,
         widen_add: super::scalar::widen_add,
+        nearest,
         panel_width: 8,
         isa: "simd128",
     };
@@ -1369,14 +1599,29 @@ mod wasm {
         /// Products of the rows of `a` with panels of 8 columns of `b`, in
         /// tiles of 4 rows: 8 accumulators, 2 panel loads, a splat and a
         /// product fit the 16 registers engines map v128 onto.
-        unsafe fn dots_simd128(v128, 4 lanes, 2 vectors, 4 rows,
-            zero, load, f32x4_splat, madd, store)
+        unsafe fn dots_simd128, nearest_simd128(v128, 4 lanes, 2 vectors, 4 rows,
+            zero, load, f32x4_splat, madd, store, f32x4_add, f32x4_mul, keep)
+    }
+
+    /// One step of `nearest` in every lane (see the x86_64 `keep_avx2`):
+    /// `pmin(next, score)` keeps `next` when `score` is NaN.
+    #[inline(always)]
+    fn keep(score: v128, col: v128, best: &mut v128, at: &mut v128, next: &mut v128) {
+        let lt = f32x4_lt(score, *best);
+        *next = v128_bitselect(*best, f32x4_pmin(*next, score), lt);
+        *best = v128_bitselect(score, *best, lt);
+        *at = v128_bitselect(col, *at, lt);
     }
 
     fn dots(a: &[f32], b: &super::Panels, out: &mut [f32]) {
         // SAFETY: simd128 is enabled at compile time (cfg above), and the
         // kernel has no other requirement.
         unsafe { dots_simd128(a, b, out) }
+    }
+
+    fn nearest(a: &[f32], b: &super::Panels, scale: f32, bias: &[f32], out: &mut [super::Nearest]) {
+        // SAFETY: as for `dots`.
+        unsafe { nearest_simd128(a, b, scale, bias, out) }
     }
 
     // Four 4-lane accumulators (16 floats per iteration) to hide add latency,
@@ -1661,6 +1906,57 @@ mod tests {
         fn hamming_is_exact((a, b) in pair(200, any::<u8>())) {
             for k in tables() {
                 prop_assert_eq!((k.hamming)(&a, &b), ref_hamming(&a, &b), "{}", k.isa);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        // Up to 300 dimensions (several depth slices), 150 columns (several
+        // panels), repeated columns (ties) and both scales k-means uses.
+        #[test]
+        fn nearest_is_argmin_of_dots(
+            dim in 1usize..300,
+            na in 0usize..14,
+            nb in 0usize..150,
+            seed in any::<u64>(),
+            twice in any::<bool>(),
+            l2 in any::<bool>(),
+        ) {
+            let mut rng = crate::rng::SplitMix64::new(seed);
+            let mut draw = |n: usize| -> Vec<f32> {
+                (0..n * dim).map(|_| rng.next_f64() as f32 * 4.0 - 2.0).collect()
+            };
+            let a = draw(na);
+            let mut b = draw(nb);
+            if twice && nb > 2 {
+                // Every third column repeats the first: equal scores.
+                for j in (3..nb).step_by(3) {
+                    b.copy_within(0..dim, j * dim);
+                }
+            }
+            let k0 = SCALAR;
+            let (scale, bias): (f32, Vec<f32>) = match l2 {
+                true => (-2.0, b.chunks_exact(dim).map(|c| (k0.dot)(c, c)).collect()),
+                false => (-1.0, vec![0.0; nb]),
+            };
+            for k in tables() {
+                let packed = k.pack(&b, dim);
+                let mut dots = vec![0f32; na * nb];
+                (k.dots)(&a, &packed, &mut dots);
+                let mut got = vec![Nearest { index: 7, score: 0.0, second: 0.0 }; na];
+                (k.nearest)(&a, &packed, scale, &bias, &mut got);
+                for (i, g) in got.iter().enumerate() {
+                    let row = &dots[i * nb..(i + 1) * nb];
+                    let (index, score) = (k.argmin)(row, scale, &bias);
+                    let mut rest = row.to_vec();
+                    if nb > 0 {
+                        rest[index as usize] = f32::NEG_INFINITY;
+                    }
+                    let (_, second) = (k.argmin)(&rest, scale, &bias);
+                    prop_assert_eq!(*g, Nearest { index, score, second }, "{} row {}", k.isa, i);
+                }
             }
         }
     }

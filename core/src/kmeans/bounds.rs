@@ -142,6 +142,7 @@ impl Step {
         let rows = self.rows();
         let kern = self.kernels;
         let mut part = Partial::new();
+        part.reserve(k.min(end - start), dim);
         let mut local = vec![u32::MAX; k];
         // The whole chunk is read first: the points the bounds cannot keep
         // are gathered across it, so the blocked products run on full
@@ -151,25 +152,16 @@ impl Step {
         let mut found = vec![(0u32, 0f32); end - start];
         let mut todo = Vec::with_capacity(rows);
         let mut sub = Vec::with_capacity(rows * dim);
-        let mut scores = vec![0f32; rows * k];
+        let mut near = Vec::with_capacity(rows);
         let nf = moves.far.len();
         let mut far_dots = vec![0f32; rows * nf];
         let mut full = |todo: &mut Vec<usize>,
                         sub: &mut Vec<f32>,
                         state: &mut [Bound],
                         found: &mut [(u32, f32)]| {
-            let scores = &mut scores[..todo.len() * k];
-            (kern.dots)(sub, &self.panels, scores);
-            for ((&i, p), dots) in todo
-                .iter()
-                .zip(sub.chunks_exact(dim))
-                .zip(scores.chunks_exact_mut(k))
-            {
-                let (best, score) = self.nearest(p, dots);
-                // The runner-up: the best with the winner taken out (its
-                // term becomes +inf).
-                dots[best as usize] = f32::NEG_INFINITY;
-                let (_, second) = (kern.argmin)(dots, -2.0, &self.c_norms);
+            self.nearest_block(sub, &mut near);
+            for ((&i, p), n) in todo.iter().zip(sub.chunks_exact(dim)).zip(&near) {
+                let (best, score, second) = (n.index, self.score(p, n), n.second);
                 let pn = f64::from((kern.dot)(p, p));
                 let room = moves.slack * (pn + moves.max_norm);
                 let lower = (f64::from(second) + pn - room).max(0.0).sqrt();

@@ -164,15 +164,11 @@ fn label_all<S: FeatureStore<Elem = f32>>(
 }
 
 fn block_labels(step: &Step, pts: &[f32], parallel: bool) -> Vec<u32> {
-    let (rows, dim, k) = (step.rows(), step.dim, step.k);
+    let (rows, dim) = (step.rows(), step.dim);
     let one = |block: &[f32]| -> Vec<u32> {
-        let mut scores = vec![0f32; rows * k];
-        (step.kernels.dots)(block, &step.panels, &mut scores);
-        block
-            .chunks_exact(dim)
-            .zip(scores.chunks_exact(k))
-            .map(|(p, dots)| step.nearest(p, dots).0)
-            .collect()
+        let mut found = Vec::with_capacity(rows);
+        step.nearest_block(block, &mut found);
+        found.iter().map(|near| near.index).collect()
     };
     #[cfg(feature = "parallel")]
     if parallel {
