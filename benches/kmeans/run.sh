@@ -4,7 +4,8 @@
 #
 #   - 1M x 128 generated vectors (the memory benchmark's data, seed 7),
 #     k = 1024 and 4096, 4 iterations, 2 threads;
-#   - debian-384 (50k x 384), k = 256, 4 iterations, 2 threads, when present;
+#   - debian-384 (50k x 384), k = 256 and 1024 (DEBIAN_KS), 4 iterations,
+#     2 threads, when present;
 #   - with HIER_KS (default 16384; empty to skip), 1M x 128 at those k with
 #     vectrove's k-means++ and hierarchical starts, and faiss.
 #
@@ -27,6 +28,7 @@ DIR=${1:-target/kmeansbench}
 ROUNDS=${ROUNDS:-2}
 KS=${KS:-1024 4096}
 HIER_KS=${HIER_KS-16384}
+DEBIAN_KS=${DEBIAN_KS:-256 1024}
 THREADS=${THREADS:-2}
 ITERS=${ITERS:-4}
 VENV=${VENV:-$DIR/venv}
@@ -59,8 +61,10 @@ for round in $(seq "$ROUNDS"); do
     theirs "$DIR/data/base.fvecs" "$k" "$ITERS" "$THREADS" 256
   done
   if [ -f "$DEBIAN" ]; then
-    echo "== round $round, debian-384, k=256"
-    ours "$DEBIAN" 256 "$ITERS" "$THREADS" 256
-    theirs "$DEBIAN" 256 "$ITERS" "$THREADS" 256
+    for k in $DEBIAN_KS; do
+      echo "== round $round, debian-384, k=$k"
+      ours "$DEBIAN" "$k" "$ITERS" "$THREADS" 256
+      theirs "$DEBIAN" "$k" "$ITERS" "$THREADS" 256
+    done
   fi
 done
