@@ -1910,6 +1910,75 @@ mod tests {
         }
     }
 
+    /// Checks `nearest` on every table against `argmin` over the products
+    /// of `dots`, runner-up included, for `na` rows of `a` and `nb` of `b`
+    /// drawn from `seed` (every third `b` row a copy of the first when
+    /// `twice`: equal scores), with L2's scale and bias or inner product's.
+    fn check_nearest(
+        dim: usize,
+        na: usize,
+        nb: usize,
+        seed: u64,
+        twice: bool,
+        l2: bool,
+    ) -> Result<(), String> {
+        let mut rng = crate::rng::SplitMix64::new(seed);
+        let mut draw = |n: usize| -> Vec<f32> {
+            (0..n * dim)
+                .map(|_| rng.next_f64() as f32 * 4.0 - 2.0)
+                .collect()
+        };
+        let a = draw(na);
+        let mut b = draw(nb);
+        if twice && nb > 2 {
+            for j in (3..nb).step_by(3) {
+                b.copy_within(0..dim, j * dim);
+            }
+        }
+        let (scale, bias): (f32, Vec<f32>) = match l2 {
+            true => (
+                -2.0,
+                b.chunks_exact(dim).map(|c| (SCALAR.dot)(c, c)).collect(),
+            ),
+            false => (-1.0, vec![0.0; nb]),
+        };
+        for k in tables() {
+            let packed = k.pack(&b, dim);
+            let mut dots = vec![0f32; na * nb];
+            (k.dots)(&a, &packed, &mut dots);
+            let mut got = vec![
+                Nearest {
+                    index: 7,
+                    score: 0.0,
+                    second: 0.0
+                };
+                na
+            ];
+            (k.nearest)(&a, &packed, scale, &bias, &mut got);
+            for (i, g) in got.iter().enumerate() {
+                let row = &dots[i * nb..(i + 1) * nb];
+                let (index, score) = (k.argmin)(row, scale, &bias);
+                let mut rest = row.to_vec();
+                if nb > 0 {
+                    rest[index as usize] = f32::NEG_INFINITY;
+                }
+                let (_, second) = (k.argmin)(&rest, scale, &bias);
+                let want = Nearest {
+                    index,
+                    score,
+                    second,
+                };
+                if *g != want {
+                    return Err(format!(
+                        "{} {na}x{nb}x{dim} row {i}: {g:?}, want {want:?}",
+                        k.isa
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(96))]
 
@@ -1924,39 +1993,26 @@ mod tests {
             twice in any::<bool>(),
             l2 in any::<bool>(),
         ) {
-            let mut rng = crate::rng::SplitMix64::new(seed);
-            let mut draw = |n: usize| -> Vec<f32> {
-                (0..n * dim).map(|_| rng.next_f64() as f32 * 4.0 - 2.0).collect()
-            };
-            let a = draw(na);
-            let mut b = draw(nb);
-            if twice && nb > 2 {
-                // Every third column repeats the first: equal scores.
-                for j in (3..nb).step_by(3) {
-                    b.copy_within(0..dim, j * dim);
-                }
-            }
-            let k0 = SCALAR;
-            let (scale, bias): (f32, Vec<f32>) = match l2 {
-                true => (-2.0, b.chunks_exact(dim).map(|c| (k0.dot)(c, c)).collect()),
-                false => (-1.0, vec![0.0; nb]),
-            };
-            for k in tables() {
-                let packed = k.pack(&b, dim);
-                let mut dots = vec![0f32; na * nb];
-                (k.dots)(&a, &packed, &mut dots);
-                let mut got = vec![Nearest { index: 7, score: 0.0, second: 0.0 }; na];
-                (k.nearest)(&a, &packed, scale, &bias, &mut got);
-                for (i, g) in got.iter().enumerate() {
-                    let row = &dots[i * nb..(i + 1) * nb];
-                    let (index, score) = (k.argmin)(row, scale, &bias);
-                    let mut rest = row.to_vec();
-                    if nb > 0 {
-                        rest[index as usize] = f32::NEG_INFINITY;
-                    }
-                    let (_, second) = (k.argmin)(&rest, scale, &bias);
-                    prop_assert_eq!(*g, Nearest { index, score, second }, "{} row {}", k.isa, i);
-                }
+            check_nearest(dim, na, nb, seed, twice, l2).map_err(TestCaseError::fail)?;
+        }
+    }
+
+    /// The same on fixed shapes, and on wasm32 too (in Node, where the
+    /// `simd128` table is the one under test).
+    #[cfg_attr(target_arch = "wasm32", wasm_bindgen_test::wasm_bindgen_test)]
+    #[cfg_attr(not(target_arch = "wasm32"), test)]
+    fn nearest_is_argmin_of_dots_on_fixed_shapes() {
+        let shapes = [
+            (1, 1, 1),
+            (5, 7, 3),
+            (33, 13, 70),
+            (384, 6, 200),
+            (130, 20, 129),
+            (8, 3, 0),
+        ];
+        for (seed, &(dim, na, nb)) in shapes.iter().enumerate() {
+            for (twice, l2) in [(false, true), (true, true), (true, false)] {
+                check_nearest(dim, na, nb, seed as u64, twice, l2).unwrap();
             }
         }
     }

@@ -800,11 +800,11 @@ mod tests {
         assert_eq!((st.hits, st.misses, st.resident_pages), (0, 3, 3));
         // Hits read nothing; a page one page away from another is read
         // through (within MAX_GAP_BYTES) but only the two asked for are kept.
-        assert_eq!(batch(&s, &[1, 20, 0, 22]).unwrap().1, []);
+        assert_eq!(batch(&s, &[1, 20, 0, 22]).unwrap().1, Vec::<u32>::new());
         assert_eq!(s.source().take(), [(20 * 4096, 3 * 4096)]);
         assert!(cache.contains(s.first_key + 22) && !cache.contains(s.first_key + 21));
         // Pages far apart are read apart; hits between them are not read.
-        assert_eq!(batch(&s, &[90, 30, 2, 60]).unwrap().1, []);
+        assert_eq!(batch(&s, &[90, 30, 2, 60]).unwrap().1, Vec::<u32>::new());
         let far = [(30 * 4096, 4096), (60 * 4096, 4096), (90 * 4096, 4096)];
         assert_eq!(s.source().take(), far);
         // A batch wider than BATCH is taken in parts.
@@ -828,7 +828,7 @@ mod tests {
         assert!(!cache.contains(s.first_key + 40) && !cache.contains(s.first_key + 80));
         // The next try reads only what is still missing, and gets it right.
         s.source().fail_at.store(0, Relaxed);
-        assert_eq!(batch(&s, &[80, 0, 40, 1]).unwrap().1, []);
+        assert_eq!(batch(&s, &[80, 0, 40, 1]).unwrap().1, Vec::<u32>::new());
         assert_eq!(s.source().take().len(), 2);
         // A slot out of range fails the batch before any read.
         assert!(matches!(

@@ -13,7 +13,6 @@ mod f16;
 mod format;
 mod graph_props;
 mod ivf;
-mod kernels;
 mod kmeans;
 mod limits;
 mod props;
