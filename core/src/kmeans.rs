@@ -220,6 +220,10 @@ fn pp_sample(k: usize) -> usize {
 /// Smallest `k` whose L2 assignment keeps bounds across iterations.
 const BOUNDS_MIN_K: usize = 512;
 
+/// Most centroids training takes: the assignment kernel keeps centroid
+/// numbers in f32 lanes, exact up to 2^24.
+pub const MAX_K: usize = 1 << 24;
+
 /// Relative size of the perturbation that splits a cluster.
 const SPLIT_EPS: f32 = 1.0 / 1024.0;
 
@@ -228,6 +232,9 @@ impl KMeansParams {
         let bad = |name, reason: String| Err(Error::InvalidParameter { name, reason });
         if self.k == 0 {
             return bad("k", "must be at least 1".into());
+        }
+        if self.k > MAX_K {
+            return bad("k", format!("at most {MAX_K} centroids"));
         }
         if self.k > n {
             return Err(invalid_n(

@@ -177,6 +177,14 @@ fn bad_input_is_an_error() {
     let store = blobs(10, 7);
     assert!(KMeans::train(&params(0, 1), &store, |_| true).is_err());
     assert!(KMeans::train(&params(41, 1), &store, |_| true).is_err());
+    // Past the kernel's limit on centroid numbers: refused before anything else.
+    let huge = params(vectrove_core::kmeans::MAX_K + 1, 1);
+    match KMeans::train(&huge, &store, |_| true) {
+        Err(Error::InvalidParameter { name: "k", reason }) => {
+            assert!(reason.contains("at most"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
     let hamming = KMeansParams {
         metric: Metric::Hamming,
         ..params(2, 1)
