@@ -286,6 +286,7 @@ impl HnswFile {
             max_level: self.max_level,
             rng: self.rng,
             visited_pool: Mutex::new(Vec::new()),
+            build_on_codes: true,
         })
     }
 }

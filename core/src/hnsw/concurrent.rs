@@ -32,6 +32,7 @@ use crate::distance::{Dist, DistanceFn, Element, Metric};
 use crate::error::{Error, Result};
 use crate::neighbor::Neighbor;
 use crate::points::{Points, ids::Ids};
+use crate::quant::Codes;
 use crate::rng::SplitMix64;
 use crate::store::{Access, FeatureStore, MemoryStore};
 
@@ -267,6 +268,9 @@ pub(crate) struct Linker<'a, S: FeatureStore> {
     pub(crate) params: HnswParams,
     pub(crate) top: &'a Top,
     pub(crate) visited: &'a Mutex<Vec<Visited>>,
+    /// Codes the searches for neighbours traverse on (their results are
+    /// then measured exactly before any link is chosen).
+    pub(crate) codes: Option<&'a Codes>,
 }
 
 impl<S: FeatureStore + Sync> Linker<'_, S> {
@@ -276,7 +280,7 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
             store: self.store,
             dist: self.dist,
             metric: self.metric,
-            codes: None,
+            codes: self.codes,
         }
     }
 
@@ -334,6 +338,17 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
         Ok(())
     }
 
+    /// Replace the distances of `found` with exact ones to `query`, nearest
+    /// first again.
+    fn remeasure(&self, query: &[S::Elem], found: &mut [Cand]) -> Result<()> {
+        let dist = self.dist;
+        for c in found.iter_mut() {
+            c.dist = Dist(self.vector(c.node, |v| dist(query, v))?);
+        }
+        found.sort_unstable();
+        Ok(())
+    }
+
     /// Search for `query` and return the nearest `k` nodes, nearest first.
     pub(crate) fn search(
         &self,
@@ -387,12 +402,27 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
         let first = level.min(max_level);
         let mut chosen: Vec<Vec<Cand>> = vec![Vec::new(); first + 1];
         let mut found0 = Vec::new();
+        let code_query = self
+            .codes
+            .zip(S::Elem::as_f32(&query))
+            .map(|(c, q)| c.query(q));
+        let on_codes = code_query.is_some();
+        let exact = on_codes.then(|| query.clone());
         let mut state = SearchState::new(query, ef, ef, self.take_visited());
+        if let Some(cq) = code_query {
+            // Every result of the bottom layer is measured exactly.
+            state.on_codes(cq, ef);
+        }
         state.begin(entry, max_level, first, n);
         let r = (|| -> Result<()> {
             for l in (0..=first).rev() {
                 self.run(&mut state, &|_| true)?;
-                let found = state.layer_results();
+                let mut found = state.layer_results();
+                if let (Some(q), true) = (&exact, l > 0) {
+                    // Above the bottom layer the results still have code
+                    // distances: measure them before choosing links.
+                    self.remeasure(q, &mut found)?;
+                }
                 self.select(&found, self.params.m, &mut chosen[l])?;
                 if l > 0 {
                     state.next_layer(n);
@@ -696,6 +726,8 @@ pub struct SharedHnsw<T: Element = f32> {
     /// The index's codes (searches here go exact; `into_hnsw` brings the
     /// codes up to date).
     quant: crate::quant::Quant,
+    /// The index's choice of [`HnswBuilder::build_on_codes`](super::HnswBuilder::build_on_codes).
+    build_on_codes: bool,
 }
 
 impl<T: Element> std::fmt::Debug for SharedHnsw<T> {
@@ -766,6 +798,7 @@ impl<T: Element> SharedHnsw<T> {
             rng: Mutex::new(index.rng),
             visited: Mutex::new(Vec::new()),
             quant: index.points.quant,
+            build_on_codes: index.build_on_codes,
         })
     }
 
@@ -793,6 +826,7 @@ impl<T: Element> SharedHnsw<T> {
             params: self.params,
             top: &self.top,
             visited: &self.visited,
+            codes: None,
         }
     }
 
@@ -913,6 +947,7 @@ impl<T: Element> SharedHnsw<T> {
             max_level,
             rng: self.rng.into_inner().unwrap_or_else(|e| e.into_inner()),
             visited_pool: Mutex::new(Vec::new()),
+            build_on_codes: self.build_on_codes,
         };
         index.sync_codes();
         Ok(index)
@@ -1002,6 +1037,14 @@ where
         for (k, &l) in levels.iter().enumerate() {
             graph.add_node((base + k) as u32, l);
         }
+        // The searches for neighbours traverse on 8-bit codes: a quarter of
+        // the bytes of the vectors, and every link is still chosen on exact
+        // distances.
+        let link_codes = match self.build_on_codes {
+            true => self.points.link_codes(base + count),
+            false => crate::points::LinkCodes::Exact,
+        };
+        let codes = self.points.link_codes_ref(&link_codes, base + count);
         let top = Top::new(self.entry, self.max_level, self.entry_links.clone());
         let pool = Mutex::new(Vec::new());
         // The first point of an empty graph becomes the root of the
@@ -1017,6 +1060,7 @@ where
                 params: self.params,
                 top: &top,
                 visited: &pool,
+                codes,
             };
             if self.entry.is_none()
                 && let Err(e) = linker.link(base as u32, levels[0])

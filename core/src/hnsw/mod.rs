@@ -89,6 +89,7 @@ pub struct HnswBuilder {
     params: HnswParams,
     quantize: Option<crate::Quantization>,
     vector_type: Option<crate::store::VectorType>,
+    build_on_codes: bool,
 }
 
 impl HnswBuilder {
@@ -147,6 +148,19 @@ impl HnswBuilder {
         self
     }
 
+    /// Whether [`Hnsw::insert_many_concurrent`] searches for each point's
+    /// neighbours on 8-bit codes of the vectors (default `true`): the
+    /// searches then read a quarter of the bytes, and every link is still
+    /// chosen on exact distances (the candidates found are measured again
+    /// on the vectors), so the graph is as good. An index without `sq8`
+    /// codes of its own holds codes for the build alone while it runs, a
+    /// byte a dimension and point. `false` searches the vectors
+    /// themselves. The other ways to insert always do.
+    pub fn build_on_codes(mut self, on: bool) -> Self {
+        self.build_on_codes = on;
+        self
+    }
+
     /// An empty index of `f32` vectors in memory (kept as the
     /// [`vector_type`](Self::vector_type) chosen, `f32` by default).
     pub fn build(self) -> Result<Hnsw<MemoryStore<f32>>> {
@@ -187,6 +201,7 @@ impl HnswBuilder {
             max_level: 0,
             rng: SplitMix64::new(self.params.seed),
             visited_pool: Mutex::new(Vec::new()),
+            build_on_codes: self.build_on_codes,
         })
     }
 }
@@ -208,6 +223,9 @@ pub struct Hnsw<S: FeatureStore = MemoryStore<f32>> {
     pub(crate) max_level: usize,
     pub(crate) rng: SplitMix64,
     pub(crate) visited_pool: Mutex<Vec<Visited>>,
+    /// Whether the concurrent build searches on codes
+    /// ([`HnswBuilder::build_on_codes`]).
+    pub(crate) build_on_codes: bool,
 }
 
 impl<S: FeatureStore> std::fmt::Debug for Hnsw<S> {
@@ -231,6 +249,7 @@ impl Hnsw<MemoryStore<f32>> {
             params: HnswParams::default(),
             quantize: None,
             vector_type: None,
+            build_on_codes: true,
         }
     }
 }
@@ -261,6 +280,13 @@ impl<S: FeatureStore> Hnsw<S> {
     /// The construction parameters.
     pub fn params(&self) -> HnswParams {
         self.params
+    }
+
+    /// Choose whether [`insert_many_concurrent`](Self::insert_many_concurrent)
+    /// searches on 8-bit codes (see [`HnswBuilder::build_on_codes`]; an
+    /// opened index does).
+    pub fn set_build_on_codes(&mut self, on: bool) {
+        self.build_on_codes = on;
     }
 
     /// Number of live (not deleted) points.

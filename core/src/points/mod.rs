@@ -192,7 +192,14 @@ impl<S: FeatureStore> Points<S> {
     /// Train `kind` on every stored vector now and encode them all; later
     /// inserts are encoded with the same parameters.
     pub(crate) fn quantize(&mut self, kind: Quantization) -> Result<()> {
-        let n = self.slot_count();
+        let codes = self.train_codes(kind, self.slot_count())?;
+        self.quant = Quant::Trained(codes);
+        Ok(())
+    }
+
+    /// A quantiser of `kind` trained on the first `n` stored vectors (the
+    /// smallest and largest value of every dimension), with their codes.
+    fn train_codes(&self, kind: Quantization, n: usize) -> Result<Codes> {
         let mut lo = Vec::new();
         let mut hi = Vec::new();
         for slot in 0..n as u32 {
@@ -223,8 +230,9 @@ impl<S: FeatureStore> Points<S> {
             });
         }
         let sq = Sq8::train_top(self.dim(), [&lo, &hi], kind.top())?;
-        self.quant = Quant::Trained(Codes::new(kind, sq, self.metric));
-        self.sync_codes()
+        let mut codes = Codes::new(kind, sq, self.metric);
+        encode_slots(&self.store, &mut codes, n)?;
+        Ok(codes)
     }
 
     /// Choose `kind` for an index that has no vectors yet: the quantiser
@@ -243,12 +251,18 @@ impl<S: FeatureStore> Points<S> {
     /// codes behind, and searches then go without them until a later call
     /// catches up.
     pub(crate) fn sync_codes(&mut self) -> Result<()> {
-        let n = self.slot_count();
+        self.sync_codes_to(self.slot_count())
+    }
+
+    /// [`sync_codes`](Self::sync_codes) for the first `n` stored vectors
+    /// (a build stores its vectors before it records their ids).
+    fn sync_codes_to(&mut self, n: usize) -> Result<()> {
         if let Quant::Pending(kind) = self.quant {
             if n < TRAIN_AT {
                 return Ok(());
             }
-            return self.quantize(kind);
+            self.quant = Quant::Trained(self.train_codes(kind, n)?);
+            return Ok(());
         }
         let Quant::Trained(codes) = &mut self.quant else {
             return Ok(());
@@ -256,18 +270,64 @@ impl<S: FeatureStore> Points<S> {
         if codes.len() > n {
             codes.truncate(n);
         }
-        for slot in codes.len() as u32..n as u32 {
-            let r = self.store.with_vector(slot, |v| match S::Elem::as_f32(v) {
-                Some(v) => codes.push(v),
-                None => Err(not_real::<S::Elem>()),
-            })?;
-            match r {
-                Access::Ready(r) => r?,
-                Access::Missing => return Err(Error::NotResident { count: 1 }),
-            }
-        }
-        Ok(())
+        encode_slots(&self.store, codes, n)
     }
+
+    /// The codes a build traverses on while it links the first `n` stored
+    /// vectors: the index's own 8-bit codes (trained now if they were
+    /// waiting for data), or, for an index without them, 8-bit codes made
+    /// for the build alone. Exact when the vectors are not `f32`, there are
+    /// fewer than [`TRAIN_AT`], or the codes cannot be made (memory): codes
+    /// only make the build faster.
+    pub(crate) fn link_codes(&mut self, n: usize) -> LinkCodes {
+        if n < TRAIN_AT || S::Elem::as_f32(&[S::Elem::default()]).is_none() {
+            return LinkCodes::Exact;
+        }
+        if self.quant.kind() == Some(Quantization::Sq8) {
+            return match self.sync_codes_to(n) {
+                Ok(()) if self.quant.complete(n).is_some() => LinkCodes::Own,
+                _ => LinkCodes::Exact,
+            };
+        }
+        match self.train_codes(Quantization::Sq8, n) {
+            Ok(codes) => LinkCodes::Temporary(codes),
+            Err(_) => LinkCodes::Exact,
+        }
+    }
+
+    /// The codes `link` stands for (see [`link_codes`](Self::link_codes)).
+    pub(crate) fn link_codes_ref<'a>(&'a self, link: &'a LinkCodes, n: usize) -> Option<&'a Codes> {
+        match link {
+            LinkCodes::Own => self.quant.complete(n),
+            LinkCodes::Temporary(c) => Some(c),
+            LinkCodes::Exact => None,
+        }
+    }
+}
+
+/// What a build traverses on (see [`Points::link_codes`]).
+pub(crate) enum LinkCodes {
+    /// The index's own codes.
+    Own,
+    /// Codes made for the build, dropped after it.
+    Temporary(Codes),
+    /// The vectors themselves.
+    Exact,
+}
+
+/// Append the codes of slots `codes.len()..n` of `store` to `codes`.
+fn encode_slots<S: FeatureStore>(store: &S, codes: &mut Codes, n: usize) -> Result<()> {
+    for slot in codes.len() as u32..n as u32 {
+        let r = store.with_vector(slot, |v| match S::Elem::as_f32(v) {
+            Some(v) => codes.push(v),
+            None => Err(not_real::<S::Elem>()),
+        })?;
+        match r {
+            Access::Ready(r) => r?,
+            Access::Missing => return Err(Error::NotResident { count: 1 }),
+        }
+    }
+    Ok(())
 }
 
 /// The error for quantising vectors that are not real-valued.

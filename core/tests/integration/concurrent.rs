@@ -141,10 +141,12 @@ fn the_concurrent_build_is_valid_and_as_good_as_the_serial_one() {
     let ids: Vec<u64> = (0..n as u64).collect();
     let queries = clustered(300, DIM, 50, 22);
     let truth = exact_ids(Metric::L2, DIM, &data, &queries, 10);
-    let build = |concurrent: bool| {
+    // Serial, concurrent on codes (the default), concurrent on the vectors.
+    let build = |concurrent: bool, on_codes: bool| {
         let mut index = Hnsw::builder(DIM, Metric::L2)
             .m(12)
             .ef_construction(100)
+            .build_on_codes(on_codes)
             .build()
             .unwrap();
         let pool = rayon::ThreadPoolBuilder::new()
@@ -163,9 +165,13 @@ fn the_concurrent_build_is_valid_and_as_good_as_the_serial_one() {
         }
         index
     };
-    let serial = build(false);
-    let index = build(true);
+    let serial = build(false, false);
+    let exact = build(true, false);
+    let index = build(true, true);
+    // The codes the build searched on are not kept.
+    assert!(!index.is_quantized());
     index.verify().unwrap();
+    exact.verify().unwrap();
     let index: Hnsw = Hnsw::from_bytes(&index.to_bytes().unwrap()).unwrap();
     assert_eq!(index.len(), n);
     assert_eq!(
@@ -178,7 +184,12 @@ fn the_concurrent_build_is_valid_and_as_good_as_the_serial_one() {
     }
     let r = hnsw_recall(&index, &queries, &truth, 10, 48);
     let rs = hnsw_recall(&serial, &queries, &truth, 10, 48);
+    let re = hnsw_recall(&exact, &queries, &truth, 10, 48);
     assert!(r >= rs - 0.01, "concurrent recall {r} vs serial {rs}");
+    assert!(
+        re >= rs - 0.01,
+        "concurrent recall on the vectors {re} vs serial {rs}"
+    );
     assert!(self_recall(&index, &data, 11) >= 0.99);
     // Bad input changes nothing.
     let mut index = index;
@@ -190,4 +201,38 @@ fn the_concurrent_build_is_valid_and_as_good_as_the_serial_one() {
     );
     assert_eq!(index.len(), n);
     index.verify().unwrap();
+}
+
+/// A concurrent build into an index that waits for data to train its codes
+/// trains them on every vector before linking (and searches on them): the
+/// index keeps the same codes a later `quantize` makes, and encodes the
+/// points of the next build into them.
+#[cfg(feature = "parallel")]
+#[test]
+fn the_concurrent_build_trains_and_keeps_an_index_s_own_codes() {
+    let n = 3_000;
+    let data = clustered(n, DIM, 30, 31);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let mut index = Hnsw::builder(DIM, Metric::L2)
+        .m(12)
+        .ef_construction(64)
+        .quantize(vectrove_core::Quantization::Sq8)
+        .build()
+        .unwrap();
+    let half = 2_000;
+    index
+        .insert_many_concurrent(&ids[..half], &data[..half * DIM])
+        .unwrap();
+    assert!(index.is_quantized());
+    let mut retrained: Hnsw = Hnsw::from_bytes(&index.to_bytes().unwrap()).unwrap();
+    retrained
+        .quantize(vectrove_core::Quantization::Sq8)
+        .unwrap();
+    assert_eq!(retrained.to_bytes().unwrap(), index.to_bytes().unwrap());
+    index
+        .insert_many_concurrent(&ids[half..], &data[half * DIM..])
+        .unwrap();
+    assert!(index.is_quantized());
+    index.verify().unwrap();
+    assert!(self_recall(&index, &data, 7) >= 0.99);
 }

@@ -102,6 +102,65 @@ fn self_recall_of(parallel: bool) {
     assert!(at64.len() <= 5, "{} points missed at ef=64", at64.len());
 }
 
+/// The concurrent build searches for neighbours on 8-bit codes made for it
+/// and links on exact distances: its graph is as good as the one searched
+/// on the vectors, every point still finds itself, and the codes are gone
+/// afterwards.
+#[test]
+fn concurrent_build_on_codes_is_as_good_as_on_the_vectors() {
+    let Some(data) = Debian::load(N_BASE, 1000, 10) else {
+        return;
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .unwrap();
+    let ids: Vec<u64> = (0..data.n_base() as u64).collect();
+    let build = |on_codes: bool| {
+        let mut index = Hnsw::builder(data.dim, Metric::Cosine)
+            .m(16)
+            .ef_construction(200)
+            .seed(SEED)
+            .build_on_codes(on_codes)
+            .build()
+            .unwrap();
+        let t = Instant::now();
+        pool.install(|| index.insert_many_concurrent(&ids, &data.base))
+            .unwrap();
+        eprintln!(
+            "built concurrently, on codes: {on_codes}, in {:.2?}",
+            t.elapsed()
+        );
+        index.verify().unwrap();
+        index
+    };
+    let (coded, exact) = (build(true), build(false));
+    assert!(!coded.is_quantized(), "the build's codes are not kept");
+    for ef in [32, 64] {
+        let rc = hnsw_recall(&coded, &data.queries, &data.truth, 10, ef);
+        let re = hnsw_recall(&exact, &data.queries, &data.truth, 10, ef);
+        eprintln!("recall@10 at ef {ef}: built on codes {rc:.4}, on the vectors {re:.4}");
+        assert!(
+            rc >= re - 0.01,
+            "ef {ef}: on codes {rc:.4}, on the vectors {re:.4}"
+        );
+    }
+    let lost: Vec<usize> = data
+        .base
+        .chunks_exact(data.dim)
+        .enumerate()
+        .filter(|(i, v)| {
+            let hit = coded.search(v, 1, 256).unwrap()[0];
+            hit.id != *i as u64 && hit.distance > 1e-6
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        lost.is_empty(),
+        "points not found by their own vector: {lost:?}"
+    );
+}
+
 /// The parallel build's graph depends on the data and the seed only, not on
 /// the number of threads.
 #[test]
