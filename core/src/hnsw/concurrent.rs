@@ -1041,7 +1041,7 @@ where
         // the bytes of the vectors, and every link is still chosen on exact
         // distances.
         let link_codes = match self.build_on_codes {
-            true => self.points.link_codes(base + count),
+            true => self.points.link_codes(base + count, count),
             false => crate::points::LinkCodes::Exact,
         };
         let codes = self.points.link_codes_ref(&link_codes, base + count);

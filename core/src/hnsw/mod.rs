@@ -152,10 +152,12 @@ impl HnswBuilder {
     /// neighbours on 8-bit codes of the vectors (default `true`): the
     /// searches then read a quarter of the bytes, and every link is still
     /// chosen on exact distances (the candidates found are measured again
-    /// on the vectors), so the graph is as good. An index without `sq8`
-    /// codes of its own holds codes for the build alone while it runs, a
-    /// byte a dimension and point. `false` searches the vectors
-    /// themselves. The other ways to insert always do.
+    /// on the vectors), so the graph is as good. An index with `sq8` codes
+    /// of its own builds on them; one without holds codes for the build
+    /// alone while it runs (a byte a dimension and point), when the build
+    /// adds at least as many points as the index held and 1,000 or more in
+    /// all. `false` searches the vectors themselves, as the other ways to
+    /// insert always do.
     pub fn build_on_codes(mut self, on: bool) -> Self {
         self.build_on_codes = on;
         self

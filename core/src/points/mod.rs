@@ -278,8 +278,11 @@ impl<S: FeatureStore> Points<S> {
     /// waiting for data), or, for an index without them, 8-bit codes made
     /// for the build alone. Exact when the vectors are not `f32`, there are
     /// fewer than [`TRAIN_AT`], or the codes cannot be made (memory): codes
-    /// only make the build faster.
-    pub(crate) fn link_codes(&mut self, n: usize) -> LinkCodes {
+    /// only make the build faster. Codes for the build alone are made only
+    /// when its `fresh` points (the last of the `n`) are at least as many
+    /// as the index held before, so that encoding the old ones costs less
+    /// than the build saves: small builds into a large index stay exact.
+    pub(crate) fn link_codes(&mut self, n: usize, fresh: usize) -> LinkCodes {
         if n < TRAIN_AT || S::Elem::as_f32(&[S::Elem::default()]).is_none() {
             return LinkCodes::Exact;
         }
@@ -288,6 +291,9 @@ impl<S: FeatureStore> Points<S> {
                 Ok(()) if self.quant.complete(n).is_some() => LinkCodes::Own,
                 _ => LinkCodes::Exact,
             };
+        }
+        if fresh < n - fresh.min(n) {
+            return LinkCodes::Exact;
         }
         match self.train_codes(Quantization::Sq8, n) {
             Ok(codes) => LinkCodes::Temporary(codes),

@@ -100,7 +100,7 @@ pub struct BuildOptions {
     /// default the build searches on 8-bit codes made for it (a byte a
     /// dimension and point, freed when it ends) and measures the candidates
     /// it finds exactly before linking them: a faster build of the same
-    /// recall. The deterministic build always searches the values
+    /// recall
     #[arg(long)]
     exact_build: bool,
     /// HNSW: keep the slots in insertion order. By default the points are

@@ -89,6 +89,61 @@ fn build_info_search_bench_round_trip() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["points"], 3000);
     assert_eq!(v["m0"], 16);
+    assert_eq!(v["exact_build"], false);
+
+    // Searching the vectors instead of codes while linking: the same recall.
+    let exact = f.p("exact.vtrv");
+    let out = ok(&[
+        "build",
+        "--input",
+        &base,
+        "--metric",
+        "l2",
+        "--m",
+        "8",
+        "--ef-construction",
+        "64",
+        "--threads",
+        "2",
+        "--exact-build",
+        "--output",
+        &exact,
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["exact_build"], true);
+    let recall = |file: &str| {
+        let out = ok(&[
+            "bench",
+            "--index",
+            file,
+            "--queries",
+            &queries,
+            "--groundtruth",
+            &gt,
+            "--ef",
+            "32",
+            "--json",
+        ]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["runs"][0]["rows"][0]["recall"].as_f64().unwrap()
+    };
+    let (coded, exact_r) = (recall(&index), recall(&exact));
+    assert!(
+        coded >= exact_r - 0.02,
+        "built on codes {coded}, on the vectors {exact_r}"
+    );
+    let e = err(&[
+        "build",
+        "--index-type",
+        "ivf",
+        "--input",
+        &base,
+        "--output",
+        &exact,
+        "--exact-build",
+    ]);
+    assert!(e.contains("applies to --index-type hnsw"), "{e}");
 
     let info: serde_json::Value = serde_json::from_str(&ok(&["info", &index, "--json"])).unwrap();
     assert_eq!(info["points"], 3000);
