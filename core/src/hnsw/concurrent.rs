@@ -338,17 +338,6 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
         Ok(())
     }
 
-    /// Replace the distances of `found` with exact ones to `query`, nearest
-    /// first again.
-    fn remeasure(&self, query: &[S::Elem], found: &mut [Cand]) -> Result<()> {
-        let dist = self.dist;
-        for c in found.iter_mut() {
-            c.dist = Dist(self.vector(c.node, |v| dist(query, v))?);
-        }
-        found.sort_unstable();
-        Ok(())
-    }
-
     /// Search for `query` and return the nearest `k` nodes, nearest first.
     pub(crate) fn search(
         &self,
@@ -421,7 +410,7 @@ impl<S: FeatureStore + Sync> Linker<'_, S> {
                 if let (Some(q), true) = (&exact, l > 0) {
                     // Above the bottom layer the results still have code
                     // distances: measure them before choosing links.
-                    self.remeasure(q, &mut found)?;
+                    super::search::remeasure(self.store, self.dist, q, &mut found)?;
                 }
                 self.select(&found, self.params.m, &mut chosen[l])?;
                 if l > 0 {
@@ -1041,7 +1030,9 @@ where
         // the bytes of the vectors, and every link is still chosen on exact
         // distances.
         let link_codes = match self.build_on_codes {
-            true => self.points.link_codes(base + count, count),
+            true => self
+                .points
+                .link_codes(base + count, count, std::iter::empty()),
             false => crate::points::LinkCodes::Exact,
         };
         let codes = self.points.link_codes_ref(&link_codes, base + count);

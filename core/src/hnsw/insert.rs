@@ -6,10 +6,12 @@
 //! goes, and only then writes them; a failed read therefore leaves the index
 //! as it was.
 
-use super::search::{Cand, SearchState, Step};
+use super::search::{Cand, SearchState, Step, Walk, remeasure};
 use super::{Hnsw, MAX_LEVEL, NO_PARENT};
-use crate::distance::Dist;
+use crate::distance::{Dist, Element};
 use crate::error::{Error, Result};
+use crate::points::LinkCodes;
+use crate::quant::Codes;
 use crate::store::{Access, FeatureStore, FeatureStoreMut};
 
 /// The lists one insert will write.
@@ -114,14 +116,44 @@ impl<S: FeatureStore> Hnsw<S> {
         level
     }
 
-    /// Run a construction search to the end; stores must be resident.
-    pub(super) fn run_sync(&self, state: &mut SearchState<S::Elem>) -> Result<()> {
-        match state.advance(self, &|_| true)? {
+    /// Run a construction search to the end, traversing on `codes` if the
+    /// search was started on them; stores must be resident.
+    pub(super) fn run_sync(
+        &self,
+        state: &mut SearchState<S::Elem>,
+        codes: Option<&Codes>,
+    ) -> Result<()> {
+        let walk = Walk {
+            graph: &self.graph,
+            store: &self.points.store,
+            dist: self.dist,
+            metric: self.points.metric,
+            codes,
+        };
+        match state.advance_in(&walk, &|_| true)? {
             Step::Done => Ok(()),
             Step::Missing => Err(Error::NotResident {
                 count: state.missing().len(),
             }),
         }
+    }
+
+    /// A construction search for `query` with beam `ef`: on `codes` when
+    /// given (every result of the bottom layer then measured exactly; the
+    /// query is returned for the levels above), else on the vectors.
+    pub(super) fn build_search(
+        &self,
+        query: Vec<S::Elem>,
+        ef: usize,
+        codes: Option<&Codes>,
+    ) -> (SearchState<S::Elem>, Option<Vec<S::Elem>>) {
+        let code_query = codes.zip(S::Elem::as_f32(&query)).map(|(c, q)| c.query(q));
+        let exact = code_query.is_some().then(|| query.clone());
+        let mut state = SearchState::new(query, ef, ef, self.take_visited());
+        if let Some(cq) = code_query {
+            state.on_codes(cq, ef);
+        }
+        (state, exact)
     }
 
     /// Whether the level-0 edge `from -> to` is part of the reachability
@@ -137,7 +169,16 @@ impl<S: FeatureStore> Hnsw<S> {
         restore_protected(old, list, bound, |z| self.is_protected(node, z));
     }
 
-    fn plan(&self, slot: u32, level: usize, query: Vec<S::Elem>) -> Result<Plan> {
+    /// Everything linking `slot` (its vector `query`, stored) will write;
+    /// the searches traverse on `codes` when given (and the results are
+    /// measured exactly before any link is chosen).
+    fn plan(
+        &self,
+        slot: u32,
+        level: usize,
+        query: Vec<S::Elem>,
+        codes: Option<&Codes>,
+    ) -> Result<Plan> {
         let mut plan = Plan {
             slot,
             level,
@@ -150,7 +191,7 @@ impl<S: FeatureStore> Hnsw<S> {
         };
         let n = self.graph.len();
         let ef = self.params.ef_construction.max(self.params.m);
-        let mut state = SearchState::new(query, ef, ef, self.take_visited());
+        let (mut state, exact) = self.build_search(query, ef, codes);
         let top = level.min(self.max_level);
         state.begin(entry, self.max_level, top, n);
         let result = (|| -> Result<()> {
@@ -158,8 +199,13 @@ impl<S: FeatureStore> Hnsw<S> {
             let mut pruned = Vec::new();
             let mut cands = Vec::new();
             for l in (0..=top).rev() {
-                self.run_sync(&mut state)?;
-                let found = state.layer_results();
+                self.run_sync(&mut state, codes)?;
+                let mut found = state.layer_results();
+                if let (Some(q), true) = (&exact, l > 0) {
+                    // Above the bottom layer the results still have code
+                    // distances.
+                    remeasure(&self.points.store, self.dist, q, &mut found)?;
+                }
                 self.select_neighbors(&found, self.params.m, &mut selected)?;
                 plan.own[l] = selected.iter().map(|c| c.node).collect();
                 let bound = self.graph.max_degree(l);
@@ -279,7 +325,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
             return Err(Error::DuplicateId { id });
         }
         let prepared = self.points.prepare(vector)?;
-        let r = self.insert_prepared(id, prepared);
+        let r = self.insert_prepared(id, prepared, &mut LinkCodes::Exact);
         self.sync_codes();
         r
     }
@@ -291,13 +337,15 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         let prepared = self.prepare_batch(ids, vectors)?;
         self.points.store.reserve(ids.len());
         self.graph.reserve(ids.len());
+        let mut link = self.link_codes(prepared.iter().map(Vec::as_slice));
         let mut r = Ok(());
         for (&id, v) in ids.iter().zip(prepared) {
-            r = self.insert_prepared(id, v);
+            r = self.insert_prepared(id, v, &mut link);
             if r.is_err() {
                 break;
             }
         }
+        drop(link);
         self.sync_codes();
         r
     }
@@ -338,7 +386,29 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         Ok(())
     }
 
-    pub(super) fn insert_prepared(&mut self, id: u64, v: Vec<S::Elem>) -> Result<()> {
+    /// The codes a build of `batch` (prepared vectors, inserted after the
+    /// stored ones) traverses on, if the index builds on codes.
+    pub(super) fn link_codes<'b>(
+        &mut self,
+        batch: impl IntoIterator<Item = &'b [S::Elem]> + Clone,
+    ) -> LinkCodes
+    where
+        S::Elem: 'b,
+    {
+        match self.build_on_codes {
+            true => self.points.link_codes(self.graph.len(), 0, batch),
+            false => LinkCodes::Exact,
+        }
+    }
+
+    /// Store `v` and link it under `id`, searching on the codes of `link`
+    /// (which gain its code).
+    pub(super) fn insert_prepared(
+        &mut self,
+        id: u64,
+        v: Vec<S::Elem>,
+        link: &mut LinkCodes,
+    ) -> Result<()> {
         if self.graph.len() >= u32::MAX as usize {
             return Err(Error::StoreFull {
                 reason: "the index holds 2^32 - 1 points".into(),
@@ -367,7 +437,9 @@ impl<S: FeatureStoreMut> Hnsw<S> {
                 reason: "the store and the graph disagree on the number of vectors".into(),
             });
         }
-        match self.plan(slot, level, v) {
+        self.points.push_link_code(link, &v);
+        let codes = self.points.link_codes_ref(link, slot as usize);
+        match self.plan(slot, level, v, codes) {
             Ok(plan) => {
                 self.apply(plan);
                 self.points.record(id);
@@ -375,6 +447,7 @@ impl<S: FeatureStoreMut> Hnsw<S> {
             }
             Err(e) => {
                 let _ = self.points.store.truncate(slot as usize);
+                self.points.truncate_link_codes(link, slot as usize);
                 self.rng = rng;
                 Err(e)
             }

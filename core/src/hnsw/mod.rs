@@ -148,7 +148,8 @@ impl HnswBuilder {
         self
     }
 
-    /// Whether [`Hnsw::insert_many_concurrent`] searches for each point's
+    /// Whether the builds ([`Hnsw::insert_many`], [`Hnsw::insert_many_parallel`]
+    /// and [`Hnsw::insert_many_concurrent`]) search for each point's
     /// neighbours on 8-bit codes of the vectors (default `true`): the
     /// searches then read a quarter of the bytes, and every link is still
     /// chosen on exact distances (the candidates found are measured again
@@ -156,8 +157,10 @@ impl HnswBuilder {
     /// of its own builds on them; one without holds codes for the build
     /// alone while it runs (a byte a dimension and point), when the build
     /// adds at least as many points as the index held and 1,000 or more in
-    /// all. `false` searches the vectors themselves, as the other ways to
-    /// insert always do.
+    /// all. `false` searches the vectors themselves, as a single
+    /// [`Hnsw::insert`] and [`SharedHnsw`](crate::hnsw::SharedHnsw) always
+    /// do. Code distances are integer sums, so a serial or batched build is
+    /// the same graph on every target either way.
     pub fn build_on_codes(mut self, on: bool) -> Self {
         self.build_on_codes = on;
         self
@@ -284,9 +287,8 @@ impl<S: FeatureStore> Hnsw<S> {
         self.params
     }
 
-    /// Choose whether [`insert_many_concurrent`](Self::insert_many_concurrent)
-    /// searches on 8-bit codes (see [`HnswBuilder::build_on_codes`]; an
-    /// opened index does).
+    /// Choose whether builds search on 8-bit codes (see
+    /// [`HnswBuilder::build_on_codes`]; an opened index does).
     pub fn set_build_on_codes(&mut self, on: bool) {
         self.build_on_codes = on;
     }

@@ -15,10 +15,12 @@
 
 use rayon::prelude::*;
 
-use super::search::{Cand, SearchState};
+use super::search::{Cand, remeasure};
 use super::{Hnsw, NO_PARENT};
 use crate::distance::Dist;
 use crate::error::{Error, Result};
+use crate::points::LinkCodes;
+use crate::quant::Codes;
 use crate::store::FeatureStoreMut;
 
 /// Points inserted serially before batches start.
@@ -45,34 +47,58 @@ where
     /// to choose the threads. Input is checked as by `insert_many`; a store
     /// failing midway leaves the points before the failing batch inserted.
     pub fn insert_many_parallel(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
-        let r = self.insert_batches(ids, vectors);
+        self.insert_many_parallel_with(ids, vectors, &|_| {})
+    }
+
+    /// [`insert_many_parallel`](Self::insert_many_parallel), calling
+    /// `progress` with the number of points linked so far after every
+    /// batch.
+    pub fn insert_many_parallel_with(
+        &mut self,
+        ids: &[u64],
+        vectors: &[S::Elem],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
+        let r = self.insert_batches(ids, vectors, progress);
         self.sync_codes();
         r
     }
 
-    fn insert_batches(&mut self, ids: &[u64], vectors: &[S::Elem]) -> Result<()> {
+    fn insert_batches(
+        &mut self,
+        ids: &[u64],
+        vectors: &[S::Elem],
+        progress: &(dyn Fn(usize) + Sync),
+    ) -> Result<()> {
         let prepared = self.prepare_batch(ids, vectors)?;
         self.points.store.reserve(ids.len());
         self.graph.reserve(ids.len());
+        let mut link = self.link_codes(prepared.iter().map(Vec::as_slice));
         let mut prepared = prepared.into_iter();
         let mut i = 0;
         while i < ids.len() {
             let len = self.graph.len();
             if len < SERIAL_PREFIX {
                 let v = prepared.next().unwrap_or_default();
-                self.insert_prepared(ids[i], v)?;
+                self.insert_prepared(ids[i], v, &mut link)?;
                 i += 1;
                 continue;
             }
             let b = (len / 50).clamp(16, MAX_BATCH).min(ids.len() - i);
             let batch: Vec<Vec<S::Elem>> = prepared.by_ref().take(b).collect();
-            self.insert_batch(&ids[i..i + b], &batch)?;
+            self.insert_batch(&ids[i..i + b], &batch, &mut link)?;
             i += b;
+            progress(i);
         }
         Ok(())
     }
 
-    fn insert_batch(&mut self, ids: &[u64], vecs: &[Vec<S::Elem>]) -> Result<()> {
+    fn insert_batch(
+        &mut self,
+        ids: &[u64],
+        vecs: &[Vec<S::Elem>],
+        link: &mut LinkCodes,
+    ) -> Result<()> {
         let base = self.graph.len();
         if base + vecs.len() >= u32::MAX as usize {
             return Err(Error::StoreFull {
@@ -96,7 +122,11 @@ where
         if let Err(e) = self.push_vectors(base, vecs.iter().map(Vec::as_slice)) {
             return undo(self, e);
         }
-        match self.plan_batch(base, &levels, vecs) {
+        for v in vecs {
+            self.points.push_link_code(link, v);
+        }
+        let codes = self.points.link_codes_ref(link, base + vecs.len());
+        match self.plan_batch(base, &levels, vecs, codes) {
             Ok((planned, updates)) => {
                 self.apply_batch(base, &levels, planned, updates);
                 for &id in ids {
@@ -104,7 +134,10 @@ where
                 }
                 Ok(())
             }
-            Err(e) => undo(self, e),
+            Err(e) => {
+                self.points.truncate_link_codes(link, base);
+                undo(self, e)
+            }
         }
     }
 
@@ -115,11 +148,12 @@ where
         base: usize,
         levels: &[usize],
         vecs: &[Vec<S::Elem>],
+        codes: Option<&Codes>,
     ) -> Result<(Vec<Planned>, Vec<(u32, usize, Vec<u32>)>)> {
         let slot = |k: usize| (base + k) as u32;
         let planned: Vec<Planned> = (0..vecs.len())
             .into_par_iter()
-            .map(|k| self.plan_point(base, k, levels, vecs))
+            .map(|k| self.plan_point(base, k, levels, vecs, codes))
             .collect::<Result<_>>()?;
 
         // Reverse links, grouped by the node and level that receive them.
@@ -198,27 +232,34 @@ where
         Ok((planned, updates))
     }
 
-    /// Search the frozen graph for batch point `k`, add the other batch
-    /// points as candidates, and choose its neighbours on every level.
+    /// Search the frozen graph for batch point `k` (on `codes` when given),
+    /// add the other batch points as candidates, and choose its neighbours
+    /// on every level, on exact distances.
     fn plan_point(
         &self,
         base: usize,
         k: usize,
         levels: &[usize],
         vecs: &[Vec<S::Elem>],
+        codes: Option<&Codes>,
     ) -> Result<Planned> {
         let level = levels[k];
         let ef = self.params.ef_construction.max(self.params.m);
         let n = base;
         let mut found: Vec<Vec<Cand>> = vec![Vec::new(); level + 1];
         if let Some(entry) = self.entry {
-            let mut state = SearchState::new(vecs[k].clone(), ef, ef, self.take_visited());
+            let (mut state, exact) = self.build_search(vecs[k].clone(), ef, codes);
             let top = level.min(self.max_level);
             state.begin(entry, self.max_level, top, n);
             let run = (|| -> Result<()> {
                 for l in (0..=top).rev() {
-                    self.run_sync(&mut state)?;
+                    self.run_sync(&mut state, codes)?;
                     found[l] = state.layer_results();
+                    if let (Some(q), true) = (&exact, l > 0) {
+                        // Above the bottom layer the results still have
+                        // code distances.
+                        remeasure(&self.points.store, self.dist, q, &mut found[l])?;
+                    }
                     if l > 0 {
                         state.next_layer(n);
                     }

@@ -481,6 +481,25 @@ impl<T: Element> SearchState<T> {
     }
 }
 
+/// Replace the distances of `found` with exact ones from `query` to the
+/// vectors of `store`, nearest first again: a build that searched on codes
+/// chooses its links on these.
+pub(crate) fn remeasure<S: FeatureStore>(
+    store: &S,
+    dist: DistanceFn<S::Elem>,
+    query: &[S::Elem],
+    found: &mut [Cand],
+) -> Result<()> {
+    for c in found.iter_mut() {
+        match store.with_vector(c.node, |v| dist(query, v))? {
+            crate::store::Access::Ready(d) => c.dist = Dist(d),
+            crate::store::Access::Missing => return Err(Error::NotResident { count: 1 }),
+        }
+    }
+    found.sort_unstable();
+    Ok(())
+}
+
 /// Where a search walks: the neighbour lists, the vectors and how to
 /// compare them.
 pub(crate) struct Walk<'a, G, S: FeatureStore> {

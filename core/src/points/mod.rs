@@ -192,35 +192,47 @@ impl<S: FeatureStore> Points<S> {
     /// Train `kind` on every stored vector now and encode them all; later
     /// inserts are encoded with the same parameters.
     pub(crate) fn quantize(&mut self, kind: Quantization) -> Result<()> {
-        let codes = self.train_codes(kind, self.slot_count())?;
+        let codes = self.train_codes(kind, self.slot_count(), std::iter::empty())?;
         self.quant = Quant::Trained(codes);
         Ok(())
     }
 
-    /// A quantiser of `kind` trained on the first `n` stored vectors (the
-    /// smallest and largest value of every dimension), with their codes.
-    fn train_codes(&self, kind: Quantization, n: usize) -> Result<Codes> {
+    /// A quantiser of `kind` trained on the first `n` stored vectors and the
+    /// vectors of `batch` (the smallest and largest value of every
+    /// dimension), with the codes of the `n` stored ones.
+    fn train_codes<'b>(
+        &self,
+        kind: Quantization,
+        n: usize,
+        batch: impl IntoIterator<Item = &'b [S::Elem]>,
+    ) -> Result<Codes>
+    where
+        S::Elem: 'b,
+    {
         let mut lo = Vec::new();
         let mut hi = Vec::new();
+        let mut widen = |v: &[S::Elem]| -> Result<()> {
+            let v = S::Elem::as_f32(v).ok_or_else(not_real::<S::Elem>)?;
+            if lo.is_empty() {
+                lo = v.to_vec();
+                hi = v.to_vec();
+            }
+            for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(v) {
+                *l = l.min(x);
+                *h = h.max(x);
+            }
+            Ok(())
+        };
         for slot in 0..n as u32 {
-            let seen = self.store.with_vector(slot, |v| {
-                let v = S::Elem::as_f32(v).ok_or_else(not_real::<S::Elem>)?;
-                if lo.is_empty() {
-                    lo = v.to_vec();
-                    hi = v.to_vec();
-                }
-                for ((l, h), &x) in lo.iter_mut().zip(hi.iter_mut()).zip(v) {
-                    *l = l.min(x);
-                    *h = h.max(x);
-                }
-                Ok::<(), Error>(())
-            })?;
-            match seen {
+            match self.store.with_vector(slot, &mut widen)? {
                 Access::Ready(r) => r?,
                 Access::Missing => return Err(Error::NotResident { count: 1 }),
             }
         }
-        if n == 0 {
+        for v in batch {
+            widen(v)?;
+        }
+        if lo.is_empty() {
             if S::Elem::as_f32(&[S::Elem::default()]).is_none() {
                 return Err(not_real::<S::Elem>());
             }
@@ -251,17 +263,26 @@ impl<S: FeatureStore> Points<S> {
     /// codes behind, and searches then go without them until a later call
     /// catches up.
     pub(crate) fn sync_codes(&mut self) -> Result<()> {
-        self.sync_codes_to(self.slot_count())
+        self.sync_codes_to(self.slot_count(), std::iter::empty())
     }
 
-    /// [`sync_codes`](Self::sync_codes) for the first `n` stored vectors
-    /// (a build stores its vectors before it records their ids).
-    fn sync_codes_to(&mut self, n: usize) -> Result<()> {
+    /// [`sync_codes`](Self::sync_codes) for the first `n` stored vectors (a
+    /// build stores its vectors before it records their ids), a pending
+    /// quantiser also trained on `batch`, vectors about to be stored.
+    fn sync_codes_to<'b>(
+        &mut self,
+        n: usize,
+        batch: impl IntoIterator<Item = &'b [S::Elem]>,
+    ) -> Result<()>
+    where
+        S::Elem: 'b,
+    {
         if let Quant::Pending(kind) = self.quant {
-            if n < TRAIN_AT {
+            let batch: Vec<&[S::Elem]> = batch.into_iter().collect();
+            if n + batch.len() < TRAIN_AT {
                 return Ok(());
             }
-            self.quant = Quant::Trained(self.train_codes(kind, n)?);
+            self.quant = Quant::Trained(self.train_codes(kind, n, batch)?);
             return Ok(());
         }
         let Quant::Trained(codes) = &mut self.quant else {
@@ -273,41 +294,87 @@ impl<S: FeatureStore> Points<S> {
         encode_slots(&self.store, codes, n)
     }
 
-    /// The codes a build traverses on while it links the first `n` stored
-    /// vectors: the index's own 8-bit codes (trained now if they were
-    /// waiting for data), or, for an index without them, 8-bit codes made
-    /// for the build alone. Exact when the vectors are not `f32`, there are
-    /// fewer than [`TRAIN_AT`], or the codes cannot be made (memory): codes
-    /// only make the build faster. Codes for the build alone are made only
-    /// when its `fresh` points (the last of the `n`) are at least as many
-    /// as the index held before, so that encoding the old ones costs less
-    /// than the build saves: small builds into a large index stay exact.
-    pub(crate) fn link_codes(&mut self, n: usize, fresh: usize) -> LinkCodes {
-        if n < TRAIN_AT || S::Elem::as_f32(&[S::Elem::default()]).is_none() {
+    /// The codes a build traverses on while it links vectors: the first
+    /// `n` stored ones, of which the last `fresh` are the build's, and then
+    /// those of `batch`, which it stores one by one, each added with
+    /// [`push_link_code`](Self::push_link_code) (the concurrent build stores
+    /// them all first: `batch` is empty). They are the index's own 8-bit
+    /// codes (trained now if they were waiting for data, on the vectors
+    /// they would have been trained on), or, for an index without them,
+    /// 8-bit codes made for the build alone. Exact when the vectors are not
+    /// `f32`, there are fewer than [`TRAIN_AT`] in all, or the codes cannot
+    /// be made (memory): codes only make the build faster. Codes for the
+    /// build alone are made only when it adds at least as many points as
+    /// the index held before, so that encoding the old ones costs less than
+    /// the build saves: small builds into a large index stay exact.
+    pub(crate) fn link_codes<'b>(
+        &mut self,
+        n: usize,
+        fresh: usize,
+        batch: impl IntoIterator<Item = &'b [S::Elem]> + Clone,
+    ) -> LinkCodes
+    where
+        S::Elem: 'b,
+    {
+        let old = n - fresh.min(n);
+        let new = n - old + batch.clone().into_iter().count();
+        if old + new < TRAIN_AT || S::Elem::as_f32(&[S::Elem::default()]).is_none() {
             return LinkCodes::Exact;
         }
         if self.quant.kind() == Some(Quantization::Sq8) {
-            return match self.sync_codes_to(n) {
-                Ok(()) if self.quant.complete(n).is_some() => LinkCodes::Own,
+            return match self.sync_codes_to(n, batch) {
+                Ok(()) if matches!(&self.quant, Quant::Trained(c) if c.len() == n) => {
+                    LinkCodes::Own
+                }
                 _ => LinkCodes::Exact,
             };
         }
-        if fresh < n - fresh.min(n) {
+        if new < old {
             return LinkCodes::Exact;
         }
-        match self.train_codes(Quantization::Sq8, n) {
+        match self.train_codes(Quantization::Sq8, n, batch) {
             Ok(codes) => LinkCodes::Temporary(codes),
             Err(_) => LinkCodes::Exact,
         }
     }
 
-    /// The codes `link` stands for (see [`link_codes`](Self::link_codes)).
-    pub(crate) fn link_codes_ref<'a>(&'a self, link: &'a LinkCodes, n: usize) -> Option<&'a Codes> {
-        match link {
-            LinkCodes::Own => self.quant.complete(n),
-            LinkCodes::Temporary(c) => Some(c),
-            LinkCodes::Exact => None,
+    /// Add the code of `v`, the vector just stored, to the codes of `link`;
+    /// a failure (memory) turns the rest of the build exact.
+    pub(crate) fn push_link_code(&mut self, link: &mut LinkCodes, v: &[S::Elem]) {
+        let codes = match link {
+            LinkCodes::Own => match &mut self.quant {
+                Quant::Trained(c) => c,
+                _ => return *link = LinkCodes::Exact,
+            },
+            LinkCodes::Temporary(c) => c,
+            LinkCodes::Exact => return,
+        };
+        let pushed = S::Elem::as_f32(v).map(|v| codes.push(v));
+        if !matches!(pushed, Some(Ok(()))) {
+            *link = LinkCodes::Exact;
         }
+    }
+
+    /// Forget the codes of `link` from slot `n` on (an insert undone).
+    pub(crate) fn truncate_link_codes(&mut self, link: &mut LinkCodes, n: usize) {
+        match (link, &mut self.quant) {
+            (LinkCodes::Own, Quant::Trained(c)) | (LinkCodes::Temporary(c), _) => c.truncate(n),
+            _ => {}
+        }
+    }
+
+    /// The codes `link` stands for, if they cover the first `n` slots (see
+    /// [`link_codes`](Self::link_codes)).
+    pub(crate) fn link_codes_ref<'a>(&'a self, link: &'a LinkCodes, n: usize) -> Option<&'a Codes> {
+        let codes = match link {
+            LinkCodes::Own => match &self.quant {
+                Quant::Trained(c) => c,
+                _ => return None,
+            },
+            LinkCodes::Temporary(c) => c,
+            LinkCodes::Exact => return None,
+        };
+        (codes.len() >= n).then_some(codes)
     }
 }
 

@@ -237,16 +237,11 @@ pub fn link<T: Element>(
     pool: &rayon::ThreadPool,
     pb: &indicatif::ProgressBar,
 ) -> vectrove::Result<()> {
+    let progress = |done: usize| pb.set_position(done as u64);
     if deterministic {
-        let dim = index.dim();
-        let chunk = (ids.len() / 100).max(1_000);
-        for (ids, vecs) in ids.chunks(chunk).zip(vectors.chunks(chunk * dim)) {
-            pool.install(|| index.insert_many_parallel(ids, vecs))?;
-            pb.inc(ids.len() as u64);
-        }
-        Ok(())
+        // In one call, so the build's codes are made once.
+        pool.install(|| index.insert_many_parallel_with(ids, vectors, &progress))
     } else {
-        let progress = |done: usize| pb.set_position(done as u64);
         pool.install(|| index.insert_many_concurrent_with(ids, vectors, &progress))
     }
 }
