@@ -70,47 +70,33 @@ fn build_info_search_bench_round_trip() {
         f.p("groundtruth.ivecs"),
         f.p("index.vtrv"),
     );
-    let out = ok(&[
-        "build",
-        "--input",
-        &base,
-        "--metric",
-        "l2",
-        "--m",
-        "8",
-        "--ef-construction",
-        "64",
-        "--threads",
-        "2",
-        "--output",
-        &index,
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // The same build searching the vectors instead of codes while linking.
+    let exact = f.p("exact.vtrv");
+    let build = |output: &str, extra: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "build",
+            "--input",
+            &base,
+            "--metric",
+            "l2",
+            "--m",
+            "8",
+            "--ef-construction",
+            "64",
+            "--threads",
+            "2",
+            "--output",
+            output,
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        serde_json::from_str(&ok(&args)).unwrap()
+    };
+    let v = build(&index, &[]);
     assert_eq!(v["points"], 3000);
     assert_eq!(v["m0"], 16);
     assert_eq!(v["exact_build"], false);
-
-    // Searching the vectors instead of codes while linking: the same recall.
-    let exact = f.p("exact.vtrv");
-    let out = ok(&[
-        "build",
-        "--input",
-        &base,
-        "--metric",
-        "l2",
-        "--m",
-        "8",
-        "--ef-construction",
-        "64",
-        "--threads",
-        "2",
-        "--exact-build",
-        "--output",
-        &exact,
-        "--json",
-    ]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = build(&exact, &["--exact-build"]);
     assert_eq!(v["exact_build"], true);
     let recall = |file: &str| {
         let out = ok(&[
