@@ -158,7 +158,7 @@ impl HnswBuilder {
     /// alone while it runs (a byte a dimension and point), when the build
     /// adds at least as many points as the index held and 1,000 or more in
     /// all. `false` searches the vectors themselves, as a single
-    /// [`Hnsw::insert`] and [`SharedHnsw`](crate::hnsw::SharedHnsw) always
+    /// [`Hnsw::insert`] and [`SharedHnsw`] always
     /// do. Code distances are integer sums, so a serial or batched build is
     /// the same graph on every target either way.
     pub fn build_on_codes(mut self, on: bool) -> Self {
