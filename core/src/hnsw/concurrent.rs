@@ -1029,12 +1029,7 @@ where
         // The searches for neighbours traverse on 8-bit codes: a quarter of
         // the bytes of the vectors, and every link is still chosen on exact
         // distances.
-        let link_codes = match self.build_on_codes {
-            true => self
-                .points
-                .link_codes(base + count, count, std::iter::empty()),
-            false => crate::points::LinkCodes::Exact,
-        };
+        let link_codes = self.link_codes(count, std::iter::empty());
         let codes = self.points.link_codes_ref(&link_codes, base + count);
         let top = Top::new(self.entry, self.max_level, self.entry_links.clone());
         let pool = Mutex::new(Vec::new());

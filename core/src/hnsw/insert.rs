@@ -337,15 +337,15 @@ impl<S: FeatureStoreMut> Hnsw<S> {
         let prepared = self.prepare_batch(ids, vectors)?;
         self.points.store.reserve(ids.len());
         self.graph.reserve(ids.len());
-        let mut link = self.link_codes(prepared.iter().map(Vec::as_slice));
+        // On the vectors: a serial build is the same graph however its
+        // points are split into calls (the browser's slices).
         let mut r = Ok(());
         for (&id, v) in ids.iter().zip(prepared) {
-            r = self.insert_prepared(id, v, &mut link);
+            r = self.insert_prepared(id, v, &mut LinkCodes::Exact);
             if r.is_err() {
                 break;
             }
         }
-        drop(link);
         self.sync_codes();
         r
     }
@@ -384,21 +384,6 @@ impl<S: FeatureStoreMut> Hnsw<S> {
             }
         }
         Ok(())
-    }
-
-    /// The codes a build of `batch` (prepared vectors, inserted after the
-    /// stored ones) traverses on, if the index builds on codes.
-    pub(super) fn link_codes<'b>(
-        &mut self,
-        batch: impl IntoIterator<Item = &'b [S::Elem]> + Clone,
-    ) -> LinkCodes
-    where
-        S::Elem: 'b,
-    {
-        match self.build_on_codes {
-            true => self.points.link_codes(self.graph.len(), 0, batch),
-            false => LinkCodes::Exact,
-        }
     }
 
     /// Store `v` and link it under `id`, searching on the codes of `link`

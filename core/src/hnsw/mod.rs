@@ -148,7 +148,7 @@ impl HnswBuilder {
         self
     }
 
-    /// Whether the builds ([`Hnsw::insert_many`], [`Hnsw::insert_many_parallel`]
+    /// Whether the multi-threaded builds ([`Hnsw::insert_many_parallel`]
     /// and [`Hnsw::insert_many_concurrent`]) search for each point's
     /// neighbours on 8-bit codes of the vectors (default `true`): the
     /// searches then read a quarter of the bytes, and every link is still
@@ -157,10 +157,11 @@ impl HnswBuilder {
     /// of its own builds on them; one without holds codes for the build
     /// alone while it runs (a byte a dimension and point), when the build
     /// adds at least as many points as the index held and 1,000 or more in
-    /// all. `false` searches the vectors themselves, as a single
-    /// [`Hnsw::insert`] and [`SharedHnsw`] always
-    /// do. Code distances are integer sums, so a serial or batched build is
-    /// the same graph on every target either way.
+    /// all. `false` searches the vectors themselves, as [`Hnsw::insert`],
+    /// [`Hnsw::insert_many`] (so that a serial build is the same graph
+    /// however its points are split into calls) and [`SharedHnsw`] always
+    /// do. Code distances are integer sums, so a batched build is the same
+    /// graph on every machine either way.
     pub fn build_on_codes(mut self, on: bool) -> Self {
         self.build_on_codes = on;
         self

@@ -64,6 +64,25 @@ where
         r
     }
 
+    /// The codes a multi-threaded build traverses on, if the index builds
+    /// on codes: `fresh` of its points already stored after the graph's
+    /// nodes, then those of `batch`, stored as it goes.
+    pub(super) fn link_codes<'b>(
+        &mut self,
+        fresh: usize,
+        batch: impl IntoIterator<Item = &'b [S::Elem]> + Clone,
+    ) -> LinkCodes
+    where
+        S::Elem: 'b,
+    {
+        match self.build_on_codes {
+            true => self
+                .points
+                .link_codes(self.graph.len() + fresh, fresh, batch),
+            false => LinkCodes::Exact,
+        }
+    }
+
     fn insert_batches(
         &mut self,
         ids: &[u64],
@@ -73,7 +92,7 @@ where
         let prepared = self.prepare_batch(ids, vectors)?;
         self.points.store.reserve(ids.len());
         self.graph.reserve(ids.len());
-        let mut link = self.link_codes(prepared.iter().map(Vec::as_slice));
+        let mut link = self.link_codes(0, prepared.iter().map(Vec::as_slice));
         let mut prepared = prepared.into_iter();
         let mut i = 0;
         while i < ids.len() {

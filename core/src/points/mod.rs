@@ -307,6 +307,7 @@ impl<S: FeatureStore> Points<S> {
     /// build alone are made only when it adds at least as many points as
     /// the index held before, so that encoding the old ones costs less than
     /// the build saves: small builds into a large index stay exact.
+    #[cfg(feature = "parallel")]
     pub(crate) fn link_codes<'b>(
         &mut self,
         n: usize,
@@ -378,7 +379,9 @@ impl<S: FeatureStore> Points<S> {
     }
 }
 
-/// What a build traverses on (see [`Points::link_codes`]).
+/// What a build traverses on (see [`Points::link_codes`]). Only the
+/// multi-threaded builds (feature `parallel`) make codes.
+#[cfg_attr(not(feature = "parallel"), allow(dead_code))]
 pub(crate) enum LinkCodes {
     /// The index's own codes.
     Own,

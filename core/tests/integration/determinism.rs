@@ -80,3 +80,28 @@ fn codes_match_the_golden_checksums() {
     let (crcs, _) = common::code_checksums();
     assert_eq!(crcs, common::GOLDEN_CODES, "codes differ: {crcs:#010x?}");
 }
+
+/// A serial build is the same graph however its points are split into
+/// calls (the browser inserts in slices whose sizes depend on timing).
+#[test]
+fn serial_build_is_the_same_however_it_is_split() {
+    let (dim, n) = (16, 2_500);
+    let (base, _) = vectrove_testkit::base_and_queries(n, 0, dim, 9);
+    let ids: Vec<u64> = (0..n as u64).collect();
+    let build = |cuts: &[usize]| {
+        let mut index = vectrove_core::Hnsw::builder(dim, vectrove_core::Metric::L2)
+            .m(8)
+            .build()
+            .unwrap();
+        for w in cuts.windows(2) {
+            let (a, z) = (w[0], w[1]);
+            index
+                .insert_many(&ids[a..z], &base[a * dim..z * dim])
+                .unwrap();
+        }
+        index.to_bytes().unwrap()
+    };
+    let whole = build(&[0, n]);
+    assert!(build(&[0, 7, 1_200, 1_201, n]) == whole, "split in four");
+    assert!(build(&[0, 999, 2_000, n]) == whole, "split in three");
+}
