@@ -17,6 +17,7 @@
 
 pub mod data;
 pub mod file;
+pub mod huge_pages;
 #[cfg(feature = "remote")]
 pub mod remote;
 pub mod stores;
@@ -27,6 +28,8 @@ pub use vectrove_core::{
     MemoryStore, Metric, Neighbor, PageCache, Pca, PcaParams, Quantization, RemoteFailure, Result,
     SearchParams, exact_knn, recall_at_k,
 };
+
+pub use huge_pages::HugePages;
 
 /// The core's modules, for the types the names above do not cover (the
 /// resumable search, k-means statistics, the file format's header,
