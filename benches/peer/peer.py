@@ -427,8 +427,11 @@ def orchestrate(a):
     rounds_n = 1 if a.quick else a.rounds
     build_threads = [2] if a.quick else [1, 2]
     me = [sys.executable, str(Path(__file__).resolve())]
-    faiss_env = dict(os.environ, OPENBLAS_CORETYPE="SkylakeX")
-    peer_env = {"hnswlib": None, "faiss": faiss_env}
+    # The vectrove CLI puts its large buffers on transparent huge pages; with
+    # --peer-huge-pages glibc's malloc does the same for the peers.
+    base_env = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.hugetlb=1") if a.peer_huge_pages else None
+    faiss_env = dict(base_env or os.environ, OPENBLAS_CORETYPE="SkylakeX")
+    peer_env = {"hnswlib": base_env, "faiss": faiss_env}
     ext = {"vectrove": "vtrv", "vectrove-sq8": "vtrv", "hnswlib": "hnsw", "faiss": "faiss"}
 
     def index_path(lib, th=2):
@@ -440,6 +443,7 @@ def orchestrate(a):
            "repeat": a.repeat,
            "libs": libs, "build_threads": build_threads if not a.skip_build else [],
            "seed": a.seed, "vectrove_commit": a.commit, "sq8_rerank": a.rerank,
+           "peer_huge_pages": a.peer_huge_pages,
            "query_sets": {k: v[2] for k, v in sets.items()},
            "versions": {}, "rounds": []}
     for lib in libs:
@@ -514,6 +518,8 @@ def print_report(res, work):
     out.write(", ".join(f"{l} {res['versions'][l]}" for l in res["versions"]))
     out.write(f"; vectrove {res['vectrove_commit']}; ef swept {efs[0]}..{efs[-1]} ({len(efs)} points, "
               f"best of {res['repeat']} timed passes each).\n")
+    if res.get("peer_huge_pages"):
+        out.write("The peers ran with GLIBC_TUNABLES=glibc.malloc.hugetlb=1 (huge pages, as the vectrove CLI uses).\n")
     report(res, res["libs"], out)
     if "elapsed_seconds" in res:
         out.write(f"\nRaw numbers: {work / 'results.json'}; run took {res['elapsed_seconds'] / 60:.1f} min.\n")
@@ -536,6 +542,8 @@ def main():
     r.add_argument("--commit", default="unknown")
     r.add_argument("--rerank", type=int, default=0,
                    help="candidates vectrove-sq8 reranks (0: the CLI's default)")
+    r.add_argument("--peer-huge-pages", action="store_true",
+                   help="run the peers with glibc's malloc on transparent huge pages")
     b = sub.add_parser("build")
     b.add_argument("--lib", choices=["hnswlib", "faiss"], required=True)
     b.add_argument("--base", required=True)

@@ -16,7 +16,7 @@
 #
 # Usage: benches/peer/run.sh [--data DIR] [--work DIR] [--rounds R] [--quick]
 #                            [--skip-build] [--no-faiss] [--no-sq8] [--ef LIST]
-#                            [--repeat N] [--rerank N]
+#                            [--repeat N] [--rerank N] [--peer-huge-pages]
 #   --data DIR    debian-384 folder (default $VECTROVE_DATA, else
 #                 ../shared/data/debian-384 beside the repository)
 #   --work DIR    indexes, generated queries, results.json (default target/peer)
@@ -29,6 +29,10 @@
 #   --repeat N    timed passes per ef, the fastest kept (default 2)
 #   --rerank N    candidates vectrove-sq8 reranks exactly (default: the
 #                 CLI's, max(4k, 32))
+#   --peer-huge-pages  run hnswlib and faiss with glibc's malloc on
+#                 transparent huge pages (GLIBC_TUNABLES=glibc.malloc.hugetlb=1),
+#                 as the vectrove CLI's allocator puts its large buffers;
+#                 by default the peers run as installed
 #
 # The Python environment lives in target/peer-venv and is made on first use.
 set -euo pipefail
@@ -53,6 +57,7 @@ while [ $# -gt 0 ]; do
         --ef) extra+=(--ef "$2"); shift 2 ;;
         --repeat) extra+=(--repeat "$2"); shift 2 ;;
         --rerank) extra+=(--rerank "$2"); shift 2 ;;
+        --peer-huge-pages) extra+=(--peer-huge-pages); shift ;;
         --quick) extra+=(--quick); shift ;;
         --skip-build) extra+=(--skip-build); shift ;;
         --no-faiss) faiss=0; shift ;;
