@@ -70,16 +70,32 @@ function equal(actual, expected, message) {
 }
 
 let server = await startServer({ root: join(WWW, "dist") });
-const profile = mkdtempSync(join(tmpdir(), "vectrove-demo-e2e-"));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: CHROMIUM,
-  headless: true,
-  viewport: { width: 1280, height: 900 },
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--no-first-run",
-  ],
-});
+/**
+ * Headless Chromium, in a fresh profile. A browser that dies while it starts (it happens on
+ * shared machines, before any page runs) is started again, up to three times in all.
+ */
+async function launch() {
+  for (let attempt = 1; ; attempt++) {
+    const dir = mkdtempSync(join(tmpdir(), "vectrove-demo-e2e-"));
+    try {
+      const ctx = await chromium.launchPersistentContext(dir, {
+        executablePath: CHROMIUM,
+        headless: true,
+        viewport: { width: 1280, height: 900 },
+        args: [
+          "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+          "--disable-component-update", "--disable-sync", "--no-first-run",
+        ],
+      });
+      return { ctx, dir };
+    } catch (e) {
+      rmSync(dir, { recursive: true, force: true });
+      if (attempt >= 3) throw e;
+      console.log(`Chromium did not start (attempt ${attempt} of 3): ${String(e?.message ?? e).split("\n")[0]}`);
+    }
+  }
+}
+const { ctx: context, dir: profile } = await launch();
 const page = context.pages()[0] ?? (await context.newPage());
 const problems = [];
 page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
