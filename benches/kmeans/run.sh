@@ -20,8 +20,11 @@
 #   ROUNDS=3 KS="1024 4096" bash benches/kmeans/run.sh
 #
 # faiss-cpu and numpy go into a venv of their own (VENV, default
-# <work-dir>/venv); OPENBLAS_CORETYPE=SkylakeX because the OpenBLAS bundled
-# with faiss misreads newer CPUs as an old core and picks slow kernels.
+# <work-dir>/venv). The OpenBLAS bundled with faiss misreads newer AVX-512
+# Xeons as an old core and picks slow kernels, so on a CPU with AVX-512 the
+# script names the core (OPENBLAS_CORETYPE=SkylakeX); elsewhere OpenBLAS's own
+# detection stands (SkylakeX kernels die with an illegal instruction on an
+# AVX2-only CPU). A OPENBLAS_CORETYPE set by the caller is kept.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DIR=${1:-target/kmeansbench}
@@ -46,8 +49,11 @@ if [ ! -f "$DIR/data/base.fvecs" ]; then
   "$TARGET/release/vectrove" generate --n 1000000 --dim 128 --queries 10 --k 1 --metric l2 \
     --seed 7 --output "$DIR/data"
 fi
+if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+  export OPENBLAS_CORETYPE=SkylakeX
+fi
 ours() { "$TARGET/release/examples/kmeans_timing" "$@"; }
-theirs() { OPENBLAS_CORETYPE=SkylakeX "$VENV/bin/python" benches/kmeans/faiss_kmeans.py "$@"; }
+theirs() { "$VENV/bin/python" benches/kmeans/faiss_kmeans.py "$@"; }
 for round in $(seq "$ROUNDS"); do
   for k in $KS; do
     echo "== round $round, 1M x 128, k=$k"

@@ -82,6 +82,15 @@ OURS = ["vectrove", "vectrove-sq8"]
 
 # ---------------------------------------------------------------- file formats
 
+def has_avx512():
+    """Whether this CPU reports AVX-512 (Linux; False where /proc is absent)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            return any(l.startswith("flags") and " avx512f" in l for l in f)
+    except OSError:
+        return False
+
+
 def read_vecs(path, dtype):
     raw = np.fromfile(path, dtype=np.int32)
     if raw.size == 0:
@@ -430,7 +439,12 @@ def orchestrate(a):
     # The vectrove CLI puts its large buffers on transparent huge pages; with
     # --peer-huge-pages glibc's malloc does the same for the peers.
     base_env = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.hugetlb=1") if a.peer_huge_pages else None
-    faiss_env = dict(base_env or os.environ, OPENBLAS_CORETYPE="SkylakeX")
+    faiss_env = dict(base_env or os.environ)
+    if "OPENBLAS_CORETYPE" not in faiss_env and has_avx512():
+        # faiss's bundled OpenBLAS misreads newer AVX-512 Xeons as an old
+        # core; on an AVX2-only CPU its own detection is right and SkylakeX
+        # kernels would die with an illegal instruction.
+        faiss_env["OPENBLAS_CORETYPE"] = "SkylakeX"
     peer_env = {"hnswlib": base_env, "faiss": faiss_env}
     ext = {"vectrove": "vtrv", "vectrove-sq8": "vtrv", "hnswlib": "hnsw", "faiss": "faiss"}
 

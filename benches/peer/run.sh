@@ -103,8 +103,13 @@ if [ "$faiss" = 1 ]; then
             echo "== faiss-cpu==$FAISS_VERSION did not install; going on without faiss" >&2
         fi
     fi
-    # faiss's bundled OpenBLAS misreads newer CPUs as an old core; name the core.
-    if [ -f "$stamp.faiss" ] && OPENBLAS_CORETYPE=SkylakeX "$py" -c 'import faiss' 2>/dev/null; then
+    # faiss's bundled OpenBLAS misreads newer AVX-512 Xeons as an old core;
+    # name the core there (peer.py does the same), and only there: SkylakeX
+    # kernels die with an illegal instruction on an AVX2-only CPU.
+    if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+        export OPENBLAS_CORETYPE=SkylakeX
+    fi
+    if [ -f "$stamp.faiss" ] && "$py" -c 'import faiss' 2>/dev/null; then
         libs=$libs,faiss
     else
         echo "== faiss is not importable; going on without it" >&2
