@@ -82,13 +82,17 @@ OURS = ["vectrove", "vectrove-sq8"]
 
 # ---------------------------------------------------------------- file formats
 
-def has_avx512():
-    """Whether this CPU reports AVX-512 (Linux; False where /proc is absent)."""
+def openblas_core():
+    """The OpenBLAS core to name for faiss: SkylakeX with AVX-512, Haswell
+    with AVX2, None otherwise or where /proc/cpuinfo is absent."""
     try:
         with open("/proc/cpuinfo") as f:
-            return any(l.startswith("flags") and " avx512f" in l for l in f)
+            flags = next((l.split() for l in f if l.startswith("flags")), [])
     except OSError:
-        return False
+        return None
+    if "avx512f" in flags:
+        return "SkylakeX"
+    return "Haswell" if "avx2" in flags else None
 
 
 def read_vecs(path, dtype):
@@ -440,11 +444,12 @@ def orchestrate(a):
     # --peer-huge-pages glibc's malloc does the same for the peers.
     base_env = dict(os.environ, GLIBC_TUNABLES="glibc.malloc.hugetlb=1") if a.peer_huge_pages else None
     faiss_env = dict(base_env or os.environ)
-    if "OPENBLAS_CORETYPE" not in faiss_env and has_avx512():
-        # faiss's bundled OpenBLAS misreads newer AVX-512 Xeons as an old
-        # core; on an AVX2-only CPU its own detection is right and SkylakeX
-        # kernels would die with an illegal instruction.
-        faiss_env["OPENBLAS_CORETYPE"] = "SkylakeX"
+    core = openblas_core()
+    if "OPENBLAS_CORETYPE" not in faiss_env and core:
+        # faiss's bundled OpenBLAS picks slow kernels on its own (an old core
+        # for newer AVX-512 Xeons, Zen's rather than Haswell's on AVX2-only
+        # EPYCs); SkylakeX kernels die without AVX-512.
+        faiss_env["OPENBLAS_CORETYPE"] = core
     peer_env = {"hnswlib": base_env, "faiss": faiss_env}
     ext = {"vectrove": "vtrv", "vectrove-sq8": "vtrv", "hnswlib": "hnsw", "faiss": "faiss"}
 

@@ -103,11 +103,16 @@ if [ "$faiss" = 1 ]; then
             echo "== faiss-cpu==$FAISS_VERSION did not install; going on without faiss" >&2
         fi
     fi
-    # faiss's bundled OpenBLAS misreads newer AVX-512 Xeons as an old core;
-    # name the core there (peer.py does the same), and only there: SkylakeX
-    # kernels die with an illegal instruction on an AVX2-only CPU.
-    if [ -z "${OPENBLAS_CORETYPE:-}" ] && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
-        export OPENBLAS_CORETYPE=SkylakeX
+    # faiss's bundled OpenBLAS picks slow kernels on its own (an old core for
+    # newer AVX-512 Xeons; Zen's on AVX2-only EPYCs, slower than Haswell's):
+    # name the core (peer.py does the same). SkylakeX kernels die with an
+    # illegal instruction without AVX-512.
+    if [ -z "${OPENBLAS_CORETYPE:-}" ]; then
+        if grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+            export OPENBLAS_CORETYPE=SkylakeX
+        elif grep -qw avx2 /proc/cpuinfo 2>/dev/null; then
+            export OPENBLAS_CORETYPE=Haswell
+        fi
     fi
     if [ -f "$stamp.faiss" ] && "$py" -c 'import faiss' 2>/dev/null; then
         libs=$libs,faiss
