@@ -38,9 +38,11 @@ use crate::store::{Access, FeatureStore, FeatureStoreMut};
 
 mod bounds;
 mod hier;
+mod lead;
 mod seed;
 
 use bounds::{Bound, Moves};
+use lead::{Lead, LeadStep};
 use seed::Seeding;
 
 /// How the first centroids are chosen.
@@ -391,6 +393,8 @@ struct Step {
     kernels: &'static simd::Kernels,
     /// Set when the assignment keeps bounds across iterations.
     moves: Option<Moves>,
+    /// Set when the assignment is pruned on leading directions.
+    lead: Option<Box<LeadStep>>,
 }
 
 impl Step {
@@ -398,6 +402,7 @@ impl Step {
         let kernels = simd::kernels();
         Step {
             moves: None,
+            lead: None,
             metric,
             k: centroids.len() / dim,
             dim,
@@ -457,9 +462,10 @@ impl Step {
         c: usize,
         state: &mut [Bound],
     ) -> Result<Partial> {
-        match &self.moves {
-            Some(m) => self.chunk_bounded(m, store, c, state),
-            None => self.chunk(store, c),
+        match (&self.lead, &self.moves) {
+            (Some(l), _) => self.chunk_lead(l, store, c),
+            (None, Some(m)) => self.chunk_bounded(m, store, c, state),
+            (None, None) => self.chunk(store, c),
         }
     }
 
@@ -586,12 +592,22 @@ impl KMeans {
         // Chunks in flight at once: enough to keep every thread busy, few
         // enough to bound the partial sums held in memory.
         let window = (2 * threads).max(1);
-        let bounded = Self::keeps_bounds(params);
+        // Leading directions where they pay; else bounds where they pay.
+        let lead = Lead::fit(params, store);
+        let bounded = lead.is_none() && Self::keeps_bounds(params);
         let mut state = vec![Bound::default(); if bounded { n } else { 0 }];
         let mut moves = bounded.then(|| Moves::first(&centroids, dim));
         for iteration in 1..=params.max_iters.max(1) {
             let mut step = Step::new(metric, &centroids, dim);
             step.moves = moves.take();
+            // From the second iteration, once the centroids are means: the
+            // first ones (points drawn by the seeding) lie far off the
+            // directions, and the full scan assigns to them faster.
+            if iteration > 1 {
+                step.lead = lead
+                    .as_ref()
+                    .map(|l| Box::new(l.step(metric, &centroids, dim)));
+            }
             let old = bounded.then(|| centroids.clone());
             let mut sums = vec![0f64; k * dim];
             let mut counts = vec![0usize; k];

@@ -11,6 +11,8 @@ use crate::store::FeatureStore;
 thread_local! {
     /// Overrides the choice of assignment for trainings on this thread.
     pub(super) static FORCE_BOUNDS: Cell<Option<bool>> = const { Cell::new(None) };
+    /// Overrides the choice of the assignment pruned on leading directions.
+    pub(super) static FORCE_LEAD: Cell<Option<bool>> = const { Cell::new(None) };
 }
 
 /// `n` points around `centres` random centres in `dim` dimensions, plus a
@@ -178,4 +180,111 @@ fn hierarchical_start_is_as_good_as_kmeans_plus_plus() {
     }
     let unused = used.iter().filter(|&&u| !u).count();
     assert!(unused <= 10, "{unused} centroids hold no point");
+}
+
+/// `n` points of `dim` dimensions that mostly vary along `rank` hidden
+/// directions (clusters in that subspace, a little noise off it): the shape
+/// of embeddings, where leading directions carry most of the variance.
+fn low_rank(n: usize, dim: usize, rank: usize, centres: usize, seed: u64) -> MemoryStore {
+    let mut rng = SplitMix64::new(seed);
+    let mut uniform = |s: f64| ((rng.next_f64() * 2.0 - 1.0) * s) as f32;
+    let mix: Vec<f32> = (0..rank * dim).map(|_| uniform(1.0)).collect();
+    let c: Vec<f32> = (0..centres * rank).map(|_| uniform(3.0)).collect();
+    let mut data = Vec::with_capacity(n * dim);
+    let mut hidden = vec![0f32; rank];
+    for i in 0..n {
+        let j = i * 7919 % centres;
+        for (h, &x) in hidden.iter_mut().zip(&c[j * rank..(j + 1) * rank]) {
+            *h = x + uniform(0.5);
+        }
+        for d in 0..dim {
+            let v: f32 = (0..rank).map(|r| hidden[r] * mix[r * dim + d]).sum();
+            data.push(v + uniform(0.05));
+        }
+    }
+    MemoryStore::from_flat(dim, &data).unwrap()
+}
+
+fn train_lead(params: &KMeansParams, store: &MemoryStore, lead: bool) -> KMeans {
+    FORCE_LEAD.set(Some(lead));
+    FORCE_BOUNDS.set(Some(false));
+    let km = KMeans::train(params, store, |_| true).unwrap();
+    FORCE_LEAD.set(None);
+    FORCE_BOUNDS.set(None);
+    km
+}
+
+#[test]
+fn assignment_on_leading_directions_is_the_full_scan() {
+    use crate::Metric;
+    // Low-rank data (the directions rule out most centroids) and isotropic
+    // clusters (they rule out few), in L2 and cosine.
+    let cases = [
+        (low_rank(6_000, 64, 6, 150, 1), 300, Metric::L2),
+        (low_rank(5_000, 48, 5, 100, 2), 200, Metric::Cosine),
+        (clustered(5_000, 40, 80, 3), 160, Metric::L2),
+    ];
+    for (store, k, metric) in cases {
+        let params = KMeansParams {
+            k,
+            metric,
+            max_iters: 5,
+            tolerance: 0.0,
+            seed: 4,
+            max_points_per_centroid: 1 << 20,
+            ..KMeansParams::default()
+        };
+        let full = train_lead(&params, &store, false);
+        let lead = train_lead(&params, &store, true);
+        // Exact scores come from `dot` rather than the blocked kernel, so a
+        // label may differ where two centroids tie within rounding; these
+        // sets have no such ties, so the centroids are the same.
+        let worst = full
+            .centroids()
+            .iter()
+            .zip(lead.centroids())
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(
+            worst <= 1e-4,
+            "{metric:?} k {k}: centroids differ by {worst}"
+        );
+        for (a, b) in full.stats().iter().zip(lead.stats()) {
+            assert!(
+                (a.inertia - b.inertia).abs() <= 1e-5 * a.inertia.abs(),
+                "{a:?} {b:?}"
+            );
+        }
+        // From the second iteration on, the directions spared points every
+        // scan but that of their projection's nearest centroid.
+        let spared: usize = lead.stats().iter().map(|s| s.skipped).sum();
+        assert!(spared > 0, "{metric:?} k {k}: none spared");
+    }
+}
+
+#[test]
+fn leading_directions_are_used_only_where_they_hold_the_variance() {
+    use super::lead::Lead;
+    let params = KMeansParams {
+        k: 600,
+        seed: 1,
+        ..KMeansParams::default()
+    };
+    // Embedding-like data in 128 dimensions: the directions are kept.
+    assert!(Lead::fit(&params, &low_rank(3_000, 128, 8, 100, 5)).is_some());
+    // Isotropic clusters: a quarter of the directions holds about a quarter
+    // of the variance, and the full scan (or the bounds) stays.
+    assert!(Lead::fit(&params, &clustered(3_000, 128, 1_000, 6)).is_none());
+    // Too few dimensions, too small a k, or inner product: never tried.
+    assert!(Lead::fit(&params, &low_rank(3_000, 64, 8, 100, 5)).is_none());
+    let small = KMeansParams {
+        k: 100,
+        ..params
+    };
+    assert!(Lead::fit(&small, &low_rank(3_000, 128, 8, 100, 5)).is_none());
+    let ip = KMeansParams {
+        metric: crate::Metric::InnerProduct,
+        ..params
+    };
+    assert!(Lead::fit(&ip, &low_rank(3_000, 128, 8, 100, 5)).is_none());
 }
