@@ -408,7 +408,7 @@ fn rotate(m: &mut [f64], n: usize, p: usize, q: usize, step: usize, c: f64, s: f
 /// lies in the span of the earlier ones is replaced by a random direction
 /// orthogonal to them. `q` must hold at most `dim` rows.
 #[inline]
-fn orthonormalize(q: &mut [f64], dim: usize, rng: &mut SplitMix64) {
+pub(crate) fn orthonormalize(q: &mut [f64], dim: usize, rng: &mut SplitMix64) {
     let rows = q.len() / dim;
     // A remainder below this is rounding noise: relative to the largest
     // row before orthogonalisation, or to the replacement row.

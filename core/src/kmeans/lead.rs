@@ -24,10 +24,13 @@
 //! training keeps the full scan (or the bounds, for L2).
 
 use super::{CHUNK, KMeansParams, Partial, Step, read_block};
+use crate::distance::Element;
 use crate::distance::Metric;
 use crate::error::Result;
-use crate::pca::{Pca, PcaParams};
+use crate::pca::orthonormalize;
+use crate::rng::SplitMix64;
 use crate::simd;
+use crate::store::Access;
 use crate::store::FeatureStore;
 
 /// The smallest `k` that tries it: below it the blocked full scan is cheap.
@@ -42,9 +45,81 @@ pub(super) const MIN_SHARE: f64 = 0.5;
 /// Points the directions are fitted on, at most.
 const FIT_POINTS: usize = 2048;
 
-/// Subspace iterations of that fit: the directions need only hold most of
-/// the spread, not be exact eigenvectors.
+/// Power iterations of that fit: the directions need only hold most of the
+/// spread, not be exact eigenvectors.
 const FIT_ITERS: usize = 2;
+
+/// `d1` orthonormal directions (rows of `dim` values) spanning about the
+/// leading principal subspace of the points of `store`, prepared for
+/// `metric`, and the share of their variance the directions hold; `None` if
+/// the points cannot be read. A randomised range finder: a random block,
+/// multiplied [`FIT_ITERS`] times by the covariance of at most
+/// [`FIT_POINTS`] evenly spaced points (as two blocked products with the
+/// centred points), orthonormalised after each. Only the subspace matters
+/// here, so no eigenproblem is solved.
+fn directions<S: FeatureStore<Elem = f32>>(
+    store: &S,
+    metric: Metric,
+    d1: usize,
+    seed: u64,
+) -> Option<(Vec<f32>, f64)> {
+    let (n, dim) = (store.len(), store.dim());
+    let kern = simd::kernels();
+    let m = n.min(FIT_POINTS);
+    let mut x = Vec::with_capacity(m * dim);
+    let mut one = Vec::with_capacity(dim);
+    for i in 0..m {
+        let slot = (i * n / m) as u32;
+        match store.with_vector(slot, |v| f32::prepare(metric, v, &mut one)) {
+            Ok(Access::Ready(Ok(()))) => x.extend_from_slice(&one),
+            _ => return None,
+        }
+    }
+    // Centred, and transposed (a row per coordinate) for the second product.
+    let mut mean = vec![0f64; dim];
+    for p in x.chunks_exact(dim) {
+        for (s, &v) in mean.iter_mut().zip(p) {
+            *s += f64::from(v);
+        }
+    }
+    for (p, s) in x.chunks_exact_mut(dim).zip(std::iter::repeat(&mean)) {
+        for (v, &t) in p.iter_mut().zip(s) {
+            *v -= (t / m as f64) as f32;
+        }
+    }
+    let total: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    let mut xt = vec![0f32; dim * m];
+    for (i, p) in x.chunks_exact(dim).enumerate() {
+        for (d, &v) in p.iter().enumerate() {
+            xt[d * m + i] = v;
+        }
+    }
+    let xt = kern.pack(&xt, m);
+    let mut rng = SplitMix64::new(seed);
+    let mut q: Vec<f64> = (0..d1 * dim).map(|_| rng.next_f64() - 0.5).collect();
+    orthonormalize(&mut q, dim, &mut rng);
+    let mut z = vec![0f32; m * d1];
+    let mut zt = vec![0f32; d1 * m];
+    let mut y = vec![0f32; d1 * dim];
+    for _ in 0..FIT_ITERS {
+        // q <- orth(X^T X q^T): Z = X Q^T, then Y = Z^T X.
+        let qs: Vec<f32> = q.iter().map(|&v| v as f32).collect();
+        (kern.dots)(&x, &kern.pack(&qs, dim), &mut z);
+        for (i, r) in z.chunks_exact(d1).enumerate() {
+            for (c, &v) in r.iter().enumerate() {
+                zt[c * m + i] = v;
+            }
+        }
+        (kern.dots)(&zt, &xt, &mut y);
+        q.iter_mut().zip(&y).for_each(|(a, &b)| *a = f64::from(b));
+        orthonormalize(&mut q, dim, &mut rng);
+    }
+    let basis: Vec<f32> = q.iter().map(|&v| v as f32).collect();
+    (kern.dots)(&x, &kern.pack(&basis, dim), &mut z);
+    let held: f64 = z.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
+    let share = if total > 0.0 { held / total } else { 0.0 };
+    Some((basis, share))
+}
 
 /// What a test asks for: a test that forces the bounds or the full scan gets
 /// no directions unless it asks for them too.
@@ -93,22 +168,11 @@ impl Lead {
         if d1 == 0 || n < 2 * d1 {
             return None;
         }
-        let pca = Pca::fit_store(
-            store,
-            &PcaParams {
-                components: d1,
-                max_iters: FIT_ITERS,
-                tolerance: 1e-3,
-                max_points: FIT_POINTS,
-                seed: params.seed ^ 0x6c65_6164,
-            },
-        )
-        .ok()?;
-        let share: f64 = pca.explained_variance_ratio().iter().sum();
+        let (comps, share) = directions(store, params.metric, d1, params.seed)?;
         if forced.is_none() && share < MIN_SHARE {
             return None;
         }
-        let comps = pca.components();
+        let comps = &comps[..];
         // The Gram matrix of the f32 directions: its eigenvalues lie within
         // `d1` times its largest off-identity entry of 1 (Gershgorin).
         let mut worst = 0f64;
@@ -321,7 +385,12 @@ impl Step {
                         (r_lo, r_hi),
                         &mut bounds,
                     );
-                    if !got.iter().any(|&b| b <= limit) {
+                    // The smallest bound, by a fold without an early exit
+                    // (which also vectorises).
+                    let least = got
+                        .iter()
+                        .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
+                    if least > limit {
                         continue;
                     }
                     for (j, &low) in (j0..j1).zip(got.iter()) {

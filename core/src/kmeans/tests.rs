@@ -277,10 +277,7 @@ fn leading_directions_are_used_only_where_they_hold_the_variance() {
     assert!(Lead::fit(&params, &clustered(3_000, 128, 1_000, 6)).is_none());
     // Too few dimensions, too small a k, or inner product: never tried.
     assert!(Lead::fit(&params, &low_rank(3_000, 64, 8, 100, 5)).is_none());
-    let small = KMeansParams {
-        k: 100,
-        ..params
-    };
+    let small = KMeansParams { k: 100, ..params };
     assert!(Lead::fit(&small, &low_rank(3_000, 128, 8, 100, 5)).is_none());
     let ip = KMeansParams {
         metric: crate::Metric::InnerProduct,
