@@ -22,7 +22,11 @@
 //! centroid and moves each
 //! centroid to the mean of its points. For L2 at large `k` the assignment
 //! keeps bounds across iterations and skips the centroids they rule out,
-//! with the labels of the full scan (the `bounds` module). A centroid left without points is repaired by
+//! with the labels of the full scan (the `bounds` module); at large `k` in
+//! many dimensions, where a quarter of the principal directions holds most
+//! of the variance (embeddings), L2 and cosine assignment score exactly only
+//! the centroids a bound on those directions cannot rule out (the `lead`
+//! module). A centroid left without points is repaired by
 //! splitting a large cluster in two, as faiss does. Everything random comes
 //! from one seeded generator and every sum runs in point order, so a seed
 //! gives the same centroids on every target.
@@ -142,7 +146,9 @@ pub struct IterationStats {
     /// Empty clusters repaired by splitting another.
     pub repaired: usize,
     /// Points whose bounds showed their centroid unchanged without the
-    /// full scan (L2 at large `k` only; 0 on the first iteration).
+    /// full scan (L2 at large `k`), or whose bound on the leading directions
+    /// ruled out every centroid but the one nearest in the projection (L2
+    /// and cosine at large `k` in many dimensions); 0 on the first iteration.
     pub skipped: usize,
 }
 

@@ -51,6 +51,13 @@ pub struct Kernels {
     /// packed by another table, `bias` is shorter than `b.rows()`, `out`
     /// shorter than the rows of `a`, or `b` holds more than 2^24 rows.
     pub nearest: NearestFn,
+    /// `lower_below(x, bias, lo, hi, r, limit, out)`: appends to `out`, in
+    /// order, each `(j, b)` whose bound `b = bias[j] - 2 x[j] + g * g` is at
+    /// most `limit`, `g` the gap between the intervals `[r.0, r.1]` and
+    /// `[lo[j], hi[j]]` (0 where they meet): the scan of k-means' assignment
+    /// on leading directions. The arithmetic is the same on every table, so
+    /// the answer is too.
+    pub lower_below: LowerBelowFn,
     /// Columns per panel that `dots` expects.
     panel_width: usize,
     /// Name of the instruction set in use, for diagnostics and benchmarks.
@@ -62,6 +69,9 @@ pub type ArgminFn = fn(&[f32], f32, &[f32]) -> (u32, f32);
 
 /// The signature of [`Kernels::nearest`].
 pub type NearestFn = fn(&[f32], &Panels, f32, &[f32], &mut [Nearest]);
+
+/// The signature of [`Kernels::lower_below`].
+pub type LowerBelowFn = fn(&[f32], &[f32], &[f32], &[f32], (f32, f32), f32, &mut Vec<(u32, f32)>);
 
 /// One row's answer from [`Kernels::nearest`].
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -283,6 +293,7 @@ const SCALAR: Kernels = Kernels {
     argmin: scalar::argmin,
     widen_add: scalar::widen_add,
     nearest: scalar::nearest,
+    lower_below: scalar::lower_below,
     panel_width: 1,
     isa: "scalar",
 };
@@ -846,6 +857,62 @@ pub mod scalar {
         best
     }
 
+    /// [`Kernels::lower_below`](super::Kernels::lower_below): sixteen
+    /// bounds at a time into an array (a loop of fixed length, which
+    /// vectorises), compared with the limit into a bit mask whose set bits
+    /// are then taken in order.
+    #[inline(always)] // so the AVX2 and AVX-512 tables recompile it with wide vectors
+    pub fn lower_below(
+        x: &[f32],
+        bias: &[f32],
+        lo: &[f32],
+        hi: &[f32],
+        r: (f32, f32),
+        limit: f32,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        const W: usize = 16;
+        let n = x.len().min(bias.len()).min(lo.len()).min(hi.len());
+        // Plain comparisons rather than `f32::max`: the bounds of finite
+        // inputs hold no NaN, and each comparison is one vector instruction.
+        #[inline(always)]
+        fn bound(x: f32, t: f32, l: f32, h: f32, r: (f32, f32)) -> f32 {
+            let (a, b) = (r.0 - h, l - r.1);
+            let g = if a > b { a } else { b };
+            let g = if g > 0.0 { g } else { 0.0 };
+            t - 2.0 * x + g * g
+        }
+        let mut block = [0f32; W];
+        let mut j0 = 0;
+        while j0 < n {
+            let m = (n - j0).min(W);
+            if m == W {
+                let (xs, ts) = (&x[j0..j0 + W], &bias[j0..j0 + W]);
+                let (ls, hs) = (&lo[j0..j0 + W], &hi[j0..j0 + W]);
+                for i in 0..W {
+                    block[i] = bound(xs[i], ts[i], ls[i], hs[i], r);
+                }
+            } else {
+                for (i, o) in block[..m].iter_mut().enumerate() {
+                    let j = j0 + i;
+                    *o = bound(x[j], bias[j], lo[j], hi[j], r);
+                }
+            }
+            // The comparisons as a bit mask (one vector compare), then its
+            // set bits in order.
+            let mut mask = 0u32;
+            for (i, &v) in block[..m].iter().enumerate() {
+                mask |= u32::from(v <= limit) << i;
+            }
+            while mask != 0 {
+                let i = mask.trailing_zeros() as usize;
+                out.push(((j0 + i) as u32, block[i]));
+                mask &= mask - 1;
+            }
+            j0 += m;
+        }
+    }
+
     /// `acc[i] += x[i]`, widened to f64.
     #[inline(always)] // so the AVX2 table recompiles it with wide vectors
     pub fn widen_add(acc: &mut [f64], x: &[f32]) {
@@ -1108,6 +1175,7 @@ mod avx2 {
             argmin,
             widen_add,
             nearest: if wide { nearest512 } else { nearest },
+            lower_below: if wide { lower_below512 } else { lower_below },
             panel_width: if wide { 64 } else { 16 },
             isa: if wide { "avx2+fma+avx512f" } else { "avx2+fma" },
         })
@@ -1202,6 +1270,61 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn widen_add_avx2(acc: &mut [f64], x: &[f32]) {
         super::scalar::widen_add(acc, x)
+    }
+
+    fn lower_below(
+        x: &[f32],
+        bias: &[f32],
+        lo: &[f32],
+        hi: &[f32],
+        r: (f32, f32),
+        limit: f32,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        // SAFETY: as for `dot`.
+        unsafe { lower_below_avx2(x, bias, lo, hi, r, limit, out) }
+    }
+
+    fn lower_below512(
+        x: &[f32],
+        bias: &[f32],
+        lo: &[f32],
+        hi: &[f32],
+        r: (f32, f32),
+        limit: f32,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        // SAFETY: this table entry is chosen only after AVX-512F was
+        // detected (see `table`).
+        unsafe { lower_below_avx512(x, bias, lo, hi, r, limit, out) }
+    }
+
+    /// The portable loop, recompiled for 256-bit vectors.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn lower_below_avx2(
+        x: &[f32],
+        bias: &[f32],
+        lo: &[f32],
+        hi: &[f32],
+        r: (f32, f32),
+        limit: f32,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        super::scalar::lower_below(x, bias, lo, hi, r, limit, out)
+    }
+
+    /// The portable loop, recompiled for 512-bit vectors.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    unsafe fn lower_below_avx512(
+        x: &[f32],
+        bias: &[f32],
+        lo: &[f32],
+        hi: &[f32],
+        r: (f32, f32),
+        limit: f32,
+        out: &mut Vec<(u32, f32)>,
+    ) {
+        super::scalar::lower_below(x, bias, lo, hi, r, limit, out)
     }
 
     // Eight lanes each keep their first smallest value and its index; the
@@ -1564,6 +1687,7 @@ mod wasm {
         argmin: super::scalar::argmin,
         widen_add: super::scalar::widen_add,
         nearest,
+        lower_below: super::scalar::lower_below,
         panel_width: 8,
         isa: "simd128",
     };
@@ -2072,6 +2196,38 @@ mod tests {
             }
             for ((a, b), x) in acc.iter().zip(&bias).zip(&x) {
                 prop_assert_eq!(*a, f64::from(*b) + tables().len() as f64 * f64::from(*x));
+            }
+        }
+    }
+
+    proptest! {
+        /// `lower_below` on every table gives the scalar loop's answer.
+        #[test]
+        fn lower_below_matches_scalar(
+            rows in prop::collection::vec((-4.0f32..4.0, -4.0f32..4.0, 0.0f32..2.0, 0.0f32..1.0), 0..70),
+            r in (0.0f32..2.0, 0.0f32..0.5),
+            limit in -8.0f32..8.0,
+        ) {
+            let x: Vec<f32> = rows.iter().map(|t| t.0).collect();
+            let bias: Vec<f32> = rows.iter().map(|t| t.1).collect();
+            let lo: Vec<f32> = rows.iter().map(|t| t.2).collect();
+            let hi: Vec<f32> = rows.iter().map(|t| t.2 + t.3).collect();
+            let r = (r.0, r.0 + r.1);
+            let mut want = Vec::new();
+            scalar::lower_below(&x, &bias, &lo, &hi, r, limit, &mut want);
+            // The definition, term by term.
+            let direct: Vec<(u32, f32)> = (0..x.len())
+                .filter_map(|j| {
+                    let g = (r.0 - hi[j]).max(lo[j] - r.1).max(0.0);
+                    let b = bias[j] - 2.0 * x[j] + g * g;
+                    (b <= limit).then_some((j as u32, b))
+                })
+                .collect();
+            prop_assert_eq!(&want, &direct);
+            for k in tables() {
+                let mut got = vec![(7, 7.0)];
+                (k.lower_below)(&x, &bias, &lo, &hi, r, limit, &mut got);
+                prop_assert_eq!(&got[1..], &want[..], "{}", k.isa);
             }
         }
     }

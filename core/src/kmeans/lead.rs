@@ -1,29 +1,33 @@
 //! The assignment pruned on leading directions, for large `k` in many
 //! dimensions (L2 and cosine).
 //!
-//! Before the iterations a PCA of a few thousand training points gives
-//! `d1 = dim / 4` orthonormal directions; `P x` is a point's coordinates on
-//! them. Because the rows of `P` are orthonormal, `||P(x - c)||^2` is at most
-//! `||x - c||^2`: the distance over the leading directions bounds the full
-//! one from below. Each iteration projects the centroids; each block of
-//! points is projected and multiplied by the projected centroids with the
-//! blocked kernel, a quarter of the products of the full scan. A point then
-//! scores exactly (with the full vectors) the centroid nearest in the
-//! projection, and after it only the centroids whose lower bound is not
-//! above the best score found, with room for rounding. The answer is the
-//! full scan's up to scores that tie within that rounding: the exact scores
-//! come from [`simd::Kernels::dot`], whose sums may round in the last bits
-//! differently from the blocked kernel's.
+//! Before the iterations, `d1 = dim / 4` orthonormal directions spanning
+//! about the leading principal subspace of the training points are found
+//! (a randomised range finder on a few thousand of them); `P x` is a
+//! point's coordinates on them and `||Rx||^2 = ||x||^2 - ||Px||^2` its
+//! squared length off them. Because the rows of `P` are orthonormal,
+//! `||P(x - c)||^2 + (||Rx|| - ||Rc||)^2 <= ||x - c||^2`: a lower bound of
+//! the distance from a quarter of the products. Each iteration projects the
+//! centroids; each block of points is projected and multiplied by the
+//! projected centroids with the blocked kernel. A point then scores exactly
+//! (with the full vectors) the centroid nearest in the projection, and after
+//! it only the centroids whose lower bound is not above the best score found,
+//! with room for rounding. The answer is the full scan's up to scores that
+//! tie within that rounding: the exact scores come from
+//! [`simd::Kernels::dot`], whose sums may round in the last bits differently
+//! from the blocked kernel's.
 //!
 //! It pays where the leading directions carry most of the spread, as in text
-//! and image embeddings (on debian-384, 96 directions hold about 70% of the
-//! variance, and at k = 1024 about 5% of the centroids are scored exactly);
-//! on data without such directions (isotropic clusters) few centroids are
-//! ruled out. So it is used only when the directions hold at least
-//! [`MIN_SHARE`] of the variance of the points it was fitted on; otherwise
-//! training keeps the full scan (or the bounds, for L2).
+//! and image embeddings (on debian-384 a quarter of the directions holds
+//! about 70% of the variance); on data without such directions (isotropic
+//! clusters) few centroids are ruled out. So it is used only when the
+//! directions hold at least [`MIN_SHARE`] of the variance of the points they
+//! were fitted on; otherwise training keeps the full scan (or the bounds, for
+//! L2).
 
 use super::{CHUNK, KMeansParams, Partial, Step, read_block};
+use std::sync::{Arc, OnceLock};
+
 use crate::distance::Element;
 use crate::distance::Metric;
 use crate::error::Result;
@@ -38,6 +42,10 @@ const MIN_K: usize = 512;
 
 /// The smallest dimension that tries it.
 const MIN_DIM: usize = 128;
+
+/// The largest: the fit's buffers grow as `FIT_POINTS * dim` and
+/// `dim^2 / 4`, and stay below 64 MB here.
+const MAX_DIM: usize = 4096;
 
 /// The share of the variance the leading directions must hold.
 pub(super) const MIN_SHARE: f64 = 0.5;
@@ -75,16 +83,18 @@ fn directions<S: FeatureStore<Elem = f32>>(
             _ => return None,
         }
     }
-    // Centred, and transposed (a row per coordinate) for the second product.
+    // Centred, then also transposed (a row per coordinate) for the second
+    // product.
     let mut mean = vec![0f64; dim];
     for p in x.chunks_exact(dim) {
         for (s, &v) in mean.iter_mut().zip(p) {
             *s += f64::from(v);
         }
     }
-    for (p, s) in x.chunks_exact_mut(dim).zip(std::iter::repeat(&mean)) {
-        for (v, &t) in p.iter_mut().zip(s) {
-            *v -= (t / m as f64) as f32;
+    let mean: Vec<f32> = mean.iter().map(|&s| (s / m as f64) as f32).collect();
+    for p in x.chunks_exact_mut(dim) {
+        for (v, &t) in p.iter_mut().zip(&mean) {
+            *v -= t;
         }
     }
     let total: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
@@ -145,7 +155,18 @@ pub(super) struct Lead {
     /// How far the packed directions may be from orthonormal: the squared
     /// length of a projection is at most `1 + spread` times the vector's.
     spread: f64,
+    /// The points' projections, a chunk at a time, kept from the first
+    /// iteration that makes them when the points are in memory (or mapped)
+    /// and the projections take at most [`MAX_KEPT_BYTES`]; `None` makes
+    /// every iteration project again.
+    kept: Option<Kept>,
 }
+
+/// The points' projections, one slot a chunk, each set once.
+type Kept = Arc<[OnceLock<Box<[f32]>>]>;
+
+/// The most bytes of kept projections.
+const MAX_KEPT_BYTES: usize = 256 << 20;
 
 impl Lead {
     /// The directions for training `params` on `store`, or `None` where they
@@ -159,45 +180,33 @@ impl Lead {
         let (n, dim) = (store.len(), store.dim());
         let wanted = matches!(params.metric, Metric::L2 | Metric::Cosine)
             && params.k >= MIN_K
-            && dim >= MIN_DIM;
+            && (MIN_DIM..=MAX_DIM).contains(&dim);
         let forced = forced();
         let d1 = dim / 4;
         if !forced.unwrap_or(wanted) || !matches!(params.metric, Metric::L2 | Metric::Cosine) {
             return None;
         }
-        if d1 == 0 || n < 2 * d1 {
+        if d1 == 0 || n < 2 * d1 || dim > MAX_DIM {
             return None;
         }
         let (comps, share) = directions(store, params.metric, d1, params.seed)?;
         if forced.is_none() && share < MIN_SHARE {
             return None;
         }
-        let comps = &comps[..];
-        // The Gram matrix of the f32 directions: its eigenvalues lie within
-        // `d1` times its largest off-identity entry of 1 (Gershgorin).
-        let mut worst = 0f64;
-        for i in 0..d1 {
-            let a = &comps[i * dim..(i + 1) * dim];
-            for j in i..d1 {
-                let b = &comps[j * dim..(j + 1) * dim];
-                let g: f64 = a
-                    .iter()
-                    .zip(b)
-                    .map(|(&x, &y)| f64::from(x) * f64::from(y))
-                    .sum();
-                let off = if i == j { (g - 1.0).abs() } else { g.abs() };
-                worst = worst.max(off);
-            }
-        }
-        let spread = d1 as f64 * worst;
-        // Directions this far from orthonormal are a failed fit.
-        if spread.is_nan() || spread >= 1e-2 {
-            return None;
-        }
+        // The directions are orthonormal in f64 (Gram-Schmidt twice) and
+        // then rounded to f32, each entry by at most half an f32 unit: the
+        // rounding's spectral norm is at most that times `sqrt(d1)` (its
+        // Frobenius norm), so the squared length of a projection grows by at
+        // most about twice it. Four times covers it.
+        let spread = 4.0 * f64::from(f32::EPSILON) * (d1 as f64).sqrt();
+        let keep =
+            store.rows().is_some() && n.checked_mul(d1 * 4).is_some_and(|b| b <= MAX_KEPT_BYTES);
+        let kept = keep.then(|| (0..n.div_ceil(CHUNK)).map(|_| OnceLock::new()).collect());
         Some(Lead {
-            basis: simd::kernels().pack(comps, dim),
+            basis: simd::kernels().pack(&comps, dim),
             d1,
             spread,
+            kept,
         })
     }
 
@@ -234,6 +243,7 @@ impl Lead {
             .unzip();
         LeadStep {
             basis: self.basis.clone(),
+            kept: self.kept.clone(),
             d1,
             proj: kern.pack(&proj, d1),
             bias,
@@ -250,6 +260,7 @@ impl Lead {
 #[derive(Clone, Debug)]
 pub(super) struct LeadStep {
     basis: simd::Panels,
+    kept: Option<Kept>,
     d1: usize,
     /// The projected centroids, packed.
     proj: simd::Panels,
@@ -287,35 +298,6 @@ fn rest(norm: f32, lead_norm: f32, slack: f64) -> (f32, f32) {
     )
 }
 
-/// Centroids whose bounds are computed together.
-const LANES: usize = 16;
-
-/// Into `out`, for each centroid `j` of a block: `bias[j] - 2 dots[j] +
-/// gap^2`, `gap` the distance between the point's interval of `||Rp||`
-/// (`rp`) and the centroid's. Returns the filled part of `out`.
-#[inline]
-fn lower_bounds<'o>(
-    dots: &[f32],
-    bias: &[f32],
-    lo: &[f32],
-    hi: &[f32],
-    rp: (f32, f32),
-    out: &'o mut [f32; LANES],
-) -> &'o [f32] {
-    let n = dots.len().min(LANES);
-    let out = &mut out[..n];
-    for ((((o, &x), &t), &l), &h) in out.iter_mut().zip(dots).zip(bias).zip(lo).zip(hi) {
-        let a = rp.0 - h;
-        let b = l - rp.1;
-        // Plain comparisons rather than `f32::max` (no NaN can occur here):
-        // they map to single vector instructions.
-        let g = if a > b { a } else { b };
-        let g = if g > 0.0 { g } else { 0.0 };
-        *o = t - 2.0 * x + g * g;
-    }
-    out
-}
-
 impl Step {
     /// [`Step::chunk`] pruned on the leading directions of `lead`.
     pub(super) fn chunk_lead<S: FeatureStore<Elem = f32>>(
@@ -335,6 +317,7 @@ impl Step {
         let mut buf = Vec::with_capacity(rows * dim);
         let mut px = vec![0f32; rows * d1];
         let mut dots = vec![0f32; rows * k];
+        let mut cands = Vec::with_capacity(k);
         // A score is `c_norms[j] + scale * p.c_j`, as in the full scan; its
         // lower bound from the projection is `(lower - ||p||^2 - t) / per`,
         // with `t` 0 (L2) or `||c_j||^2` (cosine, already in `bias`).
@@ -346,13 +329,28 @@ impl Step {
         let exact = |p: &[f32], j: usize| {
             self.c_norms[j] + scale * (kern.dot)(p, &lead.rows[j * dim..(j + 1) * dim])
         };
+        // This chunk's projections if an earlier iteration kept them, or
+        // room to keep them now.
+        let slot = lead.kept.as_ref().map(|kept| &kept[c]);
+        let done = slot.and_then(|s| s.get());
+        let mut fresh =
+            (slot.is_some() && done.is_none()).then(|| Vec::with_capacity((end - start) * d1));
         let mut b = start;
         while b < end {
             let e = (b + rows).min(end);
             let m = e - b;
             read_block(store, b, e, self.metric, &mut buf)?;
-            (kern.dots)(&buf, &lead.basis, &mut px[..m * d1]);
-            (kern.dots)(&px[..m * d1], &lead.proj, &mut dots[..m * k]);
+            let px = match done {
+                Some(all) => &all[(b - start) * d1..(e - start) * d1],
+                None => {
+                    (kern.dots)(&buf, &lead.basis, &mut px[..m * d1]);
+                    if let Some(f) = &mut fresh {
+                        f.extend_from_slice(&px[..m * d1]);
+                    }
+                    &px[..m * d1]
+                }
+            };
+            (kern.dots)(px, &lead.proj, &mut dots[..m * k]);
             for (i, p) in buf.chunks_exact(dim).enumerate() {
                 let row = &dots[i * k..(i + 1) * k];
                 let q = &px[i * d1..(i + 1) * d1];
@@ -367,40 +365,24 @@ impl Step {
                 let mut best = (first, exact(p, first));
                 // The squared distance is at least the projected one plus
                 // `(||Rp|| - ||Rc||)^2`, so `bias[j] - 2 row[j] + gap^2 <= bar`
-                // is `lower bound <= best + room`.
+                // (the kernel's bound) is `lower bound <= best + room`.
                 let bar = |s: f32| per * (s + room) + pn - qn;
                 let mut limit = bar(best.1);
                 let mut others = 0usize;
-                let mut bounds = [0f32; LANES];
-                for j0 in (0..k).step_by(LANES) {
-                    let j1 = (j0 + LANES).min(k);
-                    // A block of bounds at a time, in a loop the compiler
-                    // turns into vector instructions; most blocks hold no
-                    // survivor.
-                    let got = lower_bounds(
-                        &row[j0..j1],
-                        &lead.bias[j0..j1],
-                        &lead.rest_lo[j0..j1],
-                        &lead.rest_hi[j0..j1],
-                        (r_lo, r_hi),
-                        &mut bounds,
-                    );
-                    // The smallest bound, by a fold without an early exit
-                    // (which also vectorises).
-                    let least = got
-                        .iter()
-                        .fold(f32::INFINITY, |a, &b| if b < a { b } else { a });
-                    if least > limit {
-                        continue;
-                    }
-                    for (j, &low) in (j0..j1).zip(got.iter()) {
-                        if low <= limit && j != first {
-                            others += 1;
-                            let s = exact(p, j);
-                            if s < best.1 || (s == best.1 && j < best.0) {
-                                best = (j, s);
-                                limit = bar(s);
-                            }
+                // The centroids whose bound is within the bar, then those
+                // still within it as the bar drops.
+                cands.clear();
+                let r = (r_lo, r_hi);
+                let (lo, hi) = (&lead.rest_lo, &lead.rest_hi);
+                (kern.lower_below)(row, &lead.bias, lo, hi, r, limit, &mut cands);
+                for &(j, low) in &cands {
+                    let j = j as usize;
+                    if low <= limit && j != first {
+                        others += 1;
+                        let s = exact(p, j);
+                        if s < best.1 || (s == best.1 && j < best.0) {
+                            best = (j, s);
+                            limit = bar(s);
                         }
                     }
                 }
@@ -417,6 +399,10 @@ impl Step {
                 part.add(&mut local, best.0, score, p, kern);
             }
             b = e;
+        }
+        if let (Some(slot), Some(f)) = (slot, fresh) {
+            // Another thread cannot have set it: a chunk is one task.
+            let _ = slot.set(f.into_boxed_slice());
         }
         Ok(part)
     }
