@@ -57,22 +57,10 @@ const FIT_POINTS: usize = 2048;
 /// spread, not be exact eigenvectors.
 const FIT_ITERS: usize = 2;
 
-/// `d1` orthonormal directions (rows of `dim` values) spanning about the
-/// leading principal subspace of the points of `store`, prepared for
-/// `metric`, and the share of their variance the directions hold; `None` if
-/// the points cannot be read. A randomised range finder: a random block,
-/// multiplied [`FIT_ITERS`] times by the covariance of at most
-/// [`FIT_POINTS`] evenly spaced points (as two blocked products with the
-/// centred points), orthonormalised after each. Only the subspace matters
-/// here, so no eigenproblem is solved.
-fn directions<S: FeatureStore<Elem = f32>>(
-    store: &S,
-    metric: Metric,
-    d1: usize,
-    seed: u64,
-) -> Option<(Vec<f32>, f64)> {
+/// At most [`FIT_POINTS`] evenly spaced points of `store`, prepared for
+/// `metric`, one after another; `None` if one cannot be read.
+fn sample<S: FeatureStore<Elem = f32>>(store: &S, metric: Metric) -> Option<Vec<f32>> {
     let (n, dim) = (store.len(), store.dim());
-    let kern = simd::kernels();
     let m = n.min(FIT_POINTS);
     let mut x = Vec::with_capacity(m * dim);
     let mut one = Vec::with_capacity(dim);
@@ -83,6 +71,18 @@ fn directions<S: FeatureStore<Elem = f32>>(
             _ => return None,
         }
     }
+    Some(x)
+}
+
+/// `d1` orthonormal directions (rows of `dim` values) spanning about the
+/// leading principal subspace of the points `x`, and the share of their
+/// variance the directions hold. A randomised range finder: a random block,
+/// multiplied [`FIT_ITERS`] times by the points' covariance (as two blocked
+/// products with the centred points), orthonormalised after each. Only the
+/// subspace matters here, so no eigenproblem is solved.
+fn directions(mut x: Vec<f32>, dim: usize, d1: usize, seed: u64) -> (Vec<f32>, f64) {
+    let kern = simd::kernels();
+    let m = x.len() / dim;
     // Centred, then also transposed (a row per coordinate) for the second
     // product.
     let mut mean = vec![0f64; dim];
@@ -128,7 +128,7 @@ fn directions<S: FeatureStore<Elem = f32>>(
     (kern.dots)(&x, &kern.pack(&basis, dim), &mut z);
     let held: f64 = z.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
     let share = if total > 0.0 { held / total } else { 0.0 };
-    Some((basis, share))
+    (basis, share)
 }
 
 /// What a test asks for: a test that forces the bounds or the full scan gets
@@ -189,8 +189,25 @@ impl Lead {
         if d1 == 0 || n < 2 * d1 || dim > MAX_DIM {
             return None;
         }
-        let (comps, share) = directions(store, params.metric, d1, params.seed)?;
-        if forced.is_none() && share < MIN_SHARE {
+        let points = sample(store, params.metric)?;
+        let keep =
+            store.rows().is_some() && n.checked_mul(d1 * 4).is_some_and(|b| b <= MAX_KEPT_BYTES);
+        Lead::from_sample(points, n, dim, d1, params.seed, forced.is_some(), keep)
+    }
+
+    /// [`fit`](Self::fit) once the points are read, for `n` training
+    /// points; `forced` skips the variance test, `keep` keeps projections.
+    fn from_sample(
+        points: Vec<f32>,
+        n: usize,
+        dim: usize,
+        d1: usize,
+        seed: u64,
+        forced: bool,
+        keep: bool,
+    ) -> Option<Lead> {
+        let (comps, share) = directions(points, dim, d1, seed);
+        if !forced && share < MIN_SHARE {
             return None;
         }
         // The directions are orthonormal in f64 (Gram-Schmidt twice) and
@@ -199,8 +216,6 @@ impl Lead {
         // Frobenius norm), so the squared length of a projection grows by at
         // most about twice it. Four times covers it.
         let spread = 4.0 * f64::from(f32::EPSILON) * (d1 as f64).sqrt();
-        let keep =
-            store.rows().is_some() && n.checked_mul(d1 * 4).is_some_and(|b| b <= MAX_KEPT_BYTES);
         let kept = keep.then(|| (0..n.div_ceil(CHUNK)).map(|_| OnceLock::new()).collect());
         Some(Lead {
             basis: simd::kernels().pack(&comps, dim),
@@ -299,111 +314,148 @@ fn rest(norm: f32, lead_norm: f32, slack: f64) -> (f32, f32) {
 }
 
 impl Step {
-    /// [`Step::chunk`] pruned on the leading directions of `lead`.
+    /// [`Step::chunk`] pruned on the leading directions of `lead`. Only the
+    /// reads depend on the store type; the work is in [`Scan`], compiled
+    /// once.
     pub(super) fn chunk_lead<S: FeatureStore<Elem = f32>>(
         &self,
         lead: &LeadStep,
         store: &S,
         c: usize,
     ) -> Result<Partial> {
-        let (k, dim, d1) = (self.k, self.dim, lead.d1);
         let start = c * CHUNK;
         let end = (start + CHUNK).min(store.len());
         let rows = self.rows();
-        let kern = self.kernels;
-        let mut part = Partial::new();
-        part.reserve(k.min(end - start), dim);
-        let mut local = vec![u32::MAX; k];
-        let mut buf = Vec::with_capacity(rows * dim);
-        let mut px = vec![0f32; rows * d1];
-        let mut dots = vec![0f32; rows * k];
-        let mut cands = Vec::with_capacity(k);
-        // A score is `c_norms[j] + scale * p.c_j`, as in the full scan; its
-        // lower bound from the projection is `(lower - ||p||^2 - t) / per`,
-        // with `t` 0 (L2) or `||c_j||^2` (cosine, already in `bias`).
-        let (scale, per) = match self.metric {
-            Metric::L2 => (-2.0f32, 1.0f32),
-            _ => (-1.0, 2.0),
-        };
-        let slack = lead.slack;
-        let exact = |p: &[f32], j: usize| {
-            self.c_norms[j] + scale * (kern.dot)(p, &lead.rows[j * dim..(j + 1) * dim])
-        };
-        // This chunk's projections if an earlier iteration kept them, or
-        // room to keep them now.
-        let slot = lead.kept.as_ref().map(|kept| &kept[c]);
-        let done = slot.and_then(|s| s.get());
-        let mut fresh =
-            (slot.is_some() && done.is_none()).then(|| Vec::with_capacity((end - start) * d1));
+        let mut scan = Scan::new(self, lead, c, end - start);
+        let mut buf = Vec::with_capacity(rows * self.dim);
         let mut b = start;
         while b < end {
             let e = (b + rows).min(end);
-            let m = e - b;
             read_block(store, b, e, self.metric, &mut buf)?;
-            let px = match done {
-                Some(all) => &all[(b - start) * d1..(e - start) * d1],
-                None => {
-                    (kern.dots)(&buf, &lead.basis, &mut px[..m * d1]);
-                    if let Some(f) = &mut fresh {
-                        f.extend_from_slice(&px[..m * d1]);
-                    }
-                    &px[..m * d1]
-                }
-            };
-            (kern.dots)(px, &lead.proj, &mut dots[..m * k]);
-            for (i, p) in buf.chunks_exact(dim).enumerate() {
-                let row = &dots[i * k..(i + 1) * k];
-                let q = &px[i * d1..(i + 1) * d1];
-                let pn = (kern.dot)(p, p);
-                let qn = (kern.dot)(q, q);
-                let room = (slack * (f64::from(pn) + lead.max_norm)) as f32;
-                let (r_lo, r_hi) = rest(pn, qn, slack);
-                // The centroid nearest in the projection first: its exact
-                // score is the bar every other one must get under.
-                let (first, _) = (kern.argmin)(row, -2.0, &lead.bias);
-                let first = first as usize;
-                let mut best = (first, exact(p, first));
-                // The squared distance is at least the projected one plus
-                // `(||Rp|| - ||Rc||)^2`, so `bias[j] - 2 row[j] + gap^2 <= bar`
-                // (the kernel's bound) is `lower bound <= best + room`.
-                let bar = |s: f32| per * (s + room) + pn - qn;
-                let mut limit = bar(best.1);
-                let mut others = 0usize;
-                // The centroids whose bound is within the bar, then those
-                // still within it as the bar drops.
-                cands.clear();
-                let r = (r_lo, r_hi);
-                let (lo, hi) = (&lead.rest_lo, &lead.rest_hi);
-                (kern.lower_below)(row, &lead.bias, lo, hi, r, limit, &mut cands);
-                for &(j, low) in &cands {
-                    let j = j as usize;
-                    if low <= limit && j != first {
-                        others += 1;
-                        let s = exact(p, j);
-                        if s < best.1 || (s == best.1 && j < best.0) {
-                            best = (j, s);
-                            limit = bar(s);
-                        }
-                    }
-                }
-                if others == 0 {
-                    part.pruned += 1;
-                }
-
-                let near = simd::Nearest {
-                    index: best.0 as u32,
-                    score: best.1,
-                    second: f32::INFINITY,
-                };
-                let score = self.score(p, &near);
-                part.add(&mut local, best.0, score, p, kern);
-            }
+            scan.block(&buf, b - start);
             b = e;
         }
-        if let (Some(slot), Some(f)) = (slot, fresh) {
+        Ok(scan.finish())
+    }
+}
+
+/// One chunk's assignment on leading directions, block by block.
+struct Scan<'a> {
+    step: &'a Step,
+    lead: &'a LeadStep,
+    part: Partial,
+    local: Vec<u32>,
+    px: Vec<f32>,
+    dots: Vec<f32>,
+    cands: Vec<(u32, f32)>,
+    /// The chunk's kept projections, or room to keep them now.
+    slot: Option<&'a OnceLock<Box<[f32]>>>,
+    done: Option<&'a [f32]>,
+    fresh: Option<Vec<f32>>,
+}
+
+impl<'a> Scan<'a> {
+    fn new(step: &'a Step, lead: &'a LeadStep, c: usize, points: usize) -> Scan<'a> {
+        let (k, rows, d1) = (step.k, step.rows(), lead.d1);
+        let mut part = Partial::new();
+        part.reserve(k.min(points), step.dim);
+        let slot = lead.kept.as_ref().map(|kept| &kept[c]);
+        let done = slot.and_then(|s| s.get()).map(|b| &b[..]);
+        let fresh = (slot.is_some() && done.is_none()).then(|| Vec::with_capacity(points * d1));
+        Scan {
+            step,
+            lead,
+            part,
+            local: vec![u32::MAX; k],
+            px: vec![0f32; rows * d1],
+            dots: vec![0f32; rows * k],
+            cands: Vec::with_capacity(k),
+            slot,
+            done,
+            fresh,
+        }
+    }
+
+    /// Assign the prepared points of `buf`, the chunk's from `at` on.
+    fn block(&mut self, buf: &[f32], at: usize) {
+        let (step, lead) = (self.step, self.lead);
+        let (k, dim, d1) = (step.k, step.dim, lead.d1);
+        let kern = step.kernels;
+        let m = buf.len() / dim;
+        let px = match self.done {
+            Some(all) => &all[at * d1..(at + m) * d1],
+            None => {
+                (kern.dots)(buf, &lead.basis, &mut self.px[..m * d1]);
+                if let Some(f) = &mut self.fresh {
+                    f.extend_from_slice(&self.px[..m * d1]);
+                }
+                &self.px[..m * d1]
+            }
+        };
+        (kern.dots)(px, &lead.proj, &mut self.dots[..m * k]);
+        // A score is `c_norms[j] + scale * p.c_j`, as in the full scan; its
+        // lower bound from the projection is `(lower - ||p||^2 - t) / per`,
+        // with `t` 0 (L2) or `||c_j||^2` (cosine, already in `bias`).
+        let (scale, per) = match step.metric {
+            Metric::L2 => (-2.0f32, 1.0f32),
+            _ => (-1.0, 2.0),
+        };
+        let exact = |p: &[f32], j: usize| {
+            step.c_norms[j] + scale * (kern.dot)(p, &lead.rows[j * dim..(j + 1) * dim])
+        };
+        let (lo, hi) = (&lead.rest_lo, &lead.rest_hi);
+        for (i, p) in buf.chunks_exact(dim).enumerate() {
+            let row = &self.dots[i * k..(i + 1) * k];
+            let q = &px[i * d1..(i + 1) * d1];
+            let pn = (kern.dot)(p, p);
+            let qn = (kern.dot)(q, q);
+            let room = (lead.slack * (f64::from(pn) + lead.max_norm)) as f32;
+            let r = rest(pn, qn, lead.slack);
+            // The centroid nearest in the projection first: its exact score
+            // is the bar every other one must get under.
+            let (first, _) = (kern.argmin)(row, -2.0, &lead.bias);
+            let first = first as usize;
+            let mut best = (first, exact(p, first));
+            // The squared distance is at least the projected one plus
+            // `(||Rp|| - ||Rc||)^2`, so `bias[j] - 2 row[j] + gap^2 <= bar`
+            // (the kernel's bound) is `lower bound <= best + room`.
+            let bar = |s: f32| per * (s + room) + pn - qn;
+            let mut limit = bar(best.1);
+            let mut others = 0usize;
+            // The centroids whose bound is within the bar, then those still
+            // within it as the bar drops.
+            self.cands.clear();
+            (kern.lower_below)(row, &lead.bias, lo, hi, r, limit, &mut self.cands);
+            for &(j, low) in &self.cands {
+                let j = j as usize;
+                if low <= limit && j != first {
+                    others += 1;
+                    let s = exact(p, j);
+                    if s < best.1 || (s == best.1 && j < best.0) {
+                        best = (j, s);
+                        limit = bar(s);
+                    }
+                }
+            }
+            if others == 0 {
+                self.part.pruned += 1;
+            }
+            let near = simd::Nearest {
+                index: best.0 as u32,
+                score: best.1,
+                second: f32::INFINITY,
+            };
+            let score = step.score(p, &near);
+            self.part.add(&mut self.local, best.0, score, p, kern);
+        }
+    }
+
+    /// The chunk's sums; its projections kept if they are to be.
+    fn finish(self) -> Partial {
+        if let (Some(slot), Some(f)) = (self.slot, self.fresh) {
             // Another thread cannot have set it: a chunk is one task.
             let _ = slot.set(f.into_boxed_slice());
         }
-        Ok(part)
+        self.part
     }
 }
