@@ -4,4 +4,5 @@
 //! module per area: `cargo test --test debian <module>::` runs one area.
 
 mod debian_ivf;
+mod debian_kmeans;
 mod debian_recall;
