@@ -218,6 +218,10 @@ fn pp_sample(k: usize) -> usize {
     k.saturating_mul(PP_POINTS_PER_CENTROID).max(PP_MIN_POINTS)
 }
 
+/// The assignment on leading directions is dropped when it scores exactly
+/// more than `1 / LEAD_GIVE_UP` of the centroids for the average point.
+const LEAD_GIVE_UP: usize = 8;
+
 /// Smallest `k` whose L2 assignment keeps bounds across iterations.
 const BOUNDS_MIN_K: usize = 512;
 
@@ -341,6 +345,9 @@ struct Partial {
     sums: Vec<f64>,
     /// Points whose bounds spared them the full scan.
     pruned: usize,
+    /// Exact scores beyond the first one of each point (the assignment on
+    /// leading directions).
+    scored: usize,
 }
 
 impl Partial {
@@ -351,6 +358,7 @@ impl Partial {
             counts: Vec::new(),
             sums: Vec::new(),
             pruned: 0,
+            scored: 0,
         }
     }
 
@@ -591,9 +599,12 @@ impl KMeans {
         // Chunks in flight at once: enough to keep every thread busy, few
         // enough to bound the partial sums held in memory.
         let window = (2 * threads).max(1);
-        // Leading directions where they pay; else bounds where they pay.
-        let lead = Lead::fit(params, store);
-        let bounded = lead.is_none() && Self::keeps_bounds(params);
+        // Leading directions where they pay (they serve from the second
+        // iteration on); else bounds where they pay.
+        let mut lead = (params.max_iters > 1)
+            .then(|| Lead::fit(params, store))
+            .flatten();
+        let mut bounded = lead.is_none() && Self::keeps_bounds(params);
         let mut state = vec![Bound::default(); if bounded { n } else { 0 }];
         let mut moves = bounded.then(|| Moves::first(&centroids, dim));
         for iteration in 1..=params.max_iters.max(1) {
@@ -612,6 +623,7 @@ impl KMeans {
             let mut counts = vec![0usize; k];
             let mut inertia = 0f64;
             let mut skipped = 0;
+            let mut scored = 0;
             let mut first = 0;
             while first < chunks {
                 let last = (first + window).min(chunks);
@@ -624,6 +636,7 @@ impl KMeans {
                     let part = part?;
                     inertia += part.inertia;
                     skipped += part.pruned;
+                    scored += part.scored;
                     for (l, &c) in part.clusters.iter().enumerate() {
                         let c = c as usize;
                         counts[c] += part.counts[l];
@@ -655,6 +668,23 @@ impl KMeans {
             }
             if let Some(old) = old {
                 moves = Some(Moves::since(&old, &centroids, dim));
+            }
+            // Directions that leave more than an eighth of the centroids to
+            // score exactly do not pay (data far from the origin, say, whose
+            // rounding room swallows the bounds): the rest of the training
+            // goes without them, with bounds where those pay. The counts do
+            // not depend on the threads, so neither does the switch.
+            #[cfg(test)]
+            if step.lead.is_some() {
+                tests::LEAD_ITERATIONS.set(tests::LEAD_ITERATIONS.get() + 1);
+            }
+            if step.lead.is_some() && scored > n.saturating_mul(k) / LEAD_GIVE_UP {
+                lead = None;
+                if Self::keeps_bounds(params) {
+                    bounded = true;
+                    state = vec![Bound::default(); n];
+                    moves = Some(Moves::first(&centroids, dim));
+                }
             }
             let s = IterationStats {
                 iteration,

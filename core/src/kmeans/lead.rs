@@ -15,7 +15,9 @@
 //! with room for rounding. The answer is the full scan's up to scores that
 //! tie within that rounding: the exact scores come from
 //! [`simd::Kernels::dot`], whose sums may round in the last bits differently
-//! from the blocked kernel's.
+//! from the blocked kernel's. Directions that leave many centroids to score
+//! (points far from the origin, whose rounding room swallows the bounds) are
+//! given up after one iteration.
 //!
 //! It pays where the leading directions carry most of the spread, as in text
 //! and image embeddings (on debian-384 a quarter of the directions holds
@@ -44,8 +46,8 @@ const MIN_K: usize = 512;
 const MIN_DIM: usize = 128;
 
 /// The largest: the fit's buffers grow as `FIT_POINTS * dim` and
-/// `dim^2 / 4`, and stay below 64 MB here.
-const MAX_DIM: usize = 4096;
+/// `dim^2 / 4` (about 60 MB at this dimension).
+const MAX_DIM: usize = 2048;
 
 /// The share of the variance the leading directions must hold.
 pub(super) const MIN_SHARE: f64 = 0.5;
@@ -65,7 +67,7 @@ fn sample<S: FeatureStore<Elem = f32>>(store: &S, metric: Metric) -> Option<Vec<
     let mut x = Vec::with_capacity(m * dim);
     let mut one = Vec::with_capacity(dim);
     for i in 0..m {
-        let slot = (i * n / m) as u32;
+        let slot = (i as u64 * n as u64 / m as u64) as u32;
         match store.with_vector(slot, |v| f32::prepare(metric, v, &mut one)) {
             Ok(Access::Ready(Ok(()))) => x.extend_from_slice(&one),
             _ => return None,
@@ -98,13 +100,15 @@ fn directions(mut x: Vec<f32>, dim: usize, d1: usize, seed: u64) -> (Vec<f32>, f
         }
     }
     let total: f64 = x.iter().map(|&v| f64::from(v) * f64::from(v)).sum();
-    let mut xt = vec![0f32; dim * m];
-    for (i, p) in x.chunks_exact(dim).enumerate() {
-        for (d, &v) in p.iter().enumerate() {
-            xt[d * m + i] = v;
+    let xt = {
+        let mut t = vec![0f32; dim * m];
+        for (i, p) in x.chunks_exact(dim).enumerate() {
+            for (d, &v) in p.iter().enumerate() {
+                t[d * m + i] = v;
+            }
         }
-    }
-    let xt = kern.pack(&xt, m);
+        kern.pack(&t, m)
+    };
     let mut rng = SplitMix64::new(seed);
     let mut q: Vec<f64> = (0..d1 * dim).map(|_| rng.next_f64() - 0.5).collect();
     orthonormalize(&mut q, dim, &mut rng);
@@ -207,7 +211,7 @@ impl Lead {
         keep: bool,
     ) -> Option<Lead> {
         let (comps, share) = directions(points, dim, d1, seed);
-        if !forced && share < MIN_SHARE {
+        if !forced && (share.is_nan() || share < MIN_SHARE) {
             return None;
         }
         // The directions are orthonormal in f64 (Gram-Schmidt twice) and
@@ -250,7 +254,7 @@ impl Lead {
             })
             .collect();
         let max_norm = norms.iter().map(|&x| f64::from(x)).fold(0f64, f64::max);
-        let slack = slack(dim, self.spread);
+        let slack = slack(dim, d1, self.spread);
         let (rest_lo, rest_hi) = proj
             .chunks_exact(d1)
             .zip(&norms)
@@ -291,12 +295,16 @@ pub(super) struct LeadStep {
     slack: f64,
 }
 
-/// Rounding: as in the bounds module, a dot product of `dim` terms rounds by
-/// at most `dim` units of `(||p||^2 + ||c||^2) / 2`, four times that covers
-/// the sums around it, and the directions' distance from orthonormal adds
+/// Rounding, per unit of `||p||^2 + ||c||^2`: as in the bounds module, a
+/// dot product of `dim` terms rounds by at most `dim` units of
+/// `(||p||^2 + ||c||^2) / 2`, and four times that covers the sums around it;
+/// each of the `d1` projected coordinates carries up to `dim` units of the
+/// vector's length, which moves `||P(p - c)||^2` by at most
+/// `4 sqrt(d1) dim` units; the directions' distance from orthonormal adds
 /// `spread` of `||p - c||^2 <= 2 (||p||^2 + ||c||^2)`.
-fn slack(dim: usize, spread: f64) -> f64 {
-    4.0 * (2 * dim + 8) as f64 * f64::from(f32::EPSILON) + 2.0 * spread
+fn slack(dim: usize, d1: usize, spread: f64) -> f64 {
+    let unit = f64::from(f32::EPSILON);
+    4.0 * (2 * dim + 8) as f64 * unit + 4.0 * (d1 as f64).sqrt() * dim as f64 * unit + 2.0 * spread
 }
 
 /// Bounds of `||Rv||`, the length of `v` off the directions, from `||v||^2`
@@ -325,7 +333,7 @@ impl Step {
     ) -> Result<Partial> {
         let start = c * CHUNK;
         let end = (start + CHUNK).min(store.len());
-        let rows = self.rows();
+        let rows = block_rows(self.k);
         let mut scan = Scan::new(self, lead, c, end - start);
         let mut buf = Vec::with_capacity(rows * self.dim);
         let mut b = start;
@@ -337,6 +345,12 @@ impl Step {
         }
         Ok(scan.finish())
     }
+}
+
+/// Points a block: the block's scores (`rows x k` floats) stay within
+/// about 1 MiB, in 8 to 256 rows.
+fn block_rows(k: usize) -> usize {
+    ((1 << 20) / (4 * k.max(1))).clamp(8, 256)
 }
 
 /// One chunk's assignment on leading directions, block by block.
@@ -356,10 +370,10 @@ struct Scan<'a> {
 
 impl<'a> Scan<'a> {
     fn new(step: &'a Step, lead: &'a LeadStep, c: usize, points: usize) -> Scan<'a> {
-        let (k, rows, d1) = (step.k, step.rows(), lead.d1);
+        let (k, rows, d1) = (step.k, block_rows(step.k), lead.d1);
         let mut part = Partial::new();
         part.reserve(k.min(points), step.dim);
-        let slot = lead.kept.as_ref().map(|kept| &kept[c]);
+        let slot = lead.kept.as_ref().and_then(|kept| kept.get(c));
         let done = slot.and_then(|s| s.get()).map(|b| &b[..]);
         let fresh = (slot.is_some() && done.is_none()).then(|| Vec::with_capacity(points * d1));
         Scan {
@@ -383,8 +397,10 @@ impl<'a> Scan<'a> {
         let kern = step.kernels;
         let m = buf.len() / dim;
         let px = match self.done {
-            Some(all) => &all[at * d1..(at + m) * d1],
-            None => {
+            // A kept chunk of another length (a store that changed size) is
+            // projected again.
+            Some(all) if all.len() >= (at + m) * d1 => &all[at * d1..(at + m) * d1],
+            _ => {
                 (kern.dots)(buf, &lead.basis, &mut self.px[..m * d1]);
                 if let Some(f) = &mut self.fresh {
                     f.extend_from_slice(&self.px[..m * d1]);
@@ -440,6 +456,7 @@ impl<'a> Scan<'a> {
             if others == 0 {
                 self.part.pruned += 1;
             }
+            self.part.scored += others;
             let near = simd::Nearest {
                 index: best.0 as u32,
                 score: best.1,

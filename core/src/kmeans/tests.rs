@@ -13,6 +13,8 @@ thread_local! {
     pub(super) static FORCE_BOUNDS: Cell<Option<bool>> = const { Cell::new(None) };
     /// Overrides the choice of the assignment pruned on leading directions.
     pub(super) static FORCE_LEAD: Cell<Option<bool>> = const { Cell::new(None) };
+    /// Iterations assigned on leading directions by trainings on this thread.
+    pub(super) static LEAD_ITERATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 /// `n` points around `centres` random centres in `dim` dimensions, plus a
@@ -284,4 +286,41 @@ fn leading_directions_are_used_only_where_they_hold_the_variance() {
         ..params
     };
     assert!(Lead::fit(&ip, &low_rank(3_000, 128, 8, 100, 5)).is_none());
+}
+
+#[test]
+fn leading_directions_that_do_not_prune_are_given_up() {
+    // Points of squared length at most 1, then moved 30 along every axis:
+    // the rounding room of the scores (which grows with the squared length)
+    // is wider than the gaps between centroids, so the bounds rule out next
+    // to nothing, and after one iteration on them training goes on without.
+    let near = low_rank(12_000, 128, 8, 300, 11);
+    let mut pts = Vec::new();
+    for i in 0..near.len() {
+        let _ = near.with_vector(i as u32, |v| pts.extend_from_slice(v));
+    }
+    let longest = pts
+        .chunks_exact(128)
+        .map(|v| v.iter().map(|x| x * x).sum::<f32>())
+        .fold(0f32, f32::max);
+    let scale = 1.0 / longest.sqrt();
+    let far: Vec<f32> = pts.iter().map(|x| x * scale + 30.0).collect();
+    let params = KMeansParams {
+        k: 512,
+        max_iters: 5,
+        tolerance: 0.0,
+        seed: 3,
+        max_points_per_centroid: 1 << 20,
+        ..KMeansParams::default()
+    };
+    let iterations_on_directions = |data: &[f32]| {
+        let store = MemoryStore::from_flat(128, data).unwrap();
+        assert!(super::lead::Lead::fit(&params, &store).is_some());
+        LEAD_ITERATIONS.set(0);
+        KMeans::train(&params, &store, |_| true).unwrap();
+        LEAD_ITERATIONS.get()
+    };
+    assert_eq!(iterations_on_directions(&far), 1);
+    // Near the origin they serve every iteration but the first.
+    assert_eq!(iterations_on_directions(&pts), 4);
 }
