@@ -969,30 +969,44 @@ impl KMeans {
         let mut dots = vec![0f32; step.k];
         (step.kernels.dots)(p, &step.panels, &mut dots);
         let p_norm = (step.kernels.dot)(p, p);
-        let mut all: Vec<(u32, f32)> = dots
+        let scores: Vec<f32> = dots
             .iter()
             .zip(&step.c_norms)
-            .enumerate()
-            .map(|(j, (&d, &cn))| {
-                let s = match self.metric {
-                    Metric::L2 => (p_norm + (cn + -2.0 * d)).max(0.0),
-                    Metric::Cosine => 1.0 + -d,
-                    _ => -d,
-                };
-                (j as u32, s)
+            .map(|(&d, &cn)| match self.metric {
+                Metric::L2 => (p_norm + (cn + -2.0 * d)).max(0.0),
+                Metric::Cosine => 1.0 + -d,
+                _ => -d,
             })
             .collect();
-        let order = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
+        // Score and number in one integer: the score's bits made to order as
+        // `f32::total_cmp` does (negatives' bits flipped, positives' sign bit
+        // set) above the number, so a plain integer sort orders by score,
+        // then number. (One sort of `u64`s, which other code also sorts,
+        // rather than one more sort of pairs: a smaller browser package.)
+        let mut all: Vec<u64> = scores
+            .iter()
+            .enumerate()
+            .map(|(j, &s)| {
+                let b = s.to_bits();
+                let ord = if b >> 31 == 1 { !b } else { b | 0x8000_0000 };
+                (u64::from(ord) << 32) | j as u64
+            })
+            .collect();
         let n = n.min(all.len());
         if n == 0 {
             return Vec::new();
         }
         if n < all.len() {
-            all.select_nth_unstable_by(n - 1, order);
+            all.select_nth_unstable(n - 1);
             all.truncate(n);
         }
-        all.sort_unstable_by(order);
-        all
+        all.sort_unstable();
+        all.into_iter()
+            .map(|key| {
+                let j = key as u32;
+                (j, scores[j as usize])
+            })
+            .collect()
     }
 
     /// Elements per centroid.

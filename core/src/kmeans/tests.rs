@@ -324,3 +324,48 @@ fn leading_directions_that_do_not_prune_are_given_up() {
     // Near the origin they serve every iteration but the first.
     assert_eq!(iterations_on_directions(&pts), 4);
 }
+
+#[test]
+fn nearest_prepared_orders_by_score_then_number() {
+    use crate::Metric;
+    // Repeated centroids (ties), and inner product (negative scores).
+    let mut rng = SplitMix64::new(12);
+    let mut cents: Vec<f32> = (0..40 * 6)
+        .map(|_| (rng.next_f64() * 4.0 - 2.0) as f32)
+        .collect();
+    cents.extend_from_within(..10 * 6);
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let mut cs = cents.clone();
+        if metric == Metric::Cosine {
+            for c in cs.chunks_exact_mut(6) {
+                let n = c.iter().map(|x| x * x).sum::<f32>().sqrt();
+                c.iter_mut().for_each(|x| *x /= n);
+            }
+        }
+        let km = KMeans::from_centroids(metric, 6, cs).unwrap();
+        for q in 0..20 {
+            let mut p: Vec<f32> = (0..6)
+                .map(|_| (rng.next_f64() * 4.0 - 2.0) as f32)
+                .collect();
+            if q == 0 {
+                p.fill(0.0);
+                p[0] = 1.0;
+            }
+            if metric == Metric::Cosine {
+                let n = p.iter().map(|x| x * x).sum::<f32>().sqrt();
+                p.iter_mut().for_each(|x| *x /= n);
+            }
+            let all = km.nearest_prepared(&p, 50);
+            let mut want = all.clone();
+            want.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            assert_eq!(all, want, "{metric:?}");
+            let mut numbers: Vec<u32> = all.iter().map(|x| x.0).collect();
+            numbers.sort_unstable();
+            numbers.dedup();
+            assert_eq!(numbers.len(), 50);
+            // The first few are the nearest of all 50.
+            let few = km.nearest_prepared(&p, 7);
+            assert_eq!(few[..], all[..7], "{metric:?}");
+        }
+    }
+}
