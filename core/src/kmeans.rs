@@ -454,10 +454,18 @@ impl Step {
     /// `-p.c` for inner product.
     #[inline]
     fn score(&self, p: &[f32], near: &simd::Nearest) -> f32 {
+        let norm = || (self.kernels.dot)(p, p);
+        self.score_of(norm, near.score)
+    }
+
+    /// [`score`](Self::score) from the kernel's score and the point's
+    /// squared length (asked for only for L2).
+    #[inline]
+    fn score_of(&self, norm: impl FnOnce() -> f32, score: f32) -> f32 {
         match self.metric {
-            Metric::L2 => ((self.kernels.dot)(p, p) + near.score).max(0.0),
-            Metric::Cosine => 1.0 + near.score,
-            _ => near.score,
+            Metric::L2 => (norm() + score).max(0.0),
+            Metric::Cosine => 1.0 + score,
+            _ => score,
         }
     }
 

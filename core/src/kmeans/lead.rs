@@ -457,12 +457,8 @@ impl<'a> Scan<'a> {
                 self.part.pruned += 1;
             }
             self.part.scored += others;
-            let near = simd::Nearest {
-                index: best.0 as u32,
-                score: best.1,
-                second: f32::INFINITY,
-            };
-            let score = step.score(p, &near);
+            // The point's squared length is at hand: not computed again.
+            let score = step.score_of(|| pn, best.1);
             self.part.add(&mut self.local, best.0, score, p, kern);
         }
     }
